@@ -1,0 +1,82 @@
+//! The command line as the user typed it (clap derive); [`crate::config`] turns it into a validated `Config`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+Examples:
+  foldersync ~/Documents /mnt/backup/Documents
+      mirror continuously, full pass every 10 minutes, log to ./sync_log.txt
+  foldersync -i 1800 -l /var/log/foldersync.log /srv/data /mnt/mirror/data
+      full pass every 30 minutes, log to /var/log/foldersync.log
+  foldersync --once /srv/data /mnt/mirror/data
+      one full pass, then exit (status 1 if any path failed)
+
+Exit status: 0 success or stopped by Ctrl+C/SIGTERM, 1 a --once pass had errors, 2 bad input.";
+
+/// Keeps REPLICA an exact, one-way mirror of SOURCE.
+///
+/// A full reconciliation pass runs at start-up and every --interval: it copies new and changed
+/// files, creates directories and removes from REPLICA whatever SOURCE lacks. Every operation is
+/// logged to the console and to the log file. Ctrl+C or SIGTERM stops it cleanly.
+#[derive(Debug, Parser)]
+#[command(name = "foldersync", version, about, long_about, after_help = EXAMPLES)]
+pub struct Args {
+    /// Directory to mirror from; it is only ever read.
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+
+    /// Directory to mirror into; created if missing. Anything in it that SOURCE lacks is removed.
+    #[arg(value_name = "REPLICA")]
+    pub replica: PathBuf,
+
+    /// Time between full passes: seconds (1800) or a duration (500ms, 30s, 10m, 1h).
+    #[arg(
+        short,
+        long,
+        value_name = "DURATION",
+        default_value = "600",
+        value_parser = crate::duration::parse,
+        allow_hyphen_values = true
+    )]
+    pub interval: Duration,
+
+    /// Log file, appended to. It may live inside SOURCE (it is never mirrored) but not inside REPLICA.
+    #[arg(
+        short,
+        long = "log-path",
+        visible_alias = "log_path",
+        value_name = "FILE",
+        default_value = "sync_log.txt"
+    )]
+    pub log_path: PathBuf,
+
+    /// Run one full pass, then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn old_spelling_of_log_path_is_accepted() {
+        let args = Args::try_parse_from(["foldersync", "a", "b", "--log_path", "x.log"]).unwrap();
+        assert_eq!(args.log_path, PathBuf::from("x.log"));
+    }
+
+    #[test]
+    fn negative_interval_reaches_our_parser() {
+        let err = Args::try_parse_from(["foldersync", "a", "b", "-i", "-5"]).unwrap_err();
+        assert!(err.to_string().contains("negative"), "{err}");
+    }
+}

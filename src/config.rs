@@ -1,0 +1,212 @@
+//! Turns the raw command line into a validated [`Config`]: resolves paths, refuses dangerous or
+//! impossible combinations, and does so before anything on disk is created, changed or removed.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::error::StartError;
+
+/// Everything the mirror needs, checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SOURCE, absolute with symlinks resolved.
+    pub source: PathBuf,
+    /// REPLICA, absolute with symlinks resolved (as far as it exists).
+    pub replica: PathBuf,
+    /// Whether REPLICA has to be created before the first pass.
+    pub create_replica: bool,
+    /// The log file, absolute.
+    pub log_path: PathBuf,
+    /// The log file's path relative to SOURCE when it lives there: it is never mirrored.
+    pub log_in_source: Option<PathBuf>,
+    pub interval: Duration,
+    pub once: bool,
+}
+
+impl Config {
+    pub fn from_args(args: Args) -> Result<Config, StartError> {
+        let source = check_source(&args.source)?;
+        let (replica, create_replica) = check_replica(&args.replica)?;
+
+        if replica == source {
+            return Err(StartError::new(format!(
+                "SOURCE {} and REPLICA {} are the same directory",
+                args.source.display(),
+                args.replica.display()
+            )));
+        }
+        if replica.starts_with(&source) {
+            return Err(StartError::new(format!(
+                "REPLICA {} is inside SOURCE {}: the mirror would copy itself",
+                args.replica.display(),
+                args.source.display()
+            )));
+        }
+        if source.starts_with(&replica) {
+            return Err(StartError::new(format!(
+                "SOURCE {} is inside REPLICA {}: the mirror would delete its own source",
+                args.source.display(),
+                args.replica.display()
+            )));
+        }
+
+        let log_path = resolve(&args.log_path).map_err(|e| {
+            StartError::new(format!(
+                "cannot use log file {}: {e}",
+                args.log_path.display()
+            ))
+        })?;
+        if log_path.starts_with(&replica) {
+            return Err(StartError::new(format!(
+                "log file {} is inside REPLICA {}: the mirror would delete it",
+                args.log_path.display(),
+                args.replica.display()
+            )));
+        }
+        if fs::metadata(&log_path).is_ok_and(|m| m.is_dir()) {
+            return Err(StartError::new(format!(
+                "log file {} is a directory",
+                args.log_path.display()
+            )));
+        }
+        let log_in_source = log_path.strip_prefix(&source).ok().map(Path::to_path_buf);
+
+        Ok(Config {
+            source,
+            replica,
+            create_replica,
+            log_path,
+            log_in_source,
+            interval: args.interval,
+            once: args.once,
+        })
+    }
+}
+
+fn check_source(arg: &Path) -> Result<PathBuf, StartError> {
+    let meta = fs::metadata(arg).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            StartError::new(format!("SOURCE {} does not exist", arg.display()))
+        } else {
+            StartError::new(format!("cannot access SOURCE {}: {e}", arg.display()))
+        }
+    })?;
+    if !meta.is_dir() {
+        return Err(StartError::new(format!(
+            "SOURCE {} is not a directory",
+            arg.display()
+        )));
+    }
+    if let Err(e) = fs::read_dir(arg) {
+        return Err(StartError::new(format!(
+            "SOURCE {} is not readable: {e}",
+            arg.display()
+        )));
+    }
+    fs::canonicalize(arg)
+        .map_err(|e| StartError::new(format!("cannot resolve SOURCE {}: {e}", arg.display())))
+}
+
+/// Returns REPLICA resolved, and whether it must be created.
+fn check_replica(arg: &Path) -> Result<(PathBuf, bool), StartError> {
+    match fs::metadata(arg) {
+        Ok(meta) if meta.is_dir() => {
+            let path = fs::canonicalize(arg).map_err(|e| {
+                StartError::new(format!("cannot resolve REPLICA {}: {e}", arg.display()))
+            })?;
+            Ok((path, false))
+        }
+        Ok(_) => Err(StartError::new(format!(
+            "REPLICA {} exists and is not a directory",
+            arg.display()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if fs::symlink_metadata(arg).is_ok() {
+                return Err(StartError::new(format!(
+                    "REPLICA {} is a symlink to a missing directory",
+                    arg.display()
+                )));
+            }
+            let path = resolve(arg).map_err(|e| {
+                StartError::new(format!("cannot create REPLICA {}: {e}", arg.display()))
+            })?;
+            Ok((path, true))
+        }
+        Err(e) => Err(StartError::new(format!(
+            "cannot access REPLICA {}: {e}",
+            arg.display()
+        ))),
+    }
+}
+
+/// Resolves a path that may not exist yet: every existing prefix is canonicalized (so symlinks
+/// and `..` are followed as the kernel would) and the missing rest is applied lexically. Fails if
+/// an existing ancestor is not a directory.
+pub fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let mut out = PathBuf::from("/");
+    let mut exists = true;
+    for part in abs.components() {
+        match part {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir if !exists => {
+                out.pop();
+            }
+            _ => {
+                let next = out.join(part);
+                if exists {
+                    match fs::canonicalize(&next) {
+                        Ok(real) => {
+                            out = real;
+                            continue;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            if !fs::metadata(&out)?.is_dir() {
+                                return Err(io::Error::new(
+                                    io::ErrorKind::NotADirectory,
+                                    format!("{} is not a directory", out.display()),
+                                ));
+                            }
+                            exists = false;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                if part == Component::ParentDir {
+                    out.pop();
+                } else {
+                    out.push(part);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_applies_dotdot_after_the_existing_part() {
+        let tmp = std::env::temp_dir();
+        let base = fs::canonicalize(&tmp).unwrap();
+        let p = tmp.join("fs-missing-x/y/../z");
+        assert_eq!(resolve(&p).unwrap(), base.join("fs-missing-x/z"));
+    }
+
+    #[test]
+    fn resolve_refuses_a_file_as_a_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        assert!(resolve(&file.join("sub")).is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! Error types: per-path errors that a pass logs and survives, and start-up errors that end the program.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// An I/O error on one path, with the operation that failed. Logged, counted, and the run goes on.
+#[derive(Debug)]
+pub struct PathError {
+    op: &'static str,
+    path: PathBuf,
+    err: io::Error,
+}
+
+impl PathError {
+    pub fn new(op: &'static str, path: impl Into<PathBuf>, err: io::Error) -> Self {
+        PathError {
+            op,
+            path: path.into(),
+            err,
+        }
+    }
+
+    /// Builds a closure for `map_err` that attaches `op` and `path` to an `io::Error`.
+    pub fn at<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PathError + 'a {
+        move |err| PathError::new(op, path, err)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn io_error(&self) -> &io::Error {
+        &self.err
+    }
+
+    pub fn kind(&self) -> io::ErrorKind {
+        self.err.kind()
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot {} {}: {}",
+            self.op,
+            self.path.display(),
+            self.err
+        )
+    }
+}
+
+impl std::error::Error for PathError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.err)
+    }
+}
+
+/// A problem with the command line or the environment found at start-up: the program exits with
+/// [`crate::exit::BAD_INPUT`] and changes nothing.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl StartError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        StartError(msg.into())
+    }
+}

@@ -1,0 +1,18 @@
+//! foldersync keeps a REPLICA directory an exact, one-way mirror of a SOURCE directory.
+//!
+//! The binary is a thin wrapper around [`app::main`]; the modules are:
+//! [`cli`] (the raw command line), [`config`] (validated settings), [`mirror`] (the single-path
+//! primitive and the streaming tree walk), [`fsops`] (atomic filesystem operations),
+//! [`stats`], [`logging`], [`stop`], [`duration`], [`error`] and [`exit`].
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod exit;
+pub mod fsops;
+pub mod logging;
+pub mod mirror;
+pub mod stats;
+pub mod stop;

@@ -1,0 +1,533 @@
+//! The mirror: one idempotent primitive, "make this replica path match the source", and the
+//! streaming tree walk (a sorted merge-join of both sides, one directory at a time) built from
+//! the same per-entry operations. Copies run on a small pool of worker threads.
+
+use std::cmp::Ordering;
+use std::ffi::OsString;
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::Sender;
+use log::{debug, error, info, warn};
+
+use crate::error::PathError;
+use crate::fsops::{self, CopyError, Kind, TempNames};
+use crate::stats::{Count, Stats};
+use crate::stop::Stop;
+
+/// How far to go below a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The entry itself (for a directory: that it exists, and its attributes).
+    Entry,
+    /// The entry and, for a directory, everything below it.
+    Tree,
+}
+
+/// How many copies may wait for a worker; bounds memory while the walker runs ahead.
+const QUEUE: usize = 256;
+/// How often a copy is retried when the source keeps changing under it.
+const COPY_ATTEMPTS: usize = 3;
+
+/// The two roots and the settings every operation needs.
+#[derive(Debug)]
+pub struct Mirror {
+    source: PathBuf,
+    replica: PathBuf,
+    /// A path relative to the roots that is never mirrored nor removed (the log file).
+    excluded: Option<PathBuf>,
+    /// Preserve ownership (only root may).
+    owner: bool,
+    temps: TempNames,
+    stop: Stop,
+    workers: usize,
+}
+
+impl Mirror {
+    pub fn new(source: PathBuf, replica: PathBuf, excluded: Option<PathBuf>, stop: Stop) -> Self {
+        let workers = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8);
+        Mirror {
+            source,
+            replica,
+            excluded,
+            owner: fsops::can_chown(),
+            temps: TempNames::new(),
+            stop,
+            workers,
+        }
+    }
+
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    pub fn replica(&self) -> &Path {
+        &self.replica
+    }
+
+    /// A full reconciliation of the whole tree.
+    pub fn full_pass(&self, stats: &Stats) {
+        self.sync_paths(&[(PathBuf::new(), Depth::Tree)], stats);
+    }
+
+    /// Makes each replica path (relative to the roots) match the source. The same primitive serves
+    /// the full pass (the root, [`Depth::Tree`]) and the watcher (single paths).
+    pub fn sync_paths(&self, paths: &[(PathBuf, Depth)], stats: &Stats) {
+        thread::scope(|scope| {
+            let (tx, rx) = crossbeam_channel::bounded::<CopyJob>(QUEUE);
+            for _ in 0..self.workers {
+                let rx = rx.clone();
+                scope.spawn(move || {
+                    for job in rx {
+                        self.copy(&job.rel, job.update, stats);
+                    }
+                });
+            }
+            let ctx = Ctx {
+                m: self,
+                stats,
+                copies: &tx,
+            };
+            for (rel, depth) in paths {
+                if self.stop.is_set() {
+                    break;
+                }
+                ctx.sync_path(rel, *depth);
+            }
+        });
+    }
+
+    fn is_excluded(&self, rel: &Path) -> bool {
+        self.excluded.as_deref() == Some(rel)
+    }
+
+    /// Copies one file into place, retrying when the source changes while it is read.
+    fn copy(&self, rel: &Path, update: bool, stats: &Stats) {
+        let src = self.source.join(rel);
+        let dst = self.replica.join(rel);
+        for _ in 0..COPY_ATTEMPTS {
+            match fsops::copy_file(&src, &dst, &self.temps, self.owner, &self.stop) {
+                Ok(bytes) => {
+                    let verb = if update { "updated" } else { "copied" };
+                    info!("{verb} {} ({bytes} bytes)", rel.display());
+                    stats.add(if update {
+                        Count::Updated
+                    } else {
+                        Count::Copied
+                    });
+                    stats.add_bytes(bytes);
+                    return;
+                }
+                Err(CopyError::Changed) => {
+                    debug!(
+                        "{} changed while being copied; copying again",
+                        rel.display()
+                    );
+                }
+                Err(CopyError::Vanished) => {
+                    debug!("{} vanished before it could be copied", rel.display());
+                    return;
+                }
+                Err(CopyError::Stopped) => return,
+                Err(CopyError::Failed(e)) => {
+                    error!("{e}");
+                    stats.add(Count::Error);
+                    return;
+                }
+            }
+        }
+        warn!(
+            "{} kept changing while being copied; the replica keeps its previous version until a later pass",
+            src.display()
+        );
+        stats.add(Count::Error);
+    }
+}
+
+/// A copy handed to the worker pool. It holds its directory's [`DirDone`], so the directory's
+/// attributes are applied only after the copy has renamed into it.
+struct CopyJob<'a> {
+    rel: PathBuf,
+    update: bool,
+    _dir: Arc<DirDone<'a>>,
+}
+
+/// Applies a directory's attributes (mode, ownership, mtime) to its replica when the last
+/// reference is dropped: after the walk has left it and every copy into it has finished, since
+/// each of those changes the directory's mtime.
+struct DirDone<'a> {
+    m: &'a Mirror,
+    stats: &'a Stats,
+    rel: PathBuf,
+    src: Metadata,
+}
+
+impl Drop for DirDone<'_> {
+    fn drop(&mut self) {
+        if self.m.stop.is_set() {
+            return;
+        }
+        let dst = self.m.replica.join(&self.rel);
+        let meta = match fsops::lstat(&dst) {
+            Ok(Some(meta)) if meta.is_dir() => meta,
+            _ => return,
+        };
+        if fsops::attrs_differ(&self.src, &meta, self.m.owner)
+            || !fsops::same_mtime(&self.src, &meta)
+        {
+            if let Err(e) = fsops::apply_attrs(&dst, &self.src, &meta, self.m.owner) {
+                error!("{}", PathError::new("set metadata of", dst, e));
+                self.stats.add(Count::Error);
+            } else {
+                debug!("set attributes of directory {}", show(&self.rel));
+            }
+        }
+    }
+}
+
+/// What an entry needs after its own operation.
+enum Next {
+    Done,
+    /// A directory that exists in both trees now; its contents may need work.
+    Descend(Metadata),
+}
+
+/// One run of work: the mirror, the counters and the copy queue.
+#[derive(Clone, Copy)]
+struct Ctx<'s, 'a> {
+    m: &'a Mirror,
+    stats: &'a Stats,
+    copies: &'s Sender<CopyJob<'a>>,
+}
+
+impl<'a> Ctx<'_, 'a> {
+    fn sync_path(&self, rel: &Path, depth: Depth) {
+        let m = self.m;
+        if rel.as_os_str().is_empty() {
+            match fs::metadata(&m.source) {
+                Ok(meta) if meta.is_dir() => self.dir(rel, meta, depth),
+                Ok(_) => error!("SOURCE {} is no longer a directory", m.source.display()),
+                Err(e) => error!("{}", PathError::new("read", &m.source, e)),
+            }
+            return;
+        }
+        if m.is_excluded(rel) || rel.file_name().is_some_and(fsops::is_temp_name) {
+            return;
+        }
+        // Never write through something in the replica that is not a real directory: if an
+        // ancestor is missing or of another kind, mirror that ancestor (and all below it) instead.
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let mut ancestor = PathBuf::new();
+        for part in parent.components() {
+            ancestor.push(part);
+            match fsops::lstat(&m.replica.join(&ancestor)) {
+                Ok(Some(meta)) if meta.is_dir() => {}
+                _ => return self.sync_path(&ancestor.clone(), Depth::Tree),
+            }
+        }
+        let parent_src = match fs::symlink_metadata(m.source.join(parent)) {
+            Ok(meta) if meta.is_dir() => meta,
+            // The source's parent changed too: it gets mirrored as a whole, unless it is the root.
+            _ if parent.as_os_str().is_empty() => {
+                error!(
+                    "SOURCE {} is not readable as a directory",
+                    m.source.display()
+                );
+                return;
+            }
+            _ => return self.sync_path(parent, Depth::Tree),
+        };
+        let src_kind = match self.kind_at(&m.source.join(rel)) {
+            Ok(kind) => kind,
+            Err(()) => return,
+        };
+        let dst_kind = match self.kind_at(&m.replica.join(rel)) {
+            Ok(kind) => kind,
+            Err(()) => return,
+        };
+        let done = Arc::new(DirDone {
+            m,
+            stats: self.stats,
+            rel: parent.to_path_buf(),
+            src: parent_src,
+        });
+        if let Next::Descend(meta) = self.entry(rel, src_kind, dst_kind, &done) {
+            self.dir(rel, meta, depth);
+        }
+    }
+
+    /// The kind of entry at `path`, `None` if there is none; errors are logged.
+    fn kind_at(&self, path: &Path) -> Result<Option<Kind>, ()> {
+        match fsops::lstat(path) {
+            Ok(meta) => Ok(meta.map(|m| Kind::of(m.file_type()))),
+            Err(e) => {
+                self.fail(PathError::new("stat", path, e));
+                Err(())
+            }
+        }
+    }
+
+    fn fail(&self, e: PathError) {
+        error!("{e}");
+        self.stats.add(Count::Error);
+    }
+
+    /// Reconciles a directory that exists on both sides: a merge-join of the two sorted listings.
+    /// With [`Depth::Entry`] only its own attributes are reconciled.
+    fn dir(&self, rel: &Path, src_meta: Metadata, depth: Depth) {
+        let m = self.m;
+        let done = Arc::new(DirDone {
+            m,
+            stats: self.stats,
+            rel: rel.to_path_buf(),
+            src: src_meta,
+        });
+        if depth == Depth::Entry {
+            return;
+        }
+        let src_dir = m.source.join(rel);
+        // A source directory that cannot be listed removes nothing: its replica is left as it is.
+        let src_list = match list(&src_dir) {
+            Ok(list) => list,
+            Err(e) if fsops::is_absent(&e) => {
+                debug!("{} vanished during the pass", src_dir.display());
+                return;
+            }
+            Err(e) => return self.fail(PathError::new("read directory", src_dir, e)),
+        };
+        let dst_dir = m.replica.join(rel);
+        let dst_list = match list(&dst_dir) {
+            Ok(list) => list,
+            Err(e) => return self.fail(PathError::new("read directory", dst_dir, e)),
+        };
+
+        let mut src_iter = src_list.into_iter().peekable();
+        let mut dst_iter = dst_list.into_iter().peekable();
+        loop {
+            if m.stop.is_set() {
+                return;
+            }
+            let order = match (src_iter.peek(), dst_iter.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(s), Some(d)) => s.0.cmp(&d.0),
+            };
+            let (name, src_kind, dst_kind) = match order {
+                Ordering::Less => src_iter.next().map(|(n, k)| (n, Some(k), None)),
+                Ordering::Greater => dst_iter.next().map(|(n, k)| (n, None, Some(k))),
+                Ordering::Equal => match (src_iter.next(), dst_iter.next()) {
+                    (Some((n, s)), Some((_, d))) => Some((n, Some(s), Some(d))),
+                    _ => None,
+                },
+            }
+            .unwrap_or_else(|| unreachable!("peeked entries are present"));
+
+            let child = rel.join(&name);
+            if m.is_excluded(&child) {
+                continue;
+            }
+            if fsops::is_temp_name(&name) {
+                // Our own temporary files are never mirrored; other processes' are leftovers
+                // of an interrupted run.
+                if let Some(kind) = dst_kind.filter(|_| !m.temps.is_ours(&name)) {
+                    match fsops::remove(&m.replica.join(&child), kind) {
+                        Ok(()) => debug!("removed leftover temporary file {}", child.display()),
+                        Err(e) => self.fail(e),
+                    }
+                }
+                continue;
+            }
+            if let Next::Descend(meta) = self.entry(&child, src_kind, dst_kind, &done) {
+                self.dir(&child, meta, Depth::Tree);
+            }
+        }
+    }
+
+    /// Makes one replica entry match its source entry, given what the listings (or lstat) said
+    /// each side holds. File copies go to the worker pool.
+    fn entry(
+        &self,
+        rel: &Path,
+        src: Option<Kind>,
+        dst: Option<Kind>,
+        dir: &Arc<DirDone<'a>>,
+    ) -> Next {
+        let m = self.m;
+        self.stats.add(Count::Checked);
+        let src_path = m.source.join(rel);
+        let dst_path = m.replica.join(rel);
+        let src_kind = match src {
+            Some(Kind::Special(what)) => {
+                warn!(
+                    "skipped {what} {}: only files, directories and symlinks are mirrored",
+                    src_path.display()
+                );
+                None
+            }
+            other => other,
+        };
+        // Whatever the replica holds that is not of the source's kind goes first.
+        let dst = match dst {
+            Some(kind) if Some(kind) != src_kind => {
+                self.remove(rel, &dst_path, kind);
+                None
+            }
+            other => other,
+        };
+        let Some(src_kind) = src_kind else {
+            return Next::Done;
+        };
+        match src_kind {
+            Kind::File => {
+                if dst.is_some() {
+                    let (s, d) = match (fsops::lstat(&src_path), fsops::lstat(&dst_path)) {
+                        (Ok(Some(s)), Ok(Some(d))) => (s, d),
+                        (Err(e), _) => {
+                            self.fail(PathError::new("stat", src_path, e));
+                            return Next::Done;
+                        }
+                        (_, Err(e)) => {
+                            self.fail(PathError::new("stat", dst_path, e));
+                            return Next::Done;
+                        }
+                        _ => return Next::Done,
+                    };
+                    if !s.is_file() || !d.is_file() {
+                        // Changed kind since it was listed; the next look at this path sorts it out.
+                        return Next::Done;
+                    }
+                    if fsops::same_stamp(&s, &d) {
+                        if fsops::attrs_differ(&s, &d, m.owner) {
+                            match fsops::apply_attrs(&dst_path, &s, &d, m.owner) {
+                                Ok(()) => {
+                                    info!("updated attributes of {}", rel.display());
+                                    self.stats.add(Count::Updated);
+                                }
+                                Err(e) => self.fail(PathError::new("set metadata of", dst_path, e)),
+                            }
+                        }
+                        return Next::Done;
+                    }
+                }
+                let job = CopyJob {
+                    rel: rel.to_path_buf(),
+                    update: dst.is_some(),
+                    _dir: Arc::clone(dir),
+                };
+                if let Err(unsent) = self.copies.send(job) {
+                    let job = unsent.into_inner();
+                    m.copy(&job.rel, job.update, self.stats);
+                }
+                Next::Done
+            }
+            Kind::Dir => {
+                let meta = match fs::symlink_metadata(&src_path) {
+                    Ok(meta) if meta.is_dir() => meta,
+                    Ok(_) => return Next::Done,
+                    Err(e) if fsops::is_absent(&e) => return Next::Done,
+                    Err(e) => {
+                        self.fail(PathError::new("stat", src_path, e));
+                        return Next::Done;
+                    }
+                };
+                if dst.is_none() {
+                    if let Err(e) = fsops::make_dir(&dst_path) {
+                        self.fail(e);
+                        return Next::Done;
+                    }
+                    info!("created directory {}", rel.display());
+                    self.stats.add(Count::Created);
+                }
+                Next::Descend(meta)
+            }
+            Kind::Symlink => {
+                self.symlink(rel, &src_path, &dst_path, dst.is_some());
+                Next::Done
+            }
+            Kind::Special(_) => Next::Done,
+        }
+    }
+
+    fn symlink(&self, rel: &Path, src_path: &Path, dst_path: &Path, exists: bool) {
+        let m = self.m;
+        let (meta, target) = match fs::symlink_metadata(src_path).and_then(|meta| {
+            let target = fs::read_link(src_path)?;
+            Ok((meta, target))
+        }) {
+            Ok(found) => found,
+            Err(e) if fsops::is_absent(&e) || e.kind() == io::ErrorKind::InvalidInput => return,
+            Err(e) => return self.fail(PathError::new("read symlink", src_path, e)),
+        };
+        if exists {
+            if let (Ok(current), Ok(dst_meta)) =
+                (fs::read_link(dst_path), fs::symlink_metadata(dst_path))
+            {
+                if current == target {
+                    let owner_differs =
+                        m.owner && (meta.uid() != dst_meta.uid() || meta.gid() != dst_meta.gid());
+                    if owner_differs || !fsops::same_mtime(&meta, &dst_meta) {
+                        if let Err(e) = fsops::set_link_attrs(dst_path, &meta, m.owner) {
+                            self.fail(PathError::new("set metadata of", dst_path, e));
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        match fsops::make_symlink(&target, dst_path, &meta, &m.temps, m.owner) {
+            Ok(()) => {
+                let verb = if exists { "updated" } else { "created" };
+                info!("{verb} symlink {} -> {}", rel.display(), target.display());
+                self.stats.add(if exists {
+                    Count::Updated
+                } else {
+                    Count::Created
+                });
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn remove(&self, rel: &Path, path: &Path, kind: Kind) {
+        match fsops::remove(path, kind) {
+            Ok(()) => {
+                info!("removed {} {}", kind.noun(), rel.display());
+                self.stats.add(Count::Removed);
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+}
+
+/// A directory's entries with their kinds (from the directory entry, no stat), sorted by name.
+fn list(dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        match entry.file_type() {
+            Ok(ft) => entries.push((entry.file_name(), Kind::of(ft))),
+            // Gone between readdir and lstat: it is not there.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
+}
+
+/// A relative path for log lines; the root shows as `.`.
+fn show(rel: &Path) -> std::path::Display<'_> {
+    if rel.as_os_str().is_empty() {
+        Path::new(".").display()
+    } else {
+        rel.display()
+    }
+}

@@ -1,0 +1,136 @@
+//! Counters of what a pass (or a batch of watcher work) did, shared by the walker and the copy
+//! workers, and the summary line built from them.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Live counters, updated from several threads.
+#[derive(Debug, Default)]
+pub struct Stats {
+    checked: AtomicU64,
+    copied: AtomicU64,
+    updated: AtomicU64,
+    created: AtomicU64,
+    removed: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// What [`Stats`] counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Count {
+    /// An entry looked at, on either side.
+    Checked,
+    /// A file copied that the replica did not have.
+    Copied,
+    /// A file rewritten, a symlink re-pointed or attributes corrected.
+    Updated,
+    /// A directory or symlink created.
+    Created,
+    /// An entry removed from the replica (a directory counts once).
+    Removed,
+    /// A path that failed; it was logged.
+    Error,
+}
+
+impl Stats {
+    pub fn new() -> Self {
+        Stats::default()
+    }
+
+    pub fn add(&self, what: Count) {
+        let counter = match what {
+            Count::Checked => &self.checked,
+            Count::Copied => &self.copied,
+            Count::Updated => &self.updated,
+            Count::Created => &self.created,
+            Count::Removed => &self.removed,
+            Count::Error => &self.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Counts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            checked: get(&self.checked),
+            copied: get(&self.copied),
+            updated: get(&self.updated),
+            created: get(&self.created),
+            removed: get(&self.removed),
+            bytes: get(&self.bytes),
+            errors: get(&self.errors),
+        }
+    }
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub checked: u64,
+    pub copied: u64,
+    pub updated: u64,
+    pub created: u64,
+    pub removed: u64,
+    pub bytes: u64,
+    pub errors: u64,
+}
+
+impl Counts {
+    /// Whether anything in the replica was changed.
+    pub fn changed(&self) -> bool {
+        self.copied + self.updated + self.created + self.removed > 0
+    }
+
+    /// The summary printed at the end of a pass.
+    pub fn summary(&self, elapsed: Duration) -> String {
+        format!(
+            "{} checked, {} copied, {} updated, {} created, {} removed, {}, {} errors, {:.2} s",
+            self.checked,
+            self.copied,
+            self.updated,
+            self.created,
+            self.removed,
+            Bytes(self.bytes),
+            self.errors,
+            elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// A byte count for people: `0 B`, `1.5 KiB`, `197.3 MiB`.
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        if self.0 < 1024 {
+            return write!(f, "{} B", self.0);
+        }
+        let mut value = self.0 as f64 / 1024.0;
+        let mut unit = 0;
+        while value >= 1024.0 && unit < UNITS.len() - 1 {
+            value /= 1024.0;
+            unit += 1;
+        }
+        write!(f, "{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(Bytes(0).to_string(), "0 B");
+        assert_eq!(Bytes(1023).to_string(), "1023 B");
+        assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
+        assert_eq!(Bytes(5 << 20).to_string(), "5.0 MiB");
+    }
+}
