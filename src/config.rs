@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cli::Args;
 use crate::error::StartError;
+use crate::fsops;
 
 /// Everything the mirror needs, checked and resolved.
 #[derive(Debug, Clone)]
@@ -123,7 +124,7 @@ fn check_replica(arg: &Path) -> Result<(PathBuf, bool), StartError> {
             "REPLICA {} exists and is not a directory",
             arg.display()
         ))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        Err(e) if fsops::is_absent(&e) => {
             if fs::symlink_metadata(arg).is_ok() {
                 return Err(StartError::new(format!(
                     "REPLICA {} is a symlink to a missing directory",
@@ -167,7 +168,7 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
                             out = real;
                             continue;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        Err(e) if fsops::is_absent(&e) => {
                             if !fs::metadata(&out)?.is_dir() {
                                 return Err(io::Error::new(
                                     io::ErrorKind::NotADirectory,

@@ -1,1 +1,9 @@
+//! The one integration-test binary: every test drives the real `foldersync` binary on real
+//! temporary directories. The harness lives in `util.rs`.
 
+mod util;
+
+mod cli;
+mod pass;
+mod signals;
+mod validation;
