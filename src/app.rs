@@ -1,12 +1,10 @@
-//! The program: validate the command line, start logging, then run passes until stopped.
+//! The program: validate the command line, start logging, create REPLICA, then hand over to the
+//! run loop.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Parser;
-use crossbeam_channel::{after, select};
 use log::{error, info};
 
 use crate::cli::Args;
@@ -15,7 +13,7 @@ use crate::duration;
 use crate::error::StartError;
 use crate::exit;
 use crate::mirror::Mirror;
-use crate::stats::Stats;
+use crate::run::{self, Runner};
 use crate::stop::{self, Stop};
 
 /// Runs foldersync with the process's command line and returns its exit status.
@@ -56,27 +54,29 @@ fn run(args: Args) -> Result<u8, StartError> {
             ))
         })?;
     }
-    let root_dev = fs::metadata(&config.source)
-        .map_err(|e| {
-            StartError::new(format!(
-                "cannot access SOURCE {}: {e}",
-                config.source.display()
-            ))
-        })?
-        .dev();
+    let root = run::root_id(&config.source).map_err(StartError::new)?;
     let stop = Stop::new();
     let stop_rx = stop::install(&stop)?;
 
+    let mode = if config.once {
+        "one pass".to_string()
+    } else if config.watch {
+        format!(
+            "watching, debounce {}, full pass every {}",
+            duration::show(config.debounce),
+            duration::show(config.interval)
+        )
+    } else {
+        format!(
+            "periodic passes only, every {}",
+            duration::show(config.interval)
+        )
+    };
     info!(
-        "foldersync {} started: SOURCE {} REPLICA {} {}",
+        "foldersync {} started: SOURCE {} REPLICA {} ({mode})",
         env!("CARGO_PKG_VERSION"),
         config.source.display(),
         config.replica.display(),
-        if config.once {
-            "(one pass)".to_string()
-        } else {
-            format!("(full pass every {})", duration::show(config.interval))
-        }
     );
     if config.create_replica {
         info!("created REPLICA {}", config.replica.display());
@@ -87,80 +87,7 @@ fn run(args: Args) -> Result<u8, StartError> {
         config.replica.clone(),
         config.log_in_source.clone(),
         stop.clone(),
-    );
-    let mut root = RootState::Ok;
-    loop {
-        let errors = pass(&mirror, root_dev, &mut root);
-        if stop.is_set() {
-            info!("stopped by user (Ctrl+C or SIGTERM)");
-            return Ok(exit::SUCCESS);
-        }
-        if config.once {
-            return Ok(if errors > 0 {
-                exit::PASS_ERRORS
-            } else {
-                exit::SUCCESS
-            });
-        }
-        // The interval runs from the end of one pass to the start of the next, so a pass that
-        // takes longer than the interval never makes passes run back to back.
-        select! {
-            recv(stop_rx) -> _ => {
-                info!("stopped by user (Ctrl+C or SIGTERM)");
-                return Ok(exit::SUCCESS);
-            }
-            recv(after(config.interval)) -> _ => {}
-        }
-    }
-}
-
-/// Whether SOURCE was usable at the last look, so a lasting problem is logged once.
-#[derive(Debug, PartialEq, Eq)]
-enum RootState {
-    Ok,
-    Unavailable,
-}
-
-/// Runs one full pass, unless SOURCE is unavailable. Returns the number of errors.
-fn pass(mirror: &Mirror, root_dev: u64, root: &mut RootState) -> u64 {
-    if let Err(problem) = check_root(mirror, root_dev) {
-        if *root == RootState::Ok {
-            error!("{problem}; REPLICA is left untouched until SOURCE is back");
-            *root = RootState::Unavailable;
-        }
-        return 1;
-    }
-    if *root == RootState::Unavailable {
-        info!("SOURCE {} is back", mirror.source().display());
-        *root = RootState::Ok;
-    }
-    let started = Instant::now();
-    let stats = Stats::new();
-    mirror.full_pass(&stats);
-    let counts = stats.snapshot();
-    info!("pass finished: {}", counts.summary(started.elapsed()));
-    counts.errors
-}
-
-/// SOURCE must still be a readable directory on the device it was on at start-up: a vanished
-/// source or an unmounted file system must never look like an empty tree.
-fn check_root(mirror: &Mirror, root_dev: u64) -> Result<(), String> {
-    let source = mirror.source();
-    let meta = fs::metadata(source)
-        .map_err(|e| format!("SOURCE {} is unavailable: {e}", source.display()))?;
-    if !meta.is_dir() {
-        return Err(format!(
-            "SOURCE {} is no longer a directory",
-            source.display()
-        ));
-    }
-    if meta.dev() != root_dev {
-        return Err(format!(
-            "SOURCE {} is now on another device (was its file system unmounted?)",
-            source.display()
-        ));
-    }
-    fs::read_dir(source)
-        .map(drop)
-        .map_err(|e| format!("SOURCE {} is not readable: {e}", source.display()))
+    )
+    .with_requeue(config.watch);
+    Ok(Runner::new(&config, &mirror, &stop, stop_rx, root).run())
 }

@@ -13,13 +13,16 @@ Examples:
       full pass every 30 minutes, log to /var/log/foldersync.log
   foldersync --once /srv/data /mnt/mirror/data
       one full pass, then exit (status 1 if any path failed)
+  foldersync --no-watch -i 1h /mnt/nfs/share /srv/mirror
+      no watcher (for file systems that send no events): a full pass every hour
 
 Exit status: 0 success or stopped by Ctrl+C/SIGTERM, 1 a --once pass had errors, 2 bad input.";
 
 /// Keeps REPLICA an exact, one-way mirror of SOURCE.
 ///
 /// A full reconciliation pass runs at start-up and every --interval: it copies new and changed
-/// files, creates directories and removes from REPLICA whatever SOURCE lacks. Every operation is
+/// files, creates directories and removes from REPLICA whatever SOURCE lacks. In between, a
+/// filesystem watcher carries each change over within a fraction of a second. Every operation is
 /// logged to the console and to the log file. Ctrl+C or SIGTERM stops it cleanly.
 #[derive(Debug, Parser)]
 #[command(name = "foldersync", version, about, long_about, after_help = EXAMPLES)]
@@ -56,7 +59,24 @@ pub struct Args {
     /// Run one full pass, then exit.
     #[arg(long)]
     pub once: bool,
+
+    /// How long the watcher gathers events for a path before the mirror acts on them.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = DEFAULT_DEBOUNCE,
+        value_parser = crate::duration::parse,
+        allow_hyphen_values = true
+    )]
+    pub debounce: Duration,
+
+    /// Do not watch SOURCE for changes: mirror by periodic full passes only.
+    #[arg(long)]
+    pub no_watch: bool,
 }
+
+/// The default `--debounce`; README explains the measurement behind it.
+pub const DEFAULT_DEBOUNCE: &str = "50ms";
 
 #[cfg(test)]
 mod tests {

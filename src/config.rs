@@ -25,6 +25,9 @@ pub struct Config {
     pub log_in_source: Option<PathBuf>,
     pub interval: Duration,
     pub once: bool,
+    /// Watch SOURCE between passes (not with `--once` or `--no-watch`).
+    pub watch: bool,
+    pub debounce: Duration,
 }
 
 impl Config {
@@ -83,6 +86,8 @@ impl Config {
             log_in_source,
             interval: args.interval,
             once: args.once,
+            watch: !args.once && !args.no_watch,
+            debounce: args.debounce,
         })
     }
 }

@@ -1,8 +1,9 @@
 //! foldersync keeps a REPLICA directory an exact, one-way mirror of a SOURCE directory.
 //!
 //! The binary is a thin wrapper around [`app::main`]; the modules are:
-//! [`cli`] (the raw command line), [`config`] (validated settings), [`mirror`] (the single-path
-//! primitive and the streaming tree walk), [`fsops`] (atomic filesystem operations),
+//! [`cli`] (the raw command line), [`config`] (validated settings), [`run`] (the loop: passes and
+//! watcher hints), [`watch`] (notify and the debouncer), [`mirror`] (the single-path primitive
+//! and the streaming tree walk), [`fsops`] (atomic filesystem operations),
 //! [`stats`], [`logging`], [`stop`], [`duration`], [`error`] and [`exit`].
 
 pub mod app;
@@ -14,5 +15,7 @@ pub mod exit;
 pub mod fsops;
 pub mod logging;
 pub mod mirror;
+pub mod run;
 pub mod stats;
 pub mod stop;
+pub mod watch;

@@ -37,7 +37,10 @@ pub fn init(log_path: &Path) -> Result<(), StartError> {
         .set_level_padding(LevelPadding::Right)
         .set_thread_level(LevelFilter::Off)
         .set_target_level(LevelFilter::Off)
-        .set_location_level(LevelFilter::Off);
+        .set_location_level(LevelFilter::Off)
+        // Only our own records: the watcher's crates log internal chatter at INFO, and what
+        // matters of theirs reaches us as errors on the event channel.
+        .add_filter_allow_str("foldersync");
     // Falls back to UTC when the offset cannot be determined; the time format then still holds.
     let _ = builder.set_time_offset_to_local();
     let config = builder.build();

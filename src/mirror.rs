@@ -8,7 +8,7 @@ use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crossbeam_channel::Sender;
@@ -45,6 +45,10 @@ pub struct Mirror {
     temps: TempNames,
     stop: Stop,
     workers: usize,
+    /// Watch mode: a file that changes while it is copied is handed back (see
+    /// [`Mirror::take_retries`]) instead of being retried at once, since more events are coming.
+    requeue: bool,
+    retries: Mutex<Vec<PathBuf>>,
 }
 
 impl Mirror {
@@ -61,7 +65,23 @@ impl Mirror {
             temps: TempNames::new(),
             stop,
             workers,
+            requeue: false,
+            retries: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Hands files that changed while being copied back to the caller instead of retrying them.
+    pub fn with_requeue(mut self, requeue: bool) -> Self {
+        self.requeue = requeue;
+        self
+    }
+
+    /// The files that changed while being copied since the last call (watch mode only).
+    pub fn take_retries(&self) -> Vec<PathBuf> {
+        self.retries
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
     }
 
     pub fn source(&self) -> &Path {
@@ -108,11 +128,86 @@ impl Mirror {
         self.excluded.as_deref() == Some(rel)
     }
 
+    /// The first ancestor-or-self of the replica directory `rel_dir` that is missing or is not a
+    /// real directory (a symlink, say): nothing may be written below it.
+    fn first_non_dir(&self, rel_dir: &Path) -> Option<PathBuf> {
+        let mut ancestor = PathBuf::new();
+        for part in rel_dir.components() {
+            ancestor.push(part);
+            match fsops::lstat(&self.replica.join(&ancestor)) {
+                Ok(Some(meta)) if meta.is_dir() => {}
+                _ => return Some(ancestor),
+            }
+        }
+        None
+    }
+
+    /// Mirrors a rename in SOURCE by renaming in REPLICA, so the replica keeps the same inode and
+    /// nothing is copied: only when SOURCE no longer has `from`, REPLICA still has it, and what
+    /// REPLICA has there matches what SOURCE now has at `to` (same kind; same size and mtime for
+    /// a file, same target for a symlink). Returns whether it renamed; the caller reconciles both
+    /// paths afterwards in any case.
+    pub fn rename(&self, from: &Path, to: &Path, stats: &Stats) -> bool {
+        let plain = |p: &Path| {
+            !p.as_os_str().is_empty()
+                && !self.is_excluded(p)
+                && !p.file_name().is_some_and(fsops::is_temp_name)
+        };
+        if !plain(from) || !plain(to) || to.starts_with(from) {
+            return false;
+        }
+        let (src_from, src_to) = (self.source.join(from), self.source.join(to));
+        let (dst_from, dst_to) = (self.replica.join(from), self.replica.join(to));
+        let (Ok(None), Ok(Some(s)), Ok(Some(d))) = (
+            fsops::lstat(&src_from),
+            fsops::lstat(&src_to),
+            fsops::lstat(&dst_from),
+        ) else {
+            return false;
+        };
+        let kind = Kind::of(s.file_type());
+        let matches = kind == Kind::of(d.file_type())
+            && match kind {
+                Kind::File => fsops::same_stamp(&s, &d),
+                Kind::Symlink => matches!(
+                    (fs::read_link(&src_to), fs::read_link(&dst_from)),
+                    (Ok(a), Ok(b)) if a == b
+                ),
+                Kind::Dir => true,
+                Kind::Special(_) => false,
+            };
+        let to_parent = to.parent().unwrap_or(Path::new(""));
+        if !matches || self.first_non_dir(to_parent).is_some() {
+            return false;
+        }
+        if let Some(from_parent) = from.parent() {
+            if self.first_non_dir(from_parent).is_some() {
+                return false;
+            }
+        }
+        match fs::rename(&dst_from, &dst_to) {
+            Ok(()) => {
+                info!("renamed {} -> {}", from.display(), to.display());
+                stats.add(Count::Renamed);
+                true
+            }
+            Err(e) => {
+                debug!(
+                    "cannot rename {} to {} ({e}); copying instead",
+                    dst_from.display(),
+                    dst_to.display()
+                );
+                false
+            }
+        }
+    }
+
     /// Copies one file into place, retrying when the source changes while it is read.
     fn copy(&self, rel: &Path, update: bool, stats: &Stats) {
         let src = self.source.join(rel);
         let dst = self.replica.join(rel);
-        for _ in 0..COPY_ATTEMPTS {
+        let attempts = if self.requeue { 1 } else { COPY_ATTEMPTS };
+        for _ in 0..attempts {
             match fsops::copy_file(&src, &dst, &self.temps, self.owner, &self.stop) {
                 Ok(bytes) => {
                     let verb = if update { "updated" } else { "copied" };
@@ -126,10 +221,13 @@ impl Mirror {
                     return;
                 }
                 Err(CopyError::Changed) => {
-                    debug!(
-                        "{} changed while being copied; copying again",
-                        rel.display()
-                    );
+                    debug!("{} changed while being copied", rel.display());
+                    if self.requeue {
+                        if let Ok(mut retries) = self.retries.lock() {
+                            retries.push(rel.to_path_buf());
+                        }
+                        return;
+                    }
                 }
                 Err(CopyError::Vanished) => {
                     debug!("{} vanished before it could be copied", rel.display());
@@ -195,8 +293,12 @@ impl Drop for DirDone<'_> {
 /// What an entry needs after its own operation.
 enum Next {
     Done,
-    /// A directory that exists in both trees now; its contents may need work.
-    Descend(Metadata),
+    /// A directory that exists in both trees now; its contents may need work. `created` when the
+    /// replica's was just made: then its whole subtree has to be mirrored.
+    Descend {
+        meta: Metadata,
+        created: bool,
+    },
 }
 
 /// One run of work: the mirror, the counters and the copy queue.
@@ -224,13 +326,8 @@ impl<'a> Ctx<'_, 'a> {
         // Never write through something in the replica that is not a real directory: if an
         // ancestor is missing or of another kind, mirror that ancestor (and all below it) instead.
         let parent = rel.parent().unwrap_or(Path::new(""));
-        let mut ancestor = PathBuf::new();
-        for part in parent.components() {
-            ancestor.push(part);
-            match fsops::lstat(&m.replica.join(&ancestor)) {
-                Ok(Some(meta)) if meta.is_dir() => {}
-                _ => return self.sync_path(&ancestor.clone(), Depth::Tree),
-            }
+        if let Some(ancestor) = m.first_non_dir(parent) {
+            return self.sync_path(&ancestor, Depth::Tree);
         }
         let parent_src = match fs::symlink_metadata(m.source.join(parent)) {
             Ok(meta) if meta.is_dir() => meta,
@@ -258,8 +355,8 @@ impl<'a> Ctx<'_, 'a> {
             rel: parent.to_path_buf(),
             src: parent_src,
         });
-        if let Next::Descend(meta) = self.entry(rel, src_kind, dst_kind, &done) {
-            self.dir(rel, meta, depth);
+        if let Next::Descend { meta, created } = self.entry(rel, src_kind, dst_kind, &done) {
+            self.dir(rel, meta, if created { Depth::Tree } else { depth });
         }
     }
 
@@ -345,7 +442,7 @@ impl<'a> Ctx<'_, 'a> {
                 }
                 continue;
             }
-            if let Next::Descend(meta) = self.entry(&child, src_kind, dst_kind, &done) {
+            if let Next::Descend { meta, .. } = self.entry(&child, src_kind, dst_kind, &done) {
                 self.dir(&child, meta, Depth::Tree);
             }
         }
@@ -438,7 +535,8 @@ impl<'a> Ctx<'_, 'a> {
                         return Next::Done;
                     }
                 };
-                if dst.is_none() {
+                let created = dst.is_none();
+                if created {
                     if let Err(e) = fsops::make_dir(&dst_path) {
                         self.fail(e);
                         return Next::Done;
@@ -446,7 +544,7 @@ impl<'a> Ctx<'_, 'a> {
                     info!("created directory {}", rel.display());
                     self.stats.add(Count::Created);
                 }
-                Next::Descend(meta)
+                Next::Descend { meta, created }
             }
             Kind::Symlink => {
                 self.symlink(rel, &src_path, &dst_path, dst.is_some());

@@ -13,6 +13,7 @@ pub struct Stats {
     updated: AtomicU64,
     created: AtomicU64,
     removed: AtomicU64,
+    renamed: AtomicU64,
     bytes: AtomicU64,
     errors: AtomicU64,
 }
@@ -30,6 +31,8 @@ pub enum Count {
     Created,
     /// An entry removed from the replica (a directory counts once).
     Removed,
+    /// An entry renamed in the replica to follow a rename in the source.
+    Renamed,
     /// A path that failed; it was logged.
     Error,
 }
@@ -46,6 +49,7 @@ impl Stats {
             Count::Updated => &self.updated,
             Count::Created => &self.created,
             Count::Removed => &self.removed,
+            Count::Renamed => &self.renamed,
             Count::Error => &self.errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -63,6 +67,7 @@ impl Stats {
             updated: get(&self.updated),
             created: get(&self.created),
             removed: get(&self.removed),
+            renamed: get(&self.renamed),
             bytes: get(&self.bytes),
             errors: get(&self.errors),
         }
@@ -77,6 +82,7 @@ pub struct Counts {
     pub updated: u64,
     pub created: u64,
     pub removed: u64,
+    pub renamed: u64,
     pub bytes: u64,
     pub errors: u64,
 }
@@ -84,18 +90,19 @@ pub struct Counts {
 impl Counts {
     /// Whether anything in the replica was changed.
     pub fn changed(&self) -> bool {
-        self.copied + self.updated + self.created + self.removed > 0
+        self.copied + self.updated + self.created + self.removed + self.renamed > 0
     }
 
     /// The summary printed at the end of a pass.
     pub fn summary(&self, elapsed: Duration) -> String {
         format!(
-            "{} checked, {} copied, {} updated, {} created, {} removed, {}, {} errors, {:.2} s",
+            "{} checked, {} copied, {} updated, {} created, {} removed, {} renamed, {}, {} errors, {:.2} s",
             self.checked,
             self.copied,
             self.updated,
             self.created,
             self.removed,
+            self.renamed,
             Bytes(self.bytes),
             self.errors,
             elapsed.as_secs_f64()

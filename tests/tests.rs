@@ -7,3 +7,4 @@ mod cli;
 mod pass;
 mod signals;
 mod validation;
+mod watch;

@@ -54,6 +54,14 @@ impl Env {
         cmd
     }
 
+    /// A command for the binary with SOURCE, REPLICA and another log path.
+    pub fn cmd_with_log(&self, log: &Path) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg(&self.src).arg(&self.rep).arg("-l").arg(log);
+        cmd.current_dir(&self.root);
+        cmd
+    }
+
     /// Runs one pass (`--once`) and returns its output.
     pub fn once(&self) -> Output {
         self.cmd().arg("--once").output().expect("run foldersync")
@@ -251,7 +259,12 @@ pub fn tree(root: &Path) -> String {
             }
         };
         let rel = entry.path().strip_prefix(root).unwrap();
-        let meta = entry.path().symlink_metadata().unwrap();
+        // The tree may be changing while it is read (the mirror at work): a vanished entry is
+        // just a difference, and a polling caller looks again.
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            let _ = writeln!(out, "! vanished {}", rel.display());
+            continue;
+        };
         let name = if rel.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -263,7 +276,7 @@ pub fn tree(root: &Path) -> String {
                 out,
                 "l {} -> {} mtime={}.{:09} uid={}",
                 name.display(),
-                fs::read_link(entry.path()).unwrap().display(),
+                fs::read_link(entry.path()).unwrap_or_default().display(),
                 meta.mtime(),
                 meta.mtime_nsec(),
                 meta.uid()
@@ -322,10 +335,14 @@ pub fn snapshot(root: &Path) -> String {
 fn digest(path: &Path) -> u64 {
     // FNV-1a: enough to tell contents apart in tests.
     let mut hash: u64 = 0xcbf29ce484222325;
-    let mut f = File::open(path).unwrap();
+    let Ok(mut f) = File::open(path) else {
+        return 0;
+    };
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).unwrap();
+        let Ok(n) = f.read(&mut buf) else {
+            return 0;
+        };
         if n == 0 {
             return hash;
         }

@@ -1,0 +1,455 @@
+//! The run loop: full passes at start-up, every interval and on demand, and in between the
+//! watcher's hints applied as targeted single-path operations. One `select!` waits on the stop
+//! channel, the watcher's channel and the next deadline.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{after, never, select, tick, Receiver};
+use log::{debug, error, info, warn};
+use notify_debouncer_full::DebounceEventResult;
+
+use crate::config::Config;
+use crate::exit;
+use crate::mirror::{Depth, Mirror};
+use crate::stats::Stats;
+use crate::stop::Stop;
+use crate::watch::{self, Hint, Watcher};
+
+/// How often SOURCE's identity is checked while watching.
+const ROOT_CHECK: Duration = Duration::from_secs(1);
+
+/// SOURCE's identity: a different device means an unmounted file system, a different inode a
+/// directory recreated in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootId {
+    dev: u64,
+    ino: u64,
+}
+
+/// Looks at SOURCE: a readable directory, and its identity.
+pub fn root_id(source: &Path) -> Result<RootId, String> {
+    let meta = fs::metadata(source)
+        .map_err(|e| format!("SOURCE {} is unavailable: {e}", source.display()))?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "SOURCE {} is no longer a directory",
+            source.display()
+        ));
+    }
+    fs::read_dir(source)
+        .map_err(|e| format!("SOURCE {} is not readable: {e}", source.display()))?;
+    Ok(RootId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+/// A rename seen in SOURCE: from, to (both relative).
+type Rename = (PathBuf, PathBuf);
+
+/// Paths to look at, coalesced: the deeper look wins, renames keep their order.
+#[derive(Debug, Default)]
+struct Pending {
+    paths: BTreeMap<PathBuf, Depth>,
+    renames: Vec<Rename>,
+}
+
+impl Pending {
+    fn add(&mut self, path: PathBuf, depth: Depth) {
+        let entry = self.paths.entry(path).or_insert(depth);
+        if depth == Depth::Tree {
+            *entry = Depth::Tree;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.renames.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.paths.clear();
+        self.renames.clear();
+    }
+
+    /// The paths in order, without those that a whole-tree look at an ancestor already covers.
+    fn take(&mut self) -> (Vec<Rename>, Vec<(PathBuf, Depth)>) {
+        let mut out: Vec<(PathBuf, Depth)> = Vec::with_capacity(self.paths.len());
+        let mut covering: Option<PathBuf> = None;
+        for (path, depth) in std::mem::take(&mut self.paths) {
+            if covering.as_ref().is_some_and(|c| path.starts_with(c)) {
+                continue;
+            }
+            if depth == Depth::Tree {
+                covering = Some(path.clone());
+            }
+            out.push((path, depth));
+        }
+        (std::mem::take(&mut self.renames), out)
+    }
+}
+
+/// The mutable state of a running mirror.
+pub struct Runner<'a> {
+    config: &'a Config,
+    mirror: &'a Mirror,
+    stop: &'a Stop,
+    stop_rx: Receiver<()>,
+    /// The device SOURCE was on at start-up; the inode of the directory being watched.
+    root: RootId,
+    root_ok: bool,
+    watcher: Option<Watcher>,
+    watch_limit_reported: bool,
+    pending: Pending,
+    retries: Vec<PathBuf>,
+    retry_due: Option<Instant>,
+    /// A full pass is queued, to start no sooner than `pass_not_before`.
+    pass_wanted: bool,
+    pass_not_before: Instant,
+    /// Whether the queued pass was asked for by a rescan (overflow, watcher errors).
+    pass_is_rescan: bool,
+    next_periodic: Instant,
+    /// The least time between the end of a pass and a rescan-driven pass; it doubles while
+    /// rescan passes find nothing to do, so a pass's own events cannot keep triggering passes.
+    rescan_gap: Duration,
+    errors_in_last_pass: u64,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        config: &'a Config,
+        mirror: &'a Mirror,
+        stop: &'a Stop,
+        stop_rx: Receiver<()>,
+        root: RootId,
+    ) -> Self {
+        let now = Instant::now();
+        Runner {
+            config,
+            mirror,
+            stop,
+            stop_rx,
+            root,
+            root_ok: true,
+            watcher: None,
+            watch_limit_reported: false,
+            pending: Pending::default(),
+            retries: Vec::new(),
+            retry_due: None,
+            pass_wanted: true,
+            pass_not_before: now,
+            pass_is_rescan: false,
+            next_periodic: now + config.interval,
+            rescan_gap: Duration::from_secs(1),
+            errors_in_last_pass: 0,
+        }
+    }
+
+    /// Runs until stopped (or after one pass with `--once`) and returns the exit status.
+    pub fn run(mut self) -> u8 {
+        if self.config.watch {
+            // The watch is in place before the first pass, so nothing changed during it is lost.
+            self.start_watcher();
+        }
+        let root_check = if self.config.watch {
+            tick(ROOT_CHECK)
+        } else {
+            never()
+        };
+        loop {
+            if self.stop.is_set() {
+                return self.stopped();
+            }
+            let now = Instant::now();
+            if self.pass_wanted && now >= self.pass_not_before {
+                self.full_pass();
+                if self.config.once && !self.stop.is_set() {
+                    return if self.errors_in_last_pass > 0 {
+                        exit::PASS_ERRORS
+                    } else {
+                        exit::SUCCESS
+                    };
+                }
+                continue;
+            }
+            if !self.pending.is_empty() {
+                self.apply_pending();
+                continue;
+            }
+
+            let mut deadline = self.next_periodic;
+            if self.pass_wanted {
+                deadline = deadline.min(self.pass_not_before);
+            }
+            if let Some(due) = self.retry_due {
+                deadline = deadline.min(due);
+            }
+            let events = self
+                .watcher
+                .as_ref()
+                .map(|w| w.events.clone())
+                .unwrap_or_else(never);
+            select! {
+                recv(self.stop_rx) -> _ => return self.stopped(),
+                recv(events) -> msg => match msg {
+                    Ok(batch) => {
+                        self.absorb(batch);
+                        // Coalesce whatever else is already waiting.
+                        while let Ok(batch) = events.try_recv() {
+                            self.absorb(batch);
+                        }
+                    }
+                    Err(_) => {
+                        warn!("the watcher stopped; restarting it and running a full pass");
+                        self.watcher = None;
+                        self.start_watcher();
+                        self.want_pass(true);
+                    }
+                },
+                recv(root_check) -> _ => {
+                    self.check_root();
+                }
+                recv(after(deadline.saturating_duration_since(Instant::now()))) -> _ => {
+                    let now = Instant::now();
+                    if now >= self.next_periodic {
+                        self.want_pass(false);
+                    }
+                    if self.retry_due.is_some_and(|due| now >= due) {
+                        self.retry_due = None;
+                        for path in std::mem::take(&mut self.retries) {
+                            self.pending.add(path, Depth::Entry);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn stopped(&self) -> u8 {
+        info!("stopped by user (Ctrl+C or SIGTERM)");
+        exit::SUCCESS
+    }
+
+    fn start_watcher(&mut self) {
+        match Watcher::start(self.mirror.source(), self.config.debounce) {
+            Ok((watcher, partial)) => {
+                if let Some(e) = partial {
+                    self.watch_error(&e);
+                }
+                self.watcher = Some(watcher);
+            }
+            Err(e) => {
+                self.watch_error(&e);
+                warn!("watching SOURCE failed ({e}); mirroring by periodic passes only");
+            }
+        }
+    }
+
+    fn watch_error(&mut self, e: &notify::Error) {
+        if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+            if !self.watch_limit_reported {
+                warn!("{}", watch::WATCH_LIMIT_ADVICE);
+                self.watch_limit_reported = true;
+            }
+        } else {
+            warn!("watcher: {e}");
+        }
+    }
+
+    /// Queues a full pass (at most one is pending). A rescan-driven one waits for the rescan gap.
+    fn want_pass(&mut self, rescan: bool) {
+        let now = Instant::now();
+        if !self.pass_wanted {
+            self.pass_wanted = true;
+            self.pass_is_rescan = rescan;
+            self.pass_not_before = if rescan { now + self.rescan_gap } else { now };
+        } else if !rescan {
+            self.pass_is_rescan = false;
+            self.pass_not_before = now;
+        }
+    }
+
+    fn absorb(&mut self, batch: DebounceEventResult) {
+        match batch {
+            Ok(events) => {
+                let ignored = self.config.log_in_source.as_deref();
+                for hint in watch::hints(&events, self.mirror.source(), ignored) {
+                    match hint {
+                        Hint::Path(path, depth) => self.pending.add(path, depth),
+                        Hint::Rename(from, to) => {
+                            self.pending.add(from.clone(), Depth::Entry);
+                            self.pending.add(to.clone(), Depth::Tree);
+                            self.pending.renames.push((from, to));
+                        }
+                        Hint::Rescan => {
+                            debug!("watcher queue overflowed; a full pass is queued");
+                            self.want_pass(true);
+                        }
+                        Hint::RootGone => {
+                            self.check_root();
+                        }
+                    }
+                }
+            }
+            Err(errors) => {
+                for e in &errors {
+                    self.watch_error(e);
+                }
+                self.want_pass(true);
+            }
+        }
+    }
+
+    /// Checks SOURCE's identity; logs once when it goes, restarts the watch when it is back.
+    /// Returns whether SOURCE is usable.
+    fn check_root(&mut self) -> bool {
+        let found = root_id(self.mirror.source()).and_then(|id| {
+            if id.dev == self.root.dev {
+                Ok(id)
+            } else {
+                Err(format!(
+                    "SOURCE {} is now on another device (was its file system unmounted?)",
+                    self.mirror.source().display()
+                ))
+            }
+        });
+        match found {
+            Err(problem) => {
+                if self.root_ok {
+                    error!("{problem}; REPLICA is left untouched until SOURCE is back");
+                    self.root_ok = false;
+                }
+                // Whatever the watch reported is moot, and the watch itself is dead or stale.
+                self.watcher = None;
+                self.pending.clear();
+                self.retries.clear();
+                false
+            }
+            Ok(id) => {
+                if !self.root_ok {
+                    info!("SOURCE {} is back", self.mirror.source().display());
+                    self.root_ok = true;
+                    self.root = id;
+                    self.restart_watch();
+                } else if id != self.root {
+                    warn!(
+                        "SOURCE {} was replaced by another directory; watching the new one",
+                        self.mirror.source().display()
+                    );
+                    self.root = id;
+                    self.restart_watch();
+                }
+                true
+            }
+        }
+    }
+
+    fn restart_watch(&mut self) {
+        self.pending.clear();
+        if self.config.watch {
+            self.watcher = None;
+            self.start_watcher();
+        }
+        self.want_pass(false);
+    }
+
+    fn full_pass(&mut self) {
+        self.pass_wanted = false;
+        let was_rescan = self.pass_is_rescan;
+        let started = Instant::now();
+        self.next_periodic = started + self.config.interval;
+        if !self.check_root() {
+            self.errors_in_last_pass = 1;
+            return;
+        }
+        // The pass looks at everything, so what was queued before it started is covered.
+        self.pending.clear();
+        self.retries.clear();
+        self.retry_due = None;
+        let stats = Stats::new();
+        self.mirror.full_pass(&stats);
+        let counts = stats.snapshot();
+        let elapsed = started.elapsed();
+        info!("pass finished: {}", counts.summary(elapsed));
+        self.errors_in_last_pass = counts.errors;
+        self.note_retries();
+        // The interval runs from the end of a pass, so a long pass never makes passes run back
+        // to back.
+        self.next_periodic = Instant::now() + self.config.interval;
+        let base = elapsed.max(Duration::from_secs(1));
+        self.rescan_gap = if was_rescan && !counts.changed() {
+            (self.rescan_gap * 2).max(base).min(self.config.interval)
+        } else {
+            base
+        };
+    }
+
+    fn apply_pending(&mut self) {
+        if !self.check_root() {
+            return;
+        }
+        let (renames, paths) = self.pending.take();
+        let stats = Stats::new();
+        for (from, to) in &renames {
+            self.mirror.rename(from, to, &stats);
+        }
+        self.mirror.sync_paths(&paths, &stats);
+        self.note_retries();
+        let counts = stats.snapshot();
+        if counts.changed() || counts.errors > 0 {
+            debug!(
+                "applied {} hints: {}",
+                paths.len(),
+                counts.summary(Duration::ZERO)
+            );
+        }
+    }
+
+    /// Files that changed while being copied are looked at again once the writer had time to
+    /// go on: after one debounce period.
+    fn note_retries(&mut self) {
+        let retries = self.mirror.take_retries();
+        if !retries.is_empty() {
+            self.retries.extend(retries);
+            self.retry_due
+                .get_or_insert_with(|| Instant::now() + self.config.debounce);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_paths_coalesce_under_a_tree_look() {
+        let mut p = Pending::default();
+        p.add("a/b/c".into(), Depth::Entry);
+        p.add("a".into(), Depth::Entry);
+        p.add("a/b".into(), Depth::Tree);
+        p.add("a b".into(), Depth::Entry);
+        p.add("a/b/d".into(), Depth::Entry);
+        p.add("a".into(), Depth::Entry);
+        let (_, paths) = p.take();
+        assert_eq!(
+            paths,
+            vec![
+                ("a".into(), Depth::Entry),
+                ("a/b".into(), Depth::Tree),
+                ("a b".into(), Depth::Entry),
+            ]
+        );
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn tree_wins_over_entry() {
+        let mut p = Pending::default();
+        p.add("x".into(), Depth::Tree);
+        p.add("x".into(), Depth::Entry);
+        assert_eq!(p.take().1, vec![("x".into(), Depth::Tree)]);
+    }
+}
