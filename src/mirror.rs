@@ -19,9 +19,51 @@ use crate::fsops::{self, CopyError, Kind, TempNames};
 use crate::stats::{Count, Stats};
 use crate::stop::Stop;
 
+/// How closely to look at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Look {
+    /// For a directory: everything below it too (a new or moved-in directory).
+    pub tree: bool,
+    /// For a file: its bytes are known to have changed, so copy it even if size and mtime still
+    /// match (on kernels with coarse timestamps, two writes within one clock tick leave the
+    /// mtime as it was).
+    pub content: bool,
+}
+
+impl Look {
+    /// The entry itself.
+    pub const ENTRY: Look = Look {
+        tree: false,
+        content: false,
+    };
+    /// The entry and everything below it.
+    pub const TREE: Look = Look {
+        tree: true,
+        content: false,
+    };
+    /// A file whose bytes changed.
+    pub const CONTENT: Look = Look {
+        tree: false,
+        content: true,
+    };
+    /// Something new: all below it, and its bytes.
+    pub const NEW: Look = Look {
+        tree: true,
+        content: true,
+    };
+
+    /// The closer of two looks.
+    pub fn merge(self, other: Look) -> Look {
+        Look {
+            tree: self.tree || other.tree,
+            content: self.content || other.content,
+        }
+    }
+}
+
 /// How far to go below a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
+enum Depth {
     /// The entry itself (for a directory: that it exists, and its attributes).
     Entry,
     /// The entry and, for a directory, everything below it.
@@ -94,12 +136,12 @@ impl Mirror {
 
     /// A full reconciliation of the whole tree.
     pub fn full_pass(&self, stats: &Stats) {
-        self.sync_paths(&[(PathBuf::new(), Depth::Tree)], stats);
+        self.sync_paths(&[(PathBuf::new(), Look::TREE)], stats);
     }
 
     /// Makes each replica path (relative to the roots) match the source. The same primitive serves
-    /// the full pass (the root, [`Depth::Tree`]) and the watcher (single paths).
-    pub fn sync_paths(&self, paths: &[(PathBuf, Depth)], stats: &Stats) {
+    /// the full pass (the root, [`Look::TREE`]) and the watcher (single paths).
+    pub fn sync_paths(&self, paths: &[(PathBuf, Look)], stats: &Stats) {
         thread::scope(|scope| {
             let (tx, rx) = crossbeam_channel::bounded::<CopyJob>(QUEUE);
             for _ in 0..self.workers {
@@ -115,11 +157,11 @@ impl Mirror {
                 stats,
                 copies: &tx,
             };
-            for (rel, depth) in paths {
+            for (rel, look) in paths {
                 if self.stop.is_set() {
                     break;
                 }
-                ctx.sync_path(rel, *depth);
+                ctx.sync_path(rel, *look);
             }
         });
     }
@@ -310,7 +352,8 @@ struct Ctx<'s, 'a> {
 }
 
 impl<'a> Ctx<'_, 'a> {
-    fn sync_path(&self, rel: &Path, depth: Depth) {
+    fn sync_path(&self, rel: &Path, look: Look) {
+        let depth = if look.tree { Depth::Tree } else { Depth::Entry };
         let m = self.m;
         if rel.as_os_str().is_empty() {
             match fs::metadata(&m.source) {
@@ -327,7 +370,7 @@ impl<'a> Ctx<'_, 'a> {
         // ancestor is missing or of another kind, mirror that ancestor (and all below it) instead.
         let parent = rel.parent().unwrap_or(Path::new(""));
         if let Some(ancestor) = m.first_non_dir(parent) {
-            return self.sync_path(&ancestor, Depth::Tree);
+            return self.sync_path(&ancestor, Look::TREE);
         }
         let parent_src = match fs::symlink_metadata(m.source.join(parent)) {
             Ok(meta) if meta.is_dir() => meta,
@@ -339,7 +382,7 @@ impl<'a> Ctx<'_, 'a> {
                 );
                 return;
             }
-            _ => return self.sync_path(parent, Depth::Tree),
+            _ => return self.sync_path(parent, Look::TREE),
         };
         let src_kind = match self.kind_at(&m.source.join(rel)) {
             Ok(kind) => kind,
@@ -355,7 +398,9 @@ impl<'a> Ctx<'_, 'a> {
             rel: parent.to_path_buf(),
             src: parent_src,
         });
-        if let Next::Descend { meta, created } = self.entry(rel, src_kind, dst_kind, &done) {
+        if let Next::Descend { meta, created } =
+            self.entry(rel, src_kind, dst_kind, &done, look.content)
+        {
             self.dir(rel, meta, if created { Depth::Tree } else { depth });
         }
     }
@@ -442,20 +487,23 @@ impl<'a> Ctx<'_, 'a> {
                 }
                 continue;
             }
-            if let Next::Descend { meta, .. } = self.entry(&child, src_kind, dst_kind, &done) {
+            if let Next::Descend { meta, .. } = self.entry(&child, src_kind, dst_kind, &done, false)
+            {
                 self.dir(&child, meta, Depth::Tree);
             }
         }
     }
 
     /// Makes one replica entry match its source entry, given what the listings (or lstat) said
-    /// each side holds. File copies go to the worker pool.
+    /// each side holds. File copies go to the worker pool. With `recopy`, a file is copied even
+    /// when its size and mtime match.
     fn entry(
         &self,
         rel: &Path,
         src: Option<Kind>,
         dst: Option<Kind>,
         dir: &Arc<DirDone<'a>>,
+        recopy: bool,
     ) -> Next {
         let m = self.m;
         self.stats.add(Count::Checked);
@@ -501,7 +549,7 @@ impl<'a> Ctx<'_, 'a> {
                         // Changed kind since it was listed; the next look at this path sorts it out.
                         return Next::Done;
                     }
-                    if fsops::same_stamp(&s, &d) {
+                    if fsops::same_stamp(&s, &d) && !recopy {
                         if fsops::attrs_differ(&s, &d, m.owner) {
                             match fsops::apply_attrs(&dst_path, &s, &d, m.owner) {
                                 Ok(()) => {

@@ -2,7 +2,7 @@
 //! watcher's hints applied as targeted single-path operations. One `select!` waits on the stop
 //! channel, the watcher's channel and the next deadline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,10 @@ use notify_debouncer_full::DebounceEventResult;
 
 use crate::config::Config;
 use crate::exit;
-use crate::mirror::{Depth, Mirror};
+use crate::mirror::{Look, Mirror};
 use crate::stats::Stats;
 use crate::stop::Stop;
-use crate::watch::{self, Hint, Watcher};
+use crate::watch::{self, Hint, RawHint, Watcher};
 
 /// How often SOURCE's identity is checked while watching.
 const ROOT_CHECK: Duration = Duration::from_secs(1);
@@ -54,16 +54,14 @@ type Rename = (PathBuf, PathBuf);
 /// Paths to look at, coalesced: the deeper look wins, renames keep their order.
 #[derive(Debug, Default)]
 struct Pending {
-    paths: BTreeMap<PathBuf, Depth>,
+    paths: BTreeMap<PathBuf, Look>,
     renames: Vec<Rename>,
 }
 
 impl Pending {
-    fn add(&mut self, path: PathBuf, depth: Depth) {
-        let entry = self.paths.entry(path).or_insert(depth);
-        if depth == Depth::Tree {
-            *entry = Depth::Tree;
-        }
+    fn add(&mut self, path: PathBuf, look: Look) {
+        let entry = self.paths.entry(path).or_default();
+        *entry = entry.merge(look);
     }
 
     fn is_empty(&self) -> bool {
@@ -75,18 +73,19 @@ impl Pending {
         self.renames.clear();
     }
 
-    /// The paths in order, without those that a whole-tree look at an ancestor already covers.
-    fn take(&mut self) -> (Vec<Rename>, Vec<(PathBuf, Depth)>) {
-        let mut out: Vec<(PathBuf, Depth)> = Vec::with_capacity(self.paths.len());
+    /// The paths in order, without those that a whole-tree look at an ancestor already covers
+    /// (unless their bytes are known to have changed, which a walk would not see).
+    fn take(&mut self) -> (Vec<Rename>, Vec<(PathBuf, Look)>) {
+        let mut out: Vec<(PathBuf, Look)> = Vec::with_capacity(self.paths.len());
         let mut covering: Option<PathBuf> = None;
-        for (path, depth) in std::mem::take(&mut self.paths) {
-            if covering.as_ref().is_some_and(|c| path.starts_with(c)) {
+        for (path, look) in std::mem::take(&mut self.paths) {
+            if !look.content && covering.as_ref().is_some_and(|c| path.starts_with(c)) {
                 continue;
             }
-            if depth == Depth::Tree {
+            if look.tree && !covering.as_ref().is_some_and(|c| path.starts_with(c)) {
                 covering = Some(path.clone());
             }
-            out.push((path, depth));
+            out.push((path, look));
         }
         (std::mem::take(&mut self.renames), out)
     }
@@ -104,6 +103,8 @@ pub struct Runner<'a> {
     watcher: Option<Watcher>,
     watch_limit_reported: bool,
     pending: Pending,
+    /// Raw hints, held until the debounced events of their moment have been applied.
+    raw: VecDeque<RawHint>,
     retries: Vec<PathBuf>,
     retry_due: Option<Instant>,
     /// A full pass is queued, to start no sooner than `pass_not_before`.
@@ -137,6 +138,7 @@ impl<'a> Runner<'a> {
             watcher: None,
             watch_limit_reported: false,
             pending: Pending::default(),
+            raw: VecDeque::new(),
             retries: Vec::new(),
             retry_due: None,
             pass_wanted: true,
@@ -187,11 +189,13 @@ impl<'a> Runner<'a> {
             if let Some(due) = self.retry_due {
                 deadline = deadline.min(due);
             }
-            let events = self
-                .watcher
-                .as_ref()
-                .map(|w| w.events.clone())
-                .unwrap_or_else(never);
+            if let Some(first) = self.raw.front() {
+                deadline = deadline.min(first.seen + self.raw_delay());
+            }
+            let (events, raw) = match &self.watcher {
+                Some(w) => (w.events.clone(), w.raw.clone()),
+                None => (never(), never()),
+            };
             select! {
                 recv(self.stop_rx) -> _ => return self.stopped(),
                 recv(events) -> msg => match msg {
@@ -209,6 +213,13 @@ impl<'a> Runner<'a> {
                         self.want_pass(true);
                     }
                 },
+                recv(raw) -> msg => {
+                    if let Ok(hint) = msg {
+                        self.raw.push_back(hint);
+                        self.raw.extend(raw.try_iter());
+                    }
+                    self.mature_raw();
+                }
                 recv(root_check) -> _ => {
                     self.check_root();
                 }
@@ -217,12 +228,36 @@ impl<'a> Runner<'a> {
                     if now >= self.next_periodic {
                         self.want_pass(false);
                     }
+                    self.mature_raw();
                     if self.retry_due.is_some_and(|due| now >= due) {
                         self.retry_due = None;
                         for path in std::mem::take(&mut self.retries) {
-                            self.pending.add(path, Depth::Entry);
+                            self.pending.add(path, Look::CONTENT);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// How long raw hints wait: past the debounce time and the debouncer's tick, so the debounced
+    /// events of the same moment (a rename pair, above all) are applied first.
+    fn raw_delay(&self) -> Duration {
+        self.config.debounce * 2
+    }
+
+    /// Moves the raw hints that have waited long enough into the pending set.
+    fn mature_raw(&mut self) {
+        let now = Instant::now();
+        let delay = self.raw_delay();
+        let ignored = self.config.log_in_source.as_deref();
+        while let Some(hint) = self.raw.front() {
+            if now < hint.seen + delay {
+                break;
+            }
+            if let Some(hint) = self.raw.pop_front() {
+                if let Some(rel) = watch::relative(&hint.path, self.mirror.source(), ignored) {
+                    self.pending.add(rel, hint.look);
                 }
             }
         }
@@ -278,10 +313,10 @@ impl<'a> Runner<'a> {
                 let ignored = self.config.log_in_source.as_deref();
                 for hint in watch::hints(&events, self.mirror.source(), ignored) {
                     match hint {
-                        Hint::Path(path, depth) => self.pending.add(path, depth),
+                        Hint::Path(path, look) => self.pending.add(path, look),
                         Hint::Rename(from, to) => {
-                            self.pending.add(from.clone(), Depth::Entry);
-                            self.pending.add(to.clone(), Depth::Tree);
+                            self.pending.add(from.clone(), Look::ENTRY);
+                            self.pending.add(to.clone(), Look::TREE);
                             self.pending.renames.push((from, to));
                         }
                         Hint::Rescan => {
@@ -325,6 +360,7 @@ impl<'a> Runner<'a> {
                 // Whatever the watch reported is moot, and the watch itself is dead or stale.
                 self.watcher = None;
                 self.pending.clear();
+                self.raw.clear();
                 self.retries.clear();
                 false
             }
@@ -349,6 +385,7 @@ impl<'a> Runner<'a> {
 
     fn restart_watch(&mut self) {
         self.pending.clear();
+        self.raw.clear();
         if self.config.watch {
             self.watcher = None;
             self.start_watcher();
@@ -367,6 +404,7 @@ impl<'a> Runner<'a> {
         }
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
+        self.raw.retain(|hint| hint.seen > started);
         self.retries.clear();
         self.retry_due = None;
         let stats = Stats::new();
@@ -427,29 +465,32 @@ mod tests {
     #[test]
     fn pending_paths_coalesce_under_a_tree_look() {
         let mut p = Pending::default();
-        p.add("a/b/c".into(), Depth::Entry);
-        p.add("a".into(), Depth::Entry);
-        p.add("a/b".into(), Depth::Tree);
-        p.add("a b".into(), Depth::Entry);
-        p.add("a/b/d".into(), Depth::Entry);
-        p.add("a".into(), Depth::Entry);
+        p.add("a/b/c".into(), Look::ENTRY);
+        p.add("a".into(), Look::ENTRY);
+        p.add("a/b".into(), Look::TREE);
+        p.add("a b".into(), Look::ENTRY);
+        p.add("a/b/d".into(), Look::ENTRY);
+        p.add("a/b/e".into(), Look::CONTENT);
+        p.add("a".into(), Look::ENTRY);
         let (_, paths) = p.take();
         assert_eq!(
             paths,
             vec![
-                ("a".into(), Depth::Entry),
-                ("a/b".into(), Depth::Tree),
-                ("a b".into(), Depth::Entry),
+                ("a".into(), Look::ENTRY),
+                ("a/b".into(), Look::TREE),
+                ("a/b/e".into(), Look::CONTENT),
+                ("a b".into(), Look::ENTRY),
             ]
         );
         assert!(p.is_empty());
     }
 
     #[test]
-    fn tree_wins_over_entry() {
+    fn looks_merge() {
         let mut p = Pending::default();
-        p.add("x".into(), Depth::Tree);
-        p.add("x".into(), Depth::Entry);
-        assert_eq!(p.take().1, vec![("x".into(), Depth::Tree)]);
+        p.add("x".into(), Look::TREE);
+        p.add("x".into(), Look::ENTRY);
+        p.add("x".into(), Look::CONTENT);
+        assert_eq!(p.take().1, vec![("x".into(), Look::NEW)]);
     }
 }

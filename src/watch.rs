@@ -2,22 +2,26 @@
 //! debounced batches over a crossbeam channel, and the translation of events into hints. Events
 //! only say where to look, never what to do: the worker lstats every path it is given.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use notify::event::{EventKind, ModifyKind, RenameMode};
-use notify::{RecommendedWatcher, RecursiveMode};
+use notify::{Event, EventHandler, RecommendedWatcher, RecursiveMode, WatcherKind};
 use notify_debouncer_full::{
     new_debouncer_opt, DebounceEventResult, DebouncedEvent, Debouncer, RecommendedCache,
 };
 
-use crate::mirror::Depth;
+use crate::mirror::Look;
 
 /// A running watch on SOURCE. Dropping it stops the watch.
 pub struct Watcher {
-    debouncer: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    debouncer: Option<Debouncer<TeeWatcher, RecommendedCache>>,
+    /// Debounced batches.
     pub events: Receiver<DebounceEventResult>,
+    /// Paths that raw events named and the debounced batches may not: see [`TeeWatcher`].
+    pub raw: Receiver<RawHint>,
 }
 
 impl Watcher {
@@ -29,19 +33,25 @@ impl Watcher {
         debounce: Duration,
     ) -> Result<(Watcher, Option<notify::Error>), notify::Error> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let (raw_tx, raw_rx) = crossbeam_channel::unbounded();
         let config = notify::Config::default().with_follow_symlinks(false);
-        let mut debouncer = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
+        // TeeWatcher::new runs inside new_debouncer_opt, on this thread.
+        TEE.with(|tee| *tee.borrow_mut() = Some(raw_tx));
+        let debouncer = new_debouncer_opt::<_, TeeWatcher, RecommendedCache>(
             debounce,
             None,
             tx,
             RecommendedCache::new(),
             config,
-        )?;
+        );
+        TEE.with(|tee| tee.borrow_mut().take());
+        let mut debouncer = debouncer?;
         let partial = debouncer.watch(root, RecursiveMode::Recursive).err();
         Ok((
             Watcher {
                 debouncer: Some(debouncer),
                 events: rx,
+                raw: raw_rx,
             },
             partial,
         ))
@@ -57,11 +67,101 @@ impl Drop for Watcher {
     }
 }
 
+thread_local! {
+    /// Hands the raw-hint sender to [`TeeWatcher::new`], which notify's `Watcher` trait gives no
+    /// other way to reach.
+    static TEE: RefCell<Option<Sender<RawHint>>> = const { RefCell::new(None) };
+}
+
+/// A path named by a raw (not yet debounced) event, with when it was seen.
+#[derive(Debug, Clone)]
+pub struct RawHint {
+    pub seen: Instant,
+    pub path: PathBuf,
+    pub look: Look,
+}
+
+/// The inotify watcher with a tee in front of the debouncer. The debouncer drops information
+/// the mirror needs: a rename chain `a -> b -> a` over an existing `b` collapses to `a -> a` and
+/// `b` is never named again, and a file created and removed within one window produces no
+/// event although its directory's mtime changed. So every rename's paths and the parent
+/// directory of every create, remove and rename are also sent, undebounced, to the worker, which
+/// looks at them once the debounced events for the same moment have been applied.
+pub struct TeeWatcher(RecommendedWatcher);
+
+impl notify::Watcher for TeeWatcher {
+    fn new<F: EventHandler>(mut handler: F, config: notify::Config) -> notify::Result<Self> {
+        let tee = TEE.with(|tee| tee.borrow_mut().take());
+        let inner = RecommendedWatcher::new(
+            move |event: notify::Result<Event>| {
+                if let (Some(tee), Ok(event)) = (&tee, &event) {
+                    for hint in raw_hints(event) {
+                        let _ = tee.send(hint);
+                    }
+                }
+                handler.handle_event(event);
+            },
+            config,
+        )?;
+        Ok(TeeWatcher(inner))
+    }
+
+    fn watch(&mut self, path: &Path, recursive_mode: RecursiveMode) -> notify::Result<()> {
+        self.0.watch(path, recursive_mode)
+    }
+
+    fn unwatch(&mut self, path: &Path) -> notify::Result<()> {
+        self.0.unwatch(path)
+    }
+
+    fn configure(&mut self, option: notify::Config) -> notify::Result<bool> {
+        self.0.configure(option)
+    }
+
+    fn kind() -> WatcherKind {
+        <RecommendedWatcher as notify::Watcher>::kind()
+    }
+}
+
+/// The raw hints of one undebounced event: rename paths, and the parents of entries that
+/// appeared, vanished or moved (their mtimes changed).
+fn raw_hints(event: &Event) -> Vec<RawHint> {
+    let seen = Instant::now();
+    let mut out = Vec::new();
+    let parents = |out: &mut Vec<RawHint>| {
+        for path in &event.paths {
+            if let Some(parent) = path.parent() {
+                out.push(RawHint {
+                    seen,
+                    path: parent.to_path_buf(),
+                    look: Look::ENTRY,
+                });
+            }
+        }
+    };
+    match event.kind {
+        EventKind::Modify(ModifyKind::Name(mode)) => {
+            for (i, path) in event.paths.iter().enumerate() {
+                let moved_in = mode == RenameMode::To || (mode == RenameMode::Both && i == 1);
+                out.push(RawHint {
+                    seen,
+                    path: path.clone(),
+                    look: if moved_in { Look::TREE } else { Look::ENTRY },
+                });
+            }
+            parents(&mut out);
+        }
+        EventKind::Create(_) | EventKind::Remove(_) => parents(&mut out),
+        _ => {}
+    }
+    out
+}
+
 /// What one event tells the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hint {
-    /// Look at this path (relative to SOURCE), this deep.
-    Path(PathBuf, Depth),
+    /// Look at this path (relative to SOURCE), this closely.
+    Path(PathBuf, Look),
     /// Something was renamed from the first path to the second (both relative to SOURCE).
     Rename(PathBuf, PathBuf),
     /// Events were lost (queue overflow): only a full pass can tell what changed.
@@ -80,14 +180,15 @@ pub fn hints(events: &[DebouncedEvent], root: &Path, ignored: Option<&Path>) -> 
             out.push(Hint::Rescan);
             continue;
         }
-        let rel = |p: &PathBuf| -> Option<PathBuf> {
-            let rel = p.strip_prefix(root).ok()?;
-            if ignored.is_some_and(|ig| ig == rel) {
-                return None;
-            }
-            Some(rel.to_path_buf())
-        };
+        let rel = |p: &PathBuf| relative(p, root, ignored);
         let touches_root = event.paths.iter().any(|p| p == root);
+        let paths = |look: Look| {
+            event
+                .paths
+                .iter()
+                .filter_map(rel)
+                .map(move |p| Hint::Path(p, look))
+        };
         match event.kind {
             EventKind::Access(_) | EventKind::Other => {}
             EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
@@ -98,39 +199,36 @@ pub fn hints(events: &[DebouncedEvent], root: &Path, ignored: Option<&Path>) -> 
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
                 match (rel(&event.paths[0]), rel(&event.paths[1])) {
                     (Some(from), Some(to)) => out.push(Hint::Rename(from, to)),
-                    (Some(from), None) => out.push(Hint::Path(from, Depth::Entry)),
-                    (None, Some(to)) => out.push(Hint::Path(to, Depth::Tree)),
+                    (Some(from), None) => out.push(Hint::Path(from, Look::ENTRY)),
+                    (None, Some(to)) => out.push(Hint::Path(to, Look::NEW)),
                     (None, None) => {}
                 }
             }
             // Moved out: a removal as far as the mirror is concerned.
-            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => out.extend(
-                event
-                    .paths
-                    .iter()
-                    .filter_map(rel)
-                    .map(|p| Hint::Path(p, Depth::Entry)),
-            ),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                out.extend(paths(Look::ENTRY));
+            }
             // New or moved-in entries are looked at as a whole: nothing was reported for the
             // contents of a moved-in directory, nor for files made in a new one before its watch.
-            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) | EventKind::Any => out
-                .extend(
-                    event
-                        .paths
-                        .iter()
-                        .filter_map(rel)
-                        .map(|p| Hint::Path(p, Depth::Tree)),
-                ),
-            EventKind::Modify(_) | EventKind::Remove(_) => out.extend(
-                event
-                    .paths
-                    .iter()
-                    .filter_map(rel)
-                    .map(|p| Hint::Path(p, Depth::Entry)),
-            ),
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) | EventKind::Any => {
+                out.extend(paths(Look::NEW));
+            }
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+                out.extend(paths(Look::CONTENT));
+            }
+            EventKind::Modify(_) | EventKind::Remove(_) => out.extend(paths(Look::ENTRY)),
         }
     }
     out
+}
+
+/// `path` relative to `root`, unless it is outside it or is the `ignored` path.
+pub fn relative(path: &Path, root: &Path, ignored: Option<&Path>) -> Option<PathBuf> {
+    let rel = path.strip_prefix(root).ok()?;
+    if ignored.is_some_and(|ig| ig == rel) {
+        return None;
+    }
+    Some(rel.to_path_buf())
 }
 
 /// Advice for the inotify watch limit, the error notify reports as `MaxFilesWatch`.
@@ -153,8 +251,8 @@ mod tests {
         DebouncedEvent::new(e, Instant::now())
     }
 
-    fn p(rel: &str, depth: Depth) -> Hint {
-        Hint::Path(PathBuf::from(rel), depth)
+    fn p(rel: &str, look: Look) -> Hint {
+        Hint::Path(PathBuf::from(rel), look)
     }
 
     #[test]
@@ -189,13 +287,13 @@ mod tests {
         assert_eq!(
             hints(&events, root, None),
             vec![
-                p("new", Depth::Tree),
-                p("f", Depth::Entry),
-                p("gone", Depth::Entry),
+                p("new", Look::NEW),
+                p("f", Look::CONTENT),
+                p("gone", Look::ENTRY),
                 Hint::Rename("a".into(), "b".into()),
-                p("in", Depth::Tree),
-                p("out", Depth::Entry),
-                p("x", Depth::Entry),
+                p("in", Look::NEW),
+                p("out", Look::ENTRY),
+                p("x", Look::ENTRY),
             ]
         );
     }

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod model;
 mod pass;
 mod signals;
 mod validation;
