@@ -54,7 +54,7 @@ fn run(args: Args) -> Result<u8, StartError> {
             ))
         })?;
     }
-    let root = run::root_id(&config.source).map_err(StartError::new)?;
+    let root = run::root_id(&config.source, true).map_err(StartError::new)?;
     let stop = Stop::new();
     let stop_rx = stop::install(&stop)?;
 

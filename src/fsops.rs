@@ -212,8 +212,9 @@ pub fn copy_file(
         armed: true,
     };
 
-    let copied = copy_data(&input, &output, before.len(), stop).map_err(|e| match e {
+    let copied = copy_data(&input, &output, &before, stop).map_err(|e| match e {
         DataError::Stopped => CopyError::Stopped,
+        DataError::Changed => CopyError::Changed,
         DataError::Read(e) => CopyError::Failed(PathError::new("read", src, e)),
         DataError::Write(e) => CopyError::Failed(PathError::new("write", dst, e)),
     })?;
@@ -241,20 +242,35 @@ pub fn copy_file(
 
 enum DataError {
     Stopped,
+    /// The source's size or mtime changed between two chunks: it is being written.
+    Changed,
     Read(io::Error),
     Write(io::Error),
 }
 
-/// Copies up to `len` bytes with `copy_file_range` (the kernel's fast path, reflinks where the
-/// filesystem offers them), in chunks so a stop is noticed within milliseconds; falls back to
-/// reads and writes where the kernel cannot. Stops early at end of file.
-fn copy_data(input: &File, output: &File, len: u64, stop: &Stop) -> Result<u64, DataError> {
+/// Copies the source's `before.len()` bytes with `copy_file_range` (the kernel's fast path,
+/// reflinks where the filesystem offers them), in chunks so a stop is noticed within
+/// milliseconds and a source still being written is given up on at once; falls back to reads and
+/// writes where the kernel cannot. Stops early at end of file.
+fn copy_data(
+    input: &File,
+    output: &File,
+    before: &Metadata,
+    stop: &Stop,
+) -> Result<u64, DataError> {
+    let len = before.len();
     let mut done: u64 = 0;
     let mut fast = true;
     let mut buf = Vec::new();
     while done < len {
         if stop.is_set() {
             return Err(DataError::Stopped);
+        }
+        if done > 0 {
+            let now = input.metadata().map_err(DataError::Read)?;
+            if !same_stamp(before, &now) {
+                return Err(DataError::Changed);
+            }
         }
         let want = (len - done).min(CHUNK);
         if fast {

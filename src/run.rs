@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{after, never, select, tick, Receiver};
+use crossbeam_channel::{after, never, select, Receiver};
 use log::{debug, error, info, warn};
 use notify_debouncer_full::DebounceEventResult;
 
@@ -19,8 +19,12 @@ use crate::stats::Stats;
 use crate::stop::Stop;
 use crate::watch::{self, Hint, RawHint, Watcher};
 
-/// How often SOURCE's identity is checked while watching.
-const ROOT_CHECK: Duration = Duration::from_secs(1);
+/// How often SOURCE's identity is checked while watching and it is there. Its removal or move
+/// is reported by the watch at once, and every pass and batch checks it before acting; this
+/// catches what sends no event (an unmount, a directory swapped in).
+const ROOT_CHECK: Duration = Duration::from_secs(5);
+/// How often SOURCE is looked for while it is missing.
+const ROOT_RETRY: Duration = Duration::from_secs(1);
 
 /// SOURCE's identity: a different device means an unmounted file system, a different inode a
 /// directory recreated in its place.
@@ -30,8 +34,9 @@ pub struct RootId {
     ino: u64,
 }
 
-/// Looks at SOURCE: a readable directory, and its identity.
-pub fn root_id(source: &Path) -> Result<RootId, String> {
+/// Looks at SOURCE: a directory (readable, when `readable` is asked: that opens it, which the
+/// watch reports, so the once-a-second check does without), and its identity.
+pub fn root_id(source: &Path, readable: bool) -> Result<RootId, String> {
     let meta = fs::metadata(source)
         .map_err(|e| format!("SOURCE {} is unavailable: {e}", source.display()))?;
     if !meta.is_dir() {
@@ -40,8 +45,10 @@ pub fn root_id(source: &Path) -> Result<RootId, String> {
             source.display()
         ));
     }
-    fs::read_dir(source)
-        .map_err(|e| format!("SOURCE {} is not readable: {e}", source.display()))?;
+    if readable {
+        fs::read_dir(source)
+            .map_err(|e| format!("SOURCE {} is not readable: {e}", source.display()))?;
+    }
     Ok(RootId {
         dev: meta.dev(),
         ino: meta.ino(),
@@ -100,6 +107,8 @@ pub struct Runner<'a> {
     /// The device SOURCE was on at start-up; the inode of the directory being watched.
     root: RootId,
     root_ok: bool,
+    /// When to check SOURCE's identity next (watch mode only).
+    next_root_check: Option<Instant>,
     watcher: Option<Watcher>,
     watch_limit_reported: bool,
     pending: Pending,
@@ -135,6 +144,7 @@ impl<'a> Runner<'a> {
             stop_rx,
             root,
             root_ok: true,
+            next_root_check: config.watch.then(|| now + ROOT_CHECK),
             watcher: None,
             watch_limit_reported: false,
             pending: Pending::default(),
@@ -156,11 +166,6 @@ impl<'a> Runner<'a> {
             // The watch is in place before the first pass, so nothing changed during it is lost.
             self.start_watcher();
         }
-        let root_check = if self.config.watch {
-            tick(ROOT_CHECK)
-        } else {
-            never()
-        };
         loop {
             if self.stop.is_set() {
                 return self.stopped();
@@ -192,9 +197,15 @@ impl<'a> Runner<'a> {
             if let Some(first) = self.raw.front() {
                 deadline = deadline.min(first.seen + self.raw_delay());
             }
-            let (events, raw) = match &self.watcher {
-                Some(w) => (w.events.clone(), w.raw.clone()),
-                None => (never(), never()),
+            if let Some(due) = self.watcher.as_ref().and_then(Watcher::sleep_due) {
+                deadline = deadline.min(due);
+            }
+            if let Some(due) = self.next_root_check {
+                deadline = deadline.min(due);
+            }
+            let (events, raw, wake) = match &self.watcher {
+                Some(w) => (w.events.clone(), w.raw.clone(), w.wake.clone()),
+                None => (never(), never(), never()),
             };
             select! {
                 recv(self.stop_rx) -> _ => return self.stopped(),
@@ -220,15 +231,21 @@ impl<'a> Runner<'a> {
                     }
                     self.mature_raw();
                 }
-                recv(root_check) -> _ => {
-                    self.check_root();
-                }
+                recv(wake) -> _ => self.wake_debouncer(),
                 recv(after(deadline.saturating_duration_since(Instant::now()))) -> _ => {
                     let now = Instant::now();
                     if now >= self.next_periodic {
                         self.want_pass(false);
                     }
                     self.mature_raw();
+                    if self.next_root_check.is_some_and(|due| now >= due) {
+                        self.check_root(false);
+                        let every = if self.root_ok { ROOT_CHECK } else { ROOT_RETRY };
+                        self.next_root_check = Some(now + every);
+                    }
+                    if let Some(watcher) = self.watcher.as_mut() {
+                        watcher.try_sleep();
+                    }
                     if self.retry_due.is_some_and(|due| now >= due) {
                         self.retry_due = None;
                         for path in std::mem::take(&mut self.retries) {
@@ -260,6 +277,16 @@ impl<'a> Runner<'a> {
                     self.pending.add(rel, hint.look);
                 }
             }
+        }
+    }
+
+    fn wake_debouncer(&mut self) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        if let Err(e) = watcher.wake() {
+            warn!("cannot start the event debouncer ({e}); running a full pass instead");
+            self.want_pass(true);
         }
     }
 
@@ -324,7 +351,7 @@ impl<'a> Runner<'a> {
                             self.want_pass(true);
                         }
                         Hint::RootGone => {
-                            self.check_root();
+                            self.check_root(false);
                         }
                     }
                 }
@@ -340,8 +367,8 @@ impl<'a> Runner<'a> {
 
     /// Checks SOURCE's identity; logs once when it goes, restarts the watch when it is back.
     /// Returns whether SOURCE is usable.
-    fn check_root(&mut self) -> bool {
-        let found = root_id(self.mirror.source()).and_then(|id| {
+    fn check_root(&mut self, readable: bool) -> bool {
+        let found = root_id(self.mirror.source(), readable).and_then(|id| {
             if id.dev == self.root.dev {
                 Ok(id)
             } else {
@@ -356,6 +383,9 @@ impl<'a> Runner<'a> {
                 if self.root_ok {
                     error!("{problem}; REPLICA is left untouched until SOURCE is back");
                     self.root_ok = false;
+                    if self.config.watch {
+                        self.next_root_check = Some(Instant::now() + ROOT_RETRY);
+                    }
                 }
                 // Whatever the watch reported is moot, and the watch itself is dead or stale.
                 self.watcher = None;
@@ -398,7 +428,7 @@ impl<'a> Runner<'a> {
         let was_rescan = self.pass_is_rescan;
         let started = Instant::now();
         self.next_periodic = started + self.config.interval;
-        if !self.check_root() {
+        if !self.check_root(true) {
             self.errors_in_last_pass = 1;
             return;
         }
@@ -426,7 +456,7 @@ impl<'a> Runner<'a> {
     }
 
     fn apply_pending(&mut self) {
-        if !self.check_root() {
+        if !self.check_root(true) {
             return;
         }
         let (renames, paths) = self.pending.take();

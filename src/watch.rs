@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -15,13 +16,34 @@ use notify_debouncer_full::{
 
 use crate::mirror::Look;
 
-/// A running watch on SOURCE. Dropping it stops the watch.
+/// A running watch on SOURCE: notify's inotify watcher, relaying events to a debouncer that
+/// sleeps when nothing happens. notify-debouncer-full's thread wakes every quarter of the
+/// debounce time for as long as it exists; stopping it after a quiet spell makes an idle mirror
+/// cost nothing. Events that arrive while it sleeps are buffered and wake a new one.
 pub struct Watcher {
-    debouncer: Option<Debouncer<TeeWatcher, RecommendedCache>>,
+    /// Owns the inotify watches; its thread blocks until the kernel has events.
+    _inotify: RecommendedWatcher,
+    relay: Arc<Mutex<Relay>>,
+    debouncer: Option<Debouncer<RelayWatcher, RecommendedCache>>,
+    root: PathBuf,
+    debounce: Duration,
+    events_tx: Sender<DebounceEventResult>,
     /// Debounced batches.
     pub events: Receiver<DebounceEventResult>,
-    /// Paths that raw events named and the debounced batches may not: see [`TeeWatcher`].
+    /// Paths that raw events named and the debounced batches may not: see [`raw_hints`].
     pub raw: Receiver<RawHint>,
+    /// A message when events arrive while the debouncer sleeps: call [`Watcher::wake`].
+    pub wake: Receiver<()>,
+}
+
+/// What the inotify thread and the run loop share.
+#[derive(Default)]
+struct Relay {
+    /// The awake debouncer's event handler; `None` while it sleeps.
+    handler: Option<Box<dyn EventHandler>>,
+    /// Events that arrived while it slept.
+    buffered: Vec<notify::Result<Event>>,
+    last_event: Option<Instant>,
 }
 
 impl Watcher {
@@ -32,34 +54,92 @@ impl Watcher {
         root: &Path,
         debounce: Duration,
     ) -> Result<(Watcher, Option<notify::Error>), notify::Error> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let (raw_tx, raw_rx) = crossbeam_channel::unbounded();
-        let config = notify::Config::default().with_follow_symlinks(false);
-        // TeeWatcher::new runs inside new_debouncer_opt, on this thread.
-        TEE.with(|tee| *tee.borrow_mut() = Some(raw_tx));
-        let debouncer = new_debouncer_opt::<_, TeeWatcher, RecommendedCache>(
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (raw_tx, raw) = crossbeam_channel::unbounded();
+        let (wake_tx, wake) = crossbeam_channel::bounded(1);
+        let relay = Arc::new(Mutex::new(Relay::default()));
+        let shared = Arc::clone(&relay);
+        let mut inotify = <RecommendedWatcher as notify::Watcher>::new(
+            move |event: notify::Result<Event>| relay_event(&shared, &raw_tx, &wake_tx, event),
+            notify::Config::default().with_follow_symlinks(false),
+        )?;
+        let partial = notify::Watcher::watch(&mut inotify, root, RecursiveMode::Recursive).err();
+        let watcher = Watcher {
+            _inotify: inotify,
+            relay,
+            debouncer: None,
+            root: root.to_path_buf(),
             debounce,
+            events_tx,
+            events,
+            raw,
+            wake,
+        };
+        Ok((watcher, partial))
+    }
+
+    /// Starts a debouncer if none is awake, handing it the buffered events.
+    pub fn wake(&mut self) -> Result<(), notify::Error> {
+        if self.debouncer.is_some() {
+            return Ok(());
+        }
+        // RelayWatcher::new runs inside new_debouncer_opt, on this thread.
+        RELAY.with(|r| *r.borrow_mut() = Some(Arc::clone(&self.relay)));
+        let debouncer = new_debouncer_opt::<_, RelayWatcher, RecommendedCache>(
+            self.debounce,
             None,
-            tx,
+            self.events_tx.clone(),
             RecommendedCache::new(),
-            config,
+            notify::Config::default(),
         );
-        TEE.with(|tee| tee.borrow_mut().take());
+        RELAY.with(|r| r.borrow_mut().take());
         let mut debouncer = debouncer?;
-        let partial = debouncer.watch(root, RecursiveMode::Recursive).err();
-        Ok((
-            Watcher {
-                debouncer: Some(debouncer),
-                events: rx,
-                raw: raw_rx,
-            },
-            partial,
-        ))
+        // Registers the root with the debouncer; RelayWatcher itself watches nothing.
+        debouncer.watch(&self.root, RecursiveMode::Recursive)?;
+        self.debouncer = Some(debouncer);
+        Ok(())
+    }
+
+    /// When the awake debouncer may be put to sleep: once no event came for three debounce
+    /// periods (by then it has emitted everything it held).
+    pub fn sleep_due(&self) -> Option<Instant> {
+        self.debouncer.as_ref()?;
+        let last = self.relay.lock().ok()?.last_event?;
+        Some(last + self.quiet())
+    }
+
+    fn quiet(&self) -> Duration {
+        (self.debounce * 3).max(Duration::from_millis(500))
+    }
+
+    /// Stops the debouncer's thread if no event came for a while.
+    pub fn try_sleep(&mut self) {
+        if self.debouncer.is_none() {
+            return;
+        }
+        let Ok(mut relay) = self.relay.lock() else {
+            return;
+        };
+        if relay
+            .last_event
+            .is_some_and(|last| last.elapsed() < self.quiet())
+        {
+            return;
+        }
+        // Under the lock: any later event is buffered, none goes to the stopping debouncer.
+        relay.handler = None;
+        drop(relay);
+        if let Some(debouncer) = self.debouncer.take() {
+            debouncer.stop_nonblocking();
+        }
     }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
+        if let Ok(mut relay) = self.relay.lock() {
+            relay.handler = None;
+        }
         if let Some(debouncer) = self.debouncer.take() {
             // Flags the debouncer's thread and returns; it exits at its next tick.
             debouncer.stop_nonblocking();
@@ -67,10 +147,72 @@ impl Drop for Watcher {
     }
 }
 
+/// Runs on the inotify thread for every raw event: access events (the mirror's own reads of
+/// SOURCE among them) are dropped, the raw hints are teed off, and the event goes to the awake
+/// debouncer, or into the buffer with a wake-up call.
+fn relay_event(
+    relay: &Mutex<Relay>,
+    raw: &Sender<RawHint>,
+    wake: &Sender<()>,
+    event: notify::Result<Event>,
+) {
+    if let Ok(e) = &event {
+        if matches!(e.kind, EventKind::Access(_)) {
+            return;
+        }
+        for hint in raw_hints(e) {
+            let _ = raw.send(hint);
+        }
+    }
+    let Ok(mut relay) = relay.lock() else {
+        return;
+    };
+    relay.last_event = Some(Instant::now());
+    match relay.handler.as_mut() {
+        Some(handler) => handler.handle_event(event),
+        None => {
+            relay.buffered.push(event);
+            let _ = wake.try_send(());
+        }
+    }
+}
+
 thread_local! {
-    /// Hands the raw-hint sender to [`TeeWatcher::new`], which notify's `Watcher` trait gives no
-    /// other way to reach.
-    static TEE: RefCell<Option<Sender<RawHint>>> = const { RefCell::new(None) };
+    /// Hands the relay to [`RelayWatcher::new`], which notify's `Watcher` trait gives no other
+    /// way to reach.
+    static RELAY: RefCell<Option<Arc<Mutex<Relay>>>> = const { RefCell::new(None) };
+}
+
+/// The watcher type the debouncer is built with: it watches nothing itself, it only takes the
+/// debouncer's event handler and plugs it into the relay, after feeding it the buffered events.
+pub struct RelayWatcher;
+
+impl notify::Watcher for RelayWatcher {
+    fn new<F: EventHandler>(mut handler: F, _config: notify::Config) -> notify::Result<Self> {
+        let relay = RELAY
+            .with(|r| r.borrow_mut().take())
+            .ok_or_else(|| notify::Error::generic("RelayWatcher made outside Watcher::wake"))?;
+        let mut relay = relay
+            .lock()
+            .map_err(|_| notify::Error::generic("watcher relay poisoned"))?;
+        for event in relay.buffered.drain(..) {
+            handler.handle_event(event);
+        }
+        relay.handler = Some(Box::new(handler));
+        Ok(RelayWatcher)
+    }
+
+    fn watch(&mut self, _path: &Path, _recursive_mode: RecursiveMode) -> notify::Result<()> {
+        Ok(())
+    }
+
+    fn unwatch(&mut self, _path: &Path) -> notify::Result<()> {
+        Ok(())
+    }
+
+    fn kind() -> WatcherKind {
+        <RecommendedWatcher as notify::Watcher>::kind()
+    }
 }
 
 /// A path named by a raw (not yet debounced) event, with when it was seen.
@@ -81,50 +223,12 @@ pub struct RawHint {
     pub look: Look,
 }
 
-/// The inotify watcher with a tee in front of the debouncer. The debouncer drops information
-/// the mirror needs: a rename chain `a -> b -> a` over an existing `b` collapses to `a -> a` and
-/// `b` is never named again, and a file created and removed within one window produces no
-/// event although its directory's mtime changed. So every rename's paths and the parent
-/// directory of every create, remove and rename are also sent, undebounced, to the worker, which
-/// looks at them once the debounced events for the same moment have been applied.
-pub struct TeeWatcher(RecommendedWatcher);
-
-impl notify::Watcher for TeeWatcher {
-    fn new<F: EventHandler>(mut handler: F, config: notify::Config) -> notify::Result<Self> {
-        let tee = TEE.with(|tee| tee.borrow_mut().take());
-        let inner = RecommendedWatcher::new(
-            move |event: notify::Result<Event>| {
-                if let (Some(tee), Ok(event)) = (&tee, &event) {
-                    for hint in raw_hints(event) {
-                        let _ = tee.send(hint);
-                    }
-                }
-                handler.handle_event(event);
-            },
-            config,
-        )?;
-        Ok(TeeWatcher(inner))
-    }
-
-    fn watch(&mut self, path: &Path, recursive_mode: RecursiveMode) -> notify::Result<()> {
-        self.0.watch(path, recursive_mode)
-    }
-
-    fn unwatch(&mut self, path: &Path) -> notify::Result<()> {
-        self.0.unwatch(path)
-    }
-
-    fn configure(&mut self, option: notify::Config) -> notify::Result<bool> {
-        self.0.configure(option)
-    }
-
-    fn kind() -> WatcherKind {
-        <RecommendedWatcher as notify::Watcher>::kind()
-    }
-}
-
-/// The raw hints of one undebounced event: rename paths, and the parents of entries that
-/// appeared, vanished or moved (their mtimes changed).
+/// The raw hints of one undebounced event. The debouncer drops information the mirror needs: a
+/// rename chain `a -> b -> a` over an existing `b` collapses to `a -> a` and `b` is never named
+/// again, and a file created and removed within one window produces no event although its
+/// directory's mtime changed. So every rename's paths and the parent directory of every create,
+/// remove and rename also go, undebounced, to the worker, which looks at them once the debounced
+/// events of the same moment have been applied.
 fn raw_hints(event: &Event) -> Vec<RawHint> {
     let seen = Instant::now();
     let mut out = Vec::new();
