@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::duration;
 use crate::error::StartError;
 use crate::exit;
-use crate::mirror::Mirror;
+use crate::mirror::{Mirror, Options};
 use crate::run::{self, Runner};
 use crate::stop::{self, Stop};
 
@@ -46,7 +46,7 @@ pub fn main() -> ExitCode {
 fn run(args: Args) -> Result<u8, StartError> {
     let config = Config::from_args(args)?;
     crate::logging::init(&config.log_path)?;
-    if config.create_replica {
+    if config.create_replica && !config.dry_run {
         fs::create_dir_all(&config.replica).map_err(|e| {
             StartError::new(format!(
                 "cannot create REPLICA {}: {e}",
@@ -72,6 +72,13 @@ fn run(args: Args) -> Result<u8, StartError> {
             duration::show(config.interval)
         )
     };
+    let mut mode = mode;
+    if config.dry_run {
+        mode.push_str(", dry run: nothing is changed");
+    }
+    if let Some(max) = config.max_delete {
+        mode.push_str(&format!(", at most {max} removals at a time"));
+    }
     info!(
         "foldersync {} started: SOURCE {} REPLICA {} ({mode})",
         env!("CARGO_PKG_VERSION"),
@@ -79,15 +86,20 @@ fn run(args: Args) -> Result<u8, StartError> {
         config.replica.display(),
     );
     if config.create_replica {
-        info!("created REPLICA {}", config.replica.display());
+        let marker = if config.dry_run { "[dry run] " } else { "" };
+        info!("{marker}created REPLICA {}", config.replica.display());
     }
 
     let mirror = Mirror::new(
         config.source.clone(),
         config.replica.clone(),
-        config.log_in_source.clone(),
         stop.clone(),
-    )
-    .with_requeue(config.watch);
+        Options {
+            excluded: config.log_in_source.clone(),
+            requeue: config.watch,
+            dry_run: config.dry_run,
+            max_delete: config.max_delete,
+        },
+    );
     Ok(Runner::new(&config, &mirror, &stop, stop_rx, root).run())
 }

@@ -73,6 +73,20 @@ pub struct Args {
     /// Do not watch SOURCE for changes: mirror by periodic full passes only.
     #[arg(long)]
     pub no_watch: bool,
+
+    /// Log every operation that would be made, marked "[dry run]", and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Refuse a pass (or a batch of watcher events) that would remove more than N entries from
+    /// REPLICA: it removes none of them and logs an error.
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<u64>,
+
+    /// Allow an empty SOURCE to empty a non-empty REPLICA. Without it, an empty SOURCE (an
+    /// unmounted disk, a wiped folder) is refused at start-up and ignored while running.
+    #[arg(long)]
+    pub allow_empty_source: bool,
 }
 
 /// The default `--debounce`; README explains the measurement behind it.

@@ -28,6 +28,9 @@ pub struct Config {
     /// Watch SOURCE between passes (not with `--once` or `--no-watch`).
     pub watch: bool,
     pub debounce: Duration,
+    pub dry_run: bool,
+    pub max_delete: Option<u64>,
+    pub allow_empty_source: bool,
 }
 
 impl Config {
@@ -78,6 +81,19 @@ impl Config {
         }
         let log_in_source = log_path.strip_prefix(&source).ok().map(Path::to_path_buf);
 
+        if !args.allow_empty_source
+            && !create_replica
+            && is_empty(&source, log_in_source.as_deref())
+            && !is_empty(&replica, None)
+        {
+            return Err(StartError::new(format!(
+                "SOURCE {} is empty but REPLICA {} is not: refusing to empty it (is SOURCE's disk \
+                 mounted?); use --allow-empty-source to allow it",
+                args.source.display(),
+                args.replica.display()
+            )));
+        }
+
         Ok(Config {
             source,
             replica,
@@ -88,8 +104,30 @@ impl Config {
             once: args.once,
             watch: !args.once && !args.no_watch,
             debounce: args.debounce,
+            dry_run: args.dry_run,
+            max_delete: args.max_delete,
+            allow_empty_source: args.allow_empty_source,
         })
     }
+}
+
+/// Whether a directory holds nothing but (optionally) `ignored`, a name directly inside it, and
+/// foldersync's own temporary files. An unreadable directory counts as not empty.
+pub fn is_empty(dir: &Path, ignored: Option<&Path>) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        let name = entry.file_name();
+        if ignored.is_some_and(|ig| ig.as_os_str() == name) || fsops::is_temp_name(&name) {
+            continue;
+        }
+        return false;
+    }
+    true
 }
 
 fn check_source(arg: &Path) -> Result<PathBuf, StartError> {

@@ -75,26 +75,48 @@ const QUEUE: usize = 256;
 /// How often a copy is retried when the source keeps changing under it.
 const COPY_ATTEMPTS: usize = 3;
 
+/// How the mirror behaves, beyond its two roots.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A path relative to the roots that is never mirrored nor removed (the log file).
+    pub excluded: Option<PathBuf>,
+    /// Watch mode: a file that changes while it is copied is handed back (see
+    /// [`Mirror::take_retries`]) instead of being retried at once, since more events are coming.
+    pub requeue: bool,
+    /// Log what would be done, marked, and change nothing.
+    pub dry_run: bool,
+    /// A run of [`Mirror::sync_paths`] that would remove more entries than this removes none.
+    pub max_delete: Option<u64>,
+}
+
 /// The two roots and the settings every operation needs.
 #[derive(Debug)]
 pub struct Mirror {
     source: PathBuf,
     replica: PathBuf,
-    /// A path relative to the roots that is never mirrored nor removed (the log file).
     excluded: Option<PathBuf>,
     /// Preserve ownership (only root may).
     owner: bool,
     temps: TempNames,
     stop: Stop,
     workers: usize,
-    /// Watch mode: a file that changes while it is copied is handed back (see
-    /// [`Mirror::take_retries`]) instead of being retried at once, since more events are coming.
     requeue: bool,
+    dry_run: bool,
+    max_delete: Option<u64>,
     retries: Mutex<Vec<PathBuf>>,
 }
 
+/// Removals held back under `--max-delete` until the whole run's count is known.
+#[derive(Debug, Default)]
+struct Deferred {
+    /// Entries the removals would delete, a directory's contents included.
+    entries: u64,
+    /// What to remove, its kind, and whether the source has another kind there to create after.
+    removals: Vec<(PathBuf, Kind, bool)>,
+}
+
 impl Mirror {
-    pub fn new(source: PathBuf, replica: PathBuf, excluded: Option<PathBuf>, stop: Stop) -> Self {
+    pub fn new(source: PathBuf, replica: PathBuf, stop: Stop, options: Options) -> Self {
         let workers = thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
@@ -102,20 +124,25 @@ impl Mirror {
         Mirror {
             source,
             replica,
-            excluded,
+            excluded: options.excluded,
             owner: fsops::can_chown(),
             temps: TempNames::new(),
             stop,
             workers,
-            requeue: false,
+            requeue: options.requeue,
+            dry_run: options.dry_run,
+            max_delete: options.max_delete,
             retries: Mutex::new(Vec::new()),
         }
     }
 
-    /// Hands files that changed while being copied back to the caller instead of retrying them.
-    pub fn with_requeue(mut self, requeue: bool) -> Self {
-        self.requeue = requeue;
-        self
+    /// Logs an operation on the replica, marked when it is only what a dry run would do.
+    fn did(&self, what: std::fmt::Arguments) {
+        if self.dry_run {
+            info!("[dry run] {what}");
+        } else {
+            info!("{what}");
+        }
     }
 
     /// The files that changed while being copied since the last call (watch mode only).
@@ -142,6 +169,7 @@ impl Mirror {
     /// Makes each replica path (relative to the roots) match the source. The same primitive serves
     /// the full pass (the root, [`Look::TREE`]) and the watcher (single paths).
     pub fn sync_paths(&self, paths: &[(PathBuf, Look)], stats: &Stats) {
+        let deferred = Mutex::new(Deferred::default());
         thread::scope(|scope| {
             let (tx, rx) = crossbeam_channel::bounded::<CopyJob>(QUEUE);
             for _ in 0..self.workers {
@@ -156,6 +184,7 @@ impl Mirror {
                 m: self,
                 stats,
                 copies: &tx,
+                deferred: &deferred,
             };
             for (rel, look) in paths {
                 if self.stop.is_set() {
@@ -164,6 +193,56 @@ impl Mirror {
                 ctx.sync_path(rel, *look);
             }
         });
+        if let Some(max) = self.max_delete {
+            let deferred = deferred.into_inner().unwrap_or_default();
+            self.apply_deferred(deferred, max, stats);
+        }
+    }
+
+    /// Carries out the removals held back under `--max-delete`, or none of them.
+    fn apply_deferred(&self, deferred: Deferred, max: u64, stats: &Stats) {
+        if deferred.entries > max {
+            error!(
+                "refusing to remove {} entries from REPLICA, more than --max-delete {max}: \
+                 nothing was removed",
+                deferred.entries
+            );
+            stats.add(Count::Error);
+            return;
+        }
+        let mut recreate = Vec::new();
+        for (rel, kind, then_create) in deferred.removals {
+            if self.stop.is_set() {
+                return;
+            }
+            let path = self.replica.join(&rel);
+            let result = if self.dry_run {
+                Ok(())
+            } else {
+                fsops::remove(&path, kind)
+            };
+            // The parent's mtime changes with the removal and is restored afterwards.
+            let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+            match result {
+                Ok(()) => {
+                    self.did(format_args!("removed {} {}", kind.noun(), rel.display()));
+                    stats.add(Count::Removed);
+                    if then_create {
+                        recreate.push((rel, Look::TREE));
+                    }
+                }
+                Err(e) => {
+                    error!("{e}");
+                    stats.add(Count::Error);
+                }
+            }
+            if !recreate.iter().any(|(r, _)| *r == parent) {
+                recreate.push((parent, Look::ENTRY));
+            }
+        }
+        if !recreate.is_empty() && !self.dry_run {
+            self.sync_paths(&recreate, stats);
+        }
     }
 
     fn is_excluded(&self, rel: &Path) -> bool {
@@ -227,9 +306,22 @@ impl Mirror {
                 return false;
             }
         }
+        if self.dry_run {
+            self.did(format_args!(
+                "renamed {} -> {}",
+                from.display(),
+                to.display()
+            ));
+            stats.add(Count::Renamed);
+            return true;
+        }
         match fs::rename(&dst_from, &dst_to) {
             Ok(()) => {
-                info!("renamed {} -> {}", from.display(), to.display());
+                self.did(format_args!(
+                    "renamed {} -> {}",
+                    from.display(),
+                    to.display()
+                ));
                 stats.add(Count::Renamed);
                 true
             }
@@ -248,12 +340,23 @@ impl Mirror {
     fn copy(&self, rel: &Path, update: bool, stats: &Stats) {
         let src = self.source.join(rel);
         let dst = self.replica.join(rel);
+        let verb = if update { "updated" } else { "copied" };
+        if self.dry_run {
+            let size = fs::symlink_metadata(&src).map(|m| m.len()).unwrap_or(0);
+            self.did(format_args!("{verb} {} ({size} bytes)", rel.display()));
+            stats.add(if update {
+                Count::Updated
+            } else {
+                Count::Copied
+            });
+            stats.add_bytes(size);
+            return;
+        }
         let attempts = if self.requeue { 1 } else { COPY_ATTEMPTS };
         for _ in 0..attempts {
             match fsops::copy_file(&src, &dst, &self.temps, self.owner, &self.stop) {
                 Ok(bytes) => {
-                    let verb = if update { "updated" } else { "copied" };
-                    info!("{verb} {} ({bytes} bytes)", rel.display());
+                    self.did(format_args!("{verb} {} ({bytes} bytes)", rel.display()));
                     stats.add(if update {
                         Count::Updated
                     } else {
@@ -311,7 +414,7 @@ struct DirDone<'a> {
 
 impl Drop for DirDone<'_> {
     fn drop(&mut self) {
-        if self.m.stop.is_set() {
+        if self.m.stop.is_set() || self.m.dry_run {
             return;
         }
         let dst = self.m.replica.join(&self.rel);
@@ -349,6 +452,7 @@ struct Ctx<'s, 'a> {
     m: &'a Mirror,
     stats: &'a Stats,
     copies: &'s Sender<CopyJob<'a>>,
+    deferred: &'s Mutex<Deferred>,
 }
 
 impl<'a> Ctx<'_, 'a> {
@@ -447,6 +551,13 @@ impl<'a> Ctx<'_, 'a> {
         let dst_dir = m.replica.join(rel);
         let dst_list = match list(&dst_dir) {
             Ok(list) => list,
+            // A dry run did not create the directory, nor replace what is there.
+            Err(e)
+                if m.dry_run
+                    && (fsops::is_absent(&e) || e.raw_os_error() == Some(libc::ENOTDIR)) =>
+            {
+                Vec::new()
+            }
             Err(e) => return self.fail(PathError::new("read directory", dst_dir, e)),
         };
 
@@ -479,7 +590,7 @@ impl<'a> Ctx<'_, 'a> {
             if fsops::is_temp_name(&name) {
                 // Our own temporary files are never mirrored; other processes' are leftovers
                 // of an interrupted run.
-                if let Some(kind) = dst_kind.filter(|_| !m.temps.is_ours(&name)) {
+                if let Some(kind) = dst_kind.filter(|_| !m.temps.is_ours(&name) && !m.dry_run) {
                     match fsops::remove(&m.replica.join(&child), kind) {
                         Ok(()) => debug!("removed leftover temporary file {}", child.display()),
                         Err(e) => self.fail(e),
@@ -522,6 +633,12 @@ impl<'a> Ctx<'_, 'a> {
         // Whatever the replica holds that is not of the source's kind goes first.
         let dst = match dst {
             Some(kind) if Some(kind) != src_kind => {
+                if m.max_delete.is_some() {
+                    // Held back until the run's removals are counted; the source's kind is
+                    // created after the removal, if it is allowed.
+                    self.defer_removal(rel, &dst_path, kind, src_kind.is_some());
+                    return Next::Done;
+                }
                 self.remove(rel, &dst_path, kind);
                 None
             }
@@ -551,9 +668,14 @@ impl<'a> Ctx<'_, 'a> {
                     }
                     if fsops::same_stamp(&s, &d) && !recopy {
                         if fsops::attrs_differ(&s, &d, m.owner) {
-                            match fsops::apply_attrs(&dst_path, &s, &d, m.owner) {
+                            let applied = if m.dry_run {
+                                Ok(())
+                            } else {
+                                fsops::apply_attrs(&dst_path, &s, &d, m.owner)
+                            };
+                            match applied {
                                 Ok(()) => {
-                                    info!("updated attributes of {}", rel.display());
+                                    m.did(format_args!("updated attributes of {}", rel.display()));
                                     self.stats.add(Count::Updated);
                                 }
                                 Err(e) => self.fail(PathError::new("set metadata of", dst_path, e)),
@@ -585,11 +707,13 @@ impl<'a> Ctx<'_, 'a> {
                 };
                 let created = dst.is_none();
                 if created {
-                    if let Err(e) = fsops::make_dir(&dst_path) {
-                        self.fail(e);
-                        return Next::Done;
+                    if !m.dry_run {
+                        if let Err(e) = fsops::make_dir(&dst_path) {
+                            self.fail(e);
+                            return Next::Done;
+                        }
                     }
-                    info!("created directory {}", rel.display());
+                    m.did(format_args!("created directory {}", rel.display()));
                     self.stats.add(Count::Created);
                 }
                 Next::Descend { meta, created }
@@ -620,6 +744,9 @@ impl<'a> Ctx<'_, 'a> {
                     let owner_differs =
                         m.owner && (meta.uid() != dst_meta.uid() || meta.gid() != dst_meta.gid());
                     if owner_differs || !fsops::same_mtime(&meta, &dst_meta) {
+                        if m.dry_run {
+                            return;
+                        }
                         if let Err(e) = fsops::set_link_attrs(dst_path, &meta, m.owner) {
                             self.fail(PathError::new("set metadata of", dst_path, e));
                         }
@@ -628,10 +755,19 @@ impl<'a> Ctx<'_, 'a> {
                 }
             }
         }
-        match fsops::make_symlink(&target, dst_path, &meta, &m.temps, m.owner) {
+        let made = if m.dry_run {
+            Ok(())
+        } else {
+            fsops::make_symlink(&target, dst_path, &meta, &m.temps, m.owner)
+        };
+        match made {
             Ok(()) => {
                 let verb = if exists { "updated" } else { "created" };
-                info!("{verb} symlink {} -> {}", rel.display(), target.display());
+                m.did(format_args!(
+                    "{verb} symlink {} -> {}",
+                    rel.display(),
+                    target.display()
+                ));
                 self.stats.add(if exists {
                     Count::Updated
                 } else {
@@ -642,13 +778,42 @@ impl<'a> Ctx<'_, 'a> {
         }
     }
 
+    /// Removes a replica entry the source lacks, or holds the removal back under `--max-delete`.
     fn remove(&self, rel: &Path, path: &Path, kind: Kind) {
-        match fsops::remove(path, kind) {
+        let m = self.m;
+        if m.max_delete.is_some() {
+            return self.defer_removal(rel, path, kind, false);
+        }
+        let removed = if m.dry_run {
+            Ok(())
+        } else {
+            fsops::remove(path, kind)
+        };
+        match removed {
             Ok(()) => {
-                info!("removed {} {}", kind.noun(), rel.display());
+                m.did(format_args!("removed {} {}", kind.noun(), rel.display()));
                 self.stats.add(Count::Removed);
             }
             Err(e) => self.fail(e),
+        }
+    }
+
+    /// Records a removal for [`Mirror::apply_deferred`], counting the entries it would delete.
+    /// Past the limit only the count is kept, since nothing will be removed.
+    fn defer_removal(&self, rel: &Path, path: &Path, kind: Kind, then_create: bool) {
+        let entries = if kind == Kind::Dir {
+            walkdir::WalkDir::new(path).into_iter().count() as u64
+        } else {
+            1
+        };
+        let limit = self.m.max_delete.unwrap_or(u64::MAX);
+        if let Ok(mut deferred) = self.deferred.lock() {
+            deferred.entries += entries;
+            if deferred.entries <= limit {
+                deferred
+                    .removals
+                    .push((rel.to_path_buf(), kind, then_create));
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use crossbeam_channel::{after, never, select, Receiver};
 use log::{debug, error, info, warn};
 use notify_debouncer_full::DebounceEventResult;
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::exit;
 use crate::mirror::{Look, Mirror};
 use crate::stats::Stats;
@@ -368,20 +368,36 @@ impl<'a> Runner<'a> {
     /// Checks SOURCE's identity; logs once when it goes, restarts the watch when it is back.
     /// Returns whether SOURCE is usable.
     fn check_root(&mut self, readable: bool) -> bool {
-        let found = root_id(self.mirror.source(), readable).and_then(|id| {
-            if id.dev == self.root.dev {
+        // While SOURCE is unusable every look is thorough, so it is not declared back too soon.
+        let thorough = readable || !self.root_ok;
+        let source = self.mirror.source();
+        let found = root_id(source, thorough)
+            .map_err(|e| format!("{e}; REPLICA is left untouched until SOURCE is back"))
+            .and_then(|id| {
+                if id.dev != self.root.dev {
+                    return Err(format!(
+                        "SOURCE {} is now on another device (was its file system unmounted?); \
+                     REPLICA is left untouched until SOURCE is back",
+                        source.display()
+                    ));
+                }
+                if thorough
+                    && !self.config.allow_empty_source
+                    && config::is_empty(source, self.config.log_in_source.as_deref())
+                    && !config::is_empty(self.mirror.replica(), None)
+                {
+                    return Err(format!(
+                    "SOURCE {} is empty while REPLICA is not: REPLICA is left untouched (restart \
+                     with --allow-empty-source to let an empty SOURCE empty REPLICA)",
+                    source.display()
+                ));
+                }
                 Ok(id)
-            } else {
-                Err(format!(
-                    "SOURCE {} is now on another device (was its file system unmounted?)",
-                    self.mirror.source().display()
-                ))
-            }
-        });
+            });
         match found {
             Err(problem) => {
                 if self.root_ok {
-                    error!("{problem}; REPLICA is left untouched until SOURCE is back");
+                    error!("{problem}");
                     self.root_ok = false;
                     if self.config.watch {
                         self.next_root_check = Some(Instant::now() + ROOT_RETRY);
