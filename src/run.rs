@@ -457,7 +457,11 @@ impl<'a> Runner<'a> {
         self.mirror.full_pass(&stats);
         let counts = stats.snapshot();
         let elapsed = started.elapsed();
-        info!("pass finished: {}", counts.summary(elapsed));
+        if self.stop.is_set() {
+            info!("pass interrupted: {}", counts.summary(elapsed));
+        } else {
+            info!("pass finished: {}", counts.summary(elapsed));
+        }
         self.errors_in_last_pass = counts.errors;
         self.note_retries();
         // The interval runs from the end of a pass, so a long pass never makes passes run back

@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod model;
 mod pass;
+mod safety;
 mod signals;
 mod validation;
 mod watch;
