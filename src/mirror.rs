@@ -306,56 +306,41 @@ impl Mirror {
                 return false;
             }
         }
-        if self.dry_run {
+        let renamed = self.dry_run
+            || fs::rename(&dst_from, &dst_to)
+                .map_err(|e| {
+                    debug!(
+                        "cannot rename {} to {} ({e}); copying instead",
+                        dst_from.display(),
+                        dst_to.display()
+                    )
+                })
+                .is_ok();
+        if renamed {
             self.did(format_args!(
                 "renamed {} -> {}",
                 from.display(),
                 to.display()
             ));
             stats.add(Count::Renamed);
-            return true;
         }
-        match fs::rename(&dst_from, &dst_to) {
-            Ok(()) => {
-                self.did(format_args!(
-                    "renamed {} -> {}",
-                    from.display(),
-                    to.display()
-                ));
-                stats.add(Count::Renamed);
-                true
-            }
-            Err(e) => {
-                debug!(
-                    "cannot rename {} to {} ({e}); copying instead",
-                    dst_from.display(),
-                    dst_to.display()
-                );
-                false
-            }
-        }
+        renamed
     }
 
     /// Copies one file into place, retrying when the source changes while it is read.
     fn copy(&self, rel: &Path, update: bool, stats: &Stats) {
         let src = self.source.join(rel);
         let dst = self.replica.join(rel);
-        let verb = if update { "updated" } else { "copied" };
-        if self.dry_run {
-            let size = fs::symlink_metadata(&src).map(|m| m.len()).unwrap_or(0);
-            self.did(format_args!("{verb} {} ({size} bytes)", rel.display()));
-            stats.add(if update {
-                Count::Updated
-            } else {
-                Count::Copied
-            });
-            stats.add_bytes(size);
-            return;
-        }
         let attempts = if self.requeue { 1 } else { COPY_ATTEMPTS };
         for _ in 0..attempts {
-            match fsops::copy_file(&src, &dst, &self.temps, self.owner, &self.stop) {
+            let copied = if self.dry_run {
+                Ok(fs::symlink_metadata(&src).map(|m| m.len()).unwrap_or(0))
+            } else {
+                fsops::copy_file(&src, &dst, &self.temps, self.owner, &self.stop)
+            };
+            match copied {
                 Ok(bytes) => {
+                    let verb = if update { "updated" } else { "copied" };
                     self.did(format_args!("{verb} {} ({bytes} bytes)", rel.display()));
                     stats.add(if update {
                         Count::Updated
