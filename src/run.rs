@@ -106,7 +106,9 @@ pub struct Runner<'a> {
     stop_rx: Receiver<()>,
     /// The device SOURCE was on at start-up; the inode of the directory being watched.
     root: RootId,
-    root_ok: bool,
+    /// What is wrong with SOURCE, as last logged; `None` while it is usable. A lasting problem is
+    /// logged once, and again only if it changes (gone, then back but empty).
+    root_problem: Option<String>,
     /// When to check SOURCE's identity next (watch mode only).
     next_root_check: Option<Instant>,
     watcher: Option<Watcher>,
@@ -143,7 +145,7 @@ impl<'a> Runner<'a> {
             stop,
             stop_rx,
             root,
-            root_ok: true,
+            root_problem: None,
             next_root_check: config.watch.then(|| now + ROOT_CHECK),
             watcher: None,
             watch_limit_reported: false,
@@ -240,7 +242,11 @@ impl<'a> Runner<'a> {
                     self.mature_raw();
                     if self.next_root_check.is_some_and(|due| now >= due) {
                         self.check_root(false);
-                        let every = if self.root_ok { ROOT_CHECK } else { ROOT_RETRY };
+                        let every = if self.root_problem.is_none() {
+                            ROOT_CHECK
+                        } else {
+                            ROOT_RETRY
+                        };
                         self.next_root_check = Some(now + every);
                     }
                     if let Some(watcher) = self.watcher.as_mut() {
@@ -369,7 +375,7 @@ impl<'a> Runner<'a> {
     /// Returns whether SOURCE is usable.
     fn check_root(&mut self, readable: bool) -> bool {
         // While SOURCE is unusable every look is thorough, so it is not declared back too soon.
-        let thorough = readable || !self.root_ok;
+        let thorough = readable || self.root_problem.is_some();
         let source = self.mirror.source();
         let found = root_id(source, thorough)
             .map_err(|e| format!("{e}; REPLICA is left untouched until SOURCE is back"))
@@ -396,12 +402,12 @@ impl<'a> Runner<'a> {
             });
         match found {
             Err(problem) => {
-                if self.root_ok {
+                if self.root_problem.as_ref() != Some(&problem) {
                     error!("{problem}");
-                    self.root_ok = false;
-                    if self.config.watch {
+                    if self.root_problem.is_none() && self.config.watch {
                         self.next_root_check = Some(Instant::now() + ROOT_RETRY);
                     }
+                    self.root_problem = Some(problem);
                 }
                 // Whatever the watch reported is moot, and the watch itself is dead or stale.
                 self.watcher = None;
@@ -411,9 +417,8 @@ impl<'a> Runner<'a> {
                 false
             }
             Ok(id) => {
-                if !self.root_ok {
+                if self.root_problem.take().is_some() {
                     info!("SOURCE {} is back", self.mirror.source().display());
-                    self.root_ok = true;
                     self.root = id;
                     self.restart_watch();
                 } else if id != self.root {

@@ -166,7 +166,10 @@ fn source_root_removed_and_recreated() {
     fs::remove_dir_all(&env.src).unwrap();
     env.wait_log("left untouched", 1, QUICK);
     assert!(env.rep.is_dir());
+    // Recreated empty first: still nothing removed, and the error now names the option.
     fs::create_dir(&env.src).unwrap();
+    env.wait_log("--allow-empty-source", 1, QUICK);
+    assert!(env.rep.join("a").is_file());
     write(env.src.join("b"), "b");
     env.wait_log("is back", 1, QUICK);
     converges(&env, QUICK);
