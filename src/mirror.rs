@@ -8,7 +8,7 @@ use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use crossbeam_channel::Sender;
@@ -170,6 +170,7 @@ impl Mirror {
     /// the full pass (the root, [`Look::TREE`]) and the watcher (single paths).
     pub fn sync_paths(&self, paths: &[(PathBuf, Look)], stats: &Stats) {
         let deferred = Mutex::new(Deferred::default());
+        let work = Work::default();
         thread::scope(|scope| {
             let (tx, rx) = crossbeam_channel::bounded::<CopyJob>(QUEUE);
             for _ in 0..self.workers {
@@ -183,15 +184,27 @@ impl Mirror {
             let ctx = Ctx {
                 m: self,
                 stats,
-                copies: &tx,
+                copies: tx,
                 deferred: &deferred,
+                work: &work,
             };
+            // Directories are walked on every core: each one found goes on a shared stack.
+            for _ in 1..self.workers {
+                let walker = ctx.clone();
+                scope.spawn(move || {
+                    walker
+                        .work
+                        .run(|(rel, meta)| walker.dir(&rel, meta, Depth::Tree))
+                });
+            }
             for (rel, look) in paths {
                 if self.stop.is_set() {
                     break;
                 }
                 ctx.sync_path(rel, *look);
             }
+            ctx.work.close();
+            ctx.work.run(|(rel, meta)| ctx.dir(&rel, meta, Depth::Tree));
         });
         if let Some(max) = self.max_delete {
             let deferred = deferred.into_inner().unwrap_or_default();
@@ -379,6 +392,70 @@ impl Mirror {
     }
 }
 
+/// Directories waiting to be walked, shared by the walker threads. A stack, so the walk stays
+/// depth-first and what waits is bounded by the tree's width times its depth, not its size.
+#[derive(Default)]
+struct Work {
+    state: Mutex<WorkState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct WorkState {
+    stack: Vec<(PathBuf, Metadata)>,
+    /// Directories pushed and not yet finished (being walked or waiting).
+    unfinished: usize,
+    /// No more directories will come from outside the walkers.
+    closed: bool,
+}
+
+impl Work {
+    fn push(&self, rel: PathBuf, meta: Metadata) {
+        if let Ok(mut state) = self.state.lock() {
+            state.stack.push((rel, meta));
+            state.unfinished += 1;
+            self.changed.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.closed = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Walks directories until there are none left and none can come.
+    fn run(&self, mut walk: impl FnMut((PathBuf, Metadata))) {
+        loop {
+            let task = {
+                let Ok(mut state) = self.state.lock() else {
+                    return;
+                };
+                loop {
+                    if let Some(task) = state.stack.pop() {
+                        break task;
+                    }
+                    if state.closed && state.unfinished == 0 {
+                        return;
+                    }
+                    state = match self.changed.wait(state) {
+                        Ok(state) => state,
+                        Err(_) => return,
+                    };
+                }
+            };
+            walk(task);
+            if let Ok(mut state) = self.state.lock() {
+                state.unfinished -= 1;
+                if state.unfinished == 0 {
+                    self.changed.notify_all();
+                }
+            }
+        }
+    }
+}
+
 /// A copy handed to the worker pool. It holds its directory's [`DirDone`], so the directory's
 /// attributes are applied only after the copy has renamed into it.
 struct CopyJob<'a> {
@@ -431,13 +508,14 @@ enum Next {
     },
 }
 
-/// One run of work: the mirror, the counters and the copy queue.
-#[derive(Clone, Copy)]
+/// One run of work: the mirror, the counters, the copy queue and the walk's shared stack.
+#[derive(Clone)]
 struct Ctx<'s, 'a> {
     m: &'a Mirror,
     stats: &'a Stats,
-    copies: &'s Sender<CopyJob<'a>>,
+    copies: Sender<CopyJob<'a>>,
     deferred: &'s Mutex<Deferred>,
+    work: &'s Work,
 }
 
 impl<'a> Ctx<'_, 'a> {
@@ -514,6 +592,9 @@ impl<'a> Ctx<'_, 'a> {
     /// With [`Depth::Entry`] only its own attributes are reconciled.
     fn dir(&self, rel: &Path, src_meta: Metadata, depth: Depth) {
         let m = self.m;
+        if m.stop.is_set() {
+            return;
+        }
         let done = Arc::new(DirDone {
             m,
             stats: self.stats,
@@ -585,7 +666,7 @@ impl<'a> Ctx<'_, 'a> {
             }
             if let Next::Descend { meta, .. } = self.entry(&child, src_kind, dst_kind, &done, false)
             {
-                self.dir(&child, meta, Depth::Tree);
+                self.work.push(child, meta);
             }
         }
     }
