@@ -45,7 +45,7 @@ pub fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<u8, StartError> {
     let config = Config::from_args(args)?;
-    crate::logging::init(&config.log_path)?;
+    crate::logging::init(&config.log_path, config.console_level, config.file_level)?;
     if config.create_replica && !config.dry_run {
         fs::create_dir_all(&config.replica).map_err(|e| {
             StartError::new(format!(

@@ -83,10 +83,37 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_delete: Option<u64>,
 
+    /// More detail on the console: -v for debug, -vv for trace.
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less on the console: -q for warnings and errors only, -qq for errors, -qqq for nothing.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+
+    /// What the log file records: off, error, warn, info (every operation), debug or trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
+    pub log_level: log::LevelFilter,
+
     /// Allow an empty SOURCE to empty a non-empty REPLICA. Without it, an empty SOURCE (an
     /// unmounted disk, a wiped folder) is refused at start-up and ignored while running.
     #[arg(long)]
     pub allow_empty_source: bool,
+}
+
+fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not a level: use off, error, warn, info, debug or trace"))
+}
+
+impl Args {
+    /// The console's level: INFO, moved up by -v and down by -q.
+    pub fn console_level(&self) -> log::LevelFilter {
+        use log::LevelFilter::*;
+        const LEVELS: [log::LevelFilter; 6] = [Off, Error, Warn, Info, Debug, Trace];
+        let index = 3 + i32::from(self.verbose) - i32::from(self.quiet);
+        LEVELS[index.clamp(0, 5) as usize]
+    }
 }
 
 /// The default `--debounce`; README explains the measurement behind it.
@@ -106,6 +133,20 @@ mod tests {
     fn old_spelling_of_log_path_is_accepted() {
         let args = Args::try_parse_from(["foldersync", "a", "b", "--log_path", "x.log"]).unwrap();
         assert_eq!(args.log_path, PathBuf::from("x.log"));
+    }
+
+    #[test]
+    fn console_level_moves_with_verbose_and_quiet() {
+        let level = |args: &[&str]| {
+            let mut all = vec!["foldersync", "a", "b"];
+            all.extend_from_slice(args);
+            Args::try_parse_from(all).unwrap().console_level()
+        };
+        assert_eq!(level(&[]), log::LevelFilter::Info);
+        assert_eq!(level(&["-v"]), log::LevelFilter::Debug);
+        assert_eq!(level(&["-q"]), log::LevelFilter::Warn);
+        assert_eq!(level(&["-qqqq"]), log::LevelFilter::Off);
+        assert!(Args::try_parse_from(["foldersync", "a", "b", "--log-level", "loud"]).is_err());
     }
 
     #[test]

@@ -31,10 +31,14 @@ pub struct Config {
     pub dry_run: bool,
     pub max_delete: Option<u64>,
     pub allow_empty_source: bool,
+    /// The console's log level (-v, -q) and the log file's (--log-level).
+    pub console_level: log::LevelFilter,
+    pub file_level: log::LevelFilter,
 }
 
 impl Config {
     pub fn from_args(args: Args) -> Result<Config, StartError> {
+        let console_level = args.console_level();
         let source = check_source(&args.source)?;
         let (replica, create_replica) = check_replica(&args.replica)?;
 
@@ -107,6 +111,8 @@ impl Config {
             dry_run: args.dry_run,
             max_delete: args.max_delete,
             allow_empty_source: args.allow_empty_source,
+            console_level,
+            file_level: args.log_level,
         })
     }
 }

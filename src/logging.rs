@@ -16,7 +16,11 @@ use crate::error::StartError;
 /// Opens the log file for appending (creating it and its parent directories) and installs the
 /// console and file loggers. Must be called before any thread is spawned, because finding the
 /// local UTC offset is only sound in a single-threaded process.
-pub fn init(log_path: &Path) -> Result<(), StartError> {
+pub fn init(
+    log_path: &Path,
+    console: LevelFilter,
+    file_level: LevelFilter,
+) -> Result<(), StartError> {
     let cannot = |e: std::io::Error| {
         StartError::new(format!("cannot open log file {}: {e}", log_path.display()))
     };
@@ -49,7 +53,7 @@ pub fn init(log_path: &Path) -> Result<(), StartError> {
     // a line is never split in the file even if the process dies between two records.
     let loggers: Vec<Box<dyn SharedLogger>> = vec![
         TermLogger::new(
-            LevelFilter::Info,
+            console,
             config.clone(),
             TerminalMode::Stderr,
             // termcolor's Auto does not look at whether stderr is a terminal.
@@ -59,7 +63,7 @@ pub fn init(log_path: &Path) -> Result<(), StartError> {
                 ColorChoice::Never
             },
         ),
-        WriteLogger::new(LevelFilter::Info, config, LineWriter::new(file)),
+        WriteLogger::new(file_level, config, LineWriter::new(file)),
     ];
     CombinedLogger::init(loggers).map_err(|e| StartError::new(format!("cannot start logging: {e}")))
 }
