@@ -2,7 +2,7 @@
 """Performance benchmark: `foldersync --once` side by side with `cp -a`, `rsync -a --delete` and
 `rclone sync`, interleaved (each round runs every tool once, in rotating order, so drift in the
 machine's speed hits all alike). Prints medians, each tool's time relative to foldersync, and
-peak RSS (from wait4, per process).
+peak RSS (from GNU time, per process).
 
   bench/perf.py [--where /dev/shm] [--runs 5] [--million] [--only NAME[,NAME]] [--fs-args "..."]
 
@@ -32,16 +32,20 @@ def need(tool, package):
         subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
 
 
+RSS_FILE = os.path.join(tempfile.gettempdir(), "fs-perf-rss.txt")
+
+
 def run(cmd):
-    """Runs cmd; returns (seconds, peak RSS in KiB)."""
+    """Runs cmd; returns (seconds, peak RSS in KiB). The RSS comes from GNU time, whose child
+    is tiny before it execs the tool (a child forked from Python would count Python's memory)."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", RSS_FILE, *cmd],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     took = time.perf_counter() - t
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"{cmd[0]} exited {code}: {' '.join(cmd)}")
-    return took, usage.ru_maxrss
+    if p.returncode != 0:
+        raise SystemExit(f"{cmd[0]} exited {p.returncode}: {' '.join(cmd)}")
+    with open(RSS_FILE) as f:
+        return took, int(f.read().split()[-1])
 
 
 def gen(*args):
@@ -120,11 +124,13 @@ def main():
     a = ap.parse_args()
     need("rsync", "rsync")
     need("rclone", "rclone")
+    if not os.path.exists("/usr/bin/time"):
+        need("time-not-on-path", "time")
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
     fs_bin = os.path.join(REPO, "target", "release", "foldersync")
     only = set(a.only.split(","))
     work = tempfile.mkdtemp(prefix="fs-perf-", dir=a.where)
-    print(f"machine: {os.cpu_count()} cores; trees in {a.where}; {a.runs} interleaved runs; "
+    print(f"machine: {os.cpu_count()} cores, kernel {os.uname().release}; trees in {a.where}; {a.runs} interleaved runs; "
           f"foldersync {subprocess.run([fs_bin, '--version'], capture_output=True, text=True).stdout.strip()}")
     b = Bench(a, work, fs_bin)
     try:

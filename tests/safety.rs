@@ -429,6 +429,13 @@ fn signal_during_a_pass() {
             log.contains("pass interrupted"),
             "the pass ended before the signal:\n{log}"
         );
+        // No log line is lost to the stop: every file that reached REPLICA has its line.
+        let copied_files = walkdir::WalkDir::new(&env.rep)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .count();
+        assert_eq!(copied_files, log.matches("] copied d").count(), "{log}");
     }
 }
 
