@@ -95,7 +95,9 @@ fn run(args: Args) -> Result<u8, StartError> {
         config.replica.clone(),
         stop.clone(),
         Options {
-            excluded: config.log_in_source.clone(),
+            filter: config.filter.clone(),
+            checksum: config.checksum,
+            backup: config.backup_dir.clone(),
             requeue: config.watch,
             dry_run: config.dry_run,
             max_delete: config.max_delete,

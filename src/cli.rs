@@ -83,6 +83,28 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_delete: Option<u64>,
 
+    /// Leave out paths matching PATTERN (gitignore syntax, relative to SOURCE: `*.tmp`, `build/`,
+    /// `/top-only`, `**/cache`, `!keep.log`). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+
+    /// Read exclude patterns from FILE, one a line; lines starting with # are comments.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
+
+    /// Also remove excluded paths from REPLICA (by default they are left alone there).
+    #[arg(long)]
+    pub delete_excluded: bool,
+
+    /// Compare files of the same size by content instead of trusting their modification times.
+    #[arg(short = 'c', long)]
+    pub checksum: bool,
+
+    /// Move every file the mirror would remove or overwrite into DIR, under its path relative to
+    /// REPLICA with a timestamp suffix, instead of destroying it. Not inside SOURCE.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     /// More detail on the console: -v for debug, -vv for trace.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,

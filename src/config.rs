@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cli::Args;
 use crate::error::StartError;
+use crate::filter::Filter;
 use crate::fsops;
 
 /// Everything the mirror needs, checked and resolved.
@@ -31,6 +32,11 @@ pub struct Config {
     pub dry_run: bool,
     pub max_delete: Option<u64>,
     pub allow_empty_source: bool,
+    /// Exclude patterns and protected paths.
+    pub filter: Filter,
+    pub checksum: bool,
+    /// Where removed and overwritten files go (absolute), if anywhere.
+    pub backup_dir: Option<PathBuf>,
     /// The console's log level (-v, -q) and the log file's (--log-level).
     pub console_level: log::LevelFilter,
     pub file_level: log::LevelFilter,
@@ -85,6 +91,25 @@ impl Config {
         }
         let log_in_source = log_path.strip_prefix(&source).ok().map(Path::to_path_buf);
 
+        let backup_dir = match &args.backup_dir {
+            None => None,
+            Some(arg) => Some(check_backup(arg, &source, &replica)?),
+        };
+        let mut protected: Vec<PathBuf> = log_in_source.iter().cloned().collect();
+        if let Some(rel) = backup_dir
+            .as_ref()
+            .and_then(|b| b.strip_prefix(&replica).ok())
+        {
+            protected.push(rel.to_path_buf());
+        }
+        let filter = Filter::new(
+            &source,
+            &args.exclude,
+            &args.exclude_from,
+            protected,
+            args.delete_excluded,
+        )?;
+
         if !args.allow_empty_source
             && !create_replica
             && is_empty(&source, log_in_source.as_deref())
@@ -113,6 +138,9 @@ impl Config {
             allow_empty_source: args.allow_empty_source,
             console_level,
             file_level: args.log_level,
+            filter,
+            checksum: args.checksum,
+            backup_dir,
         })
     }
 }
@@ -134,6 +162,37 @@ pub fn is_empty(dir: &Path, ignored: Option<&Path>) -> bool {
         return false;
     }
     true
+}
+
+/// The backup directory, resolved: not SOURCE nor inside it (the mirror never writes there), not
+/// REPLICA itself, and a directory if it exists. Inside REPLICA is allowed: it is left out of
+/// the mirror.
+fn check_backup(arg: &Path, source: &Path, replica: &Path) -> Result<PathBuf, StartError> {
+    let path = resolve(arg).map_err(|e| {
+        StartError::new(format!(
+            "cannot use backup directory {}: {e}",
+            arg.display()
+        ))
+    })?;
+    if path.starts_with(source) {
+        return Err(StartError::new(format!(
+            "backup directory {} is inside SOURCE: foldersync never writes into SOURCE",
+            arg.display()
+        )));
+    }
+    if path == replica || replica.starts_with(&path) {
+        return Err(StartError::new(format!(
+            "backup directory {} would hold REPLICA itself",
+            arg.display()
+        )));
+    }
+    if fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
+        return Err(StartError::new(format!(
+            "backup directory {} is not a directory",
+            arg.display()
+        )));
+    }
+    Ok(path)
 }
 
 fn check_source(arg: &Path) -> Result<PathBuf, StartError> {

@@ -179,6 +179,7 @@ pub fn copy_file(
     temps: &TempNames,
     owner: bool,
     stop: &Stop,
+    keep_old: Option<&Path>,
 ) -> Result<u64, CopyError> {
     // O_NOFOLLOW: a source path that became a symlink is not followed; O_NONBLOCK: a path that
     // became a fifo does not block the open.
@@ -235,6 +236,10 @@ pub fn copy_file(
         return Err(CopyError::Changed);
     }
     drop(output);
+    if let Some(target) = keep_old {
+        // The version being replaced goes to the backup first; the replacement stays atomic.
+        keep_copy(dst, target).map_err(|e| CopyError::Failed(PathError::new("back up", dst, e)))?;
+    }
     fs::rename(&tmp, dst).map_err(|e| CopyError::Failed(PathError::new("rename into", dst, e)))?;
     guard.armed = false;
     Ok(copied)
@@ -342,6 +347,105 @@ fn file_times(meta: &Metadata) -> FileTimes {
         times = times.set_accessed(t);
     }
     times
+}
+
+/// Whether two files have the same bytes: read side by side, stopping at the first difference.
+pub fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    let open = |p: &Path| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(p)
+    };
+    let (fa, fb) = (open(a)?, open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 256 << 10], vec![0u8; 256 << 10]);
+    let mut offset = 0u64;
+    loop {
+        let na = read_full(&fa, &mut ba, offset)?;
+        let nb = read_full(&fb, &mut bb, offset)?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+        offset += na as u64;
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Keeps the current version of `path` at `target` without moving it: a hard link where the
+/// file system allows, a copy with the same times otherwise.
+fn keep_copy(path: &Path, target: &Path) -> io::Result<()> {
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::hard_link(path, target) {
+        Ok(()) => Ok(()),
+        Err(_) => copy_tree(path, target),
+    }
+}
+
+/// Moves `path` (of any kind) to `target`, creating target's parents: a rename where possible,
+/// a copy then a removal across file systems.
+pub fn move_to(path: &Path, kind: Kind, target: &Path) -> io::Result<()> {
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::rename(path, target) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            copy_tree(path, target)?;
+            if kind == Kind::Dir {
+                fs::remove_dir_all(path)
+            } else {
+                fs::remove_file(path)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Copies a file, symlink or directory tree to `target` (which must not exist), keeping
+/// permissions and modification times; symlinks are copied as links.
+fn copy_tree(path: &Path, target: &Path) -> io::Result<()> {
+    for entry in walkdir::WalkDir::new(path).follow_links(false) {
+        let entry = entry.map_err(io::Error::other)?;
+        let rel = entry.path().strip_prefix(path).unwrap_or(Path::new(""));
+        let to = if rel.as_os_str().is_empty() {
+            target.to_path_buf()
+        } else {
+            target.join(rel)
+        };
+        let meta = entry.path().symlink_metadata()?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            fs::create_dir(&to)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &to)?;
+            continue;
+        } else if ft.is_file() {
+            fs::copy(entry.path(), &to)?;
+        } else {
+            continue;
+        }
+        fs::set_permissions(&to, Permissions::from_mode(meta.mode() & 0o7777))?;
+        set_times_nofollow(&to, &meta)?;
+    }
+    Ok(())
 }
 
 /// Creates (or atomically replaces) the symlink `dst` pointing at `target`, with the source
@@ -464,7 +568,7 @@ mod tests {
         let dst = dir.path().join("d");
         fs::write(&src, vec![7u8; 100_000]).unwrap();
         fs::set_permissions(&src, Permissions::from_mode(0o640)).unwrap();
-        let n = copy_file(&src, &dst, &TempNames::new(), false, &Stop::new()).unwrap();
+        let n = copy_file(&src, &dst, &TempNames::new(), false, &Stop::new(), None).unwrap();
         assert_eq!(n, 100_000);
         let (a, b) = (fs::metadata(&src).unwrap(), fs::metadata(&dst).unwrap());
         assert!(same_stamp(&a, &b));
@@ -478,13 +582,37 @@ mod tests {
     }
 
     #[test]
+    fn same_bytes_stops_at_a_difference() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        let mut data = vec![5u8; 600_000];
+        fs::write(&a, &data).unwrap();
+        fs::write(&b, &data).unwrap();
+        data[599_999] = 6;
+        fs::write(&c, &data).unwrap();
+        assert!(same_bytes(&a, &b).unwrap());
+        assert!(!same_bytes(&a, &c).unwrap());
+    }
+
+    #[test]
     fn stopped_copy_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("s");
         fs::write(&src, b"data").unwrap();
         let stop = Stop::new();
         stop.set();
-        let r = copy_file(&src, &dir.path().join("d"), &TempNames::new(), false, &stop);
+        let r = copy_file(
+            &src,
+            &dir.path().join("d"),
+            &TempNames::new(),
+            false,
+            &stop,
+            None,
+        );
         assert!(matches!(r, Err(CopyError::Stopped)));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }

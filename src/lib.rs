@@ -12,6 +12,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod filter;
 pub mod fsops;
 pub mod logging;
 pub mod mirror;

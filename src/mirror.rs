@@ -15,6 +15,7 @@ use crossbeam_channel::Sender;
 use log::{debug, error, info, warn};
 
 use crate::error::PathError;
+use crate::filter::Filter;
 use crate::fsops::{self, CopyError, Kind, TempNames};
 use crate::stats::{Count, Stats};
 use crate::stop::Stop;
@@ -78,8 +79,12 @@ const COPY_ATTEMPTS: usize = 3;
 /// How the mirror behaves, beyond its two roots.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// A path relative to the roots that is never mirrored nor removed (the log file).
-    pub excluded: Option<PathBuf>,
+    /// Exclude patterns and protected paths (the log file, a backup directory inside REPLICA).
+    pub filter: Filter,
+    /// Compare files of the same size by content, not by mtime.
+    pub checksum: bool,
+    /// Where removed and overwritten entries are moved instead of being destroyed.
+    pub backup: Option<PathBuf>,
     /// Watch mode: a file that changes while it is copied is handed back (see
     /// [`Mirror::take_retries`]) instead of being retried at once, since more events are coming.
     pub requeue: bool,
@@ -94,7 +99,9 @@ pub struct Options {
 pub struct Mirror {
     source: PathBuf,
     replica: PathBuf,
-    excluded: Option<PathBuf>,
+    filter: Filter,
+    checksum: bool,
+    backup: Option<PathBuf>,
     /// Preserve ownership (only root may).
     owner: bool,
     temps: TempNames,
@@ -124,7 +131,9 @@ impl Mirror {
         Mirror {
             source,
             replica,
-            excluded: options.excluded,
+            filter: options.filter,
+            checksum: options.checksum,
+            backup: options.backup,
             owner: fsops::can_chown(),
             temps: TempNames::new(),
             stop,
@@ -229,16 +238,17 @@ impl Mirror {
                 return;
             }
             let path = self.replica.join(&rel);
-            let result = if self.dry_run {
-                Ok(())
-            } else {
-                fsops::remove(&path, kind)
-            };
+            let result = self.discard(&rel, &path, kind);
             // The parent's mtime changes with the removal and is restored afterwards.
             let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
             match result {
-                Ok(()) => {
-                    self.did(format_args!("removed {} {}", kind.noun(), rel.display()));
+                Ok(kept) => {
+                    self.did(format_args!(
+                        "removed {} {}{}",
+                        kind.noun(),
+                        rel.display(),
+                        kept_note(&kept)
+                    ));
                     stats.add(Count::Removed);
                     if then_create {
                         recreate.push((rel, Look::TREE));
@@ -258,8 +268,54 @@ impl Mirror {
         }
     }
 
-    fn is_excluded(&self, rel: &Path) -> bool {
-        self.excluded.as_deref() == Some(rel)
+    /// Whether a watcher hint for `rel` can be dropped at once: the path is protected or lies
+    /// in an excluded directory (its own kind is not known yet; `sync_path` looks again).
+    pub fn ignores_hint(&self, rel: &Path) -> bool {
+        self.filter.protects(rel)
+            || (!self.filter.delete_excluded
+                && rel
+                    .parent()
+                    .is_some_and(|p| self.filter.excludes_path(p, true)))
+    }
+
+    /// Removes a replica entry, or with `--backup-dir` moves it there. Returns where it was kept.
+    fn discard(&self, rel: &Path, path: &Path, kind: Kind) -> Result<Option<PathBuf>, PathError> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        match &self.backup {
+            None => fsops::remove(path, kind).map(|()| None),
+            Some(_) => {
+                let target = self.backup_target(rel);
+                match fsops::move_to(path, kind, &target) {
+                    Ok(()) => Ok(Some(target)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(PathError::new("back up", path, e)),
+                }
+            }
+        }
+    }
+
+    /// A fresh name in the backup directory for `rel`: its relative path with a UTC timestamp
+    /// suffix, and a counter if that is taken.
+    fn backup_target(&self, rel: &Path) -> PathBuf {
+        let root = self.backup.clone().unwrap_or_default();
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .unwrap_or_default();
+        let mut name = root.join(rel).into_os_string();
+        name.push(format!(".{stamp}"));
+        let mut target = PathBuf::from(&name);
+        let mut n = 1;
+        while fs::symlink_metadata(&target).is_ok() {
+            let mut numbered = name.clone();
+            numbered.push(format!("-{n}"));
+            target = PathBuf::from(numbered);
+            n += 1;
+        }
+        target
     }
 
     /// The first ancestor-or-self of the replica directory `rel_dir` that is missing or is not a
@@ -284,7 +340,8 @@ impl Mirror {
     pub fn rename(&self, from: &Path, to: &Path, stats: &Stats) -> bool {
         let plain = |p: &Path| {
             !p.as_os_str().is_empty()
-                && !self.is_excluded(p)
+                && !self.filter.leaves_out(p, false)
+                && !self.filter.leaves_out(p, true)
                 && !p.file_name().is_some_and(fsops::is_temp_name)
         };
         if !plain(from) || !plain(to) || to.starts_with(from) {
@@ -319,6 +376,15 @@ impl Mirror {
                 return false;
             }
         }
+        if self.backup.is_some() && !self.dry_run {
+            // What the rename would overwrite is kept.
+            if let Ok(Some(old)) = fsops::lstat(&dst_to) {
+                if let Err(e) = self.discard(to, &dst_to, Kind::of(old.file_type())) {
+                    debug!("{e}; copying instead");
+                    return false;
+                }
+            }
+        }
         let renamed = self.dry_run
             || fs::rename(&dst_from, &dst_to)
                 .map_err(|e| {
@@ -347,14 +413,35 @@ impl Mirror {
         let attempts = if self.requeue { 1 } else { COPY_ATTEMPTS };
         for _ in 0..attempts {
             let copied = if self.dry_run {
-                Ok(fs::symlink_metadata(&src).map(|m| m.len()).unwrap_or(0))
+                Ok((
+                    fs::symlink_metadata(&src).map(|m| m.len()).unwrap_or(0),
+                    None,
+                ))
             } else {
-                fsops::copy_file(&src, &dst, &self.temps, self.owner, &self.stop)
+                let keep = match &self.backup {
+                    Some(_) if update => Some(self.backup_target(rel)),
+                    _ => None,
+                };
+                fsops::copy_file(
+                    &src,
+                    &dst,
+                    &self.temps,
+                    self.owner,
+                    &self.stop,
+                    keep.as_deref(),
+                )
+                .map(|bytes| (bytes, keep))
             };
             match copied {
-                Ok(bytes) => {
+                Ok((bytes, kept)) => {
                     let verb = if update { "updated" } else { "copied" };
-                    self.did(format_args!("{verb} {} ({bytes} bytes)", rel.display()));
+                    let kept = kept
+                        .map(|k| format!(", previous version kept as {}", k.display()))
+                        .unwrap_or_default();
+                    self.did(format_args!(
+                        "{verb} {} ({bytes} bytes{kept})",
+                        rel.display()
+                    ));
                     stats.add(if update {
                         Count::Updated
                     } else {
@@ -530,7 +617,19 @@ impl<'a> Ctx<'_, 'a> {
             }
             return;
         }
-        if m.is_excluded(rel) || rel.file_name().is_some_and(fsops::is_temp_name) {
+        if m.filter.protects(rel) || rel.file_name().is_some_and(fsops::is_temp_name) {
+            return;
+        }
+        let is_dir = fs::symlink_metadata(m.source.join(rel))
+            .or_else(|_| fs::symlink_metadata(m.replica.join(rel)))
+            .is_ok_and(|meta| meta.is_dir());
+        if m.filter.excludes_path(rel, is_dir) {
+            let parent = rel.parent().unwrap_or(Path::new(""));
+            if m.filter.delete_excluded && m.first_non_dir(parent).is_none() {
+                if let Ok(Some(kind)) = self.kind_at(&m.replica.join(rel)) {
+                    self.remove(rel, &m.replica.join(rel), kind);
+                }
+            }
             return;
         }
         // Never write through something in the replica that is not a real directory: if an
@@ -650,7 +749,17 @@ impl<'a> Ctx<'_, 'a> {
             .unwrap_or_else(|| unreachable!("peeked entries are present"));
 
             let child = rel.join(&name);
-            if m.is_excluded(&child) {
+            if m.filter.protects(&child) {
+                continue;
+            }
+            // An excluded entry is not descended into on either side, and is left alone in
+            // REPLICA unless --delete-excluded.
+            if m.filter
+                .excludes(&child, matches!(src_kind.or(dst_kind), Some(Kind::Dir)))
+            {
+                if let Some(kind) = dst_kind.filter(|_| m.filter.delete_excluded) {
+                    self.remove(&child, &m.replica.join(&child), kind);
+                }
                 continue;
             }
             if fsops::is_temp_name(&name) {
@@ -732,8 +841,21 @@ impl<'a> Ctx<'_, 'a> {
                         // Changed kind since it was listed; the next look at this path sorts it out.
                         return Next::Done;
                     }
-                    if fsops::same_stamp(&s, &d) && !recopy {
-                        if fsops::attrs_differ(&s, &d, m.owner) {
+                    let same = if m.checksum {
+                        // Same size: the bytes decide, not the mtime.
+                        s.len() == d.len()
+                            && match fsops::same_bytes(&src_path, &dst_path) {
+                                Ok(same) => same,
+                                Err(e) => {
+                                    self.fail(PathError::new("compare", &src_path, e));
+                                    return Next::Done;
+                                }
+                            }
+                    } else {
+                        fsops::same_stamp(&s, &d) && !recopy
+                    };
+                    if same {
+                        if fsops::attrs_differ(&s, &d, m.owner) || !fsops::same_mtime(&s, &d) {
                             let applied = if m.dry_run {
                                 Ok(())
                             } else {
@@ -821,6 +943,11 @@ impl<'a> Ctx<'_, 'a> {
                 }
             }
         }
+        if exists && m.backup.is_some() && !m.dry_run {
+            if let Err(e) = m.discard(rel, dst_path, Kind::Symlink) {
+                return self.fail(e);
+            }
+        }
         let made = if m.dry_run {
             Ok(())
         } else {
@@ -850,14 +977,14 @@ impl<'a> Ctx<'_, 'a> {
         if m.max_delete.is_some() {
             return self.defer_removal(rel, path, kind, false);
         }
-        let removed = if m.dry_run {
-            Ok(())
-        } else {
-            fsops::remove(path, kind)
-        };
-        match removed {
-            Ok(()) => {
-                m.did(format_args!("removed {} {}", kind.noun(), rel.display()));
+        match m.discard(rel, path, kind) {
+            Ok(kept) => {
+                m.did(format_args!(
+                    "removed {} {}{}",
+                    kind.noun(),
+                    rel.display(),
+                    kept_note(&kept)
+                ));
                 self.stats.add(Count::Removed);
             }
             Err(e) => self.fail(e),
@@ -898,6 +1025,13 @@ fn list(dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
     }
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(entries)
+}
+
+/// The end of a removal's log line when the entry went to the backup directory.
+fn kept_note(kept: &Option<PathBuf>) -> String {
+    kept.as_ref()
+        .map(|k| format!(" (kept as {})", k.display()))
+        .unwrap_or_default()
 }
 
 /// A relative path for log lines; the root shows as `.`.

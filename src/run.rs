@@ -280,7 +280,9 @@ impl<'a> Runner<'a> {
             }
             if let Some(hint) = self.raw.pop_front() {
                 if let Some(rel) = watch::relative(&hint.path, self.mirror.source(), ignored) {
-                    self.pending.add(rel, hint.look);
+                    if !self.mirror.ignores_hint(&rel) {
+                        self.pending.add(rel, hint.look);
+                    }
                 }
             }
         }
@@ -346,7 +348,12 @@ impl<'a> Runner<'a> {
                 let ignored = self.config.log_in_source.as_deref();
                 for hint in watch::hints(&events, self.mirror.source(), ignored) {
                     match hint {
-                        Hint::Path(path, look) => self.pending.add(path, look),
+                        Hint::Path(path, look) => {
+                            // Events in excluded directories are dropped here, early.
+                            if !self.mirror.ignores_hint(&path) {
+                                self.pending.add(path, look);
+                            }
+                        }
                         Hint::Rename(from, to) => {
                             self.pending.add(from.clone(), Look::ENTRY);
                             self.pending.add(to.clone(), Look::TREE);

@@ -1,0 +1,160 @@
+//! What is left out of the mirror: exclude patterns in gitignore syntax (matched by the `ignore`
+//! crate), and protected paths (the log file, a backup directory inside REPLICA) that are never
+//! mirrored nor removed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+use crate::error::StartError;
+
+/// The exclusions, matched against paths relative to the roots.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    patterns: Gitignore,
+    protected: Vec<PathBuf>,
+    /// Remove excluded entries that exist in REPLICA (protected ones never).
+    pub delete_excluded: bool,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            patterns: Gitignore::empty(),
+            protected: Vec::new(),
+            delete_excluded: false,
+        }
+    }
+}
+
+impl Filter {
+    /// Builds the filter from `--exclude` patterns and `--exclude-from` files (one pattern a line,
+    /// `#` comments, blank lines ignored). An invalid pattern or an unreadable file is an error
+    /// that names it.
+    pub fn new(
+        source: &Path,
+        patterns: &[String],
+        files: &[PathBuf],
+        protected: Vec<PathBuf>,
+        delete_excluded: bool,
+    ) -> Result<Filter, StartError> {
+        let mut builder = GitignoreBuilder::new(source);
+        // A typo such as `a[` is reported rather than taken literally.
+        builder.allow_unclosed_class(false);
+        let mut add = |line: &str, from: Option<&Path>| {
+            builder
+                .add_line(from.map(Path::to_path_buf), line)
+                .map(drop)
+                .map_err(|e| {
+                    let place = from
+                        .map(|f| format!(" (in {})", f.display()))
+                        .unwrap_or_default();
+                    StartError::new(format!("invalid exclude pattern '{line}'{place}: {e}"))
+                })
+        };
+        for pattern in patterns {
+            add(pattern, None)?;
+        }
+        for file in files {
+            let text = fs::read_to_string(file).map_err(|e| {
+                StartError::new(format!("cannot read exclude file {}: {e}", file.display()))
+            })?;
+            for line in text.lines() {
+                let line = line.trim_end();
+                if line.trim().is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                add(line, Some(file))?;
+            }
+        }
+        let patterns = builder
+            .build()
+            .map_err(|e| StartError::new(format!("invalid exclude patterns: {e}")))?;
+        Ok(Filter {
+            patterns,
+            protected,
+            delete_excluded,
+        })
+    }
+
+    /// A path that is never mirrored and never removed.
+    pub fn protects(&self, rel: &Path) -> bool {
+        self.protected.iter().any(|p| rel.starts_with(p))
+    }
+
+    /// An entry met while walking (its parents are known not to be excluded) matches a pattern.
+    pub fn excludes(&self, rel: &Path, is_dir: bool) -> bool {
+        self.patterns.matched(rel, is_dir).is_ignore()
+    }
+
+    /// A path met on its own (a watcher event) is excluded, or lies in an excluded directory.
+    pub fn excludes_path(&self, rel: &Path, is_dir: bool) -> bool {
+        !rel.as_os_str().is_empty()
+            && !rel.has_root()
+            && self
+                .patterns
+                .matched_path_or_any_parents(rel, is_dir)
+                .is_ignore()
+    }
+
+    /// Left out of the mirror for any reason: protected, or excluded (itself or a parent).
+    pub fn leaves_out(&self, rel: &Path, is_dir: bool) -> bool {
+        self.protects(rel) || self.excludes_path(rel, is_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(patterns: &[&str]) -> Filter {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        Filter::new(
+            Path::new("/src"),
+            &patterns,
+            &[],
+            vec!["sync.log".into()],
+            false,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn gitignore_syntax() {
+        let f = filter(&[
+            "*.tmp",
+            "build/",
+            "/top-only",
+            "**/cache",
+            "*.log",
+            "!keep.log",
+        ]);
+        assert!(f.excludes(Path::new("a/b/x.tmp"), false));
+        assert!(f.excludes(Path::new("sub/build"), true));
+        assert!(
+            !f.excludes(Path::new("sub/build"), false),
+            "build/ matches directories only"
+        );
+        assert!(f.excludes(Path::new("top-only"), false));
+        assert!(
+            !f.excludes(Path::new("sub/top-only"), false),
+            "anchored to the root"
+        );
+        assert!(f.excludes(Path::new("x/y/cache"), true));
+        assert!(f.excludes(Path::new("debug.log"), false));
+        assert!(!f.excludes(Path::new("keep.log"), false), "negated");
+        assert!(f.excludes_path(Path::new("sub/build/deep/file.rs"), false));
+        assert!(!f.excludes_path(Path::new("sub/src/file.rs"), false));
+        assert!(f.protects(Path::new("sync.log")));
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_named() {
+        for bad in ["a[", "{a,b", "x[z-a]"] {
+            let err =
+                Filter::new(Path::new("/src"), &[bad.into()], &[], vec![], false).unwrap_err();
+            assert!(err.to_string().contains(&format!("'{bad}'")), "{err}");
+        }
+    }
+}
