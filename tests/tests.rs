@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod filters;
 mod model;
 mod pass;
 mod safety;
