@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use log::{error, info};
 
-use crate::cli::Args;
+use crate::cli::{Args, Command};
 use crate::config::Config;
 use crate::duration;
 use crate::error::StartError;
@@ -30,6 +30,9 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    if let Some(Command::Status { path }) = &args.command {
+        return ExitCode::from(crate::status::print(path));
+    }
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -15,6 +15,9 @@ Examples:
       one full pass, then exit (status 1 if any path failed)
   foldersync --no-watch -i 1h /mnt/nfs/share /srv/mirror
       no watcher (for file systems that send no events): a full pass every hour
+  foldersync --status-file /run/foldersync.json /srv/data /mnt/mirror/data
+  foldersync status /run/foldersync.json
+      keep a status document, and read it (exit 1 when the mirror is unhealthy)
 
 Exit status: 0 success or stopped by Ctrl+C/SIGTERM, 1 a --once pass had errors, 2 bad input.";
 
@@ -25,15 +28,26 @@ Exit status: 0 success or stopped by Ctrl+C/SIGTERM, 1 a --once pass had errors,
 /// filesystem watcher carries each change over within a fraction of a second. Every operation is
 /// logged to the console and to the log file. Ctrl+C or SIGTERM stops it cleanly.
 #[derive(Debug, Parser)]
-#[command(name = "foldersync", version, about, long_about, after_help = EXAMPLES)]
+#[command(
+    name = "foldersync",
+    version,
+    about,
+    long_about,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Directory to mirror from; it is only ever read.
-    #[arg(value_name = "SOURCE")]
-    pub source: PathBuf,
+    #[arg(value_name = "SOURCE", required = true)]
+    pub source: Option<PathBuf>,
 
     /// Directory to mirror into; created if missing. Anything in it that SOURCE lacks is removed.
-    #[arg(value_name = "REPLICA")]
-    pub replica: PathBuf,
+    #[arg(value_name = "REPLICA", required = true)]
+    pub replica: Option<PathBuf>,
 
     /// Time between full passes: seconds (1800) or a duration (500ms, 30s, 10m, 1h).
     #[arg(
@@ -105,6 +119,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
 
+    /// Keep a JSON document describing the mirror's state at PATH, replaced atomically (read it
+    /// with `foldersync status PATH`). Not inside REPLICA.
+    #[arg(long, value_name = "PATH")]
+    pub status_file: Option<PathBuf>,
+
     /// More detail on the console: -v for debug, -vv for trace.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -121,6 +140,19 @@ pub struct Args {
     /// unmounted disk, a wiped folder) is refused at start-up and ignored while running.
     #[arg(long)]
     pub allow_empty_source: bool,
+}
+
+/// Commands besides mirroring.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the status file of a running mirror (see --status-file) and exit 1 if the mirror is
+    /// unhealthy: SOURCE missing, degraded, errors in the last pass, not running, or no update
+    /// for two intervals. A SOURCE directory named "status" is written ./status.
+    Status {
+        /// The status file.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
 }
 
 fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
@@ -149,6 +181,15 @@ mod tests {
     #[test]
     fn definition_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn status_is_a_subcommand() {
+        let args = Args::try_parse_from(["foldersync", "status", "/run/fs.json"]).unwrap();
+        assert!(matches!(args.command, Some(Command::Status { .. })));
+        let args = Args::try_parse_from(["foldersync", "./status", "rep"]).unwrap();
+        assert!(args.command.is_none());
+        assert!(Args::try_parse_from(["foldersync", "only-one"]).is_err());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Config {
     pub checksum: bool,
     /// Where removed and overwritten files go (absolute), if anywhere.
     pub backup_dir: Option<PathBuf>,
+    /// Where the status document is kept (absolute), if anywhere.
+    pub status_file: Option<PathBuf>,
     /// The console's log level (-v, -q) and the log file's (--log-level).
     pub console_level: log::LevelFilter,
     pub file_level: log::LevelFilter,
@@ -45,28 +47,32 @@ pub struct Config {
 impl Config {
     pub fn from_args(args: Args) -> Result<Config, StartError> {
         let console_level = args.console_level();
-        let source = check_source(&args.source)?;
-        let (replica, create_replica) = check_replica(&args.replica)?;
+        let (Some(source_arg), Some(replica_arg)) = (args.source.clone(), args.replica.clone())
+        else {
+            return Err(StartError::new("SOURCE and REPLICA are both needed"));
+        };
+        let source = check_source(&source_arg)?;
+        let (replica, create_replica) = check_replica(&replica_arg)?;
 
         if replica == source {
             return Err(StartError::new(format!(
                 "SOURCE {} and REPLICA {} are the same directory",
-                args.source.display(),
-                args.replica.display()
+                source_arg.display(),
+                replica_arg.display()
             )));
         }
         if replica.starts_with(&source) {
             return Err(StartError::new(format!(
                 "REPLICA {} is inside SOURCE {}: the mirror would copy itself",
-                args.replica.display(),
-                args.source.display()
+                replica_arg.display(),
+                source_arg.display()
             )));
         }
         if source.starts_with(&replica) {
             return Err(StartError::new(format!(
                 "SOURCE {} is inside REPLICA {}: the mirror would delete its own source",
-                args.source.display(),
-                args.replica.display()
+                source_arg.display(),
+                replica_arg.display()
             )));
         }
 
@@ -80,7 +86,7 @@ impl Config {
             return Err(StartError::new(format!(
                 "log file {} is inside REPLICA {}: the mirror would delete it",
                 args.log_path.display(),
-                args.replica.display()
+                replica_arg.display()
             )));
         }
         if fs::metadata(&log_path).is_ok_and(|m| m.is_dir()) {
@@ -95,7 +101,29 @@ impl Config {
             None => None,
             Some(arg) => Some(check_backup(arg, &source, &replica)?),
         };
+        let status_file = match &args.status_file {
+            None => None,
+            Some(arg) => {
+                let path = resolve(arg).map_err(|e| {
+                    StartError::new(format!("cannot use status file {}: {e}", arg.display()))
+                })?;
+                if path.starts_with(&replica) {
+                    return Err(StartError::new(format!(
+                        "status file {} is inside REPLICA {}: the mirror would delete it",
+                        arg.display(),
+                        replica_arg.display()
+                    )));
+                }
+                Some(path)
+            }
+        };
         let mut protected: Vec<PathBuf> = log_in_source.iter().cloned().collect();
+        if let Some(rel) = status_file
+            .as_ref()
+            .and_then(|p| p.strip_prefix(&source).ok())
+        {
+            protected.push(rel.to_path_buf());
+        }
         if let Some(rel) = backup_dir
             .as_ref()
             .and_then(|b| b.strip_prefix(&replica).ok())
@@ -118,8 +146,8 @@ impl Config {
             return Err(StartError::new(format!(
                 "SOURCE {} is empty but REPLICA {} is not: refusing to empty it (is SOURCE's disk \
                  mounted?); use --allow-empty-source to allow it",
-                args.source.display(),
-                args.replica.display()
+                source_arg.display(),
+                replica_arg.display()
             )));
         }
 
@@ -141,6 +169,7 @@ impl Config {
             filter,
             checksum: args.checksum,
             backup_dir,
+            status_file,
         })
     }
 }

@@ -18,5 +18,6 @@ pub mod logging;
 pub mod mirror;
 pub mod run;
 pub mod stats;
+pub mod status;
 pub mod stop;
 pub mod watch;

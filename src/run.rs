@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{after, never, select, Receiver};
 use log::{debug, error, info, warn};
@@ -16,6 +16,7 @@ use crate::config::{self, Config};
 use crate::exit;
 use crate::mirror::{Look, Mirror};
 use crate::stats::Stats;
+use crate::status::{self, State, Status, StatusFile};
 use crate::stop::Stop;
 use crate::watch::{self, Hint, RawHint, Watcher};
 
@@ -128,6 +129,9 @@ pub struct Runner<'a> {
     /// rescan passes find nothing to do, so a pass's own events cannot keep triggering passes.
     rescan_gap: Duration,
     errors_in_last_pass: u64,
+    /// Why the mirror relies on passes more than it should (watch limit, no watcher).
+    degraded: Option<String>,
+    status: Option<StatusFile>,
 }
 
 impl<'a> Runner<'a> {
@@ -159,11 +163,26 @@ impl<'a> Runner<'a> {
             next_periodic: now + config.interval,
             rescan_gap: Duration::from_secs(1),
             errors_in_last_pass: 0,
+            degraded: None,
+            status: config.status_file.clone().map(|path| {
+                StatusFile::new(
+                    path,
+                    Status::new(
+                        mirror.source(),
+                        mirror.replica(),
+                        config.interval,
+                        State::Passing,
+                    ),
+                )
+            }),
         }
     }
 
     /// Runs until stopped (or after one pass with `--once`) and returns the exit status.
     pub fn run(mut self) -> u8 {
+        if let Some(status) = self.status.as_mut() {
+            status.write();
+        }
         if self.config.watch {
             // The watch is in place before the first pass, so nothing changed during it is lost.
             self.start_watcher();
@@ -205,6 +224,9 @@ impl<'a> Runner<'a> {
             if let Some(due) = self.next_root_check {
                 deadline = deadline.min(due);
             }
+            if let Some(due) = self.status.as_ref().and_then(StatusFile::due) {
+                deadline = deadline.min(due);
+            }
             let (events, raw, wake) = match &self.watcher {
                 Some(w) => (w.events.clone(), w.raw.clone(), w.wake.clone()),
                 None => (never(), never(), never()),
@@ -218,6 +240,7 @@ impl<'a> Runner<'a> {
                         while let Ok(batch) = events.try_recv() {
                             self.absorb(batch);
                         }
+                        self.note_pending();
                     }
                     Err(_) => {
                         warn!("the watcher stopped; restarting it and running a full pass");
@@ -257,6 +280,9 @@ impl<'a> Runner<'a> {
                         for path in std::mem::take(&mut self.retries) {
                             self.pending.add(path, Look::CONTENT);
                         }
+                    }
+                    if let Some(status) = self.status.as_mut() {
+                        status.write_if_due();
                     }
                 }
             }
@@ -298,9 +324,49 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn stopped(&self) -> u8 {
+    fn stopped(&mut self) -> u8 {
         info!("stopped by user (Ctrl+C or SIGTERM)");
+        if let Some(status) = self.status.as_mut() {
+            status.doc.state = State::Stopped;
+            status.doc.reason = None;
+            status.write();
+        }
         exit::SUCCESS
+    }
+
+    /// The state between passes, when SOURCE is fine.
+    fn resting_state(&self) -> (State, Option<String>) {
+        if let Some(reason) = &self.degraded {
+            (State::Degraded, Some(reason.clone()))
+        } else if self.config.watch {
+            (State::Watching, None)
+        } else {
+            (State::PeriodicOnly, None)
+        }
+    }
+
+    fn set_state(&mut self, state: State, reason: Option<String>) {
+        if let Some(status) = self.status.as_mut() {
+            if status.doc.state != state || status.doc.reason != reason {
+                status.update(|doc| {
+                    doc.state = state;
+                    doc.reason = reason;
+                });
+            }
+        }
+    }
+
+    fn note_pending(&mut self) {
+        let pending = (self.pending.paths.len() + self.raw.len() + self.retries.len()) as u64;
+        let pass_pending = self.pass_wanted;
+        if let Some(status) = self.status.as_mut() {
+            if status.doc.pending != pending || status.doc.pass_pending != pass_pending {
+                status.update(|doc| {
+                    doc.pending = pending;
+                    doc.pass_pending = pass_pending;
+                });
+            }
+        }
     }
 
     fn start_watcher(&mut self) {
@@ -314,6 +380,7 @@ impl<'a> Runner<'a> {
             Err(e) => {
                 self.watch_error(&e);
                 warn!("watching SOURCE failed ({e}); mirroring by periodic passes only");
+                self.degraded = Some(format!("no watcher ({e}): periodic passes only"));
             }
         }
     }
@@ -323,6 +390,11 @@ impl<'a> Runner<'a> {
             if !self.watch_limit_reported {
                 warn!("{}", watch::WATCH_LIMIT_ADVICE);
                 self.watch_limit_reported = true;
+                self.degraded = Some(
+                    "inotify watch limit reached: part of SOURCE is carried by passes only".into(),
+                );
+                let (state, reason) = self.resting_state();
+                self.set_state(state, reason);
             }
         } else {
             warn!("watcher: {e}");
@@ -414,6 +486,7 @@ impl<'a> Runner<'a> {
                     if self.root_problem.is_none() && self.config.watch {
                         self.next_root_check = Some(Instant::now() + ROOT_RETRY);
                     }
+                    self.set_state(State::SourceMissing, Some(problem.clone()));
                     self.root_problem = Some(problem);
                 }
                 // Whatever the watch reported is moot, and the watch itself is dead or stale.
@@ -426,6 +499,8 @@ impl<'a> Runner<'a> {
             Ok(id) => {
                 if self.root_problem.take().is_some() {
                     info!("SOURCE {} is back", self.mirror.source().display());
+                    let (state, reason) = self.resting_state();
+                    self.set_state(state, reason);
                     self.root = id;
                     self.restart_watch();
                 } else if id != self.root {
@@ -455,11 +530,21 @@ impl<'a> Runner<'a> {
         self.pass_wanted = false;
         let was_rescan = self.pass_is_rescan;
         let started = Instant::now();
+        let started_at = SystemTime::now();
         self.next_periodic = started + self.config.interval;
         if !self.check_root(true) {
             self.errors_in_last_pass = 1;
+            if let Some(status) = self.status.as_mut() {
+                let record =
+                    status::pass_record(started_at, Duration::ZERO, &Default::default(), "skipped");
+                status.update(|doc| {
+                    doc.last_pass = Some(record);
+                    doc.pass_pending = false;
+                });
+            }
             return;
         }
+        self.set_state(State::Passing, None);
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
         self.raw.retain(|hint| hint.seen > started);
@@ -476,6 +561,23 @@ impl<'a> Runner<'a> {
         }
         self.errors_in_last_pass = counts.errors;
         self.note_retries();
+        let outcome = if self.stop.is_set() {
+            "interrupted"
+        } else if counts.errors > 0 {
+            "errors"
+        } else {
+            "ok"
+        };
+        let (state, reason) = self.resting_state();
+        if let Some(status) = self.status.as_mut() {
+            let record = status::pass_record(started_at, elapsed, &counts, outcome);
+            status.update(|doc| {
+                doc.last_pass = Some(record);
+                doc.state = state;
+                doc.reason = reason;
+                doc.pass_pending = false;
+            });
+        }
         // The interval runs from the end of a pass, so a long pass never makes passes run back
         // to back.
         self.next_periodic = Instant::now() + self.config.interval;
@@ -497,6 +599,11 @@ impl<'a> Runner<'a> {
             self.mirror.rename(from, to, &stats);
         }
         self.mirror.sync_paths(&paths, &stats);
+        if let Some(status) = self.status.as_mut() {
+            let applied = paths.len() as u64;
+            status.update(|doc| doc.events_applied += applied);
+        }
+        self.note_pending();
         self.note_retries();
         let counts = stats.snapshot();
         if counts.changed() || counts.errors > 0 {

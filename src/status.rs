@@ -1,0 +1,354 @@
+//! The status file (`--status-file`): a small JSON document describing the running mirror,
+//! replaced atomically, and the `foldersync status PATH` command that reads it for people and
+//! monitoring checks. The schema is documented in docs/operations.md.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{Bytes, Counts};
+
+/// How often the file may be rewritten, at most.
+const MIN_GAP: Duration = Duration::from_millis(250);
+
+/// What the mirror is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Between passes, watching SOURCE.
+    Watching,
+    /// Between passes, without a watcher (`--no-watch`).
+    PeriodicOnly,
+    /// A full pass is running.
+    Passing,
+    /// SOURCE is gone, unreadable, on another device or empty: nothing is changed.
+    SourceMissing,
+    /// Running, but part of the work falls to the periodic passes (see `reason`).
+    Degraded,
+    /// Stopped by a signal.
+    Stopped,
+}
+
+/// The last full pass.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pass {
+    pub started_at: String,
+    pub finished_at: String,
+    pub seconds: f64,
+    /// `ok`, `errors`, `interrupted` or `skipped` (SOURCE unavailable).
+    pub outcome: String,
+    pub checked: u64,
+    pub copied: u64,
+    pub updated: u64,
+    pub created: u64,
+    pub removed: u64,
+    pub renamed: u64,
+    pub bytes: u64,
+    pub errors: u64,
+}
+
+/// The whole document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub pid: u32,
+    pub source: String,
+    pub replica: String,
+    pub state: State,
+    /// Why the state is `source-missing` or `degraded`.
+    pub reason: Option<String>,
+    pub started_at: String,
+    pub updated_at: String,
+    /// `updated_at` as seconds since the epoch, for checks.
+    pub updated_unix: f64,
+    pub interval_seconds: f64,
+    pub last_pass: Option<Pass>,
+    /// Paths the watcher has brought up to date since start.
+    pub events_applied: u64,
+    /// Paths waiting for the worker (hints, retries); `pass_pending` when a full pass is queued.
+    pub pending: u64,
+    pub pass_pending: bool,
+}
+
+impl Status {
+    pub fn new(source: &Path, replica: &Path, interval: Duration, state: State) -> Status {
+        let now = now_text();
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            source: source.display().to_string(),
+            replica: replica.display().to_string(),
+            state,
+            reason: None,
+            started_at: now.clone(),
+            updated_at: now,
+            updated_unix: unix_now(),
+            interval_seconds: interval.as_secs_f64(),
+            last_pass: None,
+            events_applied: 0,
+            pending: 0,
+            pass_pending: false,
+        }
+    }
+}
+
+/// Builds the record of a finished pass.
+pub fn pass_record(started: SystemTime, elapsed: Duration, counts: &Counts, outcome: &str) -> Pass {
+    Pass {
+        started_at: text(started),
+        finished_at: now_text(),
+        seconds: elapsed.as_secs_f64(),
+        outcome: outcome.to_string(),
+        checked: counts.checked,
+        copied: counts.copied,
+        updated: counts.updated,
+        created: counts.created,
+        removed: counts.removed,
+        renamed: counts.renamed,
+        bytes: counts.bytes,
+        errors: counts.errors,
+    }
+}
+
+/// Keeps the document and writes it, atomically and at most a few times a second.
+#[derive(Debug)]
+pub struct StatusFile {
+    path: PathBuf,
+    pub doc: Status,
+    dirty: bool,
+    last_write: Option<Instant>,
+}
+
+impl StatusFile {
+    pub fn new(path: PathBuf, doc: Status) -> StatusFile {
+        StatusFile {
+            path,
+            doc,
+            dirty: true,
+            last_write: None,
+        }
+    }
+
+    /// Changes the document; it is written now, or as soon as the rate limit allows.
+    pub fn update(&mut self, change: impl FnOnce(&mut Status)) {
+        change(&mut self.doc);
+        self.dirty = true;
+        self.write_if_due();
+    }
+
+    /// When a pending change may be written.
+    pub fn due(&self) -> Option<Instant> {
+        if !self.dirty {
+            return None;
+        }
+        Some(self.last_write.map_or_else(Instant::now, |t| t + MIN_GAP))
+    }
+
+    pub fn write_if_due(&mut self) {
+        if self.dirty && self.last_write.is_none_or(|t| t.elapsed() >= MIN_GAP) {
+            self.write();
+        }
+    }
+
+    /// Writes now: into a temporary file beside it, then renamed over it.
+    pub fn write(&mut self) {
+        self.doc.updated_at = now_text();
+        self.doc.updated_unix = unix_now();
+        self.dirty = false;
+        self.last_write = Some(Instant::now());
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(format!(".tmp-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let result = serde_json::to_vec_pretty(&self.doc)
+            .map_err(std::io::Error::other)
+            .and_then(|mut json| {
+                json.push(b'\n');
+                let mut f = fs::File::create(&tmp)?;
+                f.write_all(&json)?;
+                drop(f);
+                fs::rename(&tmp, &self.path)
+            });
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            log::warn!("cannot write status file {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// `foldersync status PATH`: prints the status for people. Returns the exit status: 0 healthy,
+/// 1 unhealthy, 2 unreadable.
+pub fn print(path: &Path) -> u8 {
+    let doc: Status = match fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+    {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!(
+                "foldersync: error: cannot read status file {}: {e}",
+                path.display()
+            );
+            return crate::exit::BAD_INPUT;
+        }
+    };
+    println!(
+        "foldersync {} (pid {}): {}",
+        doc.version,
+        doc.pid,
+        state_name(doc.state)
+    );
+    if let Some(reason) = &doc.reason {
+        println!("  reason:  {reason}");
+    }
+    println!("  SOURCE:  {}", doc.source);
+    println!("  REPLICA: {}", doc.replica);
+    println!("  running since {}", doc.started_at);
+    match &doc.last_pass {
+        Some(p) => println!(
+            "  last pass: {} at {}, {:.2} s: {} checked, {} copied, {} updated, {} created, {} removed, {} renamed, {}, {} errors",
+            p.outcome, p.finished_at, p.seconds, p.checked, p.copied, p.updated, p.created,
+            p.removed, p.renamed, Bytes(p.bytes), p.errors
+        ),
+        None => println!("  last pass: none yet"),
+    }
+    println!(
+        "  events applied since start: {}; pending: {}{}",
+        doc.events_applied,
+        doc.pending,
+        if doc.pass_pending {
+            " (a full pass is queued)"
+        } else {
+            ""
+        }
+    );
+    let age = (unix_now() - doc.updated_unix).max(0.0);
+    println!("  status written {age:.0} s ago");
+    match unhealthy(&doc, age) {
+        None => {
+            println!("healthy");
+            crate::exit::SUCCESS
+        }
+        Some(why) => {
+            println!("UNHEALTHY: {why}");
+            crate::exit::PASS_ERRORS
+        }
+    }
+}
+
+/// Why a mirror is not healthy, if it is not.
+fn unhealthy(doc: &Status, age_seconds: f64) -> Option<String> {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(doc.pid as libc::pid_t, 0) == 0 }
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    match doc.state {
+        State::Stopped => return Some("the mirror was stopped".into()),
+        State::SourceMissing | State::Degraded => {
+            return Some(
+                doc.reason
+                    .clone()
+                    .unwrap_or_else(|| state_name(doc.state).into()),
+            )
+        }
+        _ => {}
+    }
+    if !alive {
+        return Some(format!("process {} is not running", doc.pid));
+    }
+    if let Some(p) = &doc.last_pass {
+        if p.errors > 0 {
+            return Some(format!(
+                "the last pass had {} errors (see the log)",
+                p.errors
+            ));
+        }
+    }
+    // The file is rewritten at least after every pass; a pass every interval.
+    let stale_after = doc.interval_seconds * 2.0 + 60.0;
+    if age_seconds > stale_after && doc.state != State::Passing {
+        return Some(format!(
+            "no update for {age_seconds:.0} s (more than two intervals)"
+        ));
+    }
+    None
+}
+
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Watching => "watching",
+        State::PeriodicOnly => "periodic passes only",
+        State::Passing => "full pass running",
+        State::SourceMissing => "SOURCE missing",
+        State::Degraded => "degraded",
+        State::Stopped => "stopped",
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn now_text() -> String {
+    text(SystemTime::now())
+}
+
+/// RFC 3339 in UTC, to the millisecond.
+fn text(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_rules() {
+        let mut doc = Status::new(
+            Path::new("/s"),
+            Path::new("/r"),
+            Duration::from_secs(600),
+            State::Watching,
+        );
+        assert_eq!(unhealthy(&doc, 1.0), None);
+        assert!(unhealthy(&doc, 1300.0).is_some(), "stale");
+        doc.state = State::SourceMissing;
+        doc.reason = Some("SOURCE /s is unavailable".into());
+        assert_eq!(
+            unhealthy(&doc, 1.0).as_deref(),
+            Some("SOURCE /s is unavailable")
+        );
+        doc.state = State::Watching;
+        doc.pid = u32::MAX / 2;
+        assert!(unhealthy(&doc, 1.0).unwrap().contains("not running"));
+    }
+
+    #[test]
+    fn written_atomically_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        let doc = Status::new(
+            Path::new("/s"),
+            Path::new("/r"),
+            Duration::from_secs(60),
+            State::Watching,
+        );
+        let mut file = StatusFile::new(path.clone(), doc);
+        file.write();
+        let back: Status = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(back.state, State::Watching);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+}
