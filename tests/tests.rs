@@ -9,5 +9,6 @@ mod model;
 mod pass;
 mod safety;
 mod signals;
+mod status;
 mod validation;
 mod watch;
