@@ -28,7 +28,10 @@ fn status_of_a_running_mirror_through_its_states() {
         code == 0 && text.contains("): watching")
     });
     let (_, text) = status(&file);
-    assert!(text.contains("watching") && text.contains("healthy"), "{text}");
+    assert!(
+        text.contains("watching") && text.contains("healthy"),
+        "{text}"
+    );
     let json: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
     assert_eq!(json["state"], "watching");
     assert_eq!(json["last_pass"]["outcome"], "ok");
@@ -47,7 +50,10 @@ fn status_of_a_running_mirror_through_its_states() {
     fs::rename(&env.src, &away).unwrap();
     wait_for(QUICK, "an unhealthy status", || status(&file).0 == 1);
     let (_, text) = status(&file);
-    assert!(text.contains("SOURCE missing") && text.contains("UNHEALTHY"), "{text}");
+    assert!(
+        text.contains("SOURCE missing") && text.contains("UNHEALTHY"),
+        "{text}"
+    );
     fs::rename(&away, &env.src).unwrap();
     wait_for(QUICK, "healthy again", || status(&file).0 == 0);
 

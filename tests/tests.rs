@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod filters;
+mod generated;
 mod model;
 mod pass;
 mod safety;
