@@ -7,6 +7,7 @@ mod cli;
 mod filters;
 mod generated;
 mod model;
+mod operations;
 mod pass;
 mod safety;
 mod signals;
