@@ -180,6 +180,7 @@ pub fn copy_file(
     owner: bool,
     stop: &Stop,
     keep_old: Option<&Path>,
+    on_chunk: &dyn Fn(u64),
 ) -> Result<u64, CopyError> {
     // O_NOFOLLOW: a source path that became a symlink is not followed; O_NONBLOCK: a path that
     // became a fifo does not block the open.
@@ -213,7 +214,7 @@ pub fn copy_file(
         armed: true,
     };
 
-    let copied = copy_data(&input, &output, &before, stop).map_err(|e| match e {
+    let copied = copy_data(&input, &output, &before, stop, on_chunk).map_err(|e| match e {
         DataError::Stopped => CopyError::Stopped,
         DataError::Changed => CopyError::Changed,
         DataError::Read(e) => CopyError::Failed(PathError::new("read", src, e)),
@@ -262,6 +263,7 @@ fn copy_data(
     output: &File,
     before: &Metadata,
     stop: &Stop,
+    on_chunk: &dyn Fn(u64),
 ) -> Result<u64, DataError> {
     let len = before.len();
     let mut done: u64 = 0;
@@ -295,6 +297,7 @@ fn copy_data(
             };
             if n > 0 {
                 done += n as u64;
+                on_chunk(n as u64);
                 continue;
             }
             if n == 0 {
@@ -334,6 +337,7 @@ fn copy_data(
             .write_all_at(&buf[..n], done)
             .map_err(DataError::Write)?;
         done += n as u64;
+        on_chunk(n as u64);
     }
     Ok(done)
 }
@@ -568,7 +572,16 @@ mod tests {
         let dst = dir.path().join("d");
         fs::write(&src, vec![7u8; 100_000]).unwrap();
         fs::set_permissions(&src, Permissions::from_mode(0o640)).unwrap();
-        let n = copy_file(&src, &dst, &TempNames::new(), false, &Stop::new(), None).unwrap();
+        let n = copy_file(
+            &src,
+            &dst,
+            &TempNames::new(),
+            false,
+            &Stop::new(),
+            None,
+            &|_| {},
+        )
+        .unwrap();
         assert_eq!(n, 100_000);
         let (a, b) = (fs::metadata(&src).unwrap(), fs::metadata(&dst).unwrap());
         assert!(same_stamp(&a, &b));
@@ -612,6 +625,7 @@ mod tests {
             false,
             &stop,
             None,
+            &|_| {},
         );
         assert!(matches!(r, Err(CopyError::Stopped)));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);

@@ -16,6 +16,7 @@ pub mod filter;
 pub mod fsops;
 pub mod logging;
 pub mod mirror;
+pub mod progress;
 pub mod run;
 pub mod stats;
 pub mod status;

@@ -5,6 +5,10 @@ use std::fs::{self, OpenOptions};
 use std::io::{IsTerminal, LineWriter};
 use std::path::Path;
 
+use std::sync::OnceLock;
+
+use indicatif::MultiProgress;
+use indicatif_log_bridge::LogWrapper;
 use log::LevelFilter;
 use simplelog::{
     format_description, ColorChoice, CombinedLogger, ConfigBuilder, LevelPadding, SharedLogger,
@@ -12,6 +16,13 @@ use simplelog::{
 };
 
 use crate::error::StartError;
+
+static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// Where progress bars go, when stderr is a terminal.
+pub fn progress() -> Option<&'static MultiProgress> {
+    PROGRESS.get()
+}
 
 /// Opens the log file for appending (creating it and its parent directories) and installs the
 /// console and file loggers. Must be called before any thread is spawned, because finding the
@@ -65,5 +76,15 @@ pub fn init(
         ),
         WriteLogger::new(file_level, config, LineWriter::new(file)),
     ];
-    CombinedLogger::init(loggers).map_err(|e| StartError::new(format!("cannot start logging: {e}")))
+    let logger = CombinedLogger::new(loggers);
+    let started = if std::io::stderr().is_terminal() {
+        // On a terminal, log lines are written around the progress line, never through it.
+        let multi = MultiProgress::new();
+        let _ = PROGRESS.set(multi.clone());
+        LogWrapper::new(multi, logger).try_init()
+    } else {
+        log::set_max_level(console.max(file_level));
+        log::set_boxed_logger(logger)
+    };
+    started.map_err(|e| StartError::new(format!("cannot start logging: {e}")))
 }

@@ -429,6 +429,7 @@ impl Mirror {
                     self.owner,
                     &self.stop,
                     keep.as_deref(),
+                    &|n| stats.add_moving(n),
                 )
                 .map(|bytes| (bytes, keep))
             };

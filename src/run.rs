@@ -15,6 +15,7 @@ use notify_debouncer_full::DebounceEventResult;
 use crate::config::{self, Config};
 use crate::exit;
 use crate::mirror::{Look, Mirror};
+use crate::progress;
 use crate::stats::Stats;
 use crate::status::{self, State, Status, StatusFile};
 use crate::stop::Stop;
@@ -551,17 +552,20 @@ impl<'a> Runner<'a> {
         self.retries.clear();
         self.retry_due = None;
         let stats = Stats::new();
-        self.mirror.full_pass(&stats);
+        let mirror = self.mirror;
+        progress::during(&stats, || mirror.full_pass(&stats));
+        // Whether the stop cut the pass short, not whether it came just after.
+        let interrupted = self.stop.is_set();
         let counts = stats.snapshot();
         let elapsed = started.elapsed();
-        if self.stop.is_set() {
+        if interrupted {
             info!("pass interrupted: {}", counts.summary(elapsed));
         } else {
             info!("pass finished: {}", counts.summary(elapsed));
         }
         self.errors_in_last_pass = counts.errors;
         self.note_retries();
-        let outcome = if self.stop.is_set() {
+        let outcome = if interrupted {
             "interrupted"
         } else if counts.errors > 0 {
             "errors"

@@ -16,6 +16,8 @@ pub struct Stats {
     renamed: AtomicU64,
     bytes: AtomicU64,
     errors: AtomicU64,
+    /// Bytes moved so far, finished copies or not: for the progress line only.
+    moving: AtomicU64,
 }
 
 /// What [`Stats`] counts.
@@ -57,6 +59,15 @@ impl Stats {
 
     pub fn add_bytes(&self, n: u64) {
         self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts bytes as a copy moves them, for the progress line.
+    pub fn add_moving(&self, n: u64) {
+        self.moving.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn moving(&self) -> u64 {
+        self.moving.load(Ordering::Relaxed)
     }
 
     pub fn snapshot(&self) -> Counts {

@@ -7,14 +7,21 @@ use crate::util::*;
 
 #[test]
 fn the_systemd_unit_verifies() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: systemd-analyze is not installed");
         return;
     }
     let env = Env::new();
-    let unit = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/systemd/foldersync@.service"))
-        .unwrap()
-        .replace("/usr/local/bin/foldersync", BIN);
+    let unit = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/systemd/foldersync@.service"
+    ))
+    .unwrap()
+    .replace("/usr/local/bin/foldersync", BIN);
     // An instance of the template, with the binary where this build put it.
     let path = env.root.join("foldersync@test.service");
     fs::write(&path, unit).unwrap();
@@ -24,5 +31,8 @@ fn the_systemd_unit_verifies() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && err.trim().is_empty(), "systemd-analyze verify: {err}");
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "systemd-analyze verify: {err}"
+    );
 }

@@ -205,7 +205,9 @@ fn no_watch_mode_leaves_changes_to_the_passes() {
     run.stop();
     let log = env.log_text();
     assert!(log.contains("periodic passes only"), "{log}");
-    assert!(log.matches("pass finished").count() >= 2, "{log}");
+    // The last pass may be cut short by the stop.
+    let passes = log.matches("pass finished").count() + log.matches("pass interrupted").count();
+    assert!(passes >= 2, "{log}");
 }
 
 #[test]
