@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Bytes, Counts};
+use crate::stats::Counts;
 
 /// How often the file may be rewritten, at most.
 const MIN_GAP: Duration = Duration::from_millis(250);
@@ -40,14 +40,9 @@ pub struct Pass {
     pub seconds: f64,
     /// `ok`, `errors`, `interrupted` or `skipped` (SOURCE unavailable).
     pub outcome: String,
-    pub checked: u64,
-    pub copied: u64,
-    pub updated: u64,
-    pub created: u64,
-    pub removed: u64,
-    pub renamed: u64,
-    pub bytes: u64,
-    pub errors: u64,
+    /// `checked`, `copied`, `updated`, `created`, `removed`, `renamed`, `bytes`, `errors`.
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 /// The whole document.
@@ -102,14 +97,7 @@ pub fn pass_record(started: SystemTime, elapsed: Duration, counts: &Counts, outc
         finished_at: now_text(),
         seconds: elapsed.as_secs_f64(),
         outcome: outcome.to_string(),
-        checked: counts.checked,
-        copied: counts.copied,
-        updated: counts.updated,
-        created: counts.created,
-        removed: counts.removed,
-        renamed: counts.renamed,
-        bytes: counts.bytes,
-        errors: counts.errors,
+        counts: *counts,
     }
 }
 
@@ -208,9 +196,11 @@ pub fn print(path: &Path) -> u8 {
     println!("  running since {}", doc.started_at);
     match &doc.last_pass {
         Some(p) => println!(
-            "  last pass: {} at {}, {:.2} s: {} checked, {} copied, {} updated, {} created, {} removed, {} renamed, {}, {} errors",
-            p.outcome, p.finished_at, p.seconds, p.checked, p.copied, p.updated, p.created,
-            p.removed, p.renamed, Bytes(p.bytes), p.errors
+            "  last pass: {} at {}: {}",
+            p.outcome,
+            p.finished_at,
+            p.counts
+                .summary(Duration::from_secs_f64(p.seconds.max(0.0)))
         ),
         None => println!("  last pass: none yet"),
     }
@@ -258,10 +248,10 @@ fn unhealthy(doc: &Status, age_seconds: f64) -> Option<String> {
         return Some(format!("process {} is not running", doc.pid));
     }
     if let Some(p) = &doc.last_pass {
-        if p.errors > 0 {
+        if p.counts.errors > 0 {
             return Some(format!(
                 "the last pass had {} errors (see the log)",
-                p.errors
+                p.counts.errors
             ));
         }
     }

@@ -376,20 +376,7 @@ fn backup_across_file_systems_copies_then_removes() {
     }
     let env = Env::new();
     let bak = env.root.join("bak");
-    mkdir(&bak);
-    let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&bak)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(bak.clone());
+    let _mount = Mount::tmpfs(&bak, "8m");
     write(env.src.join("a"), "old a");
     write(env.src.join("d/b"), "old b");
     env.once_ok();

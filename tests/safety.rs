@@ -2,18 +2,13 @@
 //! disk, permission errors, kill -9, signals in every state, and symlinks on either side.
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
 
 const QUICK: Duration = Duration::from_secs(10);
-
-fn converges(env: &Env, within: Duration) {
-    wait_for(within, "REPLICA to match SOURCE", || env.mirrored());
-    env.assert_mirrored();
-}
 
 // ---------- an empty or vanished SOURCE ----------
 
@@ -63,7 +58,7 @@ fn source_emptied_while_running_removes_nothing() {
     );
     // Content comes back: mirroring resumes by itself.
     write(env.src.join("c"), "c");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -91,7 +86,7 @@ fn source_on_another_device_removes_nothing() {
     }
     env.wait_log("is back", 1, QUICK);
     write(env.src.join("g"), "after");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -229,37 +224,6 @@ fn dry_run_in_watch_mode() {
 
 // ---------- a full disk ----------
 
-/// A file system mounted for a test, unmounted however the test ends.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, size: &str) -> Mount {
-        mkdir(at);
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount tmpfs at {}", at.display());
-        Mount(at.to_path_buf())
-    }
-
-    fn resize(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_keeps_the_old_version_and_recovers() {
     if !is_root() {
@@ -297,7 +261,7 @@ fn disk_full_keeps_the_old_version_and_recovers() {
     let mut run = env.spawn(&["--no-watch", "-i", "1s"]);
     env.wait_log("No space left on device", 2, QUICK);
     mount.resize("16m");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -476,7 +440,7 @@ fn watcher_never_writes_through_a_replica_symlink() {
     fs::remove_dir_all(env.rep.join("d")).unwrap();
     symlink(&outside, env.rep.join("d"));
     write(env.src.join("d/g"), "new");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     assert_eq!(
         fs::read_dir(&outside).unwrap().count(),
         0,

@@ -118,6 +118,17 @@ impl Env {
     pub fn mirrored(&self) -> bool {
         tree(&self.src) == tree(&self.rep)
     }
+
+    /// Waits until REPLICA equals SOURCE, failing with both trees after `within`.
+    pub fn converges(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.mirrored() {
+            if Instant::now() > deadline {
+                self.assert_mirrored();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// A running foldersync, killed if the test ends without stopping it.
@@ -381,6 +392,39 @@ pub fn temp_files(root: &Path) -> Vec<PathBuf> {
         })
         .map(|e| e.path().to_path_buf())
         .collect()
+}
+
+// ---------- mounts ----------
+
+/// A tmpfs mounted for a test (as root), unmounted however the test ends.
+pub struct Mount(PathBuf);
+
+impl Mount {
+    pub fn tmpfs(at: &Path, size: &str) -> Mount {
+        mkdir(at);
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs at {}", at.display());
+        Mount(at.to_path_buf())
+    }
+
+    pub fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
 }
 
 // ---------- privileges ----------

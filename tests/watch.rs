@@ -16,31 +16,21 @@ fn watching(env: &Env) -> Running {
     run
 }
 
-fn converges(env: &Env, within: Duration) {
-    let deadline = std::time::Instant::now() + within;
-    while !env.mirrored() {
-        if std::time::Instant::now() > deadline {
-            env.assert_mirrored();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn create_modify_and_delete_reach_the_replica() {
     let env = Env::new();
     write(env.src.join("old"), "old");
     let mut run = watching(&env);
     write(env.src.join("new.txt"), "new");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     write(env.src.join("new.txt"), "changed, and longer");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     chmod(env.src.join("new.txt"), 0o600);
-    converges(&env, QUICK);
+    env.converges(QUICK);
     fs::remove_file(env.src.join("old")).unwrap();
-    converges(&env, QUICK);
+    env.converges(QUICK);
     symlink("new.txt", env.src.join("link"));
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
     let log = env.log_text();
     assert_eq!(
@@ -61,7 +51,7 @@ fn files_made_at_once_in_new_nested_directories() {
         .status()
         .unwrap();
     assert!(status.success());
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -79,7 +69,7 @@ fn renames_keep_the_replica_inode() {
 
     fs::rename(env.src.join("file.bin"), env.src.join("renamed.bin")).unwrap();
     fs::rename(env.src.join("dir"), env.src.join("moved dir")).unwrap();
-    converges(&env, QUICK);
+    env.converges(QUICK);
     assert_eq!(
         fs::metadata(env.rep.join("renamed.bin")).unwrap().ino(),
         file_ino
@@ -111,7 +101,7 @@ fn moves_into_and_out_of_the_tree() {
     let mut run = watching(&env);
     fs::rename(outside.join("incoming"), env.src.join("incoming")).unwrap();
     fs::rename(env.src.join("leaving"), outside.join("leaving")).unwrap();
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -126,7 +116,7 @@ fn a_burst_of_40000_files_converges() {
             fs::write(dir.join(format!("f{f:04}")), b"burst").unwrap();
         }
     }
-    converges(&env, Duration::from_secs(120));
+    env.converges(Duration::from_secs(120));
     run.stop();
 }
 
@@ -154,7 +144,7 @@ fn source_root_moved_away_and_back() {
     fs::rename(&away, &env.src).unwrap();
     env.wait_log("is back", 1, QUICK);
     write(env.src.join("after-return"), "new");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -172,10 +162,10 @@ fn source_root_removed_and_recreated() {
     assert!(env.rep.join("a").is_file());
     write(env.src.join("b"), "b");
     env.wait_log("is back", 1, QUICK);
-    converges(&env, QUICK);
+    env.converges(QUICK);
     // The watch follows the new directory.
     write(env.src.join("c"), "c");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -191,7 +181,7 @@ fn a_file_being_written_converges_to_its_final_content() {
         std::thread::sleep(Duration::from_millis(2));
     }
     drop(f);
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
 }
 
@@ -201,7 +191,7 @@ fn no_watch_mode_leaves_changes_to_the_passes() {
     let mut run = env.spawn(&["--no-watch", "-i", "1s"]);
     env.wait_log("pass finished", 1, Duration::from_secs(20));
     write(env.src.join("f"), "x");
-    converges(&env, QUICK);
+    env.converges(QUICK);
     run.stop();
     let log = env.log_text();
     assert!(log.contains("periodic passes only"), "{log}");
@@ -281,7 +271,7 @@ fn a_low_watch_limit_still_converges_through_passes() {
     for d in 0..30 {
         write(env.src.join(format!("d{d}/g")), "y");
     }
-    converges(&env, Duration::from_secs(20));
+    env.converges(Duration::from_secs(20));
     let log = env.log_text();
     assert!(log.contains("max_user_watches"), "{log}");
     // SAFETY: signalling our own child.
