@@ -85,12 +85,11 @@ fn too_long(text: &str) -> String {
 /// Prints a duration the way a person would write it: `600ms`, `30s`, `10m`, `1h30m`.
 pub fn show(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms < 1000 || ms % 1000 != 0 {
-        return if ms % 1000 == 0 || ms < 1000 {
-            format!("{ms}ms")
-        } else {
-            format!("{:.3}s", d.as_secs_f64())
-        };
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if !ms.is_multiple_of(1000) {
+        return format!("{:.3}s", d.as_secs_f64());
     }
     let mut secs = d.as_secs();
     let mut out = String::new();
