@@ -237,27 +237,10 @@ impl Mirror {
             if self.stop.is_set() {
                 return;
             }
-            let path = self.replica.join(&rel);
-            let result = self.discard(&rel, &path, kind);
             // The parent's mtime changes with the removal and is restored afterwards.
             let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-            match result {
-                Ok(kept) => {
-                    self.did(format_args!(
-                        "removed {} {}{}",
-                        kind.noun(),
-                        rel.display(),
-                        kept_note(&kept)
-                    ));
-                    stats.add(Count::Removed);
-                    if then_create {
-                        recreate.push((rel, Look::TREE));
-                    }
-                }
-                Err(e) => {
-                    error!("{e}");
-                    stats.add(Count::Error);
-                }
+            if self.remove_now(&rel, &self.replica.join(&rel), kind, stats) && then_create {
+                recreate.push((rel, Look::TREE));
             }
             if !recreate.iter().any(|(r, _)| *r == parent) {
                 recreate.push((parent, Look::ENTRY));
@@ -292,6 +275,30 @@ impl Mirror {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(PathError::new("back up", path, e)),
                 }
+            }
+        }
+    }
+
+    /// Removes (or backs up) a replica entry now, logging and counting it. Returns whether it is
+    /// gone.
+    fn remove_now(&self, rel: &Path, path: &Path, kind: Kind, stats: &Stats) -> bool {
+        match self.discard(rel, path, kind) {
+            Ok(kept) => {
+                let kept = kept
+                    .map(|k| format!(" (kept as {})", k.display()))
+                    .unwrap_or_default();
+                self.did(format_args!(
+                    "removed {} {}{kept}",
+                    kind.noun(),
+                    rel.display()
+                ));
+                stats.add(Count::Removed);
+                true
+            }
+            Err(e) => {
+                error!("{e}");
+                stats.add(Count::Error);
+                false
             }
         }
     }
@@ -978,18 +985,7 @@ impl<'a> Ctx<'_, 'a> {
         if m.max_delete.is_some() {
             return self.defer_removal(rel, path, kind, false);
         }
-        match m.discard(rel, path, kind) {
-            Ok(kept) => {
-                m.did(format_args!(
-                    "removed {} {}{}",
-                    kind.noun(),
-                    rel.display(),
-                    kept_note(&kept)
-                ));
-                self.stats.add(Count::Removed);
-            }
-            Err(e) => self.fail(e),
-        }
+        m.remove_now(rel, path, kind, self.stats);
     }
 
     /// Records a removal for [`Mirror::apply_deferred`], counting the entries it would delete.
@@ -1026,13 +1022,6 @@ fn list(dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
     }
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(entries)
-}
-
-/// The end of a removal's log line when the entry went to the backup directory.
-fn kept_note(kept: &Option<PathBuf>) -> String {
-    kept.as_ref()
-        .map(|k| format!(" (kept as {})", k.display()))
-        .unwrap_or_default()
 }
 
 /// A relative path for log lines; the root shows as `.`.

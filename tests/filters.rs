@@ -1,6 +1,7 @@
 //! What to mirror and how to compare: exclude patterns, --delete-excluded, --checksum and
 //! --backup-dir, in passes and through the watcher.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -275,18 +276,7 @@ fn backup_dir_keeps_what_a_pass_removes_or_overwrites() {
     write(env.src.join("doc.txt"), "version 2, longer");
     fs::remove_file(env.src.join("gone.txt")).unwrap();
     fs::remove_dir_all(env.src.join("dir")).unwrap();
-    let out = env
-        .cmd()
-        .arg("--once")
-        .arg("--backup-dir")
-        .arg(&bak)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.once_ok_with(&[OsStr::new("--backup-dir"), bak.as_os_str()]);
     env.assert_mirrored();
     assert_eq!(only_backup_of(&bak, "doc.txt"), b"version 1");
     assert_eq!(only_backup_of(&bak, "gone.txt"), b"to be deleted");
@@ -310,18 +300,7 @@ fn backup_dir_inside_replica_is_left_out_and_inside_source_is_refused() {
     write(env.src.join("f"), "2 two");
     let bak = env.rep.join(".backups");
     for _ in 0..2 {
-        let out = env
-            .cmd()
-            .arg("--once")
-            .arg("--backup-dir")
-            .arg(&bak)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        env.once_ok_with(&[OsStr::new("--backup-dir"), bak.as_os_str()]);
     }
     assert_eq!(
         only_backup_of(&bak, "f"),
@@ -371,18 +350,7 @@ fn backup_across_file_systems_copies_then_removes() {
     env.once_ok();
     write(env.src.join("a"), "new a!");
     fs::remove_dir_all(env.src.join("d")).unwrap();
-    let out = env
-        .cmd()
-        .arg("--once")
-        .arg("--backup-dir")
-        .arg(&bak)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.once_ok_with(&[OsStr::new("--backup-dir"), bak.as_os_str()]);
     env.assert_mirrored();
     assert_eq!(only_backup_of(&bak, "a"), b"old a");
     let kept: Vec<PathBuf> = backups(&bak);

@@ -69,7 +69,17 @@ impl Env {
 
     /// Runs one pass and insists it succeeded.
     pub fn once_ok(&self) -> Output {
-        let out = self.once();
+        self.once_ok_with::<&str>(&[])
+    }
+
+    /// Runs one pass with extra arguments and insists it succeeded.
+    pub fn once_ok_with<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        let out = self
+            .cmd()
+            .arg("--once")
+            .args(args)
+            .output()
+            .expect("run foldersync");
         assert!(
             out.status.success(),
             "foldersync --once failed: {:?}\nstderr:\n{}",
