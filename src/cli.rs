@@ -55,7 +55,7 @@ pub struct Args {
         long,
         value_name = "DURATION",
         default_value = "600",
-        value_parser = crate::duration::parse,
+        value_parser = parse_interval,
         allow_hyphen_values = true
     )]
     pub interval: Duration,
@@ -79,7 +79,7 @@ pub struct Args {
         long,
         value_name = "DURATION",
         default_value = DEFAULT_DEBOUNCE,
-        value_parser = crate::duration::parse,
+        value_parser = parse_debounce,
         allow_hyphen_values = true
     )]
     pub debounce: Duration,
@@ -155,6 +155,30 @@ pub enum Command {
     },
 }
 
+/// The shortest `--interval`: below it a pass would follow a pass with no rest.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// The shortest `--debounce`: the debouncer's thread ticks four times per debounce period.
+pub const MIN_DEBOUNCE: Duration = Duration::from_millis(1);
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    at_least(text, MIN_INTERVAL)
+}
+
+fn parse_debounce(text: &str) -> Result<Duration, String> {
+    at_least(text, MIN_DEBOUNCE)
+}
+
+fn at_least(text: &str, min: Duration) -> Result<Duration, String> {
+    let d = crate::duration::parse(text)?;
+    if d < min {
+        return Err(format!(
+            "'{text}' is too short: at least {}",
+            crate::duration::show(min)
+        ));
+    }
+    Ok(d)
+}
+
 fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
     text.parse()
         .map_err(|_| format!("'{text}' is not a level: use off, error, warn, info, debug or trace"))
@@ -216,5 +240,9 @@ mod tests {
     fn negative_interval_reaches_our_parser() {
         let err = Args::try_parse_from(["foldersync", "a", "b", "-i", "-5"]).unwrap_err();
         assert!(err.to_string().contains("negative"), "{err}");
+        for (flag, tiny) in [("-i", "1e-9"), ("--debounce", "1e-9"), ("-i", "10ms")] {
+            let err = Args::try_parse_from(["foldersync", "a", "b", flag, tiny]).unwrap_err();
+            assert!(err.to_string().contains("too short"), "{err}");
+        }
     }
 }

@@ -45,7 +45,7 @@ impl fmt::Display for PathError {
             f,
             "cannot {} {}: {}",
             self.op,
-            self.path.display(),
+            crate::escape::rel(&self.path),
             self.err
         )
     }
@@ -56,6 +56,10 @@ impl std::error::Error for PathError {
         Some(&self.err)
     }
 }
+
+/// A failure that was already logged (with its path) and counted: the caller only stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Logged;
 
 /// A problem with the command line or the environment found at start-up: the program exits with
 /// [`crate::exit::BAD_INPUT`] and changes nothing.

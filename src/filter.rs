@@ -1,6 +1,5 @@
-//! What is left out of the mirror: exclude patterns in gitignore syntax (matched by the `ignore`
-//! crate), and protected paths (the log file, a backup directory inside REPLICA) that are never
-//! mirrored nor removed.
+//! What is left out of the mirror: exclude patterns in gitignore syntax, matched by the `ignore`
+//! crate (as in ripgrep). foldersync's own files are another matter: see [`crate::own`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,8 +12,7 @@ use crate::error::StartError;
 #[derive(Debug, Clone)]
 pub struct Filter {
     patterns: Gitignore,
-    protected: Vec<PathBuf>,
-    /// Remove excluded entries that exist in REPLICA (protected ones never).
+    /// Remove excluded entries that exist in REPLICA.
     pub delete_excluded: bool,
 }
 
@@ -22,7 +20,6 @@ impl Default for Filter {
     fn default() -> Self {
         Filter {
             patterns: Gitignore::empty(),
-            protected: Vec::new(),
             delete_excluded: false,
         }
     }
@@ -36,7 +33,6 @@ impl Filter {
         source: &Path,
         patterns: &[String],
         files: &[PathBuf],
-        protected: Vec<PathBuf>,
         delete_excluded: bool,
     ) -> Result<Filter, StartError> {
         let mut builder = GitignoreBuilder::new(source);
@@ -48,9 +44,12 @@ impl Filter {
                 .map(drop)
                 .map_err(|e| {
                     let place = from
-                        .map(|f| format!(" (in {})", f.display()))
+                        .map(|f| format!(" (in {})", crate::escape::esc(f)))
                         .unwrap_or_default();
-                    StartError::new(format!("invalid exclude pattern '{line}'{place}: {e}"))
+                    StartError::new(format!(
+                        "invalid exclude pattern '{}'{place}: {e}",
+                        crate::escape::text(line)
+                    ))
                 })
         };
         for pattern in patterns {
@@ -58,7 +57,10 @@ impl Filter {
         }
         for file in files {
             let text = fs::read_to_string(file).map_err(|e| {
-                StartError::new(format!("cannot read exclude file {}: {e}", file.display()))
+                StartError::new(format!(
+                    "cannot read exclude file {}: {e}",
+                    crate::escape::esc(file)
+                ))
             })?;
             for line in text.lines() {
                 let line = line.trim_end();
@@ -73,14 +75,8 @@ impl Filter {
             .map_err(|e| StartError::new(format!("invalid exclude patterns: {e}")))?;
         Ok(Filter {
             patterns,
-            protected,
             delete_excluded,
         })
-    }
-
-    /// A path that is never mirrored and never removed.
-    pub fn protects(&self, rel: &Path) -> bool {
-        self.protected.iter().any(|p| rel.starts_with(p))
     }
 
     /// An entry met while walking (its parents are known not to be excluded) matches a pattern.
@@ -97,11 +93,6 @@ impl Filter {
                 .matched_path_or_any_parents(rel, is_dir)
                 .is_ignore()
     }
-
-    /// Left out of the mirror for any reason: protected, or excluded (itself or a parent).
-    pub fn leaves_out(&self, rel: &Path, is_dir: bool) -> bool {
-        self.protects(rel) || self.excludes_path(rel, is_dir)
-    }
 }
 
 #[cfg(test)]
@@ -110,14 +101,7 @@ mod tests {
 
     fn filter(patterns: &[&str]) -> Filter {
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-        Filter::new(
-            Path::new("/src"),
-            &patterns,
-            &[],
-            vec!["sync.log".into()],
-            false,
-        )
-        .unwrap()
+        Filter::new(Path::new("/src"), &patterns, &[], false).unwrap()
     }
 
     #[test]
@@ -146,14 +130,12 @@ mod tests {
         assert!(!f.excludes(Path::new("keep.log"), false), "negated");
         assert!(f.excludes_path(Path::new("sub/build/deep/file.rs"), false));
         assert!(!f.excludes_path(Path::new("sub/src/file.rs"), false));
-        assert!(f.protects(Path::new("sync.log")));
     }
 
     #[test]
     fn an_invalid_pattern_is_named() {
         for bad in ["a[", "{a,b", "x[z-a]"] {
-            let err =
-                Filter::new(Path::new("/src"), &[bad.into()], &[], vec![], false).unwrap_err();
+            let err = Filter::new(Path::new("/src"), &[bad.into()], &[], false).unwrap_err();
             assert!(err.to_string().contains(&format!("'{bad}'")), "{err}");
         }
     }

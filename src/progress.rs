@@ -6,10 +6,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 
 use crate::logging;
-use crate::stats::{Bytes, Stats};
+use crate::stats::Stats;
 
 /// How long a pass runs before the progress line appears.
 const DELAY: Duration = Duration::from_secs(2);
@@ -55,8 +55,8 @@ fn line(stats: &Stats, elapsed: Duration) -> String {
         "pass: {} entries scanned, {} files copied, {} moved, {}/s, {:.0} s",
         c.checked,
         c.copied + c.updated,
-        Bytes(moved),
-        Bytes((moved as f64 / secs) as u64),
+        HumanBytes(moved),
+        HumanBytes((moved as f64 / secs) as u64),
         secs
     )
 }

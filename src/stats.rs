@@ -1,9 +1,10 @@
 //! Counters of what a pass (or a batch of watcher work) did, shared by the walker and the copy
 //! workers, and the summary line built from them.
 
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use indicatif::HumanBytes;
 
 /// Live counters, updated from several threads.
 #[derive(Debug, Default)]
@@ -114,41 +115,9 @@ impl Counts {
             self.created,
             self.removed,
             self.renamed,
-            Bytes(self.bytes),
+            HumanBytes(self.bytes),
             self.errors,
             elapsed.as_secs_f64()
         )
-    }
-}
-
-/// A byte count for people: `0 B`, `1.5 KiB`, `197.3 MiB`.
-pub struct Bytes(pub u64);
-
-impl fmt::Display for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-        if self.0 < 1024 {
-            return write!(f, "{} B", self.0);
-        }
-        let mut value = self.0 as f64 / 1024.0;
-        let mut unit = 0;
-        while value >= 1024.0 && unit < UNITS.len() - 1 {
-            value /= 1024.0;
-            unit += 1;
-        }
-        write!(f, "{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_for_people() {
-        assert_eq!(Bytes(0).to_string(), "0 B");
-        assert_eq!(Bytes(1023).to_string(), "1023 B");
-        assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
-        assert_eq!(Bytes(5 << 20).to_string(), "5.0 MiB");
     }
 }

@@ -7,8 +7,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
+use crate::escape::{controls, esc};
+use crate::own::OwnFiles;
 use crate::stats::Counts;
 
 /// How often the file may be rewritten, at most.
@@ -26,10 +30,14 @@ pub enum State {
     Passing,
     /// SOURCE is gone, unreadable, on another device or empty: nothing is changed.
     SourceMissing,
+    /// REPLICA is gone, replaced or unmounted: nothing is written (see `reason`).
+    ReplicaMissing,
     /// Running, but part of the work falls to the periodic passes (see `reason`).
     Degraded,
     /// Stopped by a signal.
     Stopped,
+    /// A `--once` run ended.
+    Finished,
 }
 
 /// The last full pass.
@@ -69,13 +77,13 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn new(source: &Path, replica: &Path, interval: Duration, state: State) -> Status {
+    pub fn new(source: &Path, replica: &str, interval: Duration, state: State) -> Status {
         let now = now_text();
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
-            source: source.display().to_string(),
-            replica: replica.display().to_string(),
+            source: esc(source).to_string(),
+            replica: replica.to_string(),
             state,
             reason: None,
             started_at: now.clone(),
@@ -108,15 +116,17 @@ pub struct StatusFile {
     pub doc: Status,
     dirty: bool,
     last_write: Option<Instant>,
+    own: Arc<OwnFiles>,
 }
 
 impl StatusFile {
-    pub fn new(path: PathBuf, doc: Status) -> StatusFile {
+    pub fn new(path: PathBuf, doc: Status, own: Arc<OwnFiles>) -> StatusFile {
         StatusFile {
             path,
             doc,
             dirty: true,
             last_write: None,
+            own,
         }
     }
 
@@ -141,15 +151,14 @@ impl StatusFile {
         }
     }
 
-    /// Writes now: into a temporary file beside it, then renamed over it.
+    /// Writes now: into a temporary file beside it (named as all of foldersync's temporary
+    /// files are), then renamed over it.
     pub fn write(&mut self) {
         self.doc.updated_at = now_text();
         self.doc.updated_unix = unix_now();
         self.dirty = false;
         self.last_write = Some(Instant::now());
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(format!(".tmp-{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
+        let tmp = self.path.with_file_name(self.own.temps().fresh());
         let result = serde_json::to_vec_pretty(&self.doc)
             .map_err(std::io::Error::other)
             .and_then(|mut json| {
@@ -161,7 +170,7 @@ impl StatusFile {
             });
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
-            log::warn!("cannot write status file {}: {e}", self.path.display());
+            log::warn!("cannot write status file {}: {e}", esc(&self.path));
         }
     }
 }
@@ -176,29 +185,30 @@ pub fn print(path: &Path) -> u8 {
         Ok(doc) => doc,
         Err(e) => {
             eprintln!(
-                "foldersync: error: cannot read status file {}: {e}",
-                path.display()
+                "foldersync: error: cannot read status file {}: {}",
+                esc(path),
+                crate::escape::text(&e)
             );
             return crate::exit::BAD_INPUT;
         }
     };
     println!(
         "foldersync {} (pid {}): {}",
-        doc.version,
+        controls(&doc.version),
         doc.pid,
         state_name(doc.state)
     );
     if let Some(reason) = &doc.reason {
-        println!("  reason:  {reason}");
+        println!("  reason:  {}", controls(reason));
     }
-    println!("  SOURCE:  {}", doc.source);
-    println!("  REPLICA: {}", doc.replica);
-    println!("  running since {}", doc.started_at);
+    println!("  SOURCE:  {}", controls(&doc.source));
+    println!("  REPLICA: {}", controls(&doc.replica));
+    println!("  running since {}", controls(&doc.started_at));
     match &doc.last_pass {
         Some(p) => println!(
             "  last pass: {} at {}: {}",
-            p.outcome,
-            p.finished_at,
+            controls(&p.outcome),
+            controls(&p.finished_at),
             p.counts
                 .summary(Duration::from_secs_f64(p.seconds.max(0.0)))
         ),
@@ -222,7 +232,7 @@ pub fn print(path: &Path) -> u8 {
             crate::exit::SUCCESS
         }
         Some(why) => {
-            println!("UNHEALTHY: {why}");
+            println!("UNHEALTHY: {}", controls(&why));
             crate::exit::PASS_ERRORS
         }
     }
@@ -230,12 +240,22 @@ pub fn print(path: &Path) -> u8 {
 
 /// Why a mirror is not healthy, if it is not.
 fn unhealthy(doc: &Status, age_seconds: f64) -> Option<String> {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(doc.pid as libc::pid_t, 0) == 0 }
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    let alive = rustix::process::Pid::from_raw(doc.pid as i32).is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
+    });
     match doc.state {
         State::Stopped => return Some("the mirror was stopped".into()),
-        State::SourceMissing | State::Degraded => {
+        State::Finished => {
+            return doc
+                .last_pass
+                .as_ref()
+                .filter(|p| p.counts.errors > 0 || p.outcome != "ok")
+                .map(|p| format!("the pass ended with outcome {}", p.outcome));
+        }
+        State::SourceMissing | State::ReplicaMissing | State::Degraded => {
             return Some(
                 doc.reason
                     .clone()
@@ -271,6 +291,8 @@ fn state_name(state: State) -> &'static str {
         State::PeriodicOnly => "periodic passes only",
         State::Passing => "full pass running",
         State::SourceMissing => "SOURCE missing",
+        State::ReplicaMissing => "REPLICA missing",
+        State::Finished => "finished (one pass)",
         State::Degraded => "degraded",
         State::Stopped => "stopped",
     }
@@ -304,7 +326,7 @@ mod tests {
     fn health_rules() {
         let mut doc = Status::new(
             Path::new("/s"),
-            Path::new("/r"),
+            "/r",
             Duration::from_secs(600),
             State::Watching,
         );
@@ -327,11 +349,11 @@ mod tests {
         let path = dir.path().join("status.json");
         let doc = Status::new(
             Path::new("/s"),
-            Path::new("/r"),
+            "/r",
             Duration::from_secs(60),
             State::Watching,
         );
-        let mut file = StatusFile::new(path.clone(), doc);
+        let mut file = StatusFile::new(path.clone(), doc, Arc::default());
         file.write();
         let back: Status = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(back.state, State::Watching);

@@ -1,10 +1,14 @@
-//! Stopping: Ctrl+C and SIGTERM set a flag that every long loop checks and send a message that
-//! wakes the run loop; a second signal exits at once.
+//! Signals. Ctrl+C and SIGTERM (through `ctrlc`) set a flag that every long loop checks and
+//! send a message that wakes the run loop; a second one exits at once. SIGHUP reopens the log
+//! file, as log rotation expects: it is blocked in every thread and read from a `signalfd` by a
+//! thread of its own, so it never stops the mirror.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
 
 use crate::error::StartError;
 
@@ -26,9 +30,26 @@ impl Stop {
     }
 }
 
-/// Installs the Ctrl+C / SIGTERM handler. The returned receiver gets one message on the first
-/// signal; the stop flag is set at the same time. A second signal exits the process at once
-/// with [`crate::exit::FORCED`].
+/// The signals no thread takes the usual way: SIGHUP (read from a signalfd) and SIGIO (sent
+/// when a file lease is broken; the copy notices by asking for the lease, not by the signal).
+fn held() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGHUP);
+    set.add(Signal::SIGIO);
+    set
+}
+
+/// Blocks SIGHUP and SIGIO in the calling thread and every thread it starts later. Call it
+/// first thing in `main`.
+pub fn hold_signals() -> Result<(), StartError> {
+    held()
+        .thread_block()
+        .map_err(|e| StartError::new(format!("cannot block signals: {e}")))
+}
+
+/// Installs the Ctrl+C / SIGTERM handler and the SIGHUP reader. The returned receiver gets one
+/// message on the first stop signal; the stop flag is set at the same time. A second one exits
+/// the process at once with [`crate::exit::FORCED`].
 pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
     let (tx, rx): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(1);
     let stop = stop.clone();
@@ -44,5 +65,24 @@ pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
         }
     })
     .map_err(|e| StartError::new(format!("cannot install the Ctrl+C handler: {e}")))?;
+
+    let mut hup = SigSet::empty();
+    hup.add(Signal::SIGHUP);
+    let fd = SignalFd::new(&hup)
+        .map_err(|e| StartError::new(format!("cannot watch for SIGHUP: {e}")))?;
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || loop {
+            match fd.read_signal() {
+                Ok(Some(_)) => match crate::logging::reopen() {
+                    Ok(()) => log::info!("reopened the log file (SIGHUP)"),
+                    Err(e) => log::error!("cannot reopen the log file after SIGHUP: {e}"),
+                },
+                Ok(None) => {}
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        })
+        .map_err(|e| StartError::new(format!("cannot start the SIGHUP thread: {e}")))?;
     Ok(rx)
 }

@@ -222,6 +222,33 @@ fn dry_run_in_watch_mode() {
     run.stop();
 }
 
+/// A dry run is the same plan, applied by logging it: in watch mode a rename is reported once,
+/// as a rename, exactly as a real run would log it, and never again as a removal and a copy.
+#[test]
+fn dry_run_in_watch_mode_reports_a_rename_once() {
+    let env = Env::new();
+    write(env.src.join("a"), "contents of a");
+    write(env.src.join("keep"), "k");
+    env.once_ok();
+    let mut run = env.spawn(&["-i", "1h", "--dry-run"]);
+    env.wait_log("pass finished", 2, QUICK);
+    fs::rename(env.src.join("a"), env.src.join("a2")).unwrap();
+    env.wait_log("[dry run] renamed a -> a2", 1, QUICK);
+    // Long enough for every later look at both names (the raw hints come 2 debounces later).
+    std::thread::sleep(Duration::from_millis(600));
+    write(
+        env.src.join("later"),
+        "a later change, to show the watcher is still at work",
+    );
+    env.wait_log("[dry run] copied later", 1, QUICK);
+    run.stop();
+    let log = env.log_text();
+    assert_eq!(log.matches("renamed a -> a2").count(), 1, "{log}");
+    assert!(!log.contains("removed file a"), "{log}");
+    assert!(!log.contains("copied a2"), "{log}");
+    assert!(env.rep.join("a").is_file() && !env.rep.join("a2").exists());
+}
+
 // ---------- a full disk ----------
 
 #[test]
@@ -306,7 +333,11 @@ fn unwritable_replica_directory_is_an_error_for_that_path_only() {
     write(env.src.join("d/new"), "n");
     write(env.src.join("other2"), "y");
     let mut cmd = unprivileged(&env);
+    // A directory foldersync may not write into, nor open up: someone else's, read-only.
     chmod(env.rep.join("d"), 0o555);
+    if is_root() {
+        std::os::unix::fs::lchown(env.rep.join("d"), Some(0), Some(0)).unwrap();
+    }
     let out = cmd.arg("--once").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -318,7 +349,10 @@ fn unwritable_replica_directory_is_an_error_for_that_path_only() {
         env.rep.join("other2").is_file(),
         "the rest of the tree went on"
     );
-    // The pass restored the directory's mode from SOURCE, so the next one gets through.
+    // Once the directory is foldersync's again, the next pass gets through.
+    if is_root() {
+        std::os::unix::fs::lchown(env.rep.join("d"), Some(NOBODY), Some(NOBODY)).unwrap();
+    }
     let out = unprivileged(&env).arg("--once").output().unwrap();
     assert!(
         out.status.success(),
@@ -334,10 +368,7 @@ fn unwritable_replica_directory_is_an_error_for_that_path_only() {
 fn kill_9_mid_copy_is_cleaned_up_by_the_next_start() {
     let env = Env::new();
     write(env.src.join("small"), "s");
-    File::create(env.src.join("huge.bin"))
-        .unwrap()
-        .set_len(8 << 30)
-        .unwrap();
+    big_file(env.src.join("huge.bin"), 4 << 30);
     let mut run = env.spawn(&[]);
     wait_for(QUICK, "a temporary file", || {
         env.rep.is_dir() && !temp_files(&env.rep).is_empty()

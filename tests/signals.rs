@@ -1,6 +1,6 @@
 //! Stopping: SIGINT and SIGTERM, idle and in the middle of a large copy.
 
-use std::fs::{self, File};
+use std::fs;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
@@ -9,11 +9,8 @@ use crate::util::*;
 fn stop_during_large_copy(sig: i32) {
     let env = Env::new();
     write(env.src.join("small"), "x");
-    // Sparse: costs nothing to make, but the copy writes every byte.
-    File::create(env.src.join("huge.bin"))
-        .unwrap()
-        .set_len(8 << 30)
-        .unwrap();
+    // Allocated: costs nothing to make, but the copy writes every byte.
+    big_file(env.src.join("huge.bin"), 4 << 30);
     let mut run = env.spawn(&[]);
     wait_for(
         Duration::from_secs(20),

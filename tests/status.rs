@@ -95,3 +95,67 @@ fn status_file_inside_replica_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("inside REPLICA"));
 }
+
+/// foldersync's own files are one definition: a status file inside SOURCE counts as
+/// foldersync's for the empty-SOURCE guard, exactly as the log file does.
+#[test]
+fn a_status_file_inside_an_otherwise_empty_source_does_not_empty_replica() {
+    let env = Env::new();
+    mkdir(&env.rep);
+    write(env.rep.join("precious"), "keep me");
+    // What an earlier run left: SOURCE holds nothing but the status file.
+    write(env.src.join("status.json"), "{}");
+    let before = snapshot(&env.root);
+    let out = env
+        .cmd()
+        .arg("--once")
+        .arg("--status-file")
+        .arg(env.src.join("status.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--allow-empty-source"), "{err}");
+    assert_eq!(
+        before,
+        snapshot(&env.root),
+        "a refused start-up changed the disk"
+    );
+}
+
+/// The status file inside SOURCE is rewritten by foldersync; its events must not feed the
+/// watcher, or the mirror is never idle.
+#[test]
+fn a_status_file_inside_source_does_not_feed_the_watcher() {
+    let env = Env::new();
+    write(env.src.join("a"), "a");
+    let file = env.src.join("status.json");
+    let mut run = env.spawn(&["-i", "1h", "--status-file", file.to_str().unwrap()]);
+    env.wait_log("pass finished", 1, QUICK);
+    write(env.src.join("b"), "b");
+    wait_for(QUICK, "b mirrored", || env.rep.join("b").is_file());
+    let applied = || {
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(&file).unwrap_or_default()).unwrap_or_default();
+        json["events_applied"].as_u64().unwrap_or(u64::MAX)
+    };
+    wait_for(QUICK, "the change counted", || {
+        applied() != u64::MAX && applied() >= 1
+    });
+    // Quiet from here: the count must stay where it is, though the file keeps being written.
+    let settled = applied();
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        assert_eq!(applied(), settled, "the status file feeds the watcher");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !env.rep.join("status.json").exists(),
+        "the status file was mirrored"
+    );
+    assert!(
+        temp_files(&env.rep).is_empty(),
+        "a temporary status file was mirrored"
+    );
+    run.stop();
+}

@@ -243,6 +243,13 @@ pub fn set_mtime(path: impl AsRef<Path>, secs: u64) {
         .unwrap();
 }
 
+/// A large file whose copy takes a while: its blocks are allocated (so it is not sparse and
+/// every byte is copied) but cost nothing to make.
+pub fn big_file(path: impl AsRef<Path>, len: u64) {
+    let f = File::create(path).unwrap();
+    rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, len).unwrap();
+}
+
 /// A name that is not valid UTF-8.
 pub fn non_utf8(prefix: &str) -> PathBuf {
     let mut bytes = prefix.as_bytes().to_vec();

@@ -1,0 +1,259 @@
+//! Turns the raw command line into a validated [`Config`]: resolves paths, compares them pairwise
+//! (SOURCE, REPLICA, the backup directory, the log and the status file, both ways), refuses
+//! dangerous or impossible combinations, and builds the one definition of foldersync's own
+//! files. Nothing on disk is created, changed or removed here.
+
+pub mod paths;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::dir;
+use crate::error::StartError;
+use crate::escape::esc;
+use crate::filter::Filter;
+use crate::mirror::plan::Rules;
+use crate::own::OwnFiles;
+
+use paths::{resolve, within};
+
+/// Everything the mirror needs, checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SOURCE, absolute with symlinks resolved.
+    pub source: PathBuf,
+    /// REPLICA, absolute with symlinks resolved (as far as it exists).
+    pub replica: PathBuf,
+    /// Whether REPLICA has to be created before the first pass.
+    pub create_replica: bool,
+    /// The log file, absolute.
+    pub log_path: PathBuf,
+    pub interval: Duration,
+    pub once: bool,
+    /// Watch SOURCE between passes (not with `--once` or `--no-watch`).
+    pub watch: bool,
+    pub debounce: Duration,
+    pub dry_run: bool,
+    pub max_delete: Option<u64>,
+    pub allow_empty_source: bool,
+    /// Exclude patterns.
+    pub filter: Filter,
+    /// foldersync's own files: the log, the status file, the backup directory, temporary files.
+    pub own: Arc<OwnFiles>,
+    /// How files are compared.
+    pub rules: Rules,
+    /// Where removed and overwritten files go (absolute), if anywhere.
+    pub backup_dir: Option<PathBuf>,
+    /// Where the status document is kept (absolute), if anywhere.
+    pub status_file: Option<PathBuf>,
+    /// The console's log level (-v, -q) and the log file's (--log-level).
+    pub console_level: log::LevelFilter,
+    pub file_level: log::LevelFilter,
+}
+
+fn bad(msg: String) -> StartError {
+    StartError::new(msg)
+}
+
+impl Config {
+    pub fn from_args(args: Args) -> Result<Config, StartError> {
+        let console_level = args.console_level();
+        let (Some(source_arg), Some(replica_arg)) = (args.source.clone(), args.replica.clone())
+        else {
+            return Err(bad("SOURCE and REPLICA are both needed".into()));
+        };
+        let source = check_source(&source_arg)?;
+        let (replica, create_replica) = check_replica(&replica_arg)?;
+        let (src_shown, rep_shown) = (esc(&source_arg), esc(&replica_arg));
+
+        if replica == source || paths::id(&replica).is_some_and(|id| Some(id) == paths::id(&source))
+        {
+            return Err(bad(format!(
+                "SOURCE {src_shown} and REPLICA {rep_shown} are the same directory"
+            )));
+        }
+        if within(&replica, &source) {
+            return Err(bad(format!(
+                "REPLICA {rep_shown} is inside SOURCE {src_shown}: the mirror would copy itself"
+            )));
+        }
+        if within(&source, &replica) {
+            return Err(bad(format!(
+                "SOURCE {src_shown} is inside REPLICA {rep_shown}: the mirror would delete its own source"
+            )));
+        }
+
+        let log_path = check_file("log file", &args.log_path)?;
+        if within(&log_path, &replica) {
+            return Err(bad(format!(
+                "log file {} is inside REPLICA {rep_shown}: the mirror would delete it",
+                esc(&args.log_path)
+            )));
+        }
+
+        let backup_dir = match &args.backup_dir {
+            None => None,
+            Some(arg) => Some(check_backup(arg, &source, &replica)?),
+        };
+        if let Some(backup) = &backup_dir {
+            if within(&log_path, backup) {
+                return Err(bad(format!(
+                    "log file {} is inside the backup directory",
+                    esc(&args.log_path)
+                )));
+            }
+        }
+        let status_file = match &args.status_file {
+            None => None,
+            Some(arg) => {
+                let path = check_file("status file", arg)?;
+                if within(&path, &replica) {
+                    return Err(bad(format!(
+                        "status file {} is inside REPLICA {rep_shown}: the mirror would delete it",
+                        esc(arg)
+                    )));
+                }
+                if path == log_path {
+                    return Err(bad(format!("status file {} is the log file", esc(arg))));
+                }
+                if backup_dir.as_ref().is_some_and(|b| within(&path, b)) {
+                    return Err(bad(format!(
+                        "status file {} is inside the backup directory",
+                        esc(arg)
+                    )));
+                }
+                Some(path)
+            }
+        };
+
+        let in_source = |p: &Path| p.strip_prefix(&source).ok().map(Path::to_path_buf);
+        let own = OwnFiles::new(
+            [Some(&log_path), status_file.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|p| in_source(p))
+                .collect(),
+            backup_dir
+                .iter()
+                .filter_map(|b| b.strip_prefix(&replica).ok().map(Path::to_path_buf))
+                .collect(),
+        );
+        let filter = Filter::new(
+            &source,
+            &args.exclude,
+            &args.exclude_from,
+            args.delete_excluded,
+        )?;
+
+        Ok(Config {
+            source,
+            replica,
+            create_replica,
+            log_path,
+            interval: args.interval,
+            once: args.once,
+            watch: !args.once && !args.no_watch,
+            debounce: args.debounce,
+            dry_run: args.dry_run,
+            max_delete: args.max_delete,
+            allow_empty_source: args.allow_empty_source,
+            console_level,
+            file_level: args.log_level,
+            filter,
+            own: Arc::new(own),
+            rules: Rules {
+                checksum: args.checksum,
+                owner: rustix::process::geteuid().is_root(),
+                window: Duration::ZERO,
+            },
+            backup_dir,
+            status_file,
+        })
+    }
+}
+
+/// The backup directory, resolved: not SOURCE, nor inside it, nor holding it (the mirror never
+/// writes into SOURCE); not REPLICA, nor holding it; a directory if it exists. Inside REPLICA
+/// is allowed: it is left out of the mirror.
+fn check_backup(arg: &Path, source: &Path, replica: &Path) -> Result<PathBuf, StartError> {
+    let shown = esc(arg);
+    let path =
+        resolve(arg).map_err(|e| bad(format!("cannot use backup directory {shown}: {e}")))?;
+    if within(&path, source) {
+        return Err(bad(format!(
+            "backup directory {shown} is inside SOURCE: foldersync never writes into SOURCE"
+        )));
+    }
+    if within(source, &path) {
+        return Err(bad(format!(
+            "SOURCE is inside the backup directory {shown}: foldersync never writes into SOURCE"
+        )));
+    }
+    if within(replica, &path) {
+        return Err(bad(format!(
+            "backup directory {shown} would hold REPLICA itself"
+        )));
+    }
+    if fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
+        return Err(bad(format!("backup directory {shown} is not a directory")));
+    }
+    Ok(path)
+}
+
+/// A file foldersync writes (the log, the status file): resolved, not a directory, in a
+/// directory that exists or can be made.
+fn check_file(what: &str, arg: &Path) -> Result<PathBuf, StartError> {
+    let shown = esc(arg);
+    let path = resolve(arg).map_err(|e| bad(format!("cannot use {what} {shown}: {e}")))?;
+    if fs::metadata(&path).is_ok_and(|m| m.is_dir()) || path.file_name().is_none() {
+        return Err(bad(format!("{what} {shown} is a directory")));
+    }
+    Ok(path)
+}
+
+fn check_source(arg: &Path) -> Result<PathBuf, StartError> {
+    let shown = esc(arg);
+    let meta = fs::metadata(arg).map_err(|e| {
+        if dir::is_absent(&e) {
+            bad(format!("SOURCE {shown} does not exist"))
+        } else {
+            bad(format!("cannot access SOURCE {shown}: {e}"))
+        }
+    })?;
+    if !meta.is_dir() {
+        return Err(bad(format!("SOURCE {shown} is not a directory")));
+    }
+    if let Err(e) = fs::read_dir(arg) {
+        return Err(bad(format!("SOURCE {shown} is not readable: {e}")));
+    }
+    fs::canonicalize(arg).map_err(|e| bad(format!("cannot resolve SOURCE {shown}: {e}")))
+}
+
+/// Returns REPLICA resolved, and whether it must be created.
+fn check_replica(arg: &Path) -> Result<(PathBuf, bool), StartError> {
+    let shown = esc(arg);
+    match fs::metadata(arg) {
+        Ok(meta) if meta.is_dir() => {
+            let path = fs::canonicalize(arg)
+                .map_err(|e| bad(format!("cannot resolve REPLICA {shown}: {e}")))?;
+            Ok((path, false))
+        }
+        Ok(_) => Err(bad(format!(
+            "REPLICA {shown} exists and is not a directory"
+        ))),
+        Err(e) if dir::is_absent(&e) => {
+            if fs::symlink_metadata(arg).is_ok() {
+                return Err(bad(format!(
+                    "REPLICA {shown} is a symlink to a missing directory"
+                )));
+            }
+            let path =
+                resolve(arg).map_err(|e| bad(format!("cannot create REPLICA {shown}: {e}")))?;
+            Ok((path, true))
+        }
+        Err(e) => Err(bad(format!("cannot access REPLICA {shown}: {e}"))),
+    }
+}

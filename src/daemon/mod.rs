@@ -1,0 +1,316 @@
+//! The run loop: full passes at start-up, every interval and on demand, and in between the
+//! watcher's hints applied in batches. One `select!` waits on the stop channel, the watcher's
+//! channel and the next deadline; [`schedule`] says when things are due, [`source`] whether
+//! SOURCE may be mirrored, [`pending`] what waits, and [`report`] keeps the status document.
+
+pub mod pending;
+pub mod report;
+pub mod schedule;
+pub mod source;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{after, never, select, Receiver};
+use log::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::exit;
+use crate::progress;
+use crate::replica::Replica;
+use crate::stats::Stats;
+use crate::status::State;
+use crate::stop::Stop;
+use crate::watch::{Hint, Scope, WatchMsg, Watcher};
+
+use pending::Pending;
+use report::Report;
+use schedule::Schedule;
+use source::{Health, Source};
+
+/// A running mirror.
+pub struct Daemon<'a> {
+    config: &'a Config,
+    replica: &'a mut dyn Replica,
+    source: Source,
+    scope: Scope,
+    schedule: Schedule,
+    pending: Pending,
+    watcher: Option<Watcher>,
+    report: Report,
+    /// What is wrong with REPLICA's root, as last logged.
+    replica_problem: Option<String>,
+    errors_in_last_pass: u64,
+    stop: Stop,
+    stop_rx: Receiver<()>,
+}
+
+impl<'a> Daemon<'a> {
+    pub fn new(
+        config: &'a Config,
+        replica: &'a mut dyn Replica,
+        source: Source,
+        report: Report,
+        stop: Stop,
+        stop_rx: Receiver<()>,
+    ) -> Daemon<'a> {
+        Daemon {
+            scope: Scope {
+                root: source.root.path.clone(),
+                own: config.own.clone(),
+                filter: config.filter.clone(),
+            },
+            config,
+            replica,
+            source,
+            schedule: Schedule::new(config.interval, config.debounce),
+            pending: Pending::default(),
+            watcher: None,
+            report,
+            replica_problem: None,
+            errors_in_last_pass: 0,
+            stop,
+            stop_rx,
+        }
+    }
+
+    /// Runs until stopped (or after one pass with `--once`) and returns the exit status.
+    pub fn run(mut self) -> u8 {
+        self.report.state(State::Passing, None);
+        self.report.write_now();
+        if self.config.watch {
+            // The watch is in place before the first pass, so nothing changed during it is lost.
+            self.start_watcher();
+        }
+        loop {
+            if self.stop.is_set() {
+                return self.stopped();
+            }
+            let now = Instant::now();
+            if self.schedule.pass_due(now) {
+                self.full_pass();
+                if self.config.once && !self.stop.is_set() {
+                    return self.finished();
+                }
+                continue;
+            }
+            for path in self.schedule.due_retries(now) {
+                self.pending.add(path, crate::replica::Look::ENTRY);
+            }
+            if !self.pending.is_empty() {
+                self.apply_pending();
+                continue;
+            }
+            let deadline = [
+                Some(self.schedule.next_deadline()),
+                self.source.check_due(),
+                self.report.due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| now + self.config.interval);
+            let messages = self
+                .watcher
+                .as_ref()
+                .map_or_else(never, |w| w.messages().clone());
+            select! {
+                recv(self.stop_rx) -> _ => return self.stopped(),
+                recv(messages) -> msg => match msg {
+                    Ok(msg) => {
+                        self.absorb(msg);
+                        // Coalesce whatever else is already waiting.
+                        for msg in messages.try_iter() {
+                            self.absorb(msg);
+                        }
+                        self.note_pending();
+                    }
+                    Err(_) => {
+                        warn!("the watcher stopped; restarting it and running a full pass");
+                        self.watcher = None;
+                        self.start_watcher();
+                        self.schedule.want_pass(true);
+                    }
+                },
+                recv(after(deadline.saturating_duration_since(Instant::now()))) -> _ => {
+                    if self.source.check_due().is_some_and(|due| Instant::now() >= due) {
+                        self.check(false);
+                    }
+                    self.report.write_if_due();
+                }
+            }
+        }
+    }
+
+    fn stopped(&mut self) -> u8 {
+        info!("stopped by user (Ctrl+C or SIGTERM)");
+        self.report.finish(State::Stopped);
+        exit::SUCCESS
+    }
+
+    /// The end of a `--once` run.
+    fn finished(&mut self) -> u8 {
+        self.report.finish(State::Finished);
+        if self.errors_in_last_pass > 0 {
+            exit::PASS_ERRORS
+        } else {
+            exit::SUCCESS
+        }
+    }
+
+    fn start_watcher(&mut self) {
+        match Watcher::start(self.scope.clone(), self.config.debounce) {
+            Ok(watcher) => self.watcher = Some(watcher),
+            Err(e) => {
+                warn!(
+                    "watching SOURCE failed ({}); mirroring by periodic passes only",
+                    crate::escape::text(&e.to_string())
+                );
+                self.report
+                    .degrade(format!("no watcher ({e}): periodic passes only"));
+            }
+        }
+    }
+
+    fn absorb(&mut self, msg: WatchMsg) {
+        match msg {
+            WatchMsg::Hints(hints) => {
+                for hint in hints {
+                    match hint {
+                        Hint::Path(path, look) => self.pending.add(path, look),
+                        Hint::Rename(from, to) => self.pending.rename(from, to),
+                        Hint::Rescan => {
+                            debug!("watcher queue overflowed; a full pass is queued");
+                            self.schedule.want_pass(true);
+                        }
+                        Hint::RootGone => {
+                            self.check(false);
+                        }
+                    }
+                }
+            }
+            WatchMsg::Trouble {
+                message,
+                degraded,
+                rescan,
+            } => {
+                warn!("{message}");
+                if let Some(why) = degraded {
+                    self.report.degrade(why);
+                    self.report.rest();
+                }
+                if rescan {
+                    self.schedule.want_pass(true);
+                }
+            }
+        }
+    }
+
+    /// Checks both roots; returns whether the mirror may act. SOURCE comes back (or is
+    /// replaced) with a new watch and a full pass; while it is unusable, what the watch
+    /// reported is moot.
+    fn check(&mut self, thorough: bool) -> bool {
+        match self.source.check(thorough, &*self.replica) {
+            Health::Unusable => {
+                let problem = self.source.problem().map(str::to_string);
+                self.report.state(State::SourceMissing, problem);
+                self.watcher = None;
+                self.pending.clear();
+                return false;
+            }
+            Health::Renewed => {
+                self.report.rest();
+                self.pending.clear();
+                if self.config.watch {
+                    self.watcher = None;
+                    self.start_watcher();
+                }
+                self.schedule.want_pass(false);
+            }
+            Health::Fine => {}
+        }
+        match self.replica.check() {
+            Ok(()) => {
+                if self.replica_problem.take().is_some() {
+                    info!("REPLICA {} is usable again", self.replica.describe());
+                    self.report.rest();
+                    self.schedule.want_pass(false);
+                }
+                true
+            }
+            Err(problem) => {
+                // A full pass follows when REPLICA is back; until then hints are moot.
+                self.pending.clear();
+                if self.replica_problem.as_ref() != Some(&problem) {
+                    error!("{problem}; nothing is written until it is back");
+                    self.report
+                        .state(State::ReplicaMissing, Some(problem.clone()));
+                    self.replica_problem = Some(problem);
+                }
+                false
+            }
+        }
+    }
+
+    fn full_pass(&mut self) {
+        let was_rescan = self.schedule.start_pass();
+        let started = Instant::now();
+        let started_at = SystemTime::now();
+        if !self.check(true) {
+            self.errors_in_last_pass = 1;
+            self.report
+                .pass(started_at, Duration::ZERO, &Default::default(), "skipped");
+            return;
+        }
+        self.report.state(State::Passing, None);
+        // The pass looks at everything, so what was queued before it started is covered.
+        self.pending.clear();
+        let stats = Stats::new();
+        let (replica, source) = (&mut *self.replica, &self.source.root);
+        let outcome = progress::during(&stats, || replica.pass(source, &stats));
+        // Whether the stop cut the pass short, not whether it came just after.
+        let interrupted = self.stop.is_set();
+        let counts = stats.snapshot();
+        let elapsed = started.elapsed();
+        if interrupted {
+            info!("pass interrupted: {}", counts.summary(elapsed));
+        } else {
+            info!("pass finished: {}", counts.summary(elapsed));
+        }
+        self.errors_in_last_pass = counts.errors;
+        let outcome_name = if interrupted {
+            "interrupted"
+        } else if counts.errors > 0 {
+            "errors"
+        } else {
+            "ok"
+        };
+        self.report.pass(started_at, elapsed, &counts, outcome_name);
+        self.report.rest();
+        self.schedule
+            .end_pass(elapsed, counts.changed(), was_rescan);
+        self.schedule.retry(outcome.retry);
+    }
+
+    fn apply_pending(&mut self) {
+        if !self.check(true) {
+            return;
+        }
+        let batch = self.pending.take();
+        let paths = batch.paths.len() as u64;
+        let stats = Stats::new();
+        let outcome = self.replica.apply(&self.source.root, batch, &stats);
+        self.report.applied(paths);
+        self.schedule.retry(outcome.retry);
+        self.note_pending();
+        let counts = stats.snapshot();
+        if counts.changed() || counts.errors > 0 {
+            debug!("applied {paths} hints: {}", counts.summary(Duration::ZERO));
+        }
+    }
+
+    fn note_pending(&mut self) {
+        let pending = (self.pending.len() + self.schedule.retries_waiting()) as u64;
+        let pass = self.schedule.pass_wanted();
+        self.report.pending(pending, pass);
+    }
+}

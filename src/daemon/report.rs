@@ -1,0 +1,106 @@
+//! What the run loop tells the world beyond the log: the status document (`--status-file`),
+//! kept in step with the mirror's state.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::stats::Counts;
+use crate::status::{self, State, StatusFile};
+
+/// The mirror's state as others see it.
+pub struct Report {
+    file: Option<StatusFile>,
+    watching: bool,
+    /// Why the mirror relies on passes more than it should (watch limit, no watcher).
+    degraded: Option<String>,
+}
+
+impl Report {
+    pub fn new(file: Option<StatusFile>, watching: bool) -> Report {
+        Report {
+            file,
+            watching,
+            degraded: None,
+        }
+    }
+
+    /// Something makes the mirror lean on its passes; the resting state says so from now on.
+    pub fn degrade(&mut self, why: String) {
+        self.degraded = Some(why);
+    }
+
+    /// The state between passes, when SOURCE is fine.
+    pub fn rest(&mut self) {
+        let (state, reason) = if let Some(reason) = &self.degraded {
+            (State::Degraded, Some(reason.clone()))
+        } else if self.watching {
+            (State::Watching, None)
+        } else {
+            (State::PeriodicOnly, None)
+        };
+        self.state(state, reason);
+    }
+
+    pub fn state(&mut self, state: State, reason: Option<String>) {
+        if let Some(file) = self.file.as_mut() {
+            if file.doc.state != state || file.doc.reason != reason {
+                file.update(|doc| {
+                    doc.state = state;
+                    doc.reason = reason;
+                });
+            }
+        }
+    }
+
+    pub fn pending(&mut self, pending: u64, pass_pending: bool) {
+        if let Some(file) = self.file.as_mut() {
+            if file.doc.pending != pending || file.doc.pass_pending != pass_pending {
+                file.update(|doc| {
+                    doc.pending = pending;
+                    doc.pass_pending = pass_pending;
+                });
+            }
+        }
+    }
+
+    pub fn applied(&mut self, paths: u64) {
+        if let Some(file) = self.file.as_mut() {
+            file.update(|doc| doc.events_applied += paths);
+        }
+    }
+
+    /// A pass ended (or was skipped): its record, and the state after it.
+    pub fn pass(&mut self, started: SystemTime, elapsed: Duration, counts: &Counts, outcome: &str) {
+        if let Some(file) = self.file.as_mut() {
+            let record = status::pass_record(started, elapsed, counts, outcome);
+            file.update(|doc| {
+                doc.last_pass = Some(record);
+                doc.pass_pending = false;
+            });
+        }
+    }
+
+    /// The final state, written at once.
+    pub fn finish(&mut self, state: State) {
+        if let Some(file) = self.file.as_mut() {
+            file.doc.state = state;
+            file.doc.reason = None;
+            file.write();
+        }
+    }
+
+    pub fn write_now(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            file.write();
+        }
+    }
+
+    pub fn due(&self) -> Option<Instant> {
+        self.file.as_ref().and_then(StatusFile::due)
+    }
+
+    pub fn write_if_due(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            file.write_if_due();
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! When the next thing is due: the periodic pass, a queued pass (at most one; a rescan-driven
+//! one rate-limited), and the files to look at again after they changed while being copied.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The run loop's timetable.
+#[derive(Debug)]
+pub struct Schedule {
+    interval: Duration,
+    /// How long after a copy was dropped (the file changed under it) it is tried again.
+    retry_after: Duration,
+    /// A full pass is queued, to start no sooner than `pass_not_before`.
+    pass_wanted: bool,
+    pass_not_before: Instant,
+    /// The queued pass was asked for by a rescan (overflow, watcher errors).
+    pass_is_rescan: bool,
+    next_periodic: Instant,
+    /// The least time between the end of a pass and a rescan-driven one; it doubles while
+    /// rescan passes find nothing to do, so a pass's own events cannot keep triggering passes.
+    rescan_gap: Duration,
+    retries: Vec<PathBuf>,
+    retry_due: Option<Instant>,
+}
+
+impl Schedule {
+    /// A schedule with the start-up pass queued.
+    pub fn new(interval: Duration, retry_after: Duration) -> Schedule {
+        let now = Instant::now();
+        Schedule {
+            interval,
+            retry_after,
+            pass_wanted: true,
+            pass_not_before: now,
+            pass_is_rescan: false,
+            next_periodic: now + interval,
+            rescan_gap: Duration::from_secs(1),
+            retries: Vec::new(),
+            retry_due: None,
+        }
+    }
+
+    /// Queues a full pass. A rescan-driven one waits for the rescan gap.
+    pub fn want_pass(&mut self, rescan: bool) {
+        self.want_pass_at(Instant::now(), rescan);
+    }
+
+    fn want_pass_at(&mut self, now: Instant, rescan: bool) {
+        if !self.pass_wanted {
+            self.pass_wanted = true;
+            self.pass_is_rescan = rescan;
+            self.pass_not_before = if rescan { now + self.rescan_gap } else { now };
+        } else if !rescan {
+            self.pass_is_rescan = false;
+            self.pass_not_before = now;
+        }
+    }
+
+    pub fn pass_wanted(&self) -> bool {
+        self.pass_wanted
+    }
+
+    /// Whether a full pass should start now; the periodic one included.
+    pub fn pass_due(&mut self, now: Instant) -> bool {
+        if now >= self.next_periodic {
+            self.want_pass_at(now, false);
+        }
+        self.pass_wanted && now >= self.pass_not_before
+    }
+
+    /// A pass starts: returns whether it was a rescan. What waited for a retry is covered by it.
+    pub fn start_pass(&mut self) -> bool {
+        self.pass_wanted = false;
+        self.retries.clear();
+        self.retry_due = None;
+        self.next_periodic = Instant::now() + self.interval;
+        self.pass_is_rescan
+    }
+
+    /// A pass ended after `elapsed`. The interval runs from here, so a long pass never makes
+    /// passes run back to back.
+    pub fn end_pass(&mut self, elapsed: Duration, changed: bool, was_rescan: bool) {
+        self.next_periodic = Instant::now() + self.interval;
+        let base = elapsed.max(Duration::from_secs(1));
+        self.rescan_gap = if was_rescan && !changed {
+            (self.rescan_gap * 2).max(base).min(self.interval)
+        } else {
+            base
+        };
+    }
+
+    /// Files that changed while they were copied: looked at again once the writer had time
+    /// to go on.
+    pub fn retry(&mut self, paths: Vec<PathBuf>) {
+        if !paths.is_empty() {
+            self.retries.extend(paths);
+            self.retry_due
+                .get_or_insert_with(|| Instant::now() + self.retry_after);
+        }
+    }
+
+    pub fn retries_waiting(&self) -> usize {
+        self.retries.len()
+    }
+
+    /// The retries that are due.
+    pub fn due_retries(&mut self, now: Instant) -> Vec<PathBuf> {
+        if self.retry_due.is_some_and(|due| now >= due) {
+            self.retry_due = None;
+            std::mem::take(&mut self.retries)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// When something here is next due.
+    pub fn next_deadline(&self) -> Instant {
+        let mut deadline = self.next_periodic;
+        if self.pass_wanted {
+            deadline = deadline.min(self.pass_not_before);
+        }
+        if let Some(due) = self.retry_due {
+            deadline = deadline.min(due);
+        }
+        deadline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rescan_passes_back_off_while_they_find_nothing() {
+        let mut s = Schedule::new(Duration::from_secs(600), Duration::from_millis(50));
+        assert!(s.pass_due(Instant::now()), "the start-up pass");
+        let rescan = s.start_pass();
+        s.end_pass(Duration::from_millis(10), true, rescan);
+        s.want_pass(true);
+        assert!(!s.pass_due(Instant::now()), "a rescan waits for the gap");
+        let rescan = s.start_pass();
+        assert!(rescan);
+        s.end_pass(Duration::from_millis(10), false, rescan);
+        assert_eq!(s.rescan_gap, Duration::from_secs(2));
+        s.want_pass(false);
+        assert!(
+            s.pass_due(Instant::now()),
+            "an asked-for pass does not wait"
+        );
+    }
+}

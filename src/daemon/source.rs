@@ -1,0 +1,163 @@
+//! SOURCE's health, checked before every pass and batch: still the directory the mirror started
+//! with (or one made in its place on the same device), readable, and not empty while REPLICA is
+//! not. A problem is logged once, and again only when it changes; REPLICA is left alone until
+//! SOURCE is back.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+
+use crate::escape::esc;
+use crate::own::OwnFiles;
+use crate::replica::Replica;
+use crate::root::{self, Now, Root};
+
+/// How often SOURCE's identity is checked while watching and it is there. Its removal or move
+/// is reported by the watch at once, and every pass and batch checks it before acting; this
+/// catches what sends no event (an unmount, a directory swapped in).
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+/// How often SOURCE is looked for while it is missing.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// What a check found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Usable, as before.
+    Fine,
+    /// Usable, but a new directory (replaced, or back after a problem): watch it anew and run
+    /// a full pass.
+    Renewed,
+    /// Unusable: nothing is to be changed.
+    Unusable,
+}
+
+/// SOURCE, held open, and what is known to be wrong with it.
+pub struct Source {
+    pub root: Root,
+    allow_empty: bool,
+    own: Arc<OwnFiles>,
+    problem: Option<String>,
+    next_check: Option<Instant>,
+}
+
+/// Whether SOURCE holds nothing but foldersync's own files. One definition, asked at start-up
+/// and while running.
+pub fn is_empty(source: &Root, own: &OwnFiles) -> bool {
+    source
+        .is_empty(|name| own.in_source(Path::new(name)))
+        .unwrap_or(false)
+}
+
+/// Why an empty SOURCE must not be mirrored, if it must not.
+pub fn refuse_empty(
+    source: &Root,
+    own: &OwnFiles,
+    allow: bool,
+    replica: &dyn Replica,
+) -> Option<String> {
+    (!allow && is_empty(source, own) && replica.has_content()).then(|| {
+        format!(
+            "SOURCE {} is empty but REPLICA {} is not: refusing to empty it (is SOURCE's disk \
+             mounted?); use --allow-empty-source to allow it",
+            esc(&source.path),
+            replica.describe()
+        )
+    })
+}
+
+impl Source {
+    pub fn new(root: Root, allow_empty: bool, own: Arc<OwnFiles>, watching: bool) -> Source {
+        Source {
+            root,
+            allow_empty,
+            own,
+            problem: None,
+            next_check: watching.then(|| Instant::now() + CHECK_EVERY),
+        }
+    }
+
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+
+    /// When the next periodic check is due (watch mode).
+    pub fn check_due(&self) -> Option<Instant> {
+        self.next_check
+    }
+
+    /// Checks SOURCE. A thorough check also reads it (that it is readable, and not empty while
+    /// REPLICA is not); while SOURCE is unusable every check is thorough, so it is not declared
+    /// back too soon.
+    pub fn check(&mut self, thorough: bool, replica: &dyn Replica) -> Health {
+        let thorough = thorough || self.problem.is_some();
+        let mut renewed = false;
+        let found = match self.root.now() {
+            Now::Same => Ok(()),
+            Now::Replaced(new) => {
+                if self.problem.is_none() {
+                    warn!(
+                        "SOURCE {} was replaced by another directory; watching the new one",
+                        esc(&self.root.path)
+                    );
+                }
+                self.root = new;
+                renewed = true;
+                Ok(())
+            }
+            now => Err(root::problem("SOURCE", &self.root.path, &now).unwrap_or_default()),
+        };
+        let found = found.and_then(|()| {
+            if !thorough {
+                return Ok(());
+            }
+            if let Err(e) = self.root.dir.list() {
+                return Err(format!(
+                    "SOURCE {} is not readable: {e}",
+                    esc(&self.root.path)
+                ));
+            }
+            if !self.allow_empty && is_empty(&self.root, &self.own) && replica.has_content() {
+                return Err(format!(
+                    "SOURCE {} is empty while REPLICA is not: REPLICA is left untouched (restart \
+                     with --allow-empty-source to let an empty SOURCE empty REPLICA)",
+                    esc(&self.root.path)
+                ));
+            }
+            Ok(())
+        });
+        let now = Instant::now();
+        match found {
+            Err(problem) => {
+                let problem = if problem.contains("REPLICA is left untouched") {
+                    problem
+                } else {
+                    format!("{problem}; REPLICA is left untouched until SOURCE is back")
+                };
+                if self.problem.as_ref() != Some(&problem) {
+                    error!("{problem}");
+                    self.problem = Some(problem);
+                }
+                if self.next_check.is_some() {
+                    self.next_check = Some(now + RETRY_EVERY);
+                }
+                Health::Unusable
+            }
+            Ok(()) => {
+                if self.problem.take().is_some() {
+                    info!("SOURCE {} is back", esc(&self.root.path));
+                    renewed = true;
+                }
+                if self.next_check.is_some() {
+                    self.next_check = Some(now + CHECK_EVERY);
+                }
+                if renewed {
+                    Health::Renewed
+                } else {
+                    Health::Fine
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! What foldersync knows of an entry: its kind, and a snapshot of its metadata taken with
+//! `statx` (never following a symlink).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{FileType, Statx, StatxAttributes};
+
+/// The kinds of entries the mirror knows about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// Fifo, socket or device: never mirrored.
+    Special(&'static str),
+}
+
+impl Kind {
+    pub fn of(ft: FileType) -> Option<Kind> {
+        Some(match ft {
+            FileType::RegularFile => Kind::File,
+            FileType::Directory => Kind::Dir,
+            FileType::Symlink => Kind::Symlink,
+            FileType::Fifo => Kind::Special("fifo"),
+            FileType::Socket => Kind::Special("socket"),
+            FileType::CharacterDevice => Kind::Special("character device"),
+            FileType::BlockDevice => Kind::Special("block device"),
+            FileType::Unknown => return None,
+        })
+    }
+
+    pub fn from_mode(mode: u32) -> Kind {
+        Kind::of(FileType::from_raw_mode(mode)).unwrap_or(Kind::Special("unknown file type"))
+    }
+
+    /// The noun used in log lines.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink => "symlink",
+            Kind::Special(name) => name,
+        }
+    }
+}
+
+/// A point in time as the file system keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Stamp {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+impl Stamp {
+    /// Whether two stamps are within `window` of each other (rsync's `--modify-window`).
+    pub fn near(self, other: Stamp, window: Duration) -> bool {
+        if window.is_zero() {
+            return self == other;
+        }
+        let a = i128::from(self.sec) * 1_000_000_000 + i128::from(self.nsec);
+        let b = i128::from(other.sec) * 1_000_000_000 + i128::from(other.nsec);
+        (a - b).unsigned_abs() <= window.as_nanos()
+    }
+
+    pub fn system_time(self) -> SystemTime {
+        if self.sec >= 0 {
+            UNIX_EPOCH + Duration::new(self.sec as u64, self.nsec)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(self.sec.unsigned_abs())
+                + Duration::from_nanos(u64::from(self.nsec))
+        }
+    }
+}
+
+/// A snapshot of an entry's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: Kind,
+    /// Permission bits with setuid, setgid and sticky (`mode & 0o7777`).
+    pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// 512-byte blocks allocated: fewer than the size needs means holes.
+    pub blocks: u64,
+    pub nlink: u64,
+    pub atime: Stamp,
+    pub mtime: Stamp,
+    pub ctime: Stamp,
+    pub id: Id,
+    /// The root of a mount (a mount point, bind mounts included).
+    pub mount_root: bool,
+}
+
+/// An inode's identity: device and inode number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Meta {
+    pub fn from_statx(x: &Statx) -> Meta {
+        let stamp = |t: &rustix::fs::StatxTimestamp| Stamp {
+            sec: t.tv_sec,
+            nsec: t.tv_nsec,
+        };
+        let mount_root = x.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT)
+            && x.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
+        Meta {
+            kind: Kind::from_mode(u32::from(x.stx_mode)),
+            perm: u32::from(x.stx_mode) & 0o7777,
+            uid: x.stx_uid,
+            gid: x.stx_gid,
+            size: x.stx_size,
+            blocks: x.stx_blocks,
+            nlink: u64::from(x.stx_nlink),
+            atime: stamp(&x.stx_atime),
+            mtime: stamp(&x.stx_mtime),
+            ctime: stamp(&x.stx_ctime),
+            id: Id {
+                dev: rustix::fs::makedev(x.stx_dev_major, x.stx_dev_minor),
+                ino: x.stx_ino,
+            },
+            mount_root,
+        }
+    }
+
+    /// Same size and modification time (within `window`): the contents are taken as equal.
+    pub fn same_stamp(&self, other: &Meta, window: Duration) -> bool {
+        self.size == other.size && self.mtime.near(other.mtime, window)
+    }
+
+    /// Permission bits, or ownership when it is kept, differ.
+    pub fn attrs_differ(&self, other: &Meta, owner: bool) -> bool {
+        self.perm != other.perm || (owner && (self.uid != other.uid || self.gid != other.gid))
+    }
+
+    /// Whether the entry's status changed after `other`'s did: `other` being the replica's copy,
+    /// whose ctime is the moment foldersync last wrote it, this means SOURCE's entry was renamed,
+    /// re-linked, re-permissioned or rewritten since, even if its size and mtime look the same.
+    /// Only trusted where the replica keeps a real ctime (later than its mtime, which foldersync
+    /// set in the past); some file systems (FAT) do not.
+    pub fn changed_after(&self, other: &Meta) -> bool {
+        other.ctime > other.mtime && self.ctime > other.ctime
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_within_a_window() {
+        let a = Stamp { sec: 10, nsec: 0 };
+        let b = Stamp {
+            sec: 11,
+            nsec: 999_999_999,
+        };
+        assert!(!a.near(b, Duration::ZERO));
+        assert!(a.near(a, Duration::ZERO));
+        assert!(a.near(b, Duration::from_secs(2)));
+        assert!(!a.near(b, Duration::from_secs(1)));
+        assert!(b.near(a, Duration::from_secs(2)));
+    }
+}

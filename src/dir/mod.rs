@@ -1,0 +1,363 @@
+//! Open directories, and every operation foldersync makes on the file system, as `*at` calls on
+//! one name inside an open directory. A name is a single path component, and no call follows a
+//! symlink, so nothing that a symlink or `..` can redirect ever reaches the kernel as a path:
+//! what happens beneath a root stays beneath it, and depth is not limited by `PATH_MAX`.
+
+pub mod copy;
+pub mod meta;
+pub mod tree;
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, Gid, Mode, OFlags, RawDir, StatxFlags, Timespec, Timestamps, Uid};
+use rustix::io::Errno;
+
+pub use meta::{Id, Kind, Meta, Stamp};
+
+/// Flags for opening a directory: never through a symlink, never as a controlling terminal.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY);
+
+/// An open directory.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Whether an error means "nothing there" (anymore): missing, or a parent that is no longer a
+/// directory.
+pub fn is_absent(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error())
+}
+
+/// Whether an error from opening a directory means "not a directory here": missing, a symlink
+/// (refused by `O_NOFOLLOW`), or another kind of entry.
+pub fn is_not_a_dir(e: &io::Error) -> bool {
+    is_absent(e) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error())
+}
+
+impl Dir {
+    /// Opens a root directory by its path. The last component must not be a symlink (the
+    /// configuration resolved them), so a root replaced by a symlink is refused.
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let fd = rustix::fs::open(path, DIR_FLAGS, Mode::empty())?;
+        Ok(Dir { fd })
+    }
+
+    /// Opens the directory `name` inside this one.
+    pub fn open_dir(&self, name: &OsStr) -> io::Result<Dir> {
+        let fd = rustix::fs::openat(&self.fd, name, DIR_FLAGS, Mode::empty())?;
+        Ok(Dir { fd })
+    }
+
+    /// Opens the directory at `rel` beneath this one, one component at a time, refusing symlinks
+    /// and `..`. The empty path opens this directory again.
+    pub fn open_beneath(&self, rel: &Path) -> io::Result<Dir> {
+        let mut dir = self.dup()?;
+        for part in rel.components() {
+            match part {
+                Component::Normal(name) => dir = dir.open_dir(name)?,
+                Component::CurDir => {}
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "path is not relative and plain",
+                    ))
+                }
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Another handle on the same directory.
+    pub fn dup(&self) -> io::Result<Dir> {
+        Ok(Dir {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
+    /// This directory's own metadata.
+    pub fn stat(&self) -> io::Result<Meta> {
+        meta_of(&self.fd)
+    }
+
+    /// The metadata of `name` (a symlink itself, not its target); `None` if there is none.
+    pub fn stat_at(&self, name: &OsStr) -> io::Result<Option<Meta>> {
+        match rustix::fs::statx(
+            &self.fd,
+            name,
+            AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT,
+            StatxFlags::BASIC_STATS,
+        ) {
+            Ok(x) => Ok(Some(Meta::from_statx(&x))),
+            Err(e) => {
+                let e = io::Error::from(e);
+                if is_absent(&e) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// The entries of this directory with their kinds, sorted by name. Kinds come from the
+    /// directory entries; where the file system does not give them, from a `statx`.
+    pub fn list(&self) -> io::Result<Vec<(OsString, Kind)>> {
+        // A fresh descriptor reads from the start, whoever else read this one before.
+        let fd = rustix::fs::openat(&self.fd, c".", DIR_FLAGS, Mode::empty())?;
+        let mut buf: Vec<u8> = Vec::with_capacity(32 << 10);
+        let mut raw = RawDir::new(&fd, buf.spare_capacity_mut());
+        let mut out = Vec::new();
+        while let Some(entry) = raw.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsStr::from_bytes(name);
+            let kind = match Kind::of(entry.file_type()) {
+                Some(kind) => kind,
+                None => match self.stat_at(name)? {
+                    Some(meta) => meta.kind,
+                    None => continue,
+                },
+            };
+            out.push((name.to_os_string(), kind));
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The target of the symlink `name`.
+    pub fn read_link(&self, name: &OsStr) -> io::Result<PathBuf> {
+        let target = rustix::fs::readlinkat(&self.fd, name, Vec::new())?;
+        Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
+    }
+
+    /// Opens the regular file `name` for reading: never through a symlink, never blocking on a
+    /// fifo that took its place.
+    pub fn open_file(&self, name: &OsStr) -> io::Result<File> {
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Creates the new file `name` for writing, private (mode 0600) until its metadata is set.
+    pub fn create_file(&self, name: &OsStr) -> io::Result<File> {
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Renames `from` in this directory to `to` in `to_dir`, replacing what is there.
+    pub fn rename(&self, from: &OsStr, to_dir: &Dir, to: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::renameat(&self.fd, from, &to_dir.fd, to)?)
+    }
+
+    /// Renames, failing with `AlreadyExists` rather than replacing anything.
+    pub fn rename_noreplace(&self, from: &OsStr, to_dir: &Dir, to: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::renameat_with(
+            &self.fd,
+            from,
+            &to_dir.fd,
+            to,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )?)
+    }
+
+    /// Creates the directory `name`.
+    pub fn make_dir(&self, name: &OsStr, perm: u32) -> io::Result<()> {
+        Ok(rustix::fs::mkdirat(
+            &self.fd,
+            name,
+            Mode::from_raw_mode(perm),
+        )?)
+    }
+
+    /// Creates the symlink `name` pointing at `target`.
+    pub fn symlink(&self, target: &Path, name: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::symlinkat(target, &self.fd, name)?)
+    }
+
+    /// Makes `to` in `to_dir` another name of the file `name` (never of a symlink's target).
+    pub fn hard_link(&self, name: &OsStr, to_dir: &Dir, to: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::linkat(
+            &self.fd,
+            name,
+            &to_dir.fd,
+            to,
+            AtFlags::empty(),
+        )?)
+    }
+
+    /// Removes the non-directory `name`.
+    pub fn unlink(&self, name: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())?)
+    }
+
+    /// Removes the empty directory `name`.
+    pub fn remove_dir(&self, name: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)?)
+    }
+
+    /// Sets the times of `name` itself (a symlink is not followed).
+    pub fn set_times_at(&self, name: &OsStr, meta: &Meta) -> io::Result<()> {
+        Ok(rustix::fs::utimensat(
+            &self.fd,
+            name,
+            &timestamps(meta),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Sets the owner of `name` itself (a symlink is not followed).
+    pub fn chown_at(&self, name: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
+        Ok(rustix::fs::chownat(
+            &self.fd,
+            name,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Sets the permission bits of `name`, refusing to follow a symlink that took its place.
+    pub fn chmod_at(&self, name: &OsStr, perm: u32) -> io::Result<()> {
+        nix::sys::stat::fchmodat(
+            &self.fd,
+            name,
+            nix::sys::stat::Mode::from_bits_truncate(perm),
+            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Applies permissions, ownership (when `owner`) and times to this directory itself,
+    /// changing only what differs from `current`.
+    pub fn set_attrs(&self, want: &Meta, current: &Meta, owner: bool) -> io::Result<()> {
+        let chown = owner && (want.uid != current.uid || want.gid != current.gid);
+        if chown {
+            rustix::fs::fchown(
+                &self.fd,
+                Some(Uid::from_raw(want.uid)),
+                Some(Gid::from_raw(want.gid)),
+            )?;
+        }
+        // chown may clear set-id bits, so permissions come after it.
+        if chown || want.perm != current.perm {
+            rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(want.perm))?;
+        }
+        if want.mtime != current.mtime {
+            rustix::fs::futimens(&self.fd, &timestamps(want))?;
+        }
+        Ok(())
+    }
+
+    /// Adds the owner's write and search bits to this directory if it lacks them, so entries can
+    /// be made in it by a process that is not root; returns whether it did. The directory's own
+    /// permissions are set again once its contents are done.
+    pub fn ensure_writable(&self, current: &Meta) -> io::Result<bool> {
+        if current.perm & 0o300 == 0o300 {
+            return Ok(false);
+        }
+        rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(current.perm | 0o700))?;
+        Ok(true)
+    }
+
+    /// Flushes this directory's entries to stable storage.
+    pub fn sync(&self) -> io::Result<()> {
+        Ok(rustix::fs::fsync(&self.fd)?)
+    }
+}
+
+/// The metadata of an open file or directory.
+pub fn meta_of(fd: impl AsFd) -> io::Result<Meta> {
+    let x = rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)?;
+    Ok(Meta::from_statx(&x))
+}
+
+/// The access and modification times of `meta`, for `utimensat` and `futimens`.
+pub fn timestamps(meta: &Meta) -> Timestamps {
+    let t = |s: Stamp| Timespec {
+        tv_sec: s.sec,
+        tv_nsec: i64::from(s.nsec) as _,
+    };
+    Timestamps {
+        last_access: t(meta.atime),
+        last_modification: t(meta.mtime),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn opens_beneath_without_symlinks_or_dotdot() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink("a", tmp.path().join("link")).unwrap();
+        let root = Dir::open(tmp.path()).unwrap();
+        assert!(root.open_beneath(Path::new("a/b")).is_ok());
+        let e = root.open_beneath(Path::new("link/b")).unwrap_err();
+        assert!(is_not_a_dir(&e), "{e}");
+        assert!(root.open_beneath(Path::new("a/../a")).is_err());
+        assert!(root.open_beneath(Path::new("/etc")).is_err());
+        assert!(
+            Dir::open(&tmp.path().join("link")).is_err(),
+            "a root that is a symlink"
+        );
+    }
+
+    #[test]
+    fn lists_sorted_with_kinds() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("b"), b"x").unwrap();
+        fs::create_dir(tmp.path().join("a")).unwrap();
+        std::os::unix::fs::symlink("nowhere", tmp.path().join("c")).unwrap();
+        let root = Dir::open(tmp.path()).unwrap();
+        let names: Vec<_> = root.list().unwrap();
+        assert_eq!(
+            names,
+            vec![
+                ("a".into(), Kind::Dir),
+                ("b".into(), Kind::File),
+                ("c".into(), Kind::Symlink)
+            ]
+        );
+        assert_eq!(
+            root.list().unwrap().len(),
+            3,
+            "a second listing starts over"
+        );
+        assert_eq!(
+            root.read_link(OsStr::new("c")).unwrap(),
+            PathBuf::from("nowhere")
+        );
+        assert!(root.stat_at(OsStr::new("missing")).unwrap().is_none());
+    }
+}

@@ -1,0 +1,232 @@
+//! Whole-tree operations built from the single-name ones: removing a directory with its
+//! contents, copying a tree (backups across file systems), making a chain of directories. None
+//! follows a symlink, and none crosses into another mount.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Component, Path};
+
+use super::copy::{self, DataError, Progress};
+use super::{is_absent, is_not_a_dir, Dir, Kind};
+
+/// Removes `name` in `dir`; a directory with everything in it. A directory that is the root of
+/// a mount (something mounted inside REPLICA) is refused, not emptied.
+pub fn remove(dir: &Dir, name: &OsStr, kind: Kind) -> io::Result<()> {
+    let result = if kind == Kind::Dir {
+        remove_tree(dir, name)
+    } else {
+        dir.unlink(name)
+    };
+    match result {
+        Err(e) if is_absent(&e) => Ok(()),
+        other => other,
+    }
+}
+
+struct Level {
+    dir: Dir,
+    entries: std::vec::IntoIter<(OsString, Kind)>,
+    name: OsString,
+}
+
+fn remove_tree(parent: &Dir, name: &OsStr) -> io::Result<()> {
+    let Some(first) = open_for_removal(parent, name)? else {
+        return Ok(());
+    };
+    let entries = first.list()?.into_iter();
+    let mut stack = vec![Level {
+        dir: first,
+        entries,
+        name: name.to_os_string(),
+    }];
+    while let Some(top) = stack.last_mut() {
+        match top.entries.next() {
+            Some((child, Kind::Dir)) => {
+                if let Some(dir) = open_for_removal(&top.dir, &child)? {
+                    let entries = dir.list()?.into_iter();
+                    stack.push(Level {
+                        dir,
+                        entries,
+                        name: child,
+                    });
+                }
+            }
+            Some((child, _)) => match top.dir.unlink(&child) {
+                Err(e) if !is_absent(&e) => return Err(e),
+                _ => {}
+            },
+            None => {
+                let done = stack.pop().map(|l| l.name).unwrap_or_default();
+                let holder = stack.last().map_or(parent, |l| &l.dir);
+                match holder.remove_dir(&done) {
+                    Err(e) if !is_absent(&e) => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens a directory to empty it: `None` if it is gone, and if it is no longer a directory it
+/// is unlinked instead. Refuses a mount root; makes the directory writable for its owner.
+fn open_for_removal(parent: &Dir, name: &OsStr) -> io::Result<Option<Dir>> {
+    let dir = match parent.open_dir(name) {
+        Ok(dir) => dir,
+        Err(e) if is_absent(&e) => return Ok(None),
+        Err(e) if is_not_a_dir(&e) => {
+            parent.unlink(name)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = dir.stat()?;
+    if meta.mount_root {
+        return Err(io::Error::other(
+            "it is a mount point: foldersync never removes what is mounted there",
+        ));
+    }
+    dir.ensure_writable(&meta)?;
+    Ok(Some(dir))
+}
+
+/// How many entries removing `name` would delete: one, or a directory with everything in it.
+/// What cannot be read counts as one entry.
+pub fn count(dir: &Dir, name: &OsStr) -> u64 {
+    let listed = |d: &Dir| d.list().map(|l| l.into_iter()).unwrap_or_default();
+    let Ok(top) = dir.open_dir(name) else {
+        return 1;
+    };
+    let mut total = 1;
+    let entries = listed(&top);
+    // Depth first, one open directory per level.
+    let mut stack = vec![(top, entries)];
+    while let Some((d, entries)) = stack.last_mut() {
+        match entries.next() {
+            Some((child, kind)) => {
+                total += 1;
+                if kind == Kind::Dir {
+                    if let Ok(sub) = d.open_dir(&child) {
+                        let entries = listed(&sub);
+                        stack.push((sub, entries));
+                    }
+                }
+            }
+            None => {
+                stack.pop();
+            }
+        }
+    }
+    total
+}
+
+/// Creates the directories of `rel` beneath `base` that are missing (mode `perm`) and opens the
+/// last one. An existing component that is not a directory (a symlink, say) is an error.
+pub fn make_dirs(base: &Dir, rel: &Path, perm: u32) -> io::Result<Dir> {
+    let mut dir = base.dup()?;
+    for part in rel.components() {
+        let Component::Normal(name) = part else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "path is not relative and plain",
+            ));
+        };
+        match dir.make_dir(name, perm) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        dir = dir.open_dir(name)?;
+    }
+    Ok(dir)
+}
+
+struct Silent;
+impl Progress for Silent {
+    fn stopped(&self) -> bool {
+        false
+    }
+    fn wrote(&self, _: u64) {}
+}
+
+/// Copies the entry `name` of `from` (of any kind; a directory with its contents) to the new
+/// name `to_name` in `to`, keeping permissions and times. Used to keep a backup where a rename
+/// cannot reach (another file system).
+pub fn copy_tree(from: &Dir, name: &OsStr, to: &Dir, to_name: &OsStr) -> io::Result<()> {
+    let Some(meta) = from.stat_at(name)? else {
+        return Ok(());
+    };
+    match meta.kind {
+        Kind::File => {
+            let input = from.open_file(name)?;
+            let output = to.create_file(to_name)?;
+            copy::copy_data(&input, &output, &meta, &Silent).map_err(|e| match e {
+                DataError::Read(e) | DataError::Write(e) => e,
+                DataError::Changed | DataError::Stopped => {
+                    io::Error::other("the file changed while it was kept")
+                }
+            })?;
+            rustix::fs::fchmod(&output, rustix::fs::Mode::from_raw_mode(meta.perm))?;
+            rustix::fs::futimens(&output, &super::timestamps(&meta))?;
+        }
+        Kind::Symlink => {
+            to.symlink(&from.read_link(name)?, to_name)?;
+            to.set_times_at(to_name, &meta)?;
+        }
+        Kind::Dir => {
+            to.make_dir(to_name, 0o700)?;
+            let (src, dst) = (from.open_dir(name)?, to.open_dir(to_name)?);
+            for (child, _) in src.list()? {
+                copy_tree(&src, &child, &dst, &child)?;
+            }
+            let now = dst.stat()?;
+            dst.set_attrs(&meta, &now, false)?;
+        }
+        Kind::Special(_) => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn removes_a_tree_without_following_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("keep"), b"k").unwrap();
+        let t = tmp.path().join("t");
+        fs::create_dir_all(t.join("a/b/c")).unwrap();
+        fs::write(t.join("a/b/c/f"), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, t.join("a/link")).unwrap();
+        fs::set_permissions(
+            t.join("a/b"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o555),
+        )
+        .unwrap();
+        let root = Dir::open(tmp.path()).unwrap();
+        remove(&root, OsStr::new("t"), Kind::Dir).unwrap();
+        assert!(!t.exists());
+        assert!(outside.join("keep").exists());
+        remove(&root, OsStr::new("t"), Kind::Dir).unwrap();
+    }
+
+    #[test]
+    fn makes_and_copies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Dir::open(tmp.path()).unwrap();
+        let d = make_dirs(&root, Path::new("x/y"), 0o755).unwrap();
+        fs::write(tmp.path().join("x/y/f"), b"data").unwrap();
+        std::os::unix::fs::symlink("f", tmp.path().join("x/y/l")).unwrap();
+        drop(d);
+        copy_tree(&root, OsStr::new("x"), &root, OsStr::new("z")).unwrap();
+        assert_eq!(fs::read(tmp.path().join("z/y/f")).unwrap(), b"data");
+        assert_eq!(
+            fs::read_link(tmp.path().join("z/y/l")).unwrap(),
+            Path::new("f")
+        );
+    }
+}

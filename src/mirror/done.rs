@@ -1,0 +1,110 @@
+//! The changes the mirror makes to REPLICA, as values: how each is logged, and what a dry run
+//! records of it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::overlay::Sim;
+use super::plan::Entry;
+use crate::dir::{Kind, Meta};
+use crate::escape::{esc, rel as show};
+use crate::own;
+
+/// A change made (or, in a dry run, that would be made) to REPLICA.
+pub enum Done<'p> {
+    Copied {
+        rel: &'p Path,
+        bytes: u64,
+        update: bool,
+        kept: Option<PathBuf>,
+        meta: Meta,
+    },
+    Attrs {
+        rel: &'p Path,
+        meta: Meta,
+    },
+    MadeDir {
+        rel: &'p Path,
+    },
+    Symlink {
+        rel: &'p Path,
+        target: &'p Path,
+        update: bool,
+        meta: Meta,
+    },
+    Removed {
+        rel: &'p Path,
+        kind: Kind,
+        kept: Option<PathBuf>,
+    },
+    Renamed {
+        from: &'p Path,
+        to: &'p Path,
+    },
+}
+
+impl fmt::Display for Done<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Done::Copied {
+                rel,
+                bytes,
+                update,
+                kept,
+                ..
+            } => {
+                let verb = if *update { "updated" } else { "copied" };
+                write!(f, "{verb} {} ({bytes} bytes", show(rel))?;
+                if let Some(kept) = kept {
+                    write!(f, ", previous version kept as {}", esc(kept))?;
+                }
+                f.write_str(")")
+            }
+            Done::Attrs { rel, .. } => write!(f, "updated attributes of {}", show(rel)),
+            Done::MadeDir { rel } => write!(f, "created directory {}", show(rel)),
+            Done::Symlink {
+                rel,
+                target,
+                update,
+                ..
+            } => {
+                let verb = if *update { "updated" } else { "created" };
+                write!(f, "{verb} symlink {} -> {}", show(rel), esc(target))
+            }
+            Done::Removed { rel, kind, kept } => {
+                let leftover =
+                    *kind == Kind::File && rel.file_name().is_some_and(own::is_temp_name);
+                if leftover {
+                    write!(f, "removed leftover temporary file {}", show(rel))?;
+                } else {
+                    write!(f, "removed {} {}", kind.noun(), show(rel))?;
+                }
+                match kept {
+                    Some(kept) => write!(f, " (kept as {})", esc(kept)),
+                    None => Ok(()),
+                }
+            }
+            Done::Renamed { from, to } => write!(f, "renamed {} -> {}", show(from), show(to)),
+        }
+    }
+}
+/// What REPLICA would hold after `done`, for the dry run's overlay.
+pub fn simulated(done: &Done) -> Vec<(PathBuf, Sim)> {
+    let entry = |kind: Kind, meta: Option<Meta>, target: Option<PathBuf>| {
+        Sim::Is(Entry { kind, meta, target })
+    };
+    match done {
+        Done::Copied { rel, meta, .. } | Done::Attrs { rel, meta } => {
+            vec![(rel.to_path_buf(), entry(Kind::File, Some(*meta), None))]
+        }
+        Done::MadeDir { rel } => vec![(rel.to_path_buf(), entry(Kind::Dir, None, None))],
+        Done::Symlink {
+            rel, target, meta, ..
+        } => vec![(
+            rel.to_path_buf(),
+            entry(Kind::Symlink, Some(*meta), Some(target.to_path_buf())),
+        )],
+        Done::Removed { rel, .. } => vec![(rel.to_path_buf(), Sim::Gone)],
+        Done::Renamed { .. } => Vec::new(),
+    }
+}

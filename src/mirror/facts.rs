@@ -1,0 +1,90 @@
+//! Gathering what a decision needs: the metadata of files and symlinks on both sides, link
+//! targets, and for `--checksum` the comparison of bytes. Only what the kinds call for is
+//! looked at, so an unchanged pass stays with one `statx` per file and side.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::Path;
+
+use super::node::Node;
+use super::overlay;
+use super::plan::{self, Entry, Facts};
+use super::walk::Walk;
+use crate::dir::{self, copy, Dir, Kind};
+
+impl<'r> Walk<'_, 'r> {
+    /// Gathers what the decision needs for `name`, given the kinds the listings found. `None`
+    /// if a failure was logged.
+    pub(super) fn facts(
+        &self,
+        node: &Node<'r>,
+        name: &OsStr,
+        rel: &Path,
+        src: Option<Kind>,
+        dst: Option<Kind>,
+    ) -> Option<Facts> {
+        let run = self.run;
+        let needs_meta = |k: Option<Kind>, other: Option<Kind>| match k {
+            Some(Kind::Symlink) => true,
+            Some(Kind::File) => other == Some(Kind::File),
+            _ => false,
+        };
+        let src = match (&node.src, src) {
+            (Some(dir), Some(kind)) if needs_meta(Some(kind), dst) => look(dir, name)
+                .map_err(|e| run.fail(run.src_err("stat", rel, e)))
+                .ok()?,
+            (_, kind) => kind.map(Entry::of),
+        };
+        let dst = if run.m.overlay.is_some() || needs_meta(dst, src.as_ref().map(|e| e.kind)) {
+            overlay::stat(run, node.dst.as_ref(), name, rel)
+                .map_err(|e| run.fail(run.dst_err("stat", rel, e)))
+                .ok()?
+        } else {
+            dst.map(Entry::of)
+        };
+        let same_bytes = match (&src, &dst) {
+            (Some(s), Some(d)) if plan::needs_bytes(s, d, &run.m.opts.rules) => {
+                Some(self.same_bytes(node, name, rel)?)
+            }
+            _ => None,
+        };
+        Some(Facts {
+            src,
+            dst,
+            same_bytes,
+        })
+    }
+
+    fn same_bytes(&self, node: &Node<'r>, name: &OsStr, rel: &Path) -> Option<bool> {
+        let (Some(s), Some(d)) = (&node.src, &node.dst) else {
+            return Some(false);
+        };
+        let compared = s
+            .open_file(name)
+            .and_then(|a| d.open_file(name).and_then(|b| copy::same_bytes(&a, &b)));
+        compared
+            .map_err(|e| self.run.fail(self.run.src_err("compare", rel, e)))
+            .ok()
+    }
+}
+
+/// What `dir` holds at `name`, with metadata and (for a symlink) its target.
+pub fn look(dir: &Dir, name: &OsStr) -> io::Result<Option<Entry>> {
+    let Some(meta) = dir.stat_at(name)? else {
+        return Ok(None);
+    };
+    let target = if meta.kind == Kind::Symlink {
+        match dir.read_link(name) {
+            Ok(t) => Some(t),
+            Err(e) if dir::is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(Some(Entry {
+        kind: meta.kind,
+        meta: Some(meta),
+        target,
+    }))
+}

@@ -1,0 +1,217 @@
+//! The local replica: a directory that is made to match SOURCE. For each entry, [`plan`] decides
+//! what it needs and [`apply`] carries that out; [`walk`] schedules the work over both trees on
+//! every core, [`single`] starts it from the watcher's paths, [`rename`] mirrors renames as
+//! renames, [`backup`] keeps what is replaced, and [`overlay`] keeps a dry run's view of what it
+//! would have done.
+
+pub mod apply;
+pub mod backup;
+pub mod copy;
+pub mod done;
+pub mod facts;
+pub mod node;
+pub mod overlay;
+pub mod plan;
+pub mod rename;
+pub mod single;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use log::{info, warn};
+
+use crate::dir;
+use crate::escape::esc;
+use crate::filter::Filter;
+use crate::own::{self, OwnFiles};
+use crate::replica::{Batch, Look, Outcome, Replica};
+use crate::root::{self, Now, Root};
+use crate::stats::Stats;
+use crate::stop::Stop;
+
+use backup::Backup;
+use overlay::Overlay;
+
+/// How the mirror behaves, beyond its roots.
+#[derive(Debug)]
+pub struct Options {
+    pub filter: Filter,
+    pub own: Arc<OwnFiles>,
+    pub rules: plan::Rules,
+    /// Watch mode: a file that changes while it is copied is handed back for a later look,
+    /// since more events for it are coming, instead of being retried at once.
+    pub requeue: bool,
+    /// Log what would be done, marked, and change nothing.
+    pub dry_run: bool,
+    /// A pass or batch that would remove more entries than this removes none.
+    pub max_delete: Option<u64>,
+}
+
+/// A local replica.
+#[derive(Debug)]
+pub struct Mirror {
+    /// REPLICA's root; `None` only in a dry run whose REPLICA does not exist yet.
+    pub(crate) root: Option<Root>,
+    pub(crate) path: PathBuf,
+    pub(crate) opts: Options,
+    pub(crate) backup: Option<Backup>,
+    pub(crate) stop: Stop,
+    pub(crate) workers: usize,
+    /// What a dry run in watch mode would have changed, so later hints agree with it.
+    pub(crate) overlay: Option<Mutex<Overlay>>,
+}
+
+impl Mirror {
+    pub fn new(
+        root: Option<Root>,
+        path: PathBuf,
+        backup: Option<Backup>,
+        stop: Stop,
+        opts: Options,
+    ) -> Mirror {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8);
+        let overlay = (opts.dry_run && opts.requeue).then(|| Mutex::new(Overlay::default()));
+        Mirror {
+            root,
+            path,
+            opts,
+            backup,
+            stop,
+            workers,
+            overlay,
+        }
+    }
+
+    /// REPLICA's root, made at start-up.
+    pub fn set_root(&mut self, root: Root) {
+        self.root = Some(root);
+    }
+
+    /// The backup directory, made at start-up.
+    pub fn set_backup(&mut self, backup: Backup) {
+        self.backup = Some(backup);
+    }
+
+    pub(crate) fn root_dir(&self) -> Option<&dir::Dir> {
+        self.root.as_ref().map(|r| &r.dir)
+    }
+
+    pub(crate) fn own(&self) -> &OwnFiles {
+        &self.opts.own
+    }
+
+    /// Whether a path in SOURCE (relative) takes part in the mirror: not one of foldersync's own
+    /// files, not excluded.
+    pub(crate) fn excluded(&self, rel: &Path, is_dir: bool) -> bool {
+        self.opts.filter.excludes_path(rel, is_dir)
+    }
+
+    fn run_sync(&self, source: &Root, batch: Batch, full: bool, stats: &Stats) -> Outcome {
+        let run = apply::Run::new(self, source, stats);
+        if full {
+            if let Some(overlay) = &self.overlay {
+                crate::lock(overlay).clear();
+            }
+        }
+        for (from, to) in &batch.renames {
+            if self.stop.is_set() {
+                break;
+            }
+            rename::rename(&run, from, to);
+        }
+        walk::sync_paths(&run, &batch.paths);
+        run.finish()
+    }
+}
+
+impl Replica for Mirror {
+    fn describe(&self) -> String {
+        esc(&self.path).to_string()
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        match root.now() {
+            Now::Same => Ok(()),
+            Now::Replaced(new) => {
+                let empty = new.is_empty(own::is_temp_name).unwrap_or(false);
+                if empty {
+                    warn!(
+                        "REPLICA {} was replaced by a new, empty directory: mirroring into it",
+                        esc(&self.path)
+                    );
+                    self.root = Some(new);
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "REPLICA {} was replaced by another directory that is not empty; \
+                         nothing is written there until foldersync is restarted",
+                        esc(&self.path)
+                    ))
+                }
+            }
+            Now::Gone(e) if dir::is_absent(&e) => self.recreate(),
+            now => Err(root::problem("REPLICA", &self.path, &now).unwrap_or_default()),
+        }
+    }
+
+    fn has_content(&self) -> bool {
+        let own = &self.opts.own;
+        self.root.as_ref().is_some_and(|root| {
+            !root
+                .is_empty(|name| own::is_temp_name(name) || own.in_replica(Path::new(name)))
+                .unwrap_or(false)
+        })
+    }
+
+    fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
+        let batch = Batch {
+            renames: Vec::new(),
+            paths: vec![(PathBuf::new(), Look::TREE)],
+        };
+        self.run_sync(source, batch, true, stats)
+    }
+
+    fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome {
+        self.run_sync(source, batch, false, stats)
+    }
+}
+
+impl Mirror {
+    /// REPLICA's root vanished. It is made again only where that cannot write into the wrong
+    /// place: its parent still on the device REPLICA was on (an unmounted disk leaves its mount
+    /// point on another device, and below a vanished mount point the parent is missing).
+    fn recreate(&mut self) -> Result<(), String> {
+        let gone = || format!("REPLICA {} is gone", esc(&self.path));
+        let Some(old) = &self.root else {
+            return Err(gone());
+        };
+        let (Some(parent), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Err(gone());
+        };
+        let parent = Root::open(parent).map_err(|_| gone())?;
+        if parent.id.dev != old.id.dev {
+            return Err(format!(
+                "{}, and its parent is on another device now (was a disk unmounted?)",
+                gone()
+            ));
+        }
+        match parent.dir.make_dir(name, 0o755) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("{}, and cannot be made again: {e}", gone())),
+        }
+        let root = Root::open(&self.path)
+            .map_err(|e| format!("{}, and cannot be made again: {e}", gone()))?;
+        info!("REPLICA {} was gone: made it again", esc(&self.path));
+        self.root = Some(root);
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! A directory being worked on, and a directory waiting to be walked.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use log::debug;
+
+use super::apply::Run;
+use crate::dir::{Dir, Meta};
+use crate::error::Logged;
+use crate::escape::rel as show;
+
+/// A directory being worked on: SOURCE's and REPLICA's handles, and the attributes REPLICA's
+/// must end up with, applied when the last reference goes (the walk has left it, and every copy
+/// into it has renamed into place).
+pub struct Node<'r> {
+    pub rel: PathBuf,
+    /// `None` when SOURCE has nothing here (a REPLICA directory that is emptied, not removed).
+    pub src: Option<Dir>,
+    /// `None` in a dry run, where REPLICA's directory was never made.
+    pub dst: Option<Dir>,
+    /// SOURCE's directory's metadata: what REPLICA's must match once its contents are done.
+    pub want: Option<Meta>,
+    /// REPLICA's directory's metadata when it was opened.
+    pub have: Option<Meta>,
+    /// Entries were made or removed in REPLICA's directory (so its mtime moved), or its
+    /// permissions were opened up to make them.
+    touched: AtomicBool,
+    run: &'r Run<'r>,
+}
+
+impl<'r> Node<'r> {
+    pub fn new(
+        run: &'r Run<'r>,
+        rel: PathBuf,
+        src: Option<Dir>,
+        dst: Option<Dir>,
+    ) -> Result<Node<'r>, Logged> {
+        let want = match &src {
+            Some(d) => Some(d.stat().map_err(|e| {
+                run.fail(run.src_err("stat", &rel, e));
+                Logged
+            })?),
+            None => None,
+        };
+        let have = match &dst {
+            Some(d) => Some(d.stat().map_err(|e| {
+                run.fail(run.dst_err("stat", &rel, e));
+                Logged
+            })?),
+            None => None,
+        };
+        Ok(Node {
+            rel,
+            src,
+            dst,
+            want,
+            have,
+            touched: AtomicBool::new(false),
+            run,
+        })
+    }
+
+    /// Notes that REPLICA's directory changed (its mtime is set again at the end).
+    pub fn touch(&self) {
+        self.touched.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `op`, which makes an entry in REPLICA's directory. Refused for lack of permission
+    /// (a read-only directory, and foldersync is not root), the directory is opened up for its
+    /// owner and `op` runs again; the directory's own permissions are set back at the end.
+    pub fn writable<T>(&self, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                let (Some(dst), Some(have)) = (&self.dst, &self.have) else {
+                    return Err(e);
+                };
+                // Not ours to open up: the original refusal stands.
+                match dst.ensure_writable(have) {
+                    Ok(true) => {
+                        self.touch();
+                        op()
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl Drop for Node<'_> {
+    fn drop(&mut self) {
+        let run = self.run;
+        if run.m.stop.is_set() || run.dry_run() {
+            return;
+        }
+        let (Some(dst), Some(want), Some(have)) = (&self.dst, &self.want, &self.have) else {
+            return;
+        };
+        let rules = &run.m.opts.rules;
+        let differs = |now: &Meta| {
+            want.attrs_differ(now, rules.owner) || !want.mtime.near(now.mtime, rules.window)
+        };
+        if !self.touched.load(Ordering::Relaxed) && !differs(have) {
+            return;
+        }
+        let result = dst.stat().and_then(|now| {
+            if differs(&now) {
+                let mut want = *want;
+                if want.mtime.near(now.mtime, rules.window) {
+                    want.mtime = now.mtime;
+                }
+                dst.set_attrs(&want, &now, rules.owner)?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => debug!("set attributes of directory {}", show(&self.rel)),
+            Err(e) => run.fail(run.dst_err("set metadata of", &self.rel, e)),
+        }
+    }
+}
+
+/// A directory waiting to be walked.
+pub struct Task<'r> {
+    pub parent: Arc<Node<'r>>,
+    pub name: OsString,
+    pub rel: PathBuf,
+    /// REPLICA's directory was just made (here is its handle, unless this is a dry run).
+    pub made: Option<Option<Dir>>,
+    /// SOURCE has nothing here: REPLICA's directory is emptied but kept.
+    pub empty: bool,
+    /// Walk its contents too (otherwise only its attributes are reconciled).
+    pub tree: bool,
+}

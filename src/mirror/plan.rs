@@ -1,0 +1,327 @@
+//! Deciding what one entry needs: from what SOURCE and REPLICA hold at a name, a [`Plan`]. Pure:
+//! no disk, no dry run, no logging; [`super::apply`] carries the plan out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::dir::{Kind, Meta};
+
+/// What one side holds at a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Its metadata, where the decision needs it (files and symlinks on both sides).
+    pub meta: Option<Meta>,
+    /// A symlink's target.
+    pub target: Option<PathBuf>,
+}
+
+impl Entry {
+    pub fn of(kind: Kind) -> Entry {
+        Entry {
+            kind,
+            meta: None,
+            target: None,
+        }
+    }
+}
+
+/// Everything the decision looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub src: Option<Entry>,
+    pub dst: Option<Entry>,
+    /// Whether both files have the same bytes, when [`needs_bytes`] asked for a comparison.
+    pub same_bytes: Option<bool>,
+}
+
+/// The rules of comparison, from the configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    /// Compare same-size files by their bytes, not by their mtimes.
+    pub checksum: bool,
+    /// Ownership is kept (foldersync runs as root).
+    pub owner: bool,
+    /// mtimes this close count as equal (`--modify-window`).
+    pub window: Duration,
+}
+
+/// What to do with one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Nothing.
+    Keep,
+    /// Create the directory (and then mirror everything below it).
+    MakeDir,
+    /// A directory on both sides: mirror its contents; its attributes follow them.
+    Walk,
+    /// Copy the file; `update` when it replaces REPLICA's older version.
+    Copy { update: bool },
+    /// The file's bytes are the same: set its permissions, owner and times.
+    Attrs,
+    /// Create the symlink, or re-point it (`update`).
+    Symlink { target: PathBuf, update: bool },
+    /// The symlink points the same way: set its owner and times.
+    SymlinkAttrs,
+}
+
+/// A decision: what REPLICA's entry must lose first, and what happens then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// REPLICA's entry goes first (SOURCE lacks it, or has another kind there).
+    pub remove: Option<Kind>,
+    pub then: Op,
+    /// SOURCE holds a fifo, socket or device here, which is never mirrored.
+    pub skipped: Option<&'static str>,
+}
+
+impl Plan {
+    pub const KEEP: Plan = Plan {
+        remove: None,
+        then: Op::Keep,
+        skipped: None,
+    };
+
+    fn then(op: Op) -> Plan {
+        Plan {
+            remove: None,
+            then: op,
+            skipped: None,
+        }
+    }
+}
+
+/// Whether deciding needs the two files' bytes compared first.
+pub fn needs_bytes(src: &Entry, dst: &Entry, rules: &Rules) -> bool {
+    match (src.kind, dst.kind, &src.meta, &dst.meta) {
+        (Kind::File, Kind::File, Some(s), Some(d)) => rules.checksum && s.size == d.size,
+        _ => false,
+    }
+}
+
+/// Decides what REPLICA's entry needs so that it matches SOURCE's.
+pub fn decide(facts: &Facts, rules: &Rules) -> Plan {
+    let (src, skipped) = match &facts.src {
+        Some(Entry {
+            kind: Kind::Special(what),
+            ..
+        }) => (None, Some(*what)),
+        other => (other.as_ref(), None),
+    };
+    let mut plan = match (src, &facts.dst) {
+        (None, None) => Plan::KEEP,
+        (None, Some(dst)) => Plan {
+            remove: Some(dst.kind),
+            ..Plan::KEEP
+        },
+        (Some(src), None) => Plan::then(create(src)),
+        (Some(src), Some(dst)) if src.kind != dst.kind => Plan {
+            remove: Some(dst.kind),
+            ..Plan::then(create(src))
+        },
+        (Some(src), Some(dst)) => Plan::then(update(src, dst, facts.same_bytes, rules)),
+    };
+    plan.skipped = skipped;
+    plan
+}
+
+fn create(src: &Entry) -> Op {
+    match src.kind {
+        Kind::File => Op::Copy { update: false },
+        Kind::Dir => Op::MakeDir,
+        Kind::Symlink => match &src.target {
+            Some(target) => Op::Symlink {
+                target: target.clone(),
+                update: false,
+            },
+            None => Op::Keep,
+        },
+        Kind::Special(_) => Op::Keep,
+    }
+}
+
+/// Both sides hold the same kind.
+fn update(src: &Entry, dst: &Entry, same_bytes: Option<bool>, rules: &Rules) -> Op {
+    match src.kind {
+        Kind::Dir => Op::Walk,
+        Kind::File => {
+            let (Some(s), Some(d)) = (&src.meta, &dst.meta) else {
+                return Op::Keep;
+            };
+            let same = match same_bytes {
+                Some(same) => s.size == d.size && same,
+                None => s.same_stamp(d, rules.window),
+            };
+            if !same {
+                Op::Copy { update: true }
+            } else if s.attrs_differ(d, rules.owner) || !s.mtime.near(d.mtime, rules.window) {
+                Op::Attrs
+            } else {
+                Op::Keep
+            }
+        }
+        Kind::Symlink => {
+            let (Some(s), Some(d)) = (&src.meta, &dst.meta) else {
+                return Op::Keep;
+            };
+            match (&src.target, &dst.target) {
+                (Some(a), Some(b)) if a == b => {
+                    let owner = rules.owner && (s.uid != d.uid || s.gid != d.gid);
+                    if owner || !s.mtime.near(d.mtime, rules.window) {
+                        Op::SymlinkAttrs
+                    } else {
+                        Op::Keep
+                    }
+                }
+                (Some(target), _) => Op::Symlink {
+                    target: target.clone(),
+                    update: true,
+                },
+                (None, _) => Op::Keep,
+            }
+        }
+        Kind::Special(_) => Op::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dir::{Id, Stamp};
+
+    fn meta(kind: Kind, size: u64, mtime: i64, perm: u32) -> Meta {
+        let t = Stamp {
+            sec: mtime,
+            nsec: 5,
+        };
+        Meta {
+            kind,
+            perm,
+            uid: 1,
+            gid: 1,
+            size,
+            blocks: size / 512 + 1,
+            nlink: 1,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            id: Id { dev: 1, ino: 1 },
+            mount_root: false,
+        }
+    }
+
+    fn file(size: u64, mtime: i64, perm: u32) -> Option<Entry> {
+        Some(Entry {
+            kind: Kind::File,
+            meta: Some(meta(Kind::File, size, mtime, perm)),
+            target: None,
+        })
+    }
+
+    fn link(target: &str, mtime: i64) -> Option<Entry> {
+        Some(Entry {
+            kind: Kind::Symlink,
+            meta: Some(meta(Kind::Symlink, 0, mtime, 0o777)),
+            target: Some(target.into()),
+        })
+    }
+
+    fn plan(src: Option<Entry>, dst: Option<Entry>) -> Plan {
+        decide(
+            &Facts {
+                src,
+                dst,
+                same_bytes: None,
+            },
+            &Rules::default(),
+        )
+    }
+
+    #[test]
+    fn new_entries_are_created() {
+        assert_eq!(
+            plan(file(3, 10, 0o644), None).then,
+            Op::Copy { update: false }
+        );
+        assert_eq!(plan(Some(Entry::of(Kind::Dir)), None).then, Op::MakeDir);
+        assert_eq!(
+            plan(link("t", 1), None).then,
+            Op::Symlink {
+                target: "t".into(),
+                update: false
+            }
+        );
+    }
+
+    #[test]
+    fn extras_and_other_kinds_are_removed_first() {
+        let p = plan(None, Some(Entry::of(Kind::Dir)));
+        assert_eq!(p.remove, Some(Kind::Dir));
+        assert_eq!(p.then, Op::Keep);
+        let p = plan(file(1, 1, 0o644), Some(Entry::of(Kind::Dir)));
+        assert_eq!(p.remove, Some(Kind::Dir));
+        assert_eq!(p.then, Op::Copy { update: false });
+        let p = plan(Some(Entry::of(Kind::Special("fifo"))), file(1, 1, 0o644));
+        assert_eq!((p.remove, p.skipped), (Some(Kind::File), Some("fifo")));
+    }
+
+    #[test]
+    fn files_compare_by_size_and_mtime_then_attributes() {
+        assert_eq!(plan(file(3, 10, 0o644), file(3, 10, 0o644)), Plan::KEEP);
+        assert_eq!(
+            plan(file(3, 10, 0o644), file(4, 10, 0o644)).then,
+            Op::Copy { update: true }
+        );
+        assert_eq!(
+            plan(file(3, 11, 0o644), file(3, 10, 0o644)).then,
+            Op::Copy { update: true }
+        );
+        assert_eq!(plan(file(3, 10, 0o600), file(3, 10, 0o644)).then, Op::Attrs);
+    }
+
+    #[test]
+    fn checksum_and_modify_window() {
+        let rules = Rules {
+            checksum: true,
+            ..Rules::default()
+        };
+        let facts = |same| Facts {
+            src: file(3, 11, 0o644),
+            dst: file(3, 10, 0o644),
+            same_bytes: Some(same),
+        };
+        assert!(needs_bytes(
+            facts(true).src.as_ref().unwrap(),
+            facts(true).dst.as_ref().unwrap(),
+            &rules
+        ));
+        assert_eq!(decide(&facts(true), &rules).then, Op::Attrs);
+        assert_eq!(
+            decide(&facts(false), &rules).then,
+            Op::Copy { update: true }
+        );
+        let window = Rules {
+            window: Duration::from_secs(2),
+            ..Rules::default()
+        };
+        let facts = Facts {
+            src: file(3, 11, 0o644),
+            dst: file(3, 10, 0o644),
+            same_bytes: None,
+        };
+        assert_eq!(decide(&facts, &window), Plan::KEEP);
+    }
+
+    #[test]
+    fn symlinks_compare_by_target() {
+        assert_eq!(plan(link("a", 1), link("a", 1)), Plan::KEEP);
+        assert_eq!(plan(link("a", 2), link("a", 1)).then, Op::SymlinkAttrs);
+        assert_eq!(
+            plan(link("b", 1), link("a", 1)).then,
+            Op::Symlink {
+                target: "b".into(),
+                update: true
+            }
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! Renames in SOURCE mirrored as renames in REPLICA, so the replica keeps the same inode and
+//! nothing is copied again. Only done when the rename's result can be checked: SOURCE no longer
+//! has the old name, REPLICA still has it, and what REPLICA holds there matches what SOURCE now
+//! has at the new name. Both paths are reconciled afterwards in any case.
+
+use std::path::Path;
+
+use log::debug;
+
+use super::apply::Run;
+use super::done::Done;
+use super::facts::look;
+use super::overlay::{self, Sim};
+use crate::dir::{Dir, Kind};
+use crate::escape::rel as show;
+
+/// Mirrors the rename of `from` to `to` (both relative). Returns whether REPLICA was renamed.
+pub fn rename(run: &Run, from: &Path, to: &Path) -> bool {
+    let m = run.m;
+    let plain = |p: &Path| {
+        !p.as_os_str().is_empty()
+            && !m.own().in_source(p)
+            && !m.own().in_replica(p)
+            && !m.excluded(p, false)
+            && !m.excluded(p, true)
+    };
+    if !plain(from) || !plain(to) || to.starts_with(from) {
+        return false;
+    }
+    let (Some(from_parent), Some(from_name), Some(to_parent), Some(to_name)) =
+        (from.parent(), from.file_name(), to.parent(), to.file_name())
+    else {
+        return false;
+    };
+    let open = |root: &Dir, rel: &Path| root.open_beneath(rel).ok();
+    let src = &run.source.dir;
+    let (Some(src_from), Some(src_to)) = (open(src, from_parent), open(src, to_parent)) else {
+        return false;
+    };
+    let (Ok(None), Ok(Some(now))) = (src_from.stat_at(from_name), look(&src_to, to_name)) else {
+        return false;
+    };
+    let Some(root) = m.root_dir() else {
+        return false;
+    };
+    let (dst_from, dst_to) = (open(root, from_parent), open(root, to_parent));
+    if !run.dry_run() && (dst_from.is_none() || dst_to.is_none()) {
+        return false;
+    }
+    let Ok(Some(old)) = overlay::stat(run, dst_from.as_ref(), from_name, from) else {
+        return false;
+    };
+    let (Some(s), Some(d)) = (now.meta, old.meta) else {
+        return false;
+    };
+    let matches = now.kind == old.kind
+        && match now.kind {
+            Kind::File => s.same_stamp(&d, m.opts.rules.window),
+            Kind::Symlink => now.target == old.target,
+            Kind::Dir => true,
+            Kind::Special(_) => false,
+        };
+    if !matches {
+        return false;
+    }
+    if let (Some(dst_from), Some(dst_to)) = (dst_from.as_ref().filter(|_| !run.dry_run()), &dst_to)
+    {
+        if let Some(backup) = &m.backup {
+            // What the rename would overwrite is kept.
+            if let Ok(Some(there)) = dst_to.stat_at(to_name) {
+                if let Err(e) = backup.keep(dst_to, to_name, to, there.kind) {
+                    debug!("cannot back up {} ({e}); copying instead", show(to));
+                    return false;
+                }
+            }
+        }
+        if let Err(e) = dst_from.rename(from_name, dst_to, to_name) {
+            debug!(
+                "cannot rename {} to {} ({e}); copying instead",
+                show(from),
+                show(to)
+            );
+            return false;
+        }
+    }
+    if let Some(overlay) = &m.overlay {
+        let mut overlay = crate::lock(overlay);
+        overlay.set(to.to_path_buf(), Sim::Is(old));
+        overlay.set(from.to_path_buf(), Sim::Gone);
+    }
+    run.note(Done::Renamed { from, to });
+    true
+}

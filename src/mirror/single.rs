@@ -1,0 +1,163 @@
+//! The single-path primitive: "make this REPLICA path match SOURCE", for the paths the watcher
+//! names (and the root, for a full pass). It opens the parent directory on both sides and then
+//! runs the same per-entry code as the walk. Nothing is ever written through something in
+//! REPLICA that is not a real directory: if an ancestor is missing or of another kind, that
+//! ancestor is mirrored as a whole instead.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use log::warn;
+
+use super::node::Node;
+use super::overlay;
+use super::walk::Walk;
+use crate::dir;
+use crate::escape::rel as show;
+use crate::replica::Look;
+use crate::stats::Count;
+
+/// The parent directory of the previous path, kept open while the next paths share it (the
+/// watcher's paths come sorted, so a burst in one directory opens it once).
+type Cache<'r> = Option<(PathBuf, Arc<Node<'r>>)>;
+
+/// Reconciles each path, pushing the directories to walk onto the walk's stack.
+pub fn start<'r>(walk: &Walk<'_, 'r>, paths: &[(PathBuf, Look)]) {
+    let mut cache: Cache<'r> = None;
+    for (rel, look) in paths {
+        if walk.run.m.stop.is_set() {
+            break;
+        }
+        sync_path(walk, rel, *look, &mut cache);
+    }
+}
+
+fn sync_path<'r>(walk: &Walk<'_, 'r>, rel: &Path, look: Look, cache: &mut Cache<'r>) {
+    let run = walk.run;
+    let m = run.m;
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return root(walk, look);
+    };
+    if m.own().in_source(rel) || m.own().in_replica(rel) {
+        return;
+    }
+    let Some(node) = parent_node(walk, parent, cache) else {
+        return;
+    };
+    let src = match &node.src {
+        Some(dir) => match dir.stat_at(name) {
+            Ok(meta) => meta.map(|m| m.kind),
+            Err(e) => return run.fail(run.src_err("stat", rel, e)),
+        },
+        None => None,
+    };
+    let dst = match overlay::stat(run, node.dst.as_ref(), name, rel) {
+        Ok(entry) => entry.map(|e| e.kind),
+        Err(e) => return run.fail(run.dst_err("stat", rel, e)),
+    };
+    // A path inside an excluded directory (the walk never gets there) is checked with its
+    // parents; the entry itself is checked by the walk's own code.
+    if parent.components().next().is_some() && m.excluded(parent, true) {
+        return;
+    }
+    walk.entry(&node, name, src, dst, look.tree);
+}
+
+/// The root itself: a full walk, or only its attributes.
+fn root(walk: &Walk<'_, '_>, look: Look) {
+    let run = walk.run;
+    let src = match run.source.dir.dup() {
+        Ok(d) => d,
+        Err(e) => return run.fail(run.src_err("open", "", e)),
+    };
+    let dst = match run.m.root_dir().map(|d| d.dup()).transpose() {
+        Ok(d) => d,
+        Err(e) => return run.fail(run.dst_err("open", "", e)),
+    };
+    let Ok(node) = Node::new(run, PathBuf::new(), Some(src), dst) else {
+        return;
+    };
+    if look.tree {
+        walk.walk(Arc::new(node));
+    }
+}
+
+/// Opens the parent directory `rel` on both sides (or takes it from the cache). When SOURCE's
+/// or REPLICA's side is not a directory there, the nearest ancestor that needs it is mirrored
+/// as a whole instead, and `None` is returned.
+fn parent_node<'r>(
+    walk: &Walk<'_, 'r>,
+    rel: &Path,
+    cache: &mut Cache<'r>,
+) -> Option<Arc<Node<'r>>> {
+    if let Some((path, node)) = cache.as_ref() {
+        if path == rel {
+            return Some(Arc::clone(node));
+        }
+    }
+    let run = walk.run;
+    let src = match run.source.dir.open_beneath(rel) {
+        Ok(d) => d,
+        Err(e) if dir::is_not_a_dir(&e) => {
+            // SOURCE's parent changed too: it is mirrored as a whole.
+            sync_ancestor(walk, rel, cache);
+            return None;
+        }
+        Err(e) => {
+            run.fail(run.src_err("open directory", rel, e));
+            return None;
+        }
+    };
+    let dst = match run.m.root_dir() {
+        None => None,
+        Some(root) => match root.open_beneath(rel) {
+            Ok(d) => Some(d),
+            Err(e) if dir::is_not_a_dir(&e) => {
+                if run.dry_run() {
+                    None
+                } else {
+                    let ancestor = first_non_dir(root, rel);
+                    sync_ancestor(walk, &ancestor, cache);
+                    return None;
+                }
+            }
+            Err(e) => {
+                run.fail(run.dst_err("open directory", rel, e));
+                return None;
+            }
+        },
+    };
+    let node = Node::new(run, rel.to_path_buf(), Some(src), dst).ok()?;
+    if let Some(why) = run.foreign(&node) {
+        warn!("{} is left alone: {why}", show(rel));
+        run.stats.add(Count::Error);
+        return None;
+    }
+    let node = Arc::new(node);
+    *cache = Some((rel.to_path_buf(), Arc::clone(&node)));
+    Some(node)
+}
+
+fn sync_ancestor<'r>(walk: &Walk<'_, 'r>, rel: &Path, cache: &mut Cache<'r>) {
+    *cache = None;
+    sync_path(walk, rel, Look::TREE, cache);
+}
+
+/// The first ancestor-or-self of the REPLICA directory `rel` that is missing or is not a real
+/// directory (a symlink, say): nothing may be written below it.
+fn first_non_dir(root: &dir::Dir, rel: &Path) -> PathBuf {
+    let mut ancestor = PathBuf::new();
+    let Ok(mut dir) = root.dup() else {
+        return ancestor;
+    };
+    for part in rel.components() {
+        ancestor.push(part);
+        let name: &OsStr = part.as_os_str();
+        match dir.open_dir(name) {
+            Ok(next) => dir = next,
+            Err(_) => return ancestor,
+        }
+    }
+    ancestor
+}

@@ -1,0 +1,358 @@
+//! The walk: a sorted merge-join of SOURCE's and REPLICA's listings, one directory at a time,
+//! on every core. Directories wait on a shared stack (depth first, so what waits is bounded by
+//! the tree's width times its depth), file copies go to a bounded pool of workers, and a
+//! directory's attributes are set once the walk has left it and every copy into it is done.
+
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use crossbeam_channel::Sender;
+use log::{debug, warn};
+
+use super::apply::Run;
+use super::node::{Node, Task};
+use super::plan::{self, Facts, Op, Plan};
+use super::{overlay, single};
+use crate::dir::{self, Kind};
+use crate::escape::{esc, rel as show};
+use crate::replica::Look;
+use crate::stats::Count;
+
+/// How many copies may wait for a worker; bounds memory while the walkers run ahead.
+const QUEUE: usize = 256;
+
+/// A file waiting for a copy worker. It holds its directory's node, so the directory's
+/// attributes are set only after the copy has renamed into it.
+struct CopyJob<'r> {
+    node: Arc<Node<'r>>,
+    name: OsString,
+    rel: PathBuf,
+    update: bool,
+}
+
+/// Directories waiting to be walked, shared by the walker threads.
+#[derive(Default)]
+pub struct Work<'r> {
+    state: Mutex<WorkState<'r>>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct WorkState<'r> {
+    stack: Vec<Task<'r>>,
+    /// Directories pushed and not yet finished (being walked or waiting).
+    unfinished: usize,
+    /// No more directories will come from outside the walkers.
+    closed: bool,
+}
+
+impl<'r> Work<'r> {
+    fn push(&self, task: Task<'r>) {
+        let mut state = crate::lock(&self.state);
+        state.stack.push(task);
+        state.unfinished += 1;
+        self.changed.notify_one();
+    }
+
+    fn close(&self) {
+        crate::lock(&self.state).closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Walks directories until there are none left and none can come.
+    fn run(&self, mut walk: impl FnMut(Task<'r>)) {
+        loop {
+            let task = {
+                let mut state = crate::lock(&self.state);
+                loop {
+                    if let Some(task) = state.stack.pop() {
+                        break task;
+                    }
+                    if state.closed && state.unfinished == 0 {
+                        return;
+                    }
+                    state = self
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            };
+            walk(task);
+            let mut state = crate::lock(&self.state);
+            state.unfinished -= 1;
+            if state.unfinished == 0 {
+                self.changed.notify_all();
+            }
+        }
+    }
+}
+
+/// One walker's view of the run: the run, the shared stack and the copy queue.
+#[derive(Clone)]
+pub struct Walk<'s, 'r> {
+    pub run: &'r Run<'r>,
+    work: &'s Work<'r>,
+    copies: Sender<CopyJob<'r>>,
+}
+
+/// Makes each REPLICA path (relative to the roots) match SOURCE: the same primitive serves the
+/// full pass (the root, [`Look::TREE`]) and the watcher (single paths).
+pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
+    let work = Work::default();
+    let workers = run.m.workers;
+    thread::scope(|scope| {
+        let (tx, rx) = crossbeam_channel::bounded::<CopyJob<'r>>(QUEUE);
+        for _ in 0..workers {
+            let rx = rx.clone();
+            scope.spawn(move || {
+                for job in rx {
+                    run.copy(&job.node, &job.name, &job.rel, job.update);
+                }
+            });
+        }
+        let walk = Walk {
+            run,
+            work: &work,
+            copies: tx,
+        };
+        for _ in 1..workers {
+            let walker = walk.clone();
+            scope.spawn(move || walker.work.run(|task| walker.task(task)));
+        }
+        single::start(&walk, paths);
+        walk.work.close();
+        walk.work.run(|task| walk.task(task));
+    });
+}
+
+impl<'r> Walk<'_, 'r> {
+    pub fn push(&self, task: Task<'r>) {
+        self.work.push(task);
+    }
+
+    /// Opens a directory that waited on the stack, then walks it.
+    fn task(&self, task: Task<'r>) {
+        if self.run.m.stop.is_set() {
+            return;
+        }
+        let tree = task.tree;
+        if let Some(node) = self.open(task) {
+            if tree {
+                self.walk(Arc::new(node));
+            }
+        }
+    }
+
+    /// Opens both sides of a directory, refusing what would lead outside the roots: a SOURCE
+    /// directory that is REPLICA itself, a REPLICA directory that is SOURCE or a mount point.
+    pub fn open(&self, task: Task<'r>) -> Option<Node<'r>> {
+        let run = self.run;
+        let parent = &task.parent;
+        let src = match (&parent.src, task.empty) {
+            (Some(dir), false) => match dir.open_dir(&task.name) {
+                Ok(d) => Some(d),
+                // Changed since it was listed: the next look at this path sorts it out.
+                Err(e) if dir::is_not_a_dir(&e) => return None,
+                Err(e) => {
+                    run.fail(run.src_err("open directory", &task.rel, e));
+                    return None;
+                }
+            },
+            _ => None,
+        };
+        let dst = match (task.made, &parent.dst) {
+            (Some(made), _) => made,
+            (None, Some(dir)) => match dir.open_dir(&task.name) {
+                Ok(d) => Some(d),
+                Err(e) if dir::is_not_a_dir(&e) => return None,
+                Err(e) => {
+                    run.fail(run.dst_err("open directory", &task.rel, e));
+                    return None;
+                }
+            },
+            (None, None) => None,
+        };
+        let node = Node::new(run, task.rel, src, dst).ok()?;
+        if let Some(why) = run.foreign(&node) {
+            warn!("{} is left alone: {why}", show(&node.rel));
+            run.stats.add(Count::Error);
+            return None;
+        }
+        Some(node)
+    }
+
+    /// Reconciles a directory that exists on both sides: a merge-join of the sorted listings.
+    pub fn walk(&self, node: Arc<Node<'r>>) {
+        let run = self.run;
+        let src_list = match &node.src {
+            Some(dir) => match dir.list() {
+                Ok(list) => list,
+                // A source directory that cannot be listed removes nothing.
+                Err(e) if dir::is_absent(&e) => {
+                    debug!("{} vanished during the pass", show(&node.rel));
+                    return;
+                }
+                Err(e) => return run.fail(run.src_err("read directory", &node.rel, e)),
+            },
+            None => Vec::new(),
+        };
+        let dst_list = match overlay::list(run, node.dst.as_ref(), &node.rel) {
+            Ok(list) => list,
+            Err(e) => return run.fail(run.dst_err("read directory", &node.rel, e)),
+        };
+        let mut src_iter = src_list.into_iter().peekable();
+        let mut dst_iter = dst_list.into_iter().peekable();
+        loop {
+            if run.m.stop.is_set() {
+                return;
+            }
+            let (name, src_kind, dst_kind) = match (src_iter.peek(), dst_iter.peek()) {
+                (None, None) => break,
+                (Some(s), Some(d)) if s.0 == d.0 => {
+                    let (Some((n, s)), Some((_, d))) = (src_iter.next(), dst_iter.next()) else {
+                        break;
+                    };
+                    (n, Some(s), Some(d))
+                }
+                (Some(s), Some(d)) if s.0 > d.0 => match dst_iter.next() {
+                    Some((n, d)) => (n, None, Some(d)),
+                    None => break,
+                },
+                (Some(_), _) => match src_iter.next() {
+                    Some((n, s)) => (n, Some(s), None),
+                    None => break,
+                },
+                (None, Some(_)) => match dst_iter.next() {
+                    Some((n, d)) => (n, None, Some(d)),
+                    None => break,
+                },
+            };
+            self.entry(&node, &name, src_kind, dst_kind, true);
+        }
+    }
+
+    /// Makes one REPLICA entry match SOURCE's, given the kinds the listings (or lstat) found.
+    /// A directory's contents are mirrored too with `tree`, and always when it is new.
+    pub fn entry(
+        &self,
+        node: &Arc<Node<'r>>,
+        name: &OsStr,
+        src: Option<Kind>,
+        dst: Option<Kind>,
+        tree: bool,
+    ) {
+        let run = self.run;
+        let m = run.m;
+        let rel = node.rel.join(name);
+        if m.own().in_source(&rel) || m.own().in_replica(&rel) {
+            return;
+        }
+        // An excluded entry is not descended into on either side, and is left alone in
+        // REPLICA unless --delete-excluded.
+        if m.opts
+            .filter
+            .excludes(&rel, matches!(src.or(dst), Some(Kind::Dir)))
+        {
+            if let Some(kind) = dst.filter(|_| m.opts.filter.delete_excluded) {
+                if run.remove(node.dst.as_ref(), name, &rel, kind, false) {
+                    node.touch();
+                }
+            }
+            return;
+        }
+        run.stats.add(Count::Checked);
+        let Some(facts) = self.facts(node, name, &rel, src, dst) else {
+            return;
+        };
+        let plan = plan::decide(&facts, &m.opts.rules);
+        // A REPLICA directory that leads to foldersync's own (a backup directory) is emptied of
+        // everything else, and kept.
+        if plan.remove == Some(Kind::Dir) && m.own().leads_to_own(&rel) {
+            self.push(Task {
+                parent: Arc::clone(node),
+                name: name.to_os_string(),
+                rel,
+                made: None,
+                empty: facts.src.is_none(),
+                tree: true,
+            });
+            return;
+        }
+        self.carry(node, name, rel, plan, &facts, tree);
+    }
+
+    /// Carries out a plan: the removal first, then the creation or update.
+    fn carry(
+        &self,
+        node: &Arc<Node<'r>>,
+        name: &OsStr,
+        rel: PathBuf,
+        plan: Plan,
+        facts: &Facts,
+        tree: bool,
+    ) {
+        let run = self.run;
+        if let Some(what) = plan.skipped {
+            warn!(
+                "skipped {what} {}: only files, directories and symlinks are mirrored",
+                esc(&run.source_path().join(&rel))
+            );
+        }
+        if let Some(kind) = plan.remove {
+            if !run.remove(node.dst.as_ref(), name, &rel, kind, plan.then != Op::Keep) {
+                return;
+            }
+            node.touch();
+        }
+        let src_meta = facts.src.as_ref().and_then(|e| e.meta);
+        let dst_meta = facts.dst.as_ref().and_then(|e| e.meta);
+        match plan.then {
+            Op::Keep => {}
+            Op::MakeDir => {
+                if let Ok(made) = run.make_dir(node, name, &rel) {
+                    self.push(Task {
+                        parent: Arc::clone(node),
+                        name: name.to_os_string(),
+                        rel,
+                        made: Some(made),
+                        empty: false,
+                        tree: true,
+                    });
+                }
+            }
+            Op::Walk => self.push(Task {
+                parent: Arc::clone(node),
+                name: name.to_os_string(),
+                rel,
+                made: None,
+                empty: false,
+                tree,
+            }),
+            Op::Copy { update } => {
+                let job = CopyJob {
+                    node: Arc::clone(node),
+                    name: name.to_os_string(),
+                    rel,
+                    update: update && plan.remove.is_none(),
+                };
+                if let Err(unsent) = self.copies.send(job) {
+                    let job = unsent.into_inner();
+                    run.copy(&job.node, &job.name, &job.rel, job.update);
+                }
+            }
+            Op::Attrs => {
+                if let (Some(s), Some(d)) = (src_meta, dst_meta) {
+                    run.attrs(node, name, &rel, &s, &d);
+                }
+            }
+            Op::Symlink { target, update } => run.symlink(node, name, &rel, &target, update),
+            Op::SymlinkAttrs => {
+                if let Some(s) = src_meta {
+                    run.symlink_attrs(node, name, &rel, &s);
+                }
+            }
+        }
+    }
+}

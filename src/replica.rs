@@ -1,0 +1,68 @@
+//! The seam between the run loop and a replica: a full pass, a batch of watcher hints, the
+//! root's health. [`crate::mirror::Mirror`] keeps a local directory behind it; the interface is
+//! batch-oriented so that an engine with a high cost per call (rsync over ssh) fits it too.
+
+use std::path::PathBuf;
+
+use crate::root::Root;
+use crate::stats::Stats;
+
+/// How closely to look at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Look {
+    /// For a directory: everything below it too (a new or moved-in directory).
+    pub tree: bool,
+}
+
+impl Look {
+    /// The entry itself (for a directory: that it exists, and its attributes).
+    pub const ENTRY: Look = Look { tree: false };
+    /// The entry and everything below it.
+    pub const TREE: Look = Look { tree: true };
+
+    /// The closer of two looks.
+    pub fn merge(self, other: Look) -> Look {
+        Look {
+            tree: self.tree || other.tree,
+        }
+    }
+}
+
+/// A batch of watcher work: renames seen in SOURCE (in order), then paths to reconcile.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub renames: Vec<(PathBuf, PathBuf)>,
+    pub paths: Vec<(PathBuf, Look)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.renames.is_empty() && self.paths.is_empty()
+    }
+}
+
+/// What a pass or a batch leaves for later.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Files that changed while they were copied: look at them again shortly.
+    pub retry: Vec<PathBuf>,
+}
+
+/// A replica: where the mirror writes.
+pub trait Replica {
+    /// How the replica is named in messages.
+    fn describe(&self) -> String;
+
+    /// Checks that the replica's root is still the directory the mirror started with. An error
+    /// is one line saying what is wrong; nothing is written until the check passes again.
+    fn check(&mut self) -> Result<(), String>;
+
+    /// Whether the replica holds anything besides foldersync's own files.
+    fn has_content(&self) -> bool;
+
+    /// Makes the whole replica match `source`.
+    fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome;
+
+    /// Applies a batch of watcher hints.
+    fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome;
+}

@@ -1,0 +1,258 @@
+//! Turning events into hints: where to look, and how closely. Events never say what to do; the
+//! mirror looks at every path it is given. Paths outside SOURCE, foldersync's own files and
+//! paths inside excluded directories are dropped here, so the mirror never feeds itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use notify::event::{EventKind, ModifyKind, RenameMode};
+use notify::Event;
+use notify_debouncer_full::DebouncedEvent;
+
+use crate::filter::Filter;
+use crate::own::OwnFiles;
+use crate::replica::Look;
+
+/// What one event tells the mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// Look at this path (relative to SOURCE), this closely.
+    Path(PathBuf, Look),
+    /// Something was renamed from the first path to the second (both relative to SOURCE).
+    Rename(PathBuf, PathBuf),
+    /// Events were lost (queue overflow): only a full pass can tell what changed.
+    Rescan,
+    /// SOURCE itself was removed or moved away.
+    RootGone,
+}
+
+/// Which paths concern the mirror.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub root: PathBuf,
+    pub own: Arc<OwnFiles>,
+    pub filter: Filter,
+}
+
+impl Scope {
+    /// `path` relative to SOURCE, unless it is outside it, one of foldersync's own files, or in
+    /// an excluded directory (when excluded entries stay in REPLICA, nothing there matters).
+    pub fn relative(&self, path: &Path) -> Option<PathBuf> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        if self.own.ignores_event(rel) {
+            return None;
+        }
+        if !self.filter.delete_excluded
+            && rel
+                .parent()
+                .is_some_and(|p| self.filter.excludes_path(p, true))
+        {
+            return None;
+        }
+        Some(rel.to_path_buf())
+    }
+}
+
+impl Scope {
+    /// Whether an event concerns only foldersync's own files.
+    pub fn is_own(&self, event: &Event) -> bool {
+        !event.paths.is_empty()
+            && event.paths.iter().all(|p| {
+                p.strip_prefix(&self.root)
+                    .is_ok_and(|rel| self.own.ignores_event(rel))
+            })
+    }
+}
+
+/// Turns a debounced batch into hints.
+pub fn hints(events: &[DebouncedEvent], scope: &Scope) -> Vec<Hint> {
+    let mut out = Vec::new();
+    for event in events {
+        if event.need_rescan() {
+            out.push(Hint::Rescan);
+            continue;
+        }
+        let rel = |p: &PathBuf| scope.relative(p);
+        let touches_root = event.paths.contains(&scope.root);
+        let paths = |look: Look| {
+            event
+                .paths
+                .iter()
+                .filter_map(rel)
+                .map(move |p| Hint::Path(p, look))
+        };
+        match event.kind {
+            EventKind::Access(_) | EventKind::Other => {}
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+                if touches_root =>
+            {
+                out.push(Hint::RootGone)
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
+                match (rel(&event.paths[0]), rel(&event.paths[1])) {
+                    (Some(from), Some(to)) => out.push(Hint::Rename(from, to)),
+                    (Some(from), None) => out.push(Hint::Path(from, Look::ENTRY)),
+                    (None, Some(to)) => out.push(Hint::Path(to, Look::TREE)),
+                    (None, None) => {}
+                }
+            }
+            // Moved out: a removal as far as the mirror is concerned.
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                out.extend(paths(Look::ENTRY));
+            }
+            // New or moved-in entries are looked at as a whole: nothing was reported for the
+            // contents of a moved-in directory, nor for files made in a new one before its watch.
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) | EventKind::Any => {
+                out.extend(paths(Look::TREE));
+            }
+            EventKind::Modify(_) | EventKind::Remove(_) => out.extend(paths(Look::ENTRY)),
+        }
+    }
+    out
+}
+
+/// A path named by a raw (not yet debounced) event, with when it was seen.
+#[derive(Debug, Clone)]
+pub struct RawHint {
+    pub seen: Instant,
+    pub path: PathBuf,
+    pub look: Look,
+}
+
+/// The raw hints of one undebounced event. The debouncer drops information the mirror needs: a
+/// rename chain `a -> b -> a` over an existing `b` collapses to `a -> a` and `b` is never named
+/// again, and a file created and removed within one window produces no event although its
+/// directory's mtime changed. So every rename's paths and the parent directory of every create,
+/// remove and rename are also kept, undebounced, and looked at once the debounced events of the
+/// same moment have been applied.
+pub fn raw_hints(event: &Event, seen: Instant) -> Vec<RawHint> {
+    let mut out = Vec::new();
+    let parents = |out: &mut Vec<RawHint>| {
+        for path in &event.paths {
+            if let Some(parent) = path.parent() {
+                out.push(RawHint {
+                    seen,
+                    path: parent.to_path_buf(),
+                    look: Look::ENTRY,
+                });
+            }
+        }
+    };
+    match event.kind {
+        EventKind::Modify(ModifyKind::Name(mode)) => {
+            for (i, path) in event.paths.iter().enumerate() {
+                let moved_in = mode == RenameMode::To || (mode == RenameMode::Both && i == 1);
+                out.push(RawHint {
+                    seen,
+                    path: path.clone(),
+                    look: if moved_in { Look::TREE } else { Look::ENTRY },
+                });
+            }
+            parents(&mut out);
+        }
+        EventKind::Create(_) | EventKind::Remove(_) => parents(&mut out),
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, CreateKind, DataChange, Flag, RemoveKind};
+
+    fn scope() -> Scope {
+        Scope {
+            root: PathBuf::from("/src"),
+            own: Arc::new(OwnFiles::new(vec!["sync.log".into()], vec![])),
+            filter: Filter::new(Path::new("/src"), &["cache/".into()], &[], false).unwrap(),
+        }
+    }
+
+    fn ev(kind: EventKind, paths: &[&str]) -> DebouncedEvent {
+        let mut e = Event::new(kind);
+        for p in paths {
+            e = e.add_path(PathBuf::from(p));
+        }
+        DebouncedEvent::new(e, Instant::now())
+    }
+
+    fn p(rel: &str, look: Look) -> Hint {
+        Hint::Path(PathBuf::from(rel), look)
+    }
+
+    #[test]
+    fn kinds_become_hints() {
+        let events = [
+            ev(EventKind::Create(CreateKind::Folder), &["/src/new"]),
+            ev(
+                EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+                &["/src/f"],
+            ),
+            ev(EventKind::Remove(RemoveKind::File), &["/src/gone"]),
+            ev(EventKind::Access(AccessKind::Any), &["/src/read"]),
+            ev(
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                &["/src/a", "/src/b"],
+            ),
+            ev(
+                EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+                &["/src/in"],
+            ),
+            ev(
+                EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+                &["/src/out"],
+            ),
+            ev(
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                &["/src/x", "/elsewhere/y"],
+            ),
+            ev(EventKind::Create(CreateKind::File), &["/elsewhere/z"]),
+        ];
+        assert_eq!(
+            hints(&events, &scope()),
+            vec![
+                p("new", Look::TREE),
+                p("f", Look::ENTRY),
+                p("gone", Look::ENTRY),
+                Hint::Rename("a".into(), "b".into()),
+                p("in", Look::TREE),
+                p("out", Look::ENTRY),
+                p("x", Look::ENTRY),
+            ]
+        );
+    }
+
+    #[test]
+    fn overflow_and_root_removal() {
+        let rescan = DebouncedEvent::new(
+            Event::new(EventKind::Other).set_flag(Flag::Rescan),
+            Instant::now(),
+        );
+        let events = [
+            rescan,
+            ev(EventKind::Remove(RemoveKind::Folder), &["/src"]),
+            ev(
+                EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+                &["/src"],
+            ),
+        ];
+        assert_eq!(
+            hints(&events, &scope()),
+            vec![Hint::Rescan, Hint::RootGone, Hint::RootGone]
+        );
+    }
+
+    #[test]
+    fn own_files_and_excluded_directories_are_dropped() {
+        let events = [
+            ev(
+                EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+                &["/src/sync.log"],
+            ),
+            ev(EventKind::Create(CreateKind::File), &["/src/cache/x"]),
+        ];
+        assert!(hints(&events, &scope()).is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! The filesystem watcher. It owns its threads (notify's inotify thread and its own), and hands
+//! the run loop one channel of typed messages: hints, "a full pass is needed", and problems with
+//! advice. Inside, raw events go to a debouncer that sleeps while nothing happens
+//! ([`relay`]), and the paths the debouncer loses are kept aside and sent later ([`hints`]).
+
+pub mod hints;
+pub mod relay;
+
+use std::collections::VecDeque;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{after, never, select, Receiver, Sender};
+use notify::event::EventKind;
+use notify::{Event, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::DebounceEventResult;
+
+use hints::RawHint;
+pub use hints::{Hint, Scope};
+use relay::Sleepy;
+
+/// What the watcher tells the run loop.
+#[derive(Debug)]
+pub enum WatchMsg {
+    /// Paths to look at, renames, rescans, the root gone.
+    Hints(Vec<Hint>),
+    /// A problem with the watch, to be logged as a warning. `degraded` says what part of the
+    /// work now falls to the periodic passes; `rescan` asks for a full pass.
+    Trouble {
+        message: String,
+        degraded: Option<String>,
+        rescan: bool,
+    },
+}
+
+/// Advice for the inotify watch limit, the error notify reports as `MaxFilesWatch`.
+pub const WATCH_LIMIT_ADVICE: &str = "the inotify watch limit is reached, so part of SOURCE is \
+not watched and changes there wait for the next full pass; raise it with \
+`sysctl fs.inotify.max_user_watches=1048576` (and persist it in /etc/sysctl.d/)";
+
+/// A running watch on SOURCE.
+pub struct Watcher {
+    messages: Receiver<WatchMsg>,
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Watches SOURCE recursively, without following symlinks. The watch is in place when this
+    /// returns; if it could only be set up in part (the watch limit, an unreadable directory),
+    /// the first message says so and the periodic passes carry what is not watched.
+    pub fn start(scope: Scope, debounce: Duration) -> notify::Result<Watcher> {
+        let (raw_tx, raw_rx) = crossbeam_channel::unbounded();
+        let mut inotify = <RecommendedWatcher as notify::Watcher>::new(
+            move |event: notify::Result<Event>| {
+                let _ = raw_tx.send(event);
+            },
+            notify::Config::default().with_follow_symlinks(false),
+        )?;
+        let partial =
+            notify::Watcher::watch(&mut inotify, &scope.root, RecursiveMode::Recursive).err();
+        let (out, messages) = crossbeam_channel::unbounded();
+        if let Some(e) = partial {
+            let _ = out.send(trouble(&e, false));
+        }
+        let (stop, stop_rx) = crossbeam_channel::bounded(1);
+        let (debounced_tx, debounced) = crossbeam_channel::unbounded();
+        let worker = Worker {
+            sleepy: Sleepy::new(&scope.root, debounce, debounced_tx),
+            scope,
+            debounce,
+            out,
+            raw: VecDeque::new(),
+        };
+        let thread = thread::Builder::new()
+            .name("watch".into())
+            .spawn(move || {
+                // The inotify watcher lives, and its watches with it, as long as this thread.
+                let _inotify = inotify;
+                worker.run(&raw_rx, &debounced, &stop_rx);
+            })
+            .map_err(notify::Error::io)?;
+        Ok(Watcher {
+            messages,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The watcher's messages. When the channel closes, the watch has ended.
+    pub fn messages(&self) -> &Receiver<WatchMsg> {
+        &self.messages
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.stop.try_send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn trouble(e: &notify::Error, rescan: bool) -> WatchMsg {
+    if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+        WatchMsg::Trouble {
+            message: WATCH_LIMIT_ADVICE.into(),
+            degraded: Some(
+                "inotify watch limit reached: part of SOURCE is carried by passes only".into(),
+            ),
+            rescan: false,
+        }
+    } else {
+        WatchMsg::Trouble {
+            message: format!("watcher: {}", crate::escape::text(&e.to_string())),
+            degraded: None,
+            rescan,
+        }
+    }
+}
+
+/// The watch thread's state.
+struct Worker {
+    scope: Scope,
+    debounce: Duration,
+    sleepy: Sleepy,
+    out: Sender<WatchMsg>,
+    /// Raw hints, held until the debounced events of their moment have been sent.
+    raw: VecDeque<RawHint>,
+}
+
+impl Worker {
+    fn run(
+        mut self,
+        raw: &Receiver<notify::Result<Event>>,
+        debounced: &Receiver<DebounceEventResult>,
+        stop: &Receiver<()>,
+    ) {
+        loop {
+            let due = [
+                self.raw.front().map(|h| h.seen + self.raw_delay()),
+                self.sleepy.sleep_due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timer = due.map_or_else(never, |d| {
+                after(d.saturating_duration_since(Instant::now()))
+            });
+            let sent = select! {
+                recv(stop) -> _ => return,
+                recv(raw) -> msg => match msg {
+                    Ok(event) => {
+                        let mut ok = self.raw_event(event);
+                        for event in raw.try_iter() {
+                            ok &= self.raw_event(event);
+                        }
+                        ok
+                    }
+                    Err(_) => {
+                        let _ = self.out.send(WatchMsg::Trouble {
+                            message: "the watcher stopped".into(),
+                            degraded: None,
+                            rescan: true,
+                        });
+                        return;
+                    }
+                },
+                recv(debounced) -> msg => match msg {
+                    Ok(batch) => self.debounced(batch),
+                    Err(_) => true,
+                },
+                recv(timer) -> _ => {
+                    self.sleepy.try_sleep();
+                    self.mature()
+                }
+            };
+            if !sent {
+                // The run loop is gone.
+                return;
+            }
+        }
+    }
+
+    /// How long raw hints wait: past the debounce time and the debouncer's tick, so the
+    /// debounced events of the same moment (a rename pair, above all) are applied first.
+    fn raw_delay(&self) -> Duration {
+        self.debounce * 2
+    }
+
+    fn raw_event(&mut self, event: notify::Result<Event>) -> bool {
+        match event {
+            // Reads (the mirror's own among them) change nothing, and foldersync's own files
+            // (the log, the status file and its temporary files) must not feed the mirror,
+            // not even through their directory.
+            Ok(e) if matches!(e.kind, EventKind::Access(_)) || self.scope.is_own(&e) => true,
+            Ok(e) => {
+                self.raw.extend(hints::raw_hints(&e, Instant::now()));
+                match self.sleepy.feed(Ok(e)) {
+                    Ok(()) => true,
+                    Err(e) => self.out.send(trouble(&e, true)).is_ok(),
+                }
+            }
+            Err(e) => self.out.send(trouble(&e, true)).is_ok(),
+        }
+    }
+
+    fn debounced(&mut self, batch: DebounceEventResult) -> bool {
+        match batch {
+            Ok(events) => {
+                let found = hints::hints(&events, &self.scope);
+                found.is_empty() || self.out.send(WatchMsg::Hints(found)).is_ok()
+            }
+            Err(errors) => errors
+                .iter()
+                .all(|e| self.out.send(trouble(e, true)).is_ok()),
+        }
+    }
+
+    /// Sends the raw hints that have waited long enough.
+    fn mature(&mut self) -> bool {
+        let now = Instant::now();
+        let delay = self.raw_delay();
+        let mut found = Vec::new();
+        while self.raw.front().is_some_and(|h| now >= h.seen + delay) {
+            if let Some(hint) = self.raw.pop_front() {
+                if let Some(rel) = self.scope.relative(&hint.path) {
+                    found.push(Hint::Path(rel, hint.look));
+                }
+            }
+        }
+        found.is_empty() || self.out.send(WatchMsg::Hints(found)).is_ok()
+    }
+}

@@ -1,0 +1,122 @@
+//! The sleeping debouncer. notify-debouncer-full's thread wakes every quarter of the debounce
+//! time for as long as the debouncer exists, so an idle mirror would never be idle. Here the
+//! real inotify watcher lives as long as the watch, and a debouncer is built only while events
+//! flow: it is fed by hand, and stopped after a quiet spell. The next event builds a new one.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use notify::{Event, EventHandler, RecursiveMode, WatcherKind};
+use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, RecommendedCache};
+
+/// A debouncer that is awake only while events come.
+pub struct Sleepy {
+    root: PathBuf,
+    debounce: Duration,
+    out: Sender<DebounceEventResult>,
+    awake: Option<Awake>,
+    last_event: Option<Instant>,
+}
+
+struct Awake {
+    debouncer: Debouncer<FedWatcher, RecommendedCache>,
+    /// The debouncer's own event handler: events are handed to it here.
+    feed: Box<dyn EventHandler>,
+}
+
+impl Sleepy {
+    pub fn new(root: &Path, debounce: Duration, out: Sender<DebounceEventResult>) -> Sleepy {
+        Sleepy {
+            root: root.to_path_buf(),
+            debounce,
+            out,
+            awake: None,
+            last_event: None,
+        }
+    }
+
+    /// Hands an event to the debouncer, waking it first if it sleeps.
+    pub fn feed(&mut self, event: notify::Result<Event>) -> notify::Result<()> {
+        self.last_event = Some(Instant::now());
+        if self.awake.is_none() {
+            self.awake = Some(self.wake()?);
+        }
+        if let Some(awake) = self.awake.as_mut() {
+            awake.feed.handle_event(event);
+        }
+        Ok(())
+    }
+
+    fn wake(&self) -> notify::Result<Awake> {
+        let mut debouncer = new_debouncer_opt::<_, FedWatcher, RecommendedCache>(
+            self.debounce,
+            None,
+            self.out.clone(),
+            RecommendedCache::new(),
+            notify::Config::default(),
+        )?;
+        let feed = HANDED
+            .with(|h| h.borrow_mut().take())
+            .ok_or_else(|| notify::Error::generic("the debouncer did not build its watcher"))?;
+        // Registers the root with the debouncer; FedWatcher itself watches nothing.
+        debouncer.watch(&self.root, RecursiveMode::Recursive)?;
+        Ok(Awake { debouncer, feed })
+    }
+
+    /// When the awake debouncer may be put to sleep: once no event came for three debounce
+    /// periods (by then it has emitted everything it held).
+    pub fn sleep_due(&self) -> Option<Instant> {
+        self.awake.as_ref()?;
+        Some(self.last_event? + self.quiet())
+    }
+
+    fn quiet(&self) -> Duration {
+        (self.debounce * 3).max(Duration::from_millis(500))
+    }
+
+    /// Stops the debouncer's thread if no event came for a while.
+    pub fn try_sleep(&mut self) {
+        if self
+            .last_event
+            .is_some_and(|last| last.elapsed() < self.quiet())
+        {
+            return;
+        }
+        if let Some(awake) = self.awake.take() {
+            // Flags the debouncer's thread, which exits at its next tick.
+            awake.debouncer.stop_nonblocking();
+        }
+    }
+}
+
+thread_local! {
+    /// notify's `Watcher::new` is the only place the debouncer shows its event handler, and it
+    /// takes no context: [`FedWatcher::new`] leaves the handler here, and [`Sleepy::wake`], on the
+    /// same thread and in the same call, takes it.
+    static HANDED: RefCell<Option<Box<dyn EventHandler>>> = const { RefCell::new(None) };
+}
+
+/// The watcher type the debouncer is built with: it watches nothing; it only hands over the
+/// debouncer's event handler so that events can be fed to it.
+pub struct FedWatcher;
+
+impl notify::Watcher for FedWatcher {
+    fn new<F: EventHandler>(handler: F, _config: notify::Config) -> notify::Result<Self> {
+        HANDED.with(|h| *h.borrow_mut() = Some(Box::new(handler)));
+        Ok(FedWatcher)
+    }
+
+    fn watch(&mut self, _path: &Path, _recursive_mode: RecursiveMode) -> notify::Result<()> {
+        Ok(())
+    }
+
+    fn unwatch(&mut self, _path: &Path) -> notify::Result<()> {
+        Ok(())
+    }
+
+    fn kind() -> WatcherKind {
+        <notify::RecommendedWatcher as notify::Watcher>::kind()
+    }
+}
