@@ -5,6 +5,7 @@ machine's speed hits all alike). Prints medians, each tool's time relative to fo
 peak RSS (from GNU time, per process).
 
   bench/perf.py [--where /dev/shm] [--runs 5] [--million] [--only NAME[,NAME]] [--fs-args "..."]
+                [--compare OTHER_FOLDERSYNC_BINARY]
 
 Scenarios (trees from ../shared/bench/gen_tree.py):
   small     initial copy of 20,000 files of 0-16 KiB in 200 directories
@@ -75,6 +76,8 @@ class Bench:
             "rsync -a --delete": lambda s, d: ["rsync", "-a", "--delete", s + "/", d + "/"],
             "rclone sync": lambda s, d: ["rclone", "sync", "--local-no-check-updated", "--links", s, d],
         }
+        if self.a.compare:
+            t["foldersync (compare)"] = lambda s, d: [self.a.compare, "--once", "--allow-empty-source", "-l", self.log, *fs_args, s, d]
         if with_cp:
             t["cp -a"] = lambda s, d: ["cp", "-a", s + "/.", d]
         return t
@@ -121,6 +124,7 @@ def main():
     ap.add_argument("--million", action="store_true")
     ap.add_argument("--only", default="small,huge,large,same20k,same200k,mutated,rss,logcost")
     ap.add_argument("--fs-args", default="", help="extra foldersync arguments")
+    ap.add_argument("--compare", default="", help="another foldersync binary (an earlier build), run side by side")
     a = ap.parse_args()
     need("rsync", "rsync")
     need("rclone", "rclone")
