@@ -48,6 +48,15 @@ pub struct Outcome {
     pub retry: Vec<PathBuf>,
 }
 
+/// What a replica's root check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootState {
+    /// The same directory as before.
+    Same,
+    /// A new directory (made again, or an empty one put in its place): a full pass is needed.
+    Renewed,
+}
+
 /// A replica: where the mirror writes.
 pub trait Replica {
     /// How the replica is named in messages.
@@ -55,7 +64,8 @@ pub trait Replica {
 
     /// Checks that the replica's root is still the directory the mirror started with. An error
     /// is one line saying what is wrong; nothing is written until the check passes again.
-    fn check(&mut self) -> Result<(), String>;
+    /// `Renewed` says the root is a new directory now (made again), which needs a full pass.
+    fn check(&mut self) -> Result<RootState, String>;
 
     /// Whether the replica holds anything besides foldersync's own files.
     fn has_content(&self) -> bool;

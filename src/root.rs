@@ -23,8 +23,10 @@ pub struct Root {
 pub enum Now {
     /// The same directory.
     Same,
-    /// Nothing, or not a directory (a symlink counts as not a directory).
+    /// Nothing there, or unreachable.
     Gone(io::Error),
+    /// Something else than a directory: a symlink, a file.
+    NotDir,
     /// A directory on another device than the root was on: an unmount, most likely.
     OtherDevice,
     /// Another directory on the same device, opened.
@@ -56,7 +58,7 @@ impl Root {
             Err(e) => return Now::Gone(e.into()),
         };
         if meta.kind != dir::Kind::Dir {
-            return Now::Gone(io::Error::from(rustix::io::Errno::NOTDIR));
+            return Now::NotDir;
         }
         if meta.id == self.id {
             return Now::Same;
@@ -68,6 +70,9 @@ impl Root {
             Ok(root) if root.id == self.id => Now::Same,
             Ok(root) if root.id.dev != self.id.dev => Now::OtherDevice,
             Ok(root) => Now::Replaced(root),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                Now::NotDir
+            }
             Err(e) => Now::Gone(e),
         }
     }
@@ -89,9 +94,10 @@ pub fn problem(what: &str, path: &Path, now: &Now) -> Option<String> {
     match now {
         Now::Same | Now::Replaced(_) => None,
         Now::Gone(e) if dir::is_absent(e) => Some(format!("{what} {} is gone", esc(path))),
-        Now::Gone(e) if dir::is_not_a_dir(e) => {
-            Some(format!("{what} {} is no longer a directory", esc(path)))
-        }
+        Now::NotDir => Some(format!(
+            "{what} {} is no longer a directory (a symlink or a file took its place)",
+            esc(path)
+        )),
         Now::Gone(e) => Some(format!("{what} {} is unavailable: {e}", esc(path))),
         Now::OtherDevice => Some(format!(
             "{what} {} is now on another device (was its file system unmounted?)",

@@ -74,6 +74,9 @@ pub struct Status {
     /// Paths waiting for the worker (hints, retries); `pass_pending` when a full pass is queued.
     pub pending: u64,
     pub pass_pending: bool,
+    /// Why the log file cannot be written, while it cannot.
+    #[serde(default)]
+    pub log_problem: Option<String>,
 }
 
 impl Status {
@@ -94,6 +97,7 @@ impl Status {
             events_applied: 0,
             pending: 0,
             pass_pending: false,
+            log_problem: None,
         }
     }
 }
@@ -266,6 +270,9 @@ fn unhealthy(doc: &Status, age_seconds: f64) -> Option<String> {
     }
     if !alive {
         return Some(format!("process {} is not running", doc.pid));
+    }
+    if let Some(problem) = &doc.log_problem {
+        return Some(problem.clone());
     }
     if let Some(p) = &doc.last_pass {
         if p.counts.errors > 0 {

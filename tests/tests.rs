@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod edges;
 mod filters;
 mod generated;
 mod model;
@@ -12,5 +13,6 @@ mod pass;
 mod safety;
 mod signals;
 mod status;
+mod trust;
 mod validation;
 mod watch;

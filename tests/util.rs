@@ -148,6 +148,14 @@ pub struct Running {
 }
 
 impl Running {
+    /// Takes charge of a child started elsewhere: killed when dropped.
+    pub fn from(child: Child, console: PathBuf) -> Running {
+        Running {
+            child: Some(child),
+            console,
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
     }
@@ -428,6 +436,34 @@ impl Mount {
         Mount(at.to_path_buf())
     }
 
+    /// `from` bind-mounted at `at` (as root).
+    pub fn bind(from: &Path, at: &Path) -> Mount {
+        mkdir(at);
+        let status = Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "bind-mount {} at {}",
+            from.display(),
+            at.display()
+        );
+        Mount(at.to_path_buf())
+    }
+
+    /// Unmounts now (lazily: open descriptors keep the old file system).
+    pub fn unmount(&self) {
+        let status = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "umount {}", self.0.display());
+    }
+
     pub fn resize(&self, size: &str) {
         let status = Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])
@@ -440,8 +476,86 @@ impl Mount {
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
     }
+}
+
+// ---------- deep trees ----------
+
+/// Makes `levels` nested directories named `name` under `root`, and a file `leaf` with
+/// `content` at the bottom, one component at a time: the whole path may be longer than
+/// PATH_MAX, which path-based calls refuse.
+pub fn deep_chain(root: &Path, name: &str, levels: usize, content: &[u8]) {
+    use rustix::fs::{openat, Mode, OFlags};
+    let mut dir = openat(
+        rustix::fs::CWD,
+        root,
+        OFlags::DIRECTORY | OFlags::RDONLY,
+        Mode::empty(),
+    )
+    .unwrap();
+    for _ in 0..levels {
+        match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => panic!("mkdirat: {e}"),
+        }
+        dir = openat(
+            &dir,
+            name,
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+    }
+    let fd = openat(
+        &dir,
+        "leaf",
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    rustix::io::write(&fd, content).unwrap();
+}
+
+/// Reads `leaf` at the bottom of a chain made by [`deep_chain`], and counts the levels.
+pub fn read_deep_chain(root: &Path, name: &str) -> (usize, Option<Vec<u8>>) {
+    use rustix::fs::{openat, Mode, OFlags};
+    let Ok(mut dir) = openat(
+        rustix::fs::CWD,
+        root,
+        OFlags::DIRECTORY | OFlags::RDONLY,
+        Mode::empty(),
+    ) else {
+        return (0, None);
+    };
+    let mut levels = 0;
+    while let Ok(next) = openat(
+        &dir,
+        name,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW,
+        Mode::empty(),
+    ) {
+        dir = next;
+        levels += 1;
+    }
+    let leaf = openat(&dir, "leaf", OFlags::RDONLY, Mode::empty())
+        .ok()
+        .map(|fd| {
+            let mut buf = vec![0u8; 1 << 16];
+            let n = rustix::io::read(&fd, &mut buf).unwrap_or(0);
+            buf.truncate(n);
+            buf
+        });
+    (levels, leaf)
+}
+
+/// Removes a tree that may be deeper than PATH_MAX.
+pub fn remove_deep(path: &Path) {
+    let _ = Command::new("rm").arg("-rf").arg(path).status();
 }
 
 // ---------- privileges ----------
@@ -457,8 +571,24 @@ pub fn is_root() -> bool {
 /// root it drops to `nobody` with setpriv (the test dir is handed to nobody first); otherwise
 /// it runs as the current user, who is already bound by permissions.
 pub fn unprivileged(env: &Env) -> Command {
+    unprivileged_with_log(env, &env.log)
+}
+
+/// [`unprivileged`] with another log path.
+pub fn unprivileged_with_log(env: &Env, log: &Path) -> Command {
+    let mut cmd = as_nobody(env);
+    cmd.arg(&env.src).arg(&env.rep).arg("-l").arg(log);
+    cmd
+}
+
+/// The binary with no arguments yet, run without root's power to ignore permission bits: under
+/// root it drops to `nobody` with setpriv (the test dir is handed to nobody first); otherwise
+/// it runs as the current user, who is already bound by permissions.
+pub fn as_nobody(env: &Env) -> Command {
     if !is_root() {
-        return env.cmd();
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(&env.root);
+        return cmd;
     }
     chmod(&env.root, 0o755);
     for entry in WalkDir::new(&env.root).follow_links(false) {
@@ -475,10 +605,6 @@ pub fn unprivileged(env: &Env) -> Command {
         "--",
     ])
     .arg(BIN)
-    .arg(&env.src)
-    .arg(&env.rep)
-    .arg("-l")
-    .arg(&env.log)
     .current_dir(&env.root);
     cmd
 }

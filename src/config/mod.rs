@@ -3,6 +3,7 @@
 //! dangerous or impossible combinations, and builds the one definition of foldersync's own
 //! files. Nothing on disk is created, changed or removed here.
 
+pub mod mounts;
 pub mod paths;
 
 use std::fs;
@@ -109,7 +110,7 @@ impl Config {
         let status_file = match &args.status_file {
             None => None,
             Some(arg) => {
-                let path = check_file("status file", arg)?;
+                let path = check_status(arg)?;
                 if within(&path, &replica) {
                     return Err(bad(format!(
                         "status file {} is inside REPLICA {rep_shown}: the mirror would delete it",
@@ -210,6 +211,19 @@ fn check_file(what: &str, arg: &Path) -> Result<PathBuf, StartError> {
     let path = resolve(arg).map_err(|e| bad(format!("cannot use {what} {shown}: {e}")))?;
     if fs::metadata(&path).is_ok_and(|m| m.is_dir()) || path.file_name().is_none() {
         return Err(bad(format!("{what} {shown} is a directory")));
+    }
+    Ok(path)
+}
+
+/// The status file: as [`check_file`], and its directory must exist (it is written atomically
+/// by a rename in that directory).
+fn check_status(arg: &Path) -> Result<PathBuf, StartError> {
+    let path = check_file("status file", arg)?;
+    if !path.parent().is_some_and(|p| p.is_dir()) {
+        return Err(bad(format!(
+            "status file {}: its directory does not exist",
+            esc(arg)
+        )));
     }
     Ok(path)
 }

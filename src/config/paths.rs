@@ -82,14 +82,16 @@ pub fn id(path: &Path) -> Option<Id> {
     })
 }
 
-/// Whether `inner` is `outer` or lies inside it, by path or by the identity of a directory on
-/// the way up.
+/// Whether `inner` is `outer` or lies inside it: by path, by the identity of a directory on the
+/// way up, or by where both really are in their file system (a bind mount).
 pub fn within(inner: &Path, outer: &Path) -> bool {
     if inner.starts_with(outer) {
         return true;
     }
     match id(outer) {
-        Some(outer) => ancestry(inner).contains(&outer),
+        Some(outer_id) => {
+            ancestry(inner).contains(&outer_id) || super::mounts::within(inner, outer)
+        }
         None => false,
     }
 }

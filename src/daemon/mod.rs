@@ -16,7 +16,7 @@ use log::{debug, error, info, warn};
 use crate::config::Config;
 use crate::exit;
 use crate::progress;
-use crate::replica::Replica;
+use crate::replica::{Replica, RootState};
 use crate::stats::Stats;
 use crate::status::State;
 use crate::stop::Stop;
@@ -134,6 +134,7 @@ impl<'a> Daemon<'a> {
                 recv(after(deadline.saturating_duration_since(Instant::now()))) -> _ => {
                     if self.source.check_due().is_some_and(|due| Instant::now() >= due) {
                         self.check(false);
+                        self.report.log_problem(crate::logging::trouble());
                     }
                     self.report.write_if_due();
                 }
@@ -229,10 +230,12 @@ impl<'a> Daemon<'a> {
             Health::Fine => {}
         }
         match self.replica.check() {
-            Ok(()) => {
+            Ok(state) => {
                 if self.replica_problem.take().is_some() {
                     info!("REPLICA {} is usable again", self.replica.describe());
                     self.report.rest();
+                    self.schedule.want_pass(false);
+                } else if state == RootState::Renewed {
                     self.schedule.want_pass(false);
                 }
                 true
@@ -285,6 +288,7 @@ impl<'a> Daemon<'a> {
             "ok"
         };
         self.report.pass(started_at, elapsed, &counts, outcome_name);
+        self.report.log_problem(crate::logging::trouble());
         self.report.rest();
         self.schedule
             .end_pass(elapsed, counts.changed(), was_rescan);
@@ -300,6 +304,7 @@ impl<'a> Daemon<'a> {
         let stats = Stats::new();
         let outcome = self.replica.apply(&self.source.root, batch, &stats);
         self.report.applied(paths);
+        self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
         self.note_pending();
         let counts = stats.snapshot();

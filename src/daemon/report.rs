@@ -94,6 +94,15 @@ impl Report {
         }
     }
 
+    /// Notes whether the log file can be written.
+    pub fn log_problem(&mut self, problem: Option<String>) {
+        if let Some(file) = self.file.as_mut() {
+            if file.doc.log_problem != problem {
+                file.update(|doc| doc.log_problem = problem);
+            }
+        }
+    }
+
     pub fn due(&self) -> Option<Instant> {
         self.file.as_ref().and_then(StatusFile::due)
     }

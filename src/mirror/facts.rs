@@ -10,7 +10,7 @@ use super::node::Node;
 use super::overlay;
 use super::plan::{self, Entry, Facts};
 use super::walk::Walk;
-use crate::dir::{self, copy, Dir, Kind};
+use crate::dir::{self, copy, Dir, Kind, Meta};
 
 impl<'r> Walk<'_, 'r> {
     /// Gathers what the decision needs for `name`, given the kinds the listings found. `None`
@@ -42,8 +42,14 @@ impl<'r> Walk<'_, 'r> {
         } else {
             dst.map(Entry::of)
         };
+        let status_newer = match (&src, &dst) {
+            (Some(Entry { meta: Some(s), .. }), Some(Entry { meta: Some(d), .. })) => {
+                status_newer(s, d)
+            }
+            _ => false,
+        };
         let same_bytes = match (&src, &dst) {
-            (Some(s), Some(d)) if plan::needs_bytes(s, d, &run.m.opts.rules) => {
+            (Some(s), Some(d)) if plan::needs_bytes(s, d, status_newer, &run.m.opts.rules) => {
                 Some(self.same_bytes(node, name, rel)?)
             }
             _ => None,
@@ -52,6 +58,7 @@ impl<'r> Walk<'_, 'r> {
             src,
             dst,
             same_bytes,
+            status_newer,
         })
     }
 
@@ -66,6 +73,17 @@ impl<'r> Walk<'_, 'r> {
             .map_err(|e| self.run.fail(self.run.src_err("compare", rel, e)))
             .ok()
     }
+}
+
+/// Whether SOURCE's entry changed status after foldersync last wrote REPLICA's (a rename, a
+/// re-link, a rewrite that kept size and mtime). A ctime in the future (a clock ahead of ours,
+/// on a network file system) says nothing, and is not taken as a change.
+fn status_newer(src: &Meta, dst: &Meta) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64 + 1)
+        .unwrap_or(i64::MAX);
+    src.changed_after(dst) && src.ctime.sec <= now
 }
 
 /// What `dir` holds at `name`, with metadata and (for a symlink) its target.

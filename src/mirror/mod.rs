@@ -26,7 +26,7 @@ use crate::dir;
 use crate::escape::esc;
 use crate::filter::Filter;
 use crate::own::{self, OwnFiles};
-use crate::replica::{Batch, Look, Outcome, Replica};
+use crate::replica::{Batch, Look, Outcome, Replica, RootState};
 use crate::root::{self, Now, Root};
 use crate::stats::Stats;
 use crate::stop::Stop;
@@ -134,12 +134,12 @@ impl Replica for Mirror {
         esc(&self.path).to_string()
     }
 
-    fn check(&mut self) -> Result<(), String> {
+    fn check(&mut self) -> Result<RootState, String> {
         let Some(root) = &self.root else {
-            return Ok(());
+            return Ok(RootState::Same);
         };
         match root.now() {
-            Now::Same => Ok(()),
+            Now::Same => Ok(RootState::Same),
             Now::Replaced(new) => {
                 let empty = new.is_empty(own::is_temp_name).unwrap_or(false);
                 if empty {
@@ -148,7 +148,7 @@ impl Replica for Mirror {
                         esc(&self.path)
                     );
                     self.root = Some(new);
-                    Ok(())
+                    Ok(RootState::Renewed)
                 } else {
                     Err(format!(
                         "REPLICA {} was replaced by another directory that is not empty; \
@@ -157,7 +157,7 @@ impl Replica for Mirror {
                     ))
                 }
             }
-            Now::Gone(e) if dir::is_absent(&e) => self.recreate(),
+            Now::Gone(e) if e.kind() == std::io::ErrorKind::NotFound => self.recreate(),
             now => Err(root::problem("REPLICA", &self.path, &now).unwrap_or_default()),
         }
     }
@@ -188,7 +188,7 @@ impl Mirror {
     /// REPLICA's root vanished. It is made again only where that cannot write into the wrong
     /// place: its parent still on the device REPLICA was on (an unmounted disk leaves its mount
     /// point on another device, and below a vanished mount point the parent is missing).
-    fn recreate(&mut self) -> Result<(), String> {
+    fn recreate(&mut self) -> Result<RootState, String> {
         let gone = || format!("REPLICA {} is gone", esc(&self.path));
         let Some(old) = &self.root else {
             return Err(gone());
@@ -212,6 +212,6 @@ impl Mirror {
             .map_err(|e| format!("{}, and cannot be made again: {e}", gone()))?;
         info!("REPLICA {} was gone: made it again", esc(&self.path));
         self.root = Some(root);
-        Ok(())
+        Ok(RootState::Renewed)
     }
 }

@@ -33,6 +33,9 @@ pub struct Facts {
     pub dst: Option<Entry>,
     /// Whether both files have the same bytes, when [`needs_bytes`] asked for a comparison.
     pub same_bytes: Option<bool>,
+    /// SOURCE's entry changed status (its ctime) after foldersync last wrote REPLICA's: renamed,
+    /// re-linked or rewritten, even if its size and mtime look the same.
+    pub status_newer: bool,
 }
 
 /// The rules of comparison, from the configuration.
@@ -63,6 +66,9 @@ pub enum Op {
     Symlink { target: PathBuf, update: bool },
     /// The symlink points the same way: set its owner and times.
     SymlinkAttrs,
+    /// The file's status changed in SOURCE, but its bytes and attributes are the same: mark
+    /// REPLICA's copy as checked (its ctime moves), so it is not compared again.
+    Verified,
 }
 
 /// A decision: what REPLICA's entry must lose first, and what happens then.
@@ -91,10 +97,14 @@ impl Plan {
     }
 }
 
-/// Whether deciding needs the two files' bytes compared first.
-pub fn needs_bytes(src: &Entry, dst: &Entry, rules: &Rules) -> bool {
+/// Whether deciding needs the two files' bytes compared first: with `--checksum` for files of
+/// the same size, and for files that look the same but whose status changed in SOURCE since
+/// REPLICA's copy was written (two files of the same size and mtime swapped by renames).
+pub fn needs_bytes(src: &Entry, dst: &Entry, status_newer: bool, rules: &Rules) -> bool {
     match (src.kind, dst.kind, &src.meta, &dst.meta) {
-        (Kind::File, Kind::File, Some(s), Some(d)) => rules.checksum && s.size == d.size,
+        (Kind::File, Kind::File, Some(s), Some(d)) => {
+            (rules.checksum && s.size == d.size) || (status_newer && s.same_stamp(d, rules.window))
+        }
         _ => false,
     }
 }
@@ -119,7 +129,7 @@ pub fn decide(facts: &Facts, rules: &Rules) -> Plan {
             remove: Some(dst.kind),
             ..Plan::then(create(src))
         },
-        (Some(src), Some(dst)) => Plan::then(update(src, dst, facts.same_bytes, rules)),
+        (Some(src), Some(dst)) => Plan::then(update(src, dst, facts, rules)),
     };
     plan.skipped = skipped;
     plan
@@ -141,14 +151,14 @@ fn create(src: &Entry) -> Op {
 }
 
 /// Both sides hold the same kind.
-fn update(src: &Entry, dst: &Entry, same_bytes: Option<bool>, rules: &Rules) -> Op {
+fn update(src: &Entry, dst: &Entry, facts: &Facts, rules: &Rules) -> Op {
     match src.kind {
         Kind::Dir => Op::Walk,
         Kind::File => {
             let (Some(s), Some(d)) = (&src.meta, &dst.meta) else {
                 return Op::Keep;
             };
-            let same = match same_bytes {
+            let same = match facts.same_bytes {
                 Some(same) => s.size == d.size && same,
                 None => s.same_stamp(d, rules.window),
             };
@@ -156,6 +166,8 @@ fn update(src: &Entry, dst: &Entry, same_bytes: Option<bool>, rules: &Rules) -> 
                 Op::Copy { update: true }
             } else if s.attrs_differ(d, rules.owner) || !s.mtime.near(d.mtime, rules.window) {
                 Op::Attrs
+            } else if facts.status_newer {
+                Op::Verified
             } else {
                 Op::Keep
             }
@@ -232,6 +244,7 @@ mod tests {
                 src,
                 dst,
                 same_bytes: None,
+                status_newer: false,
             },
             &Rules::default(),
         )
@@ -289,10 +302,12 @@ mod tests {
             src: file(3, 11, 0o644),
             dst: file(3, 10, 0o644),
             same_bytes: Some(same),
+            status_newer: false,
         };
         assert!(needs_bytes(
             facts(true).src.as_ref().unwrap(),
             facts(true).dst.as_ref().unwrap(),
+            false,
             &rules
         ));
         assert_eq!(decide(&facts(true), &rules).then, Op::Attrs);
@@ -308,6 +323,7 @@ mod tests {
             src: file(3, 11, 0o644),
             dst: file(3, 10, 0o644),
             same_bytes: None,
+            status_newer: false,
         };
         assert_eq!(decide(&facts, &window), Plan::KEEP);
     }
@@ -323,5 +339,73 @@ mod tests {
                 update: true
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod status {
+    use super::*;
+    use crate::dir::{Id, Stamp};
+
+    fn file(ctime: i64) -> Option<Entry> {
+        let t = Stamp { sec: 10, nsec: 0 };
+        Some(Entry {
+            kind: Kind::File,
+            meta: Some(Meta {
+                kind: Kind::File,
+                perm: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 3,
+                blocks: 8,
+                nlink: 1,
+                atime: t,
+                mtime: t,
+                ctime: Stamp {
+                    sec: ctime,
+                    nsec: 0,
+                },
+                id: Id { dev: 1, ino: 2 },
+                mount_root: false,
+            }),
+            target: None,
+        })
+    }
+
+    /// Two files of the same size and mtime swapped by renames: their ctimes moved after
+    /// REPLICA's copies were written, so their bytes are compared.
+    #[test]
+    fn a_newer_status_asks_for_the_bytes() {
+        let (src, dst) = (file(30), file(20));
+        let rules = Rules::default();
+        assert!(src
+            .as_ref()
+            .unwrap()
+            .meta
+            .unwrap()
+            .changed_after(&dst.as_ref().unwrap().meta.unwrap()));
+        assert!(needs_bytes(
+            src.as_ref().unwrap(),
+            dst.as_ref().unwrap(),
+            true,
+            &rules
+        ));
+        assert!(!needs_bytes(
+            src.as_ref().unwrap(),
+            dst.as_ref().unwrap(),
+            false,
+            &rules
+        ));
+        let facts = |same| Facts {
+            src: src.clone(),
+            dst: dst.clone(),
+            same_bytes: Some(same),
+            status_newer: true,
+        };
+        assert_eq!(
+            decide(&facts(false), &rules).then,
+            Op::Copy { update: true }
+        );
+        assert_eq!(decide(&facts(true), &rules).then, Op::Verified);
     }
 }

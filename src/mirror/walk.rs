@@ -353,6 +353,11 @@ impl<'r> Walk<'_, 'r> {
                     run.symlink_attrs(node, name, &rel, &s);
                 }
             }
+            Op::Verified => {
+                if let Some(s) = src_meta {
+                    run.verified(node, name, &rel, &s);
+                }
+            }
         }
     }
 }
