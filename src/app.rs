@@ -104,6 +104,10 @@ fn run(args: Args) -> Result<u8, StartError> {
             requeue: config.watch,
             dry_run: config.dry_run,
             max_delete: config.max_delete,
+            hard_links: config.hard_links,
+            xattrs: config.xattrs,
+            fsync: config.fsync,
+            stamp_after_rename: false,
         },
     );
     if let Some(why) = source::refuse_empty(&src, &config.own, config.allow_empty_source, &mirror) {
@@ -120,6 +124,7 @@ fn run(args: Args) -> Result<u8, StartError> {
     }
     let stop_rx = stop::install(&stop)?;
     started(&config, &mirror);
+    mirror.probe();
 
     let report = Report::new(
         config.status_file.clone().map(|path| {

@@ -140,6 +140,25 @@ pub struct Args {
     /// unmounted disk, a wiped folder) is refused at start-up and ignored while running.
     #[arg(long)]
     pub allow_empty_source: bool,
+
+    /// Copy hard links as separate files (by default a file with several names in SOURCE has
+    /// the same names, linked, in REPLICA).
+    #[arg(long)]
+    pub no_hard_links: bool,
+
+    /// Do not copy extended attributes and POSIX ACLs (copied by default).
+    #[arg(long)]
+    pub no_xattrs: bool,
+
+    /// Count modification times this close as equal, for replicas with coarse timestamps:
+    /// 2 for FAT, 0.01 for exFAT (as rsync's --modify-window).
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_window)]
+    pub modify_window: Duration,
+
+    /// Flush each file to stable storage before it is renamed into place, and each directory
+    /// after its entries change, so what was logged as copied survives a power cut.
+    #[arg(long)]
+    pub fsync: bool,
 }
 
 /// Commands besides mirroring.
@@ -159,6 +178,13 @@ pub enum Command {
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// The shortest `--debounce`: the debouncer's thread ticks four times per debounce period.
 pub const MIN_DEBOUNCE: Duration = Duration::from_millis(1);
+
+fn parse_window(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(0.0) => Ok(Duration::ZERO),
+        _ => crate::duration::parse(text),
+    }
+}
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
     at_least(text, MIN_INTERVAL)

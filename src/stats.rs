@@ -15,6 +15,7 @@ pub struct Stats {
     created: AtomicU64,
     removed: AtomicU64,
     renamed: AtomicU64,
+    linked: AtomicU64,
     bytes: AtomicU64,
     errors: AtomicU64,
     /// Bytes moved so far, finished copies or not: for the progress line only.
@@ -36,6 +37,8 @@ pub enum Count {
     Removed,
     /// An entry renamed in the replica to follow a rename in the source.
     Renamed,
+    /// A name made a hard link to another name's copy.
+    Linked,
     /// A path that failed; it was logged.
     Error,
 }
@@ -53,6 +56,7 @@ impl Stats {
             Count::Created => &self.created,
             Count::Removed => &self.removed,
             Count::Renamed => &self.renamed,
+            Count::Linked => &self.linked,
             Count::Error => &self.errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -80,6 +84,7 @@ impl Stats {
             created: get(&self.created),
             removed: get(&self.removed),
             renamed: get(&self.renamed),
+            linked: get(&self.linked),
             bytes: get(&self.bytes),
             errors: get(&self.errors),
         }
@@ -95,6 +100,8 @@ pub struct Counts {
     pub created: u64,
     pub removed: u64,
     pub renamed: u64,
+    #[serde(default)]
+    pub linked: u64,
     pub bytes: u64,
     pub errors: u64,
 }
@@ -102,19 +109,20 @@ pub struct Counts {
 impl Counts {
     /// Whether anything in the replica was changed.
     pub fn changed(&self) -> bool {
-        self.copied + self.updated + self.created + self.removed + self.renamed > 0
+        self.copied + self.updated + self.created + self.removed + self.renamed + self.linked > 0
     }
 
     /// The summary printed at the end of a pass.
     pub fn summary(&self, elapsed: Duration) -> String {
         format!(
-            "{} checked, {} copied, {} updated, {} created, {} removed, {} renamed, {}, {} errors, {:.2} s",
+            "{} checked, {} copied, {} updated, {} created, {} removed, {} renamed, {} linked, {}, {} errors, {:.2} s",
             self.checked,
             self.copied,
             self.updated,
             self.created,
             self.removed,
             self.renamed,
+            self.linked,
             HumanBytes(self.bytes),
             self.errors,
             elapsed.as_secs_f64()

@@ -58,7 +58,9 @@ fn second_pass_on_an_unchanged_tree_copies_nothing() {
     env.once_ok();
     let log = env.log_text();
     assert!(
-        log.contains("0 copied, 0 updated, 0 created, 0 removed, 0 renamed, 0 B, 0 errors"),
+        log.contains(
+            "0 copied, 0 updated, 0 created, 0 removed, 0 renamed, 0 linked, 0 B, 0 errors"
+        ),
         "{log}"
     );
     assert_eq!(inode, fs::metadata(env.rep.join("big.bin")).unwrap().ino());

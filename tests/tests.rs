@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod edges;
+mod fidelity;
 mod filters;
 mod generated;
 mod model;

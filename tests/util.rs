@@ -436,6 +436,11 @@ impl Mount {
         Mount(at.to_path_buf())
     }
 
+    /// A mount made by other means, unmounted when the guard goes.
+    pub fn existing(at: &Path) -> Mount {
+        Mount(at.to_path_buf())
+    }
+
     /// `from` bind-mounted at `at` (as root).
     pub fn bind(from: &Path, at: &Path) -> Mount {
         mkdir(at);

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_foldersync_global_optspecs
-    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= status-file= v/verbose q/quiet log-level= allow-empty-source h/help V/version
+    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= status-file= v/verbose q/quiet log-level= allow-empty-source no-hard-links no-xattrs modify-window= fsync h/help V/version
 end
 
 function __fish_foldersync_needs_command
@@ -33,6 +33,7 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -l exclude-from -d '
 complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-dir -d 'Move every file the mirror would remove or overwrite into DIR, under its path relative to REPLICA with a timestamp suffix, instead of destroying it. Not inside SOURCE' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l status-file -d 'Keep a JSON document describing the mirror\'s state at PATH, replaced atomically (read it with `foldersync status PATH`). Not inside REPLICA' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l log-level -d 'What the log file records: off, error, warn, info (every operation), debug or trace' -r
+complete -c foldersync -n "__fish_foldersync_needs_command" -l modify-window -d 'Count modification times this close as equal, for replicas with coarse timestamps: 2 for FAT, 0.01 for exFAT (as rsync\'s --modify-window)' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l once -d 'Run one full pass, then exit'
 complete -c foldersync -n "__fish_foldersync_needs_command" -l no-watch -d 'Do not watch SOURCE for changes: mirror by periodic full passes only'
 complete -c foldersync -n "__fish_foldersync_needs_command" -s n -l dry-run -d 'Log every operation that would be made, marked "[dry run]", and change nothing'
@@ -41,6 +42,9 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -s c -l checksum -d 
 complete -c foldersync -n "__fish_foldersync_needs_command" -s v -l verbose -d 'More detail on the console: -v for debug, -vv for trace'
 complete -c foldersync -n "__fish_foldersync_needs_command" -s q -l quiet -d 'Less on the console: -q for warnings and errors only, -qq for errors, -qqq for nothing'
 complete -c foldersync -n "__fish_foldersync_needs_command" -l allow-empty-source -d 'Allow an empty SOURCE to empty a non-empty REPLICA. Without it, an empty SOURCE (an unmounted disk, a wiped folder) is refused at start-up and ignored while running'
+complete -c foldersync -n "__fish_foldersync_needs_command" -l no-hard-links -d 'Copy hard links as separate files (by default a file with several names in SOURCE has the same names, linked, in REPLICA)'
+complete -c foldersync -n "__fish_foldersync_needs_command" -l no-xattrs -d 'Do not copy extended attributes and POSIX ACLs (copied by default)'
+complete -c foldersync -n "__fish_foldersync_needs_command" -l fsync -d 'Flush each file to stable storage before it is renamed into place, and each directory after its entries change, so what was logged as copied survives a power cut'
 complete -c foldersync -n "__fish_foldersync_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c foldersync -n "__fish_foldersync_needs_command" -s V -l version -d 'Print version'
 complete -c foldersync -n "__fish_foldersync_needs_command" -a "status" -d 'Print the status file of a running mirror (see --status-file) and exit 1 if the mirror is unhealthy: SOURCE missing, degraded, errors in the last pass, not running, or no update for two intervals. A SOURCE directory named "status" is written ./status'

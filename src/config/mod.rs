@@ -46,6 +46,9 @@ pub struct Config {
     pub own: Arc<OwnFiles>,
     /// How files are compared.
     pub rules: Rules,
+    pub hard_links: bool,
+    pub xattrs: bool,
+    pub fsync: bool,
     /// Where removed and overwritten files go (absolute), if anywhere.
     pub backup_dir: Option<PathBuf>,
     /// Where the status document is kept (absolute), if anywhere.
@@ -168,8 +171,12 @@ impl Config {
             rules: Rules {
                 checksum: args.checksum,
                 owner: rustix::process::geteuid().is_root(),
-                window: Duration::ZERO,
+                perms: true,
+                window: args.modify_window,
             },
+            hard_links: !args.no_hard_links,
+            xattrs: !args.no_xattrs,
+            fsync: args.fsync,
             backup_dir,
             status_file,
         })

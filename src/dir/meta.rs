@@ -131,11 +131,6 @@ impl Meta {
         self.size == other.size && self.mtime.near(other.mtime, window)
     }
 
-    /// Permission bits, or ownership when it is kept, differ.
-    pub fn attrs_differ(&self, other: &Meta, owner: bool) -> bool {
-        self.perm != other.perm || (owner && (self.uid != other.uid || self.gid != other.gid))
-    }
-
     /// Whether the entry's status changed after `other`'s did: `other` being the replica's copy,
     /// whose ctime is the moment foldersync last wrote it, this means SOURCE's entry was renamed,
     /// re-linked, re-permissioned or rewritten since, even if its size and mtime look the same.

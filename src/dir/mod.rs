@@ -6,6 +6,7 @@
 pub mod copy;
 pub mod meta;
 pub mod tree;
+pub mod xattr;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -35,6 +36,18 @@ pub struct Dir {
 impl AsFd for Dir {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+impl std::os::fd::AsRawFd for Dir {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
+}
+
+impl From<Dir> for OwnedFd {
+    fn from(dir: Dir) -> OwnedFd {
+        dir.fd
     }
 }
 
@@ -255,9 +268,15 @@ impl Dir {
         .map_err(io::Error::from)
     }
 
-    /// Applies permissions, ownership (when `owner`) and times to this directory itself,
-    /// changing only what differs from `current`.
-    pub fn set_attrs(&self, want: &Meta, current: &Meta, owner: bool) -> io::Result<()> {
+    /// Applies permissions (when `perms`), ownership (when `owner`) and times to this directory
+    /// itself, changing only what differs from `current`.
+    pub fn set_attrs(
+        &self,
+        want: &Meta,
+        current: &Meta,
+        owner: bool,
+        perms: bool,
+    ) -> io::Result<()> {
         let chown = owner && (want.uid != current.uid || want.gid != current.gid);
         if chown {
             rustix::fs::fchown(
@@ -267,7 +286,7 @@ impl Dir {
             )?;
         }
         // chown may clear set-id bits, so permissions come after it.
-        if chown || want.perm != current.perm {
+        if perms && (chown || want.perm != current.perm) {
             rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(want.perm))?;
         }
         if want.mtime != current.mtime {

@@ -180,7 +180,7 @@ pub fn copy_tree(from: &Dir, name: &OsStr, to: &Dir, to_name: &OsStr) -> io::Res
                 copy_tree(&src, &child, &dst, &child)?;
             }
             let now = dst.stat()?;
-            dst.set_attrs(&meta, &now, false)?;
+            dst.set_attrs(&meta, &now, false, true)?;
         }
         Kind::Special(_) => {}
     }

@@ -23,8 +23,14 @@ pub struct Run<'a> {
     pub m: &'a Mirror,
     pub source: &'a Root,
     pub stats: &'a Stats,
+    /// A full pass (every name is met), not a batch of watcher hints.
+    pub full: bool,
     deferred: Mutex<Deferred>,
     pub(super) retries: Mutex<Vec<PathBuf>>,
+    /// This run's hard-link leaders and the names that wait for them.
+    pub(super) links: super::links::RunLinks,
+    /// REPLICA's file system refused extended attributes (said once per run).
+    xattrs_refused: std::sync::atomic::AtomicBool,
 }
 
 /// Removals held back under `--max-delete` until the run's count is known.
@@ -37,13 +43,16 @@ struct Deferred {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(m: &'a Mirror, source: &'a Root, stats: &'a Stats) -> Run<'a> {
+    pub fn new(m: &'a Mirror, source: &'a Root, stats: &'a Stats, full: bool) -> Run<'a> {
         Run {
             m,
             source,
             stats,
+            full,
             deferred: Mutex::new(Deferred::default()),
             retries: Mutex::new(Vec::new()),
+            links: Default::default(),
+            xattrs_refused: Default::default(),
         }
     }
 
@@ -104,6 +113,7 @@ impl<'a> Run<'a> {
             }
             Done::Removed { .. } => Count::Removed,
             Done::Renamed { .. } => Count::Renamed,
+            Done::Linked { .. } => Count::Linked,
         };
         self.stats.add(count);
         if let Done::Copied { bytes, .. } = &done {
@@ -111,6 +121,28 @@ impl<'a> Run<'a> {
         }
         if let Some(overlay) = &self.m.overlay {
             crate::lock(overlay).record(&done);
+        }
+    }
+
+    /// Takes the result of writing extended attributes: a file system that does not keep them
+    /// is said once per run, not once per file.
+    pub fn xattrs(&self, result: std::io::Result<bool>) {
+        use std::sync::atomic::Ordering;
+        match result {
+            Ok(_) => {}
+            Err(e) if crate::dir::xattr::unsupported(&e) => {
+                if !self.xattrs_refused.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "REPLICA {} does not keep extended attributes ({e}): they are not mirrored",
+                        crate::escape::esc(&self.m.path)
+                    );
+                }
+            }
+            Err(e) => {
+                if !self.xattrs_refused.swap(true, Ordering::Relaxed) {
+                    log::warn!("cannot copy extended attributes into REPLICA: {e}");
+                }
+            }
         }
     }
 
@@ -188,6 +220,17 @@ impl<'a> Run<'a> {
     /// Ends the run: carries out the removals held back under `--max-delete` (or none of them),
     /// and returns what is left for later.
     pub fn finish(self) -> Outcome {
+        if self.m.opts.hard_links {
+            let touched = self.finish_links();
+            if !touched.is_empty() && !self.dry_run() {
+                // The links changed these directories: their attributes are set again.
+                let paths: Vec<(PathBuf, Look)> =
+                    touched.into_iter().map(|p| (p, Look::ENTRY)).collect();
+                let run = Run::new(self.m, self.source, self.stats, false);
+                super::walk::sync_paths(&run, &paths);
+                crate::lock(&self.retries).extend(run.finish().retry);
+            }
+        }
         let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
         if let Some(max) = self.m.opts.max_delete {
             self.apply_deferred(deferred, max);
@@ -240,7 +283,7 @@ impl<'a> Run<'a> {
         }
         if !again.is_empty() && !self.dry_run() {
             again.sort_by(|a, b| a.0.cmp(&b.0));
-            let run = Run::new(self.m, self.source, self.stats);
+            let run = Run::new(self.m, self.source, self.stats, false);
             super::walk::sync_paths(&run, &again);
             let rest = run.finish();
             crate::lock(&self.retries).extend(rest.retry);
@@ -271,13 +314,42 @@ impl<'a> Run<'a> {
     }
 
     /// Sets a file's permissions, owner and times, its bytes being the same.
-    pub fn attrs(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta, dst: &Meta) {
+    pub fn attrs(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+        src: &Meta,
+        dst: &Meta,
+        newer: bool,
+    ) {
         if let Some(dir) = node.dst.as_ref().filter(|_| !self.dry_run()) {
+            if newer {
+                self.sync_xattrs(node, name);
+            }
             if let Err(e) = set_attrs(dir, name, src, dst, &self.m.opts.rules) {
                 return self.fail(self.dst_err("set metadata of", rel, e));
             }
         }
         self.note(Done::Attrs { rel, meta: *src });
+    }
+
+    /// Makes REPLICA's `name` carry SOURCE's extended attributes (its status changed, so they
+    /// may have).
+    fn sync_xattrs(&self, node: &Node, name: &OsStr) {
+        use crate::dir::xattr::{self, At};
+        let (Some(src), Some(dst)) = (&node.src, &node.dst) else {
+            return;
+        };
+        if !self.m.opts.xattrs {
+            return;
+        }
+        let (from, to) = (At::Name(src, name), At::Name(dst, name));
+        let result = xattr::read(&from).and_then(|want| {
+            let have = xattr::read(&to)?;
+            xattr::write(&to, &want, &have)
+        });
+        self.xattrs(result);
     }
 
     /// Creates the symlink `name`, or atomically re-points it.
@@ -295,6 +367,10 @@ impl<'a> Run<'a> {
                 let guard = TempGuard::new(dst, &tmp);
                 if owner {
                     dst.chown_at(&tmp, meta.uid, meta.gid)?;
+                }
+                if self.m.opts.xattrs {
+                    use crate::dir::xattr::{self, At};
+                    self.xattrs(xattr::copy(&At::Name(src, name), &At::Name(dst, &tmp)));
                 }
                 dst.set_times_at(&tmp, &meta)?;
                 if update {
@@ -320,23 +396,27 @@ impl<'a> Run<'a> {
     }
 
     /// Marks REPLICA's copy of a file as checked: its status changed in SOURCE, but its bytes
-    /// and attributes are the same. A chmod to the same mode moves the copy's ctime, so the next
+    /// and attributes are the same. Setting its times again moves the copy's ctime, so the next
     /// pass does not compare the bytes again.
     pub fn verified(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta) {
         if self.dry_run() {
             return;
         }
         let Some(dst) = &node.dst else { return };
-        match dst.chmod_at(name, src.perm) {
+        self.sync_xattrs(node, name);
+        match dst.set_times_at(name, src) {
             Ok(()) => log::debug!("checked {}: same bytes", crate::escape::rel(rel)),
             Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),
         }
     }
 
     /// Sets a symlink's owner and times (its permissions mean nothing on Linux).
-    pub fn symlink_attrs(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta) {
+    pub fn symlink_attrs(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta, newer: bool) {
         if self.dry_run() {
             return;
+        }
+        if newer {
+            self.sync_xattrs(node, name);
         }
         let Some(dst) = &node.dst else { return };
         let result = (|| {
@@ -365,7 +445,7 @@ fn set_attrs(
         dir.chown_at(name, src.uid, src.gid)?;
     }
     // chown may clear set-id bits, so permissions come after it.
-    if chown || src.perm != dst.perm {
+    if rules.perms && (chown || src.perm != dst.perm) {
         dir.chmod_at(name, src.perm)?;
     }
     if !src.mtime.near(dst.mtime, rules.window) {

@@ -11,7 +11,9 @@ use super::apply::Run;
 use super::done::Done;
 use super::node::Node;
 use crate::dir::copy::{self as data, DataError, Progress};
-use crate::dir::{self, Dir, Kind, Meta};
+use std::fs::File;
+
+use crate::dir::{self, xattr, Dir, Id, Kind, Meta};
 use crate::error::PathError;
 use crate::escape::rel as show;
 use crate::stats::Count;
@@ -21,7 +23,8 @@ const COPY_ATTEMPTS: usize = 3;
 
 impl Run<'_> {
     /// Copies one file into place (on a worker thread), retrying in a pass when the source
-    /// changes while it is read.
+    /// changes while it is read. A name of a SOURCE inode that another name already carries
+    /// becomes a hard link instead.
     pub fn copy(&self, node: &Node, name: &OsStr, rel: &Path, update: bool) {
         let attempts = if self.m.opts.requeue {
             1
@@ -29,15 +32,30 @@ impl Run<'_> {
             COPY_ATTEMPTS
         };
         for _ in 0..attempts {
-            match self.copy_once(node, name, rel, update) {
-                Ok((bytes, kept, meta)) => {
+            let (input, before) = match self.open_source(node, name, rel) {
+                Ok(found) => found,
+                Err(failure) => return self.failed(failure, rel),
+            };
+            if self.m.opts.hard_links
+                && before.nlink > 1
+                && self.link_instead(node, name, rel, &before, update)
+            {
+                return;
+            }
+            match self.copy_once(node, name, rel, update, &input, &before) {
+                Ok((bytes, kept, replica)) => {
+                    if self.m.opts.hard_links && before.nlink > 1 {
+                        if let Some(replica) = replica {
+                            self.links.settle(before.id, replica, true);
+                        }
+                    }
                     return self.note(Done::Copied {
                         rel,
                         bytes,
                         update,
                         kept,
-                        meta,
-                    })
+                        meta: before,
+                    });
                 }
                 Err(Failure::Changed) => {
                     debug!("{} changed while being copied", show(rel));
@@ -46,12 +64,7 @@ impl Run<'_> {
                         return;
                     }
                 }
-                Err(Failure::Vanished) => {
-                    debug!("{} vanished before it could be copied", show(rel));
-                    return;
-                }
-                Err(Failure::Stopped) => return,
-                Err(Failure::Failed(e)) => return self.fail(e),
+                Err(failure) => return self.failed(failure, rel),
             }
         }
         warn!(
@@ -61,18 +74,20 @@ impl Run<'_> {
         self.stats.add(Count::Error);
     }
 
-    fn copy_once(
-        &self,
-        node: &Node,
-        name: &OsStr,
-        rel: &Path,
-        update: bool,
-    ) -> Result<(u64, Option<PathBuf>, Meta), Failure> {
+    fn failed(&self, failure: Failure, rel: &Path) {
+        match failure {
+            Failure::Vanished => debug!("{} vanished before it could be copied", show(rel)),
+            Failure::Failed(e) => self.fail(e),
+            Failure::Changed | Failure::Stopped => {}
+        }
+    }
+
+    /// Opens the source file and takes its metadata.
+    fn open_source(&self, node: &Node, name: &OsStr, rel: &Path) -> Result<(File, Meta), Failure> {
         let Some(src) = &node.src else {
             return Err(Failure::Vanished);
         };
         let read = |op: &'static str| move |e| Failure::Failed(self.src_err(op, rel, e));
-        let failed = |op: &'static str| move |e| Failure::Failed(self.dst_err(op, rel, e));
         let input = match src.open_file(name) {
             Ok(f) => f,
             Err(e) if dir::is_not_a_dir(&e) => return Err(Failure::Vanished),
@@ -82,8 +97,25 @@ impl Run<'_> {
         if before.kind != Kind::File {
             return Err(Failure::Vanished);
         }
+        Ok((input, before))
+    }
+
+    /// Copies `input` into a temporary file beside the target and renames it into place.
+    /// Returns the bytes written, where the old version was kept, and (for a file with more
+    /// than one link) the new copy's identity.
+    fn copy_once(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+        update: bool,
+        input: &File,
+        before: &Meta,
+    ) -> Result<(u64, Option<PathBuf>, Option<Id>), Failure> {
+        let read = |op: &'static str| move |e| Failure::Failed(self.src_err(op, rel, e));
+        let failed = |op: &'static str| move |e| Failure::Failed(self.dst_err(op, rel, e));
         let Some(dst) = node.dst.as_ref().filter(|_| !self.dry_run()) else {
-            return Ok((before.size, None, before));
+            return Ok((before.size, None, None));
         };
         let tmp = self.m.own().temps().fresh();
         let output = node
@@ -91,19 +123,31 @@ impl Run<'_> {
             .map_err(failed("create"))?;
         let guard = TempGuard::new(dst, &tmp);
         let progress = CopyProgress(self);
-        let bytes = data::copy_data(&input, &output, &before, &progress).map_err(|e| match e {
+        let bytes = data::copy_data(input, &output, before, &progress).map_err(|e| match e {
             DataError::Stopped => Failure::Stopped,
             DataError::Changed => Failure::Changed,
             DataError::Read(e) => read("read")(e),
             DataError::Write(e) => failed("write")(e),
         })?;
-        finish_file(&output, &before, self.m.opts.rules.owner)
+        self.finish_file(input, &output, before)
             .map_err(failed("set metadata of"))?;
-        let after = dir::meta_of(&input).map_err(read("stat"))?;
+        let after = dir::meta_of(input).map_err(read("stat"))?;
         if after.size != before.size || after.mtime != before.mtime {
             return Err(Failure::Changed);
         }
+        if self.m.opts.fsync {
+            output.sync_all().map_err(failed("flush"))?;
+        }
+        let replica = if before.nlink > 1 {
+            Some(dir::meta_of(&output).map_err(failed("stat"))?.id)
+        } else {
+            None
+        };
         drop(output);
+        // Times last, after the close: a file system may stamp a file when it is flushed
+        // (FAT through FUSE does).
+        dst.set_times_at(&tmp, before)
+            .map_err(failed("set metadata of"))?;
         let kept = match (&self.m.backup, update) {
             (Some(backup), true) => {
                 Some(backup.keep_old(dst, name, rel).map_err(failed("back up"))?)
@@ -113,7 +157,32 @@ impl Run<'_> {
         dst.rename(&tmp, dst, name).map_err(failed("rename into"))?;
         guard.disarm();
         node.touch();
-        Ok((bytes, kept, before))
+        if self.m.opts.stamp_after_rename {
+            dst.set_times_at(name, before)
+                .map_err(failed("set metadata of"))?;
+        }
+        Ok((bytes, kept, replica))
+    }
+
+    /// Gives a freshly written file its owner (as root), extended attributes and permissions,
+    /// in that order (a chown clears set-id bits and capabilities; an ACL sets mode bits). Its
+    /// times come after it is closed.
+    fn finish_file(&self, input: &File, output: &File, meta: &Meta) -> std::io::Result<()> {
+        use rustix::fs::{Gid, Mode, Uid};
+        if self.m.opts.rules.owner {
+            rustix::fs::fchown(
+                output,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+            )?;
+        }
+        if self.m.opts.xattrs {
+            self.xattrs(xattr::copy(&xattr::At::Fd(input), &xattr::At::Fd(output)));
+        }
+        if self.m.opts.rules.perms {
+            rustix::fs::fchmod(output, Mode::from_raw_mode(meta.perm))?;
+        }
+        Ok(())
     }
 }
 
@@ -136,21 +205,6 @@ impl Progress for CopyProgress<'_, '_> {
     fn wrote(&self, n: u64) {
         self.0.stats.add_moving(n);
     }
-}
-
-/// Gives a freshly written file its owner (as root), permissions and times.
-fn finish_file(file: &std::fs::File, meta: &Meta, owner: bool) -> std::io::Result<()> {
-    use rustix::fs::{Gid, Mode, Uid};
-    if owner {
-        rustix::fs::fchown(
-            file,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-        )?;
-    }
-    rustix::fs::fchmod(file, Mode::from_raw_mode(meta.perm))?;
-    rustix::fs::futimens(file, &dir::timestamps(meta))?;
-    Ok(())
 }
 
 /// Removes a temporary file when dropped, unless it was renamed into place.

@@ -41,6 +41,11 @@ pub enum Done<'p> {
         from: &'p Path,
         to: &'p Path,
     },
+    /// A hard link to another name's copy.
+    Linked {
+        rel: &'p Path,
+        to: &'p Path,
+    },
 }
 
 impl fmt::Display for Done<'_> {
@@ -85,6 +90,7 @@ impl fmt::Display for Done<'_> {
                 }
             }
             Done::Renamed { from, to } => write!(f, "renamed {} -> {}", show(from), show(to)),
+            Done::Linked { rel, to } => write!(f, "linked {} to {}", show(rel), show(to)),
         }
     }
 }
@@ -105,6 +111,6 @@ pub fn simulated(done: &Done) -> Vec<(PathBuf, Sim)> {
             entry(Kind::Symlink, Some(*meta), Some(target.to_path_buf())),
         )],
         Done::Removed { rel, .. } => vec![(rel.to_path_buf(), Sim::Gone)],
-        Done::Renamed { .. } => Vec::new(),
+        Done::Renamed { .. } | Done::Linked { .. } => Vec::new(),
     }
 }

@@ -54,11 +54,23 @@ impl<'r> Walk<'_, 'r> {
             }
             _ => None,
         };
+        let link = match &src {
+            Some(Entry {
+                kind: Kind::File,
+                meta: Some(s),
+                ..
+            }) if run.m.opts.hard_links && s.nlink > 1 => {
+                run.m.known.note(s.id, rel);
+                Some(run.links.role(s, rel))
+            }
+            _ => None,
+        };
         Some(Facts {
             src,
             dst,
             same_bytes,
             status_newer,
+            link,
         })
     }
 

@@ -9,9 +9,11 @@ pub mod backup;
 pub mod copy;
 pub mod done;
 pub mod facts;
+pub mod links;
 pub mod node;
 pub mod overlay;
 pub mod plan;
+pub mod probe;
 pub mod rename;
 pub mod single;
 pub mod walk;
@@ -47,6 +49,14 @@ pub struct Options {
     pub dry_run: bool,
     /// A pass or batch that would remove more entries than this removes none.
     pub max_delete: Option<u64>,
+    /// Keep hard links as hard links.
+    pub hard_links: bool,
+    /// Keep extended attributes and ACLs.
+    pub xattrs: bool,
+    /// Flush each file before its rename, and each directory after its entries change.
+    pub fsync: bool,
+    /// Set a copied file's times again after its rename (REPLICA's file system stamps renames).
+    pub stamp_after_rename: bool,
 }
 
 /// A local replica.
@@ -61,6 +71,8 @@ pub struct Mirror {
     pub(crate) workers: usize,
     /// What a dry run in watch mode would have changed, so later hints agree with it.
     pub(crate) overlay: Option<Mutex<Overlay>>,
+    /// The names of SOURCE's multi-link inodes, from pass to pass.
+    pub(crate) known: links::Known,
 }
 
 impl Mirror {
@@ -84,12 +96,35 @@ impl Mirror {
             stop,
             workers,
             overlay,
+            known: links::Known::default(),
         }
     }
 
     /// REPLICA's root, made at start-up.
     pub fn set_root(&mut self, root: Root) {
         self.root = Some(root);
+    }
+
+    /// Finds out what REPLICA's file system keeps, and stops asking it for the rest.
+    pub fn probe(&mut self) {
+        if self.opts.dry_run {
+            return;
+        }
+        let Some(root) = &self.root else { return };
+        let opts = &mut self.opts;
+        let want = probe::Abilities {
+            perms: opts.rules.perms,
+            owner: opts.rules.owner,
+            links: opts.hard_links,
+            xattrs: opts.xattrs,
+            rename_keeps_mtime: true,
+        };
+        let found = probe::probe(&root.dir, opts.own.temps(), &self.path, want);
+        opts.rules.perms = found.perms;
+        opts.rules.owner = found.owner;
+        opts.hard_links = found.links;
+        opts.xattrs = found.xattrs;
+        opts.stamp_after_rename = !found.rename_keeps_mtime;
     }
 
     /// The backup directory, made at start-up.
@@ -112,11 +147,13 @@ impl Mirror {
     }
 
     fn run_sync(&self, source: &Root, batch: Batch, full: bool, stats: &Stats) -> Outcome {
-        let run = apply::Run::new(self, source, stats);
+        let run = apply::Run::new(self, source, stats, full);
         if full {
             if let Some(overlay) = &self.overlay {
                 crate::lock(overlay).clear();
             }
+            // A pass meets every name again.
+            self.known.clear();
         }
         for (from, to) in &batch.renames {
             if self.stop.is_set() {

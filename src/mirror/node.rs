@@ -26,6 +26,8 @@ pub struct Node<'r> {
     pub want: Option<Meta>,
     /// REPLICA's directory's metadata when it was opened.
     pub have: Option<Meta>,
+    /// REPLICA's directory was made in this run.
+    pub fresh: bool,
     /// Entries were made or removed in REPLICA's directory (so its mtime moved), or its
     /// permissions were opened up to make them.
     touched: AtomicBool,
@@ -59,6 +61,7 @@ impl<'r> Node<'r> {
             dst,
             want,
             have,
+            fresh: false,
             touched: AtomicBool::new(false),
             run,
         })
@@ -101,11 +104,28 @@ impl Drop for Node<'_> {
         let (Some(dst), Some(want), Some(have)) = (&self.dst, &self.want, &self.have) else {
             return;
         };
+        let touched = self.touched.load(Ordering::Relaxed);
+        // A new directory, or one whose status changed in SOURCE: its extended attributes and
+        // default ACL may differ.
+        if run.m.opts.xattrs && (self.fresh || want.changed_after(have)) {
+            if let Some(src) = &self.src {
+                use crate::dir::xattr::{self, At};
+                let (from, to) = (At::Dir(src), At::Dir(dst));
+                run.xattrs(xattr::read(&from).and_then(|w| {
+                    let h = xattr::read(&to)?;
+                    xattr::write(&to, &w, &h)
+                }));
+            }
+        }
+        if run.m.opts.fsync && touched {
+            if let Err(e) = dst.sync() {
+                run.fail(run.dst_err("flush", &self.rel, e));
+            }
+        }
         let rules = &run.m.opts.rules;
-        let differs = |now: &Meta| {
-            want.attrs_differ(now, rules.owner) || !want.mtime.near(now.mtime, rules.window)
-        };
-        if !self.touched.load(Ordering::Relaxed) && !differs(have) {
+        let differs =
+            |now: &Meta| rules.attrs_differ(want, now) || !want.mtime.near(now.mtime, rules.window);
+        if !touched && !differs(have) {
             return;
         }
         let result = dst.stat().and_then(|now| {
@@ -114,7 +134,7 @@ impl Drop for Node<'_> {
                 if want.mtime.near(now.mtime, rules.window) {
                     want.mtime = now.mtime;
                 }
-                dst.set_attrs(&want, &now, rules.owner)?;
+                dst.set_attrs(&want, &now, rules.owner, rules.perms)?;
             }
             Ok(())
         });

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::links::Role;
 use crate::dir::{Kind, Meta};
 
 /// What one side holds at a name.
@@ -36,6 +37,9 @@ pub struct Facts {
     /// SOURCE's entry changed status (its ctime) after foldersync last wrote REPLICA's: renamed,
     /// re-linked or rewritten, even if its size and mtime look the same.
     pub status_newer: bool,
+    /// For a name of a SOURCE inode with more than one link (when hard links are kept): whether
+    /// it carries the content, or follows another name's copy.
+    pub link: Option<Role>,
 }
 
 /// The rules of comparison, from the configuration.
@@ -43,10 +47,27 @@ pub struct Facts {
 pub struct Rules {
     /// Compare same-size files by their bytes, not by their mtimes.
     pub checksum: bool,
-    /// Ownership is kept (foldersync runs as root).
+    /// Ownership is kept (foldersync runs as root, and REPLICA's file system keeps it).
     pub owner: bool,
+    /// Permission bits are kept (REPLICA's file system keeps them: FAT does not).
+    pub perms: bool,
     /// mtimes this close count as equal (`--modify-window`).
     pub window: Duration,
+}
+
+impl Rules {
+    /// Everything kept, compared exactly.
+    pub const ALL: Rules = Rules {
+        checksum: false,
+        owner: true,
+        perms: true,
+        window: Duration::ZERO,
+    };
+
+    /// Whether the attributes that are kept differ: permission bits, ownership.
+    pub fn attrs_differ(&self, a: &Meta, b: &Meta) -> bool {
+        (self.perms && a.perm != b.perm) || (self.owner && (a.uid != b.uid || a.gid != b.gid))
+    }
 }
 
 /// What to do with one name.
@@ -69,6 +90,11 @@ pub enum Op {
     /// The file's status changed in SOURCE, but its bytes and attributes are the same: mark
     /// REPLICA's copy as checked (its ctime moves), so it is not compared again.
     Verified,
+    /// Another name of the same SOURCE inode carries the content: make this one a hard link
+    /// to its copy at `to`.
+    Link { to: PathBuf },
+    /// As `Link`, once the copy at `to` is in place (it is being made).
+    LinkLater { to: PathBuf },
 }
 
 /// A decision: what REPLICA's entry must lose first, and what happens then.
@@ -124,15 +150,38 @@ pub fn decide(facts: &Facts, rules: &Rules) -> Plan {
             remove: Some(dst.kind),
             ..Plan::KEEP
         },
-        (Some(src), None) => Plan::then(create(src)),
+        (Some(src), None) => Plan::then(follow(facts).unwrap_or_else(|| create(src))),
         (Some(src), Some(dst)) if src.kind != dst.kind => Plan {
             remove: Some(dst.kind),
-            ..Plan::then(create(src))
+            ..Plan::then(follow(facts).unwrap_or_else(|| create(src)))
         },
+        (Some(_), Some(dst)) if facts.link.as_ref().is_some_and(|r| *r != Role::Lead) => {
+            let same = matches!(
+                (&facts.link, &dst.meta),
+                (Some(Role::Follow { replica: Some(r), .. }), Some(d)) if d.id == *r
+            );
+            if same {
+                Plan::KEEP
+            } else {
+                Plan::then(follow(facts).unwrap_or(Op::Keep))
+            }
+        }
         (Some(src), Some(dst)) => Plan::then(update(src, dst, facts, rules)),
     };
     plan.skipped = skipped;
     plan
+}
+
+/// A name that follows another name's copy: a link to it, now or once it is made.
+fn follow(facts: &Facts) -> Option<Op> {
+    match &facts.link {
+        Some(Role::Follow {
+            to,
+            replica: Some(_),
+        }) => Some(Op::Link { to: to.clone() }),
+        Some(Role::Follow { to, replica: None }) => Some(Op::LinkLater { to: to.clone() }),
+        _ => None,
+    }
 }
 
 fn create(src: &Entry) -> Op {
@@ -164,7 +213,7 @@ fn update(src: &Entry, dst: &Entry, facts: &Facts, rules: &Rules) -> Op {
             };
             if !same {
                 Op::Copy { update: true }
-            } else if s.attrs_differ(d, rules.owner) || !s.mtime.near(d.mtime, rules.window) {
+            } else if rules.attrs_differ(s, d) || !s.mtime.near(d.mtime, rules.window) {
                 Op::Attrs
             } else if facts.status_newer {
                 Op::Verified
@@ -245,8 +294,9 @@ mod tests {
                 dst,
                 same_bytes: None,
                 status_newer: false,
+                link: None,
             },
-            &Rules::default(),
+            &Rules::ALL,
         )
     }
 
@@ -296,13 +346,14 @@ mod tests {
     fn checksum_and_modify_window() {
         let rules = Rules {
             checksum: true,
-            ..Rules::default()
+            ..Rules::ALL
         };
         let facts = |same| Facts {
             src: file(3, 11, 0o644),
             dst: file(3, 10, 0o644),
             same_bytes: Some(same),
             status_newer: false,
+            link: None,
         };
         assert!(needs_bytes(
             facts(true).src.as_ref().unwrap(),
@@ -324,6 +375,7 @@ mod tests {
             dst: file(3, 10, 0o644),
             same_bytes: None,
             status_newer: false,
+            link: None,
         };
         assert_eq!(decide(&facts, &window), Plan::KEEP);
     }
@@ -401,11 +453,77 @@ mod status {
             dst: dst.clone(),
             same_bytes: Some(same),
             status_newer: true,
+            link: None,
         };
         assert_eq!(
             decide(&facts(false), &rules).then,
             Op::Copy { update: true }
         );
         assert_eq!(decide(&facts(true), &rules).then, Op::Verified);
+    }
+}
+
+#[cfg(test)]
+mod links {
+    use super::*;
+    use crate::dir::{Id, Stamp};
+
+    fn file(ino: u64) -> Option<Entry> {
+        let t = Stamp { sec: 10, nsec: 0 };
+        Some(Entry {
+            kind: Kind::File,
+            meta: Some(Meta {
+                kind: Kind::File,
+                perm: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 3,
+                blocks: 8,
+                nlink: 2,
+                atime: t,
+                mtime: t,
+                ctime: t,
+                id: Id { dev: 9, ino },
+                mount_root: false,
+            }),
+            target: None,
+        })
+    }
+
+    fn facts(dst: Option<Entry>, link: Role) -> Facts {
+        Facts {
+            src: file(1),
+            dst,
+            same_bytes: None,
+            status_newer: false,
+            link: Some(link),
+        }
+    }
+
+    #[test]
+    fn followers_link_to_the_leaders_copy() {
+        let rules = Rules::default();
+        let follow = |replica| Role::Follow {
+            to: "lead".into(),
+            replica,
+        };
+        let r = Id { dev: 9, ino: 50 };
+        assert_eq!(
+            decide(&facts(None, follow(Some(r))), &rules).then,
+            Op::Link { to: "lead".into() }
+        );
+        assert_eq!(
+            decide(&facts(None, follow(None)), &rules).then,
+            Op::LinkLater { to: "lead".into() }
+        );
+        assert_eq!(
+            decide(&facts(file(50), follow(Some(r))), &rules),
+            Plan::KEEP
+        );
+        assert_eq!(
+            decide(&facts(file(51), follow(Some(r))), &rules).then,
+            Op::Link { to: "lead".into() }
+        );
+        assert_eq!(decide(&facts(file(51), Role::Lead), &rules), Plan::KEEP);
     }
 }

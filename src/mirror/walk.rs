@@ -12,6 +12,7 @@ use crossbeam_channel::Sender;
 use log::{debug, warn};
 
 use super::apply::Run;
+use super::links::Role;
 use super::node::{Node, Task};
 use super::plan::{self, Facts, Op, Plan};
 use super::{overlay, single};
@@ -162,6 +163,7 @@ impl<'r> Walk<'_, 'r> {
             },
             _ => None,
         };
+        let fresh = task.made.is_some();
         let dst = match (task.made, &parent.dst) {
             (Some(made), _) => made,
             (None, Some(dir)) => match dir.open_dir(&task.name) {
@@ -174,7 +176,8 @@ impl<'r> Walk<'_, 'r> {
             },
             (None, None) => None,
         };
-        let node = Node::new(run, task.rel, src, dst).ok()?;
+        let mut node = Node::new(run, task.rel, src, dst).ok()?;
+        node.fresh = fresh;
         if let Some(why) = run.foreign(&node) {
             warn!("{} is left alone: {why}", show(&node.rel));
             run.stats.add(Count::Error);
@@ -308,6 +311,13 @@ impl<'r> Walk<'_, 'r> {
         }
         let src_meta = facts.src.as_ref().and_then(|e| e.meta);
         let dst_meta = facts.dst.as_ref().and_then(|e| e.meta);
+        let newer = facts.status_newer;
+        if let (Some(Role::Lead), Some(s), Some(d)) = (&facts.link, src_meta, dst_meta) {
+            // The leader's copy stays where it is: the other names link to it.
+            if !matches!(plan.then, Op::Copy { .. }) && plan.remove.is_none() {
+                run.links.settle(s.id, d.id, false);
+            }
+        }
         match plan.then {
             Op::Keep => {}
             Op::MakeDir => {
@@ -344,18 +354,28 @@ impl<'r> Walk<'_, 'r> {
             }
             Op::Attrs => {
                 if let (Some(s), Some(d)) = (src_meta, dst_meta) {
-                    run.attrs(node, name, &rel, &s, &d);
+                    run.attrs(node, name, &rel, &s, &d, newer);
                 }
             }
             Op::Symlink { target, update } => run.symlink(node, name, &rel, &target, update),
             Op::SymlinkAttrs => {
                 if let Some(s) = src_meta {
-                    run.symlink_attrs(node, name, &rel, &s);
+                    run.symlink_attrs(node, name, &rel, &s, newer);
                 }
             }
             Op::Verified => {
                 if let Some(s) = src_meta {
                     run.verified(node, name, &rel, &s);
+                }
+            }
+            Op::Link { to } => {
+                if run.link(node.dst.as_ref(), name, &rel, &to) {
+                    node.touch();
+                }
+            }
+            Op::LinkLater { .. } => {
+                if let Some(s) = src_meta {
+                    run.links.wait(&rel, s.id);
                 }
             }
         }

@@ -1,0 +1,172 @@
+//! Extended attributes (and so POSIX ACLs, which are `system.posix_acl_*` attributes), through
+//! the `xattr` crate. An entry is reached by its open descriptor, or by name through
+//! `/proc/self/fd/<dir>/<name>` with the calls that do not follow a symlink: never by a path
+//! that a symlink or `..` could redirect.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use rustix::io::Errno;
+use xattr::FileExt;
+
+use super::Dir;
+
+/// An entry's extended attributes, sorted by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Xattrs(Vec<(OsString, Vec<u8>)>);
+
+impl Xattrs {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn push(&mut self, name: &str, value: &[u8]) {
+        self.0.push((name.into(), value.to_vec()));
+        self.0.sort();
+    }
+}
+
+/// Where an entry's attributes are read and written.
+pub enum At<'a> {
+    /// An open file or directory.
+    Fd(&'a File),
+    /// An open directory itself.
+    Dir(&'a Dir),
+    /// A name in an open directory (a symlink, or a file foldersync may not open).
+    Name(&'a Dir, &'a OsStr),
+}
+
+fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
+    let mut path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    path.push(name);
+    path
+}
+
+fn with_file<T>(at: &At, f: impl FnOnce(&File) -> io::Result<T>) -> Option<io::Result<T>> {
+    match at {
+        At::Fd(file) => Some(f(file)),
+        At::Dir(dir) => match dir.dup() {
+            Ok(d) => Some(f(&File::from(std::os::fd::OwnedFd::from(d)))),
+            Err(e) => Some(Err(e)),
+        },
+        At::Name(..) => None,
+    }
+}
+
+/// Whether an error says the file system (or this process) does not do extended attributes.
+pub fn unsupported(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(Errno::NOTSUP.raw_os_error())
+}
+
+/// Reads every attribute this process may read.
+pub fn read(at: &At) -> io::Result<Xattrs> {
+    let names: Vec<OsString> = match with_file(at, |f| Ok(f.list_xattr()?.collect())) {
+        Some(result) => result?,
+        None => match at {
+            At::Name(dir, name) => xattr::list(proc_path(dir, name))?.collect(),
+            _ => Vec::new(),
+        },
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for attr in names {
+        let value = match with_file(at, |f| f.get_xattr(&attr)) {
+            Some(v) => v,
+            None => match at {
+                At::Name(dir, name) => xattr::get(proc_path(dir, name), &attr),
+                _ => Ok(None),
+            },
+        };
+        match value {
+            Ok(Some(v)) => out.push((attr, v)),
+            // Gone meanwhile, or not ours to read (another namespace).
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(Errno::NODATA.raw_os_error()) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort();
+    Ok(Xattrs(out))
+}
+
+/// Makes `at`'s attributes `want`, given that they are `have` now: sets what differs, removes
+/// what `want` lacks. Attributes this process may not write (another namespace, as a normal
+/// user) are skipped. Returns whether anything changed.
+pub fn write(at: &At, want: &Xattrs, have: &Xattrs) -> io::Result<bool> {
+    let mut changed = false;
+    let skip = |e: &io::Error| e.raw_os_error() == Some(Errno::PERM.raw_os_error());
+    for (name, value) in &want.0 {
+        if have.0.iter().any(|(n, v)| n == name && v == value) {
+            continue;
+        }
+        let done = match with_file(at, |f| f.set_xattr(name, value)) {
+            Some(r) => r,
+            None => match at {
+                At::Name(dir, n) => xattr::set(proc_path(dir, n), name, value),
+                _ => Ok(()),
+            },
+        };
+        match done {
+            Ok(()) => changed = true,
+            Err(e) if skip(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for (name, _) in &have.0 {
+        if want.0.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let done = match with_file(at, |f| f.remove_xattr(name)) {
+            Some(r) => r,
+            None => match at {
+                At::Name(dir, n) => xattr::remove(proc_path(dir, n), name),
+                _ => Ok(()),
+            },
+        };
+        match done {
+            Ok(()) => changed = true,
+            Err(e) if skip(&e) || e.raw_os_error() == Some(Errno::NODATA.raw_os_error()) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
+}
+
+/// Copies `from`'s attributes to `to`, which has none yet (a new file).
+pub fn copy(from: &At, to: &At) -> io::Result<bool> {
+    let want = read(from)?;
+    if want.is_empty() {
+        return Ok(false);
+    }
+    write(to, &want, &Xattrs::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_and_syncs_user_attributes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::write(&a, b"x").unwrap();
+        std::fs::write(&b, b"x").unwrap();
+        if xattr::set(&a, "user.k", b"v").is_err() {
+            return; // a file system without user attributes
+        }
+        let root = Dir::open(tmp.path()).unwrap();
+        let from = At::Name(&root, OsStr::new("a"));
+        let to = At::Name(&root, OsStr::new("b"));
+        assert!(copy(&from, &to).unwrap());
+        assert_eq!(read(&to).unwrap(), read(&from).unwrap());
+        xattr::set(&b, "user.extra", b"1").unwrap();
+        let (want, have) = (read(&from).unwrap(), read(&to).unwrap());
+        assert!(write(&to, &want, &have).unwrap());
+        assert_eq!(read(&to).unwrap(), want);
+        let f = File::open(&a).unwrap();
+        assert_eq!(read(&At::Fd(&f)).unwrap(), want);
+    }
+}
