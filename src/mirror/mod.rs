@@ -11,6 +11,7 @@ pub mod done;
 pub mod facts;
 pub mod links;
 pub mod node;
+pub mod ops;
 pub mod overlay;
 pub mod plan;
 pub mod probe;
