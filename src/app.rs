@@ -36,13 +36,16 @@ pub fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
-            // --help and --version print and exit 0; usage errors exit 2.
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::BAD_INPUT
-            } else {
-                exit::SUCCESS
-            });
+            // --help and --version print and exit 0; usage errors exit 2, their text escaped
+            // (it may quote what was typed).
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(exit::SUCCESS);
+            }
+            for line in e.to_string().lines() {
+                eprintln!("{}", crate::escape::controls(line));
+            }
+            return ExitCode::from(exit::BAD_INPUT);
         }
     };
     if let Some(Command::Status { path }) = &args.command {
@@ -51,7 +54,10 @@ pub fn main() -> ExitCode {
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("foldersync: error: {e}");
+            eprintln!(
+                "foldersync: error: {}",
+                crate::escape::controls(&e.to_string())
+            );
             ExitCode::from(exit::BAD_INPUT)
         }
     }
@@ -110,10 +116,33 @@ fn run(args: Args) -> Result<u8, StartError> {
             stamp_after_rename: false,
         },
     );
-    if let Some(why) = source::refuse_empty(&src, &config.own, config.allow_empty_source, &mirror) {
+    if let Some(why) = source::refuse_empty(
+        &src,
+        &config.own,
+        &config.filter,
+        config.allow_empty_source,
+        &mirror,
+    ) {
         return Err(StartError::new(why));
     }
 
+    // Opened before anything is made: a status file that cannot be used refuses the start.
+    let status = match &config.status_file {
+        None => None,
+        Some(path) => Some(
+            StatusFile::new(
+                path.clone(),
+                Status::new(
+                    &config.source,
+                    &mirror.describe(),
+                    config.interval,
+                    State::Passing,
+                ),
+                config.own.clone(),
+            )
+            .map_err(|e| StartError::new(format!("cannot use status file {}: {e}", esc(path))))?,
+        ),
+    };
     let mut made = Made::default();
     match make(&config, &mut mirror, &mut made) {
         Ok(()) => {}
@@ -126,25 +155,12 @@ fn run(args: Args) -> Result<u8, StartError> {
     started(&config, &mirror);
     mirror.probe();
 
-    let report = Report::new(
-        config.status_file.clone().map(|path| {
-            StatusFile::new(
-                path,
-                Status::new(
-                    &config.source,
-                    &mirror.describe(),
-                    config.interval,
-                    State::Passing,
-                ),
-                config.own.clone(),
-            )
-        }),
-        config.watch,
-    );
+    let report = Report::new(status, config.watch);
     let source = Source::new(
         src,
         config.allow_empty_source,
         config.own.clone(),
+        config.filter.clone(),
         config.watch,
     );
     Ok(Daemon::new(&config, &mut mirror, source, report, stop, stop_rx).run())

@@ -62,11 +62,37 @@ impl fmt::Debug for Escaped<'_> {
     }
 }
 
-/// Characters other than C0 and DEL that must not reach a terminal or a log raw: C1 controls
-/// (U+0080 to U+009F, among them the single-character CSI), the line and paragraph separators,
-/// and the bidirectional embeddings, overrides and isolates that reorder what is shown.
+/// Characters other than C0 and DEL that must not reach a terminal or a log raw, or that would
+/// make one name look like another: C1 controls (among them the single-character CSI), the line
+/// and paragraph separators, the bidirectional marks, embeddings, overrides and isolates that
+/// reorder what is shown, characters that show nothing (zero-width spaces and joiners, the soft
+/// hyphen, the byte-order mark, variation selectors, tag characters, Hangul fillers), and spaces
+/// other than the plain one.
 fn needs_escape(c: char) -> bool {
-    matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+    matches!(
+        c,
+        '\u{80}'..='\u{a0}'
+            | '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{2000}'..='\u{200f}'
+            | '\u{2028}'..='\u{202f}'
+            | '\u{205f}'..='\u{206f}'
+            | '\u{3000}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
 }
 
 /// Replaces raw control characters in an already formatted line (the last line of defence in
@@ -121,6 +147,9 @@ mod tests {
         assert_eq!(show(b"bad\xff\xfe"), "bad\\xff\\xfe");
         assert_eq!(show("c1\u{9b}31m".as_bytes()), "c1\\u{9b}31m");
         assert_eq!(show("rtl\u{202e}txt.exe".as_bytes()), "rtl\\u{202e}txt.exe");
+        assert_eq!(show("zw\u{200b}j".as_bytes()), "zw\\u{200b}j");
+        assert_eq!(show("nb\u{a0}sp".as_bytes()), "nb\\u{a0}sp");
+        assert_eq!(show("tag\u{e0041}".as_bytes()), "tag\\u{e0041}");
     }
 
     #[test]

@@ -47,8 +47,9 @@ impl Filter {
                         .map(|f| format!(" (in {})", crate::escape::esc(f)))
                         .unwrap_or_default();
                     StartError::new(format!(
-                        "invalid exclude pattern '{}'{place}: {e}",
-                        crate::escape::text(line)
+                        "invalid exclude pattern '{}'{place}: {}",
+                        crate::escape::text(line),
+                        crate::escape::text(&e.to_string())
                     ))
                 })
         };
@@ -70,9 +71,12 @@ impl Filter {
                 add(line, Some(file))?;
             }
         }
-        let patterns = builder
-            .build()
-            .map_err(|e| StartError::new(format!("invalid exclude patterns: {e}")))?;
+        let patterns = builder.build().map_err(|e| {
+            StartError::new(format!(
+                "invalid exclude patterns: {}",
+                crate::escape::text(&e.to_string())
+            ))
+        })?;
         Ok(Filter {
             patterns,
             delete_excluded,

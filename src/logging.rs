@@ -4,7 +4,8 @@
 //! when it was deleted); a log that cannot be written is said once on the console, and again
 //! when it recovers.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use simplelog::{
     TermLogger, TerminalMode, WriteLogger,
 };
 
+use crate::dir::Dir;
 use crate::error::StartError;
 use crate::escape::{controls, esc};
 
@@ -161,6 +163,10 @@ struct LogFile(Arc<Mutex<Inner>>);
 
 struct Inner {
     path: PathBuf,
+    /// The log's directory, held open: the file is reopened in it, never through a path that a
+    /// symlink swapped in could redirect.
+    dir: Dir,
+    name: OsString,
     file: File,
     line: Vec<u8>,
     /// Why the last write failed; cleared (and said) when one works again.
@@ -172,15 +178,42 @@ struct Inner {
 /// How often the log file is checked for having been deleted under foldersync.
 const DELETED_CHECK: Duration = Duration::from_secs(1);
 
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+/// Opens (or creates) the log file `name` in `dir` for appending: never through a symlink,
+/// never blocking on a fifo, and only if it is a regular file.
+fn open_append(dir: &Dir, name: &OsStr) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY
+            | OFlags::APPEND
+            | OFlags::CREATE
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::NOCTTY
+            | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?;
+    let file = File::from(fd);
+    if crate::dir::meta_of(&file)?.kind != crate::dir::Kind::File {
+        return Err(io::Error::other("it is not a regular file"));
+    }
+    Ok(file)
 }
 
 impl LogFile {
     fn open(path: &Path) -> io::Result<LogFile> {
+        let (parent, name) = (path.parent(), path.file_name());
+        let (Some(parent), Some(name)) = (parent, name) else {
+            return Err(io::Error::other("it has no name"));
+        };
+        let dir = Dir::open(parent)?;
+        let file = open_append(&dir, name)?;
         Ok(LogFile(Arc::new(Mutex::new(Inner {
             path: path.to_path_buf(),
-            file: open_append(path)?,
+            dir,
+            name: name.to_os_string(),
+            file,
             line: Vec::new(),
             failing: None,
             checked: Instant::now(),
@@ -189,7 +222,7 @@ impl LogFile {
 
     fn reopen(&self) -> io::Result<()> {
         let mut inner = crate::lock(&self.0);
-        inner.file = open_append(&inner.path)?;
+        inner.file = open_append(&inner.dir, &inner.name)?;
         Ok(())
     }
 
@@ -203,7 +236,7 @@ impl Inner {
         if self.checked.elapsed() >= DELETED_CHECK {
             self.checked = Instant::now();
             if self.file.metadata().is_ok_and(|m| m.nlink() == 0) {
-                if let Ok(file) = open_append(&self.path) {
+                if let Ok(file) = open_append(&self.dir, &self.name) {
                     self.file = file;
                 }
             }

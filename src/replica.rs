@@ -46,6 +46,9 @@ impl Batch {
 pub struct Outcome {
     /// Files that changed while they were copied: look at them again shortly.
     pub retry: Vec<PathBuf>,
+    /// Directories were met whose paths are too long for inotify to watch: changes there wait
+    /// for the passes.
+    pub unwatchable: bool,
 }
 
 /// What a replica's root check found.

@@ -1,13 +1,13 @@
 //! A root directory held open (SOURCE's, REPLICA's, the backup directory's): its path for
 //! messages, a handle that everything beneath it goes through, and its identity, so that a root
-//! that vanished, moved to another device (an unmount) or was replaced is noticed rather than
-//! followed.
+//! that vanished, was unmounted or was replaced is noticed rather than followed. Its path is
+//! only ever looked at again without following a symlink anywhere on it.
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::dir::{self, Dir, Id};
+use crate::dir::{self, Dir, Id, Meta};
 use crate::escape::esc;
 
 /// An open root.
@@ -16,6 +16,10 @@ pub struct Root {
     pub path: PathBuf,
     pub dir: Dir,
     pub id: Id,
+    /// The root was the root of a mount (a mount point, a bind mount).
+    pub mount_root: bool,
+    /// The identity of the directory that held it.
+    pub parent: Option<Id>,
 }
 
 /// What the root's path holds now, compared with the open root.
@@ -23,39 +27,53 @@ pub struct Root {
 pub enum Now {
     /// The same directory.
     Same,
-    /// Nothing there, or unreachable.
+    /// Nothing there, or unreachable (a symlink on the way counts as unreachable).
     Gone(io::Error),
     /// Something else than a directory: a symlink, a file.
     NotDir,
-    /// A directory on another device than the root was on: an unmount, most likely.
+    /// Another file system, or the mount that was there is gone: an unmount, most likely.
     OtherDevice,
-    /// Another directory on the same device, opened.
+    /// Another plain directory on the same device, opened.
     Replaced(Root),
 }
 
 impl Root {
-    /// Opens the directory at `path`, which must not be a symlink.
+    /// Opens the directory at `path` (absolute and resolved), following no symlink on the way.
     pub fn open(path: &Path) -> io::Result<Root> {
-        let dir = Dir::open(path)?;
-        let id = dir.stat()?.id;
+        let (parent, name) = Dir::open_parent(path)?;
+        let dir = match &name {
+            Some(name) => parent.open_dir(name)?,
+            None => Dir::open(path)?,
+        };
+        let meta = dir.stat()?;
         Ok(Root {
             path: path.to_path_buf(),
             dir,
-            id,
+            id: meta.id,
+            mount_root: meta.mount_root,
+            parent: name.and_then(|_| parent.stat().ok()).map(|m| m.id),
         })
+    }
+
+    /// What is at the root's path now, without following a symlink on the way.
+    fn meta_now(&self) -> io::Result<Option<Meta>> {
+        let (parent, name) = Dir::open_parent(&self.path)?;
+        match name {
+            Some(name) => parent.stat_at(&name),
+            None => Ok(Some(self.dir.stat()?)),
+        }
     }
 
     /// Looks at the root's path again: a `statx`, and an open only if another directory is
     /// there (opening SOURCE's root would raise a watcher event).
     pub fn now(&self) -> Now {
-        let meta = match rustix::fs::statx(
-            rustix::fs::CWD,
-            &self.path,
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            rustix::fs::StatxFlags::BASIC_STATS,
-        ) {
-            Ok(x) => dir::Meta::from_statx(&x),
-            Err(e) => return Now::Gone(e.into()),
+        let meta = match self.meta_now() {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return Now::Gone(io::ErrorKind::NotFound.into()),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Now::NotDir
+            }
+            Err(e) => return Now::Gone(e),
         };
         if meta.kind != dir::Kind::Dir {
             return Now::NotDir;
@@ -63,12 +81,14 @@ impl Root {
         if meta.id == self.id {
             return Now::Same;
         }
-        if meta.id.dev != self.id.dev {
+        // A mount gone (or one put in its place) shows another directory at the path, even on
+        // the same device (a bind mount): never taken for a directory made anew.
+        if meta.id.dev != self.id.dev || self.mount_root || meta.mount_root {
             return Now::OtherDevice;
         }
         match Root::open(&self.path) {
             Ok(root) if root.id == self.id => Now::Same,
-            Ok(root) if root.id.dev != self.id.dev => Now::OtherDevice,
+            Ok(root) if root.id.dev != self.id.dev || root.mount_root => Now::OtherDevice,
             Ok(root) => Now::Replaced(root),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
                 Now::NotDir
@@ -78,8 +98,15 @@ impl Root {
     }
 
     /// Whether the root holds nothing that `ignore` does not excuse.
-    pub fn is_empty(&self, ignore: impl Fn(&std::ffi::OsStr) -> bool) -> io::Result<bool> {
-        Ok(self.dir.list()?.iter().all(|(name, _)| ignore(name)))
+    pub fn is_empty(
+        &self,
+        ignore: impl Fn(&std::ffi::OsStr, dir::Kind) -> bool,
+    ) -> io::Result<bool> {
+        Ok(self
+            .dir
+            .list()?
+            .iter()
+            .all(|(name, kind)| ignore(name, *kind)))
     }
 }
 
@@ -100,7 +127,7 @@ pub fn problem(what: &str, path: &Path, now: &Now) -> Option<String> {
         )),
         Now::Gone(e) => Some(format!("{what} {} is unavailable: {e}", esc(path))),
         Now::OtherDevice => Some(format!(
-            "{what} {} is now on another device (was its file system unmounted?)",
+            "{what} {} is now on another device, or its mount is gone (was it unmounted?)",
             esc(path)
         )),
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dir::Dir;
 use crate::escape::{controls, esc};
 use crate::own::OwnFiles;
 use crate::stats::Counts;
@@ -117,6 +118,7 @@ pub fn pass_record(started: SystemTime, elapsed: Duration, counts: &Counts, outc
 #[derive(Debug)]
 pub struct StatusFile {
     path: PathBuf,
+    dir: Dir,
     pub doc: Status,
     dirty: bool,
     last_write: Option<Instant>,
@@ -124,14 +126,18 @@ pub struct StatusFile {
 }
 
 impl StatusFile {
-    pub fn new(path: PathBuf, doc: Status, own: Arc<OwnFiles>) -> StatusFile {
-        StatusFile {
+    /// The status file at `path` (resolved), written in its directory, which is opened now and
+    /// held: a symlink swapped in later for that directory is not followed.
+    pub fn new(path: PathBuf, doc: Status, own: Arc<OwnFiles>) -> std::io::Result<StatusFile> {
+        let dir = Dir::open(path.parent().unwrap_or(Path::new("/")))?;
+        Ok(StatusFile {
             path,
+            dir,
             doc,
             dirty: true,
             last_write: None,
             own,
-        }
+        })
     }
 
     /// Changes the document; it is written now, or as soon as the rate limit allows.
@@ -162,18 +168,23 @@ impl StatusFile {
         self.doc.updated_unix = unix_now();
         self.dirty = false;
         self.last_write = Some(Instant::now());
-        let tmp = self.path.with_file_name(self.own.temps().fresh());
+        let tmp = self.own.temps().fresh();
+        let Some(name) = self.path.file_name() else {
+            return;
+        };
+        let dir = &self.dir;
         let result = serde_json::to_vec_pretty(&self.doc)
             .map_err(std::io::Error::other)
             .and_then(|mut json| {
                 json.push(b'\n');
-                let mut f = fs::File::create(&tmp)?;
+                let mut f = dir.create_file(&tmp)?;
+                rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o644))?;
                 f.write_all(&json)?;
                 drop(f);
-                fs::rename(&tmp, &self.path)
+                dir.rename(&tmp, dir, name)
             });
         if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
+            let _ = dir.unlink(&tmp);
             log::warn!("cannot write status file {}: {e}", esc(&self.path));
         }
     }
@@ -360,7 +371,7 @@ mod tests {
             Duration::from_secs(60),
             State::Watching,
         );
-        let mut file = StatusFile::new(path.clone(), doc, Arc::default());
+        let mut file = StatusFile::new(path.clone(), doc, Arc::default()).unwrap();
         file.write();
         let back: Status = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(back.state, State::Watching);

@@ -104,7 +104,12 @@ fn a_status_file_inside_an_otherwise_empty_source_does_not_empty_replica() {
     mkdir(&env.rep);
     write(env.rep.join("precious"), "keep me");
     // What an earlier run left: SOURCE holds nothing but the status file.
-    write(env.src.join("status.json"), "{}");
+    write(env.src.join("a"), "a");
+    env.once_ok_with(&[
+        std::ffi::OsStr::new("--status-file"),
+        env.src.join("status.json").as_os_str(),
+    ]);
+    fs::remove_file(env.src.join("a")).unwrap();
     let before = snapshot(&env.root);
     let out = env
         .cmd()

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod attacks;
 mod cli;
 mod edges;
 mod fidelity;

@@ -133,18 +133,28 @@ impl Config {
             }
         };
 
-        let in_source = |p: &Path| p.strip_prefix(&source).ok().map(Path::to_path_buf);
+        // Found by where they really are, so a bind mount of SOURCE or REPLICA cannot disguise
+        // them.
         let own = OwnFiles::new(
             [Some(&log_path), status_file.as_ref()]
                 .into_iter()
                 .flatten()
-                .filter_map(|p| in_source(p))
+                .filter_map(|p| paths::relative(p, &source))
                 .collect(),
             backup_dir
                 .iter()
-                .filter_map(|b| b.strip_prefix(&replica).ok().map(Path::to_path_buf))
+                .filter_map(|b| paths::relative(b, &replica))
                 .collect(),
         );
+        if let Some(rel) = paths::relative(&log_path, &source) {
+            if !source.join(&rel).parent().is_some_and(Path::is_dir) {
+                return Err(bad(format!(
+                    "log file {}: its directory inside SOURCE does not exist, and foldersync \
+                     makes nothing in SOURCE",
+                    esc(&args.log_path)
+                )));
+            }
+        }
         let filter = Filter::new(
             &source,
             &args.exclude,
@@ -231,6 +241,21 @@ fn check_status(arg: &Path) -> Result<PathBuf, StartError> {
             "status file {}: its directory does not exist",
             esc(arg)
         )));
+    }
+    // It is replaced on every write: what is there must be an earlier status file.
+    if let Ok(meta) = fs::symlink_metadata(&path) {
+        let ours = meta.is_file()
+            && fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<crate::status::Status>(&b).ok())
+                .is_some();
+        if !ours {
+            return Err(bad(format!(
+                "status file {} exists and is not a foldersync status file: refusing to \
+                 replace it",
+                esc(arg)
+            )));
+        }
     }
     Ok(path)
 }

@@ -47,9 +47,13 @@ pub fn place(path: &Path) -> Option<Place> {
 /// mounts they are seen. `inner` need not exist: its deepest existing ancestor is placed and
 /// the rest appended.
 pub fn within(inner: &Path, outer: &Path) -> bool {
-    let Some(outer) = place(outer) else {
-        return false;
-    };
+    relative(inner, outer).is_some()
+}
+
+/// `inner`'s path relative to `outer`, when it lies inside it in the same file system
+/// (see [`within`]).
+pub fn relative(inner: &Path, outer: &Path) -> Option<PathBuf> {
+    let outer = place(outer)?;
     let mut base = inner;
     let mut rest = PathBuf::new();
     loop {
@@ -57,15 +61,17 @@ pub fn within(inner: &Path, outer: &Path) -> bool {
             break;
         }
         let (Some(parent), Some(name)) = (base.parent(), base.file_name()) else {
-            return false;
+            return None;
         };
         rest = Path::new(name).join(rest);
         base = parent;
     }
-    match place(base) {
-        Some(inner) => inner.dev == outer.dev && inner.path.join(rest).starts_with(&outer.path),
-        None => false,
+    let inner = place(base)?;
+    let full = inner.path.join(rest);
+    if inner.dev != outer.dev {
+        return None;
     }
+    full.strip_prefix(&outer.path).ok().map(Path::to_path_buf)
 }
 
 fn parse(line: &str) -> Option<Mount> {

@@ -82,6 +82,15 @@ pub fn id(path: &Path) -> Option<Id> {
     })
 }
 
+/// `inner` relative to `outer` when it lies inside it, by path or by where both really are (a
+/// bind mount of SOURCE or REPLICA shows their insides at other paths).
+pub fn relative(inner: &Path, outer: &Path) -> Option<PathBuf> {
+    match inner.strip_prefix(outer) {
+        Ok(rel) => Some(rel.to_path_buf()),
+        Err(_) => super::mounts::relative(inner, outer),
+    }
+}
+
 /// Whether `inner` is `outer` or lies inside it: by path, by the identity of a directory on the
 /// way up, or by where both really are in their file system (a bind mount).
 pub fn within(inner: &Path, outer: &Path) -> bool {

@@ -40,6 +40,8 @@ pub struct Daemon<'a> {
     /// What is wrong with REPLICA's root, as last logged.
     replica_problem: Option<String>,
     errors_in_last_pass: u64,
+    /// A directory too deep to watch was reported.
+    deep_reported: bool,
     stop: Stop,
     stop_rx: Receiver<()>,
 }
@@ -68,6 +70,7 @@ impl<'a> Daemon<'a> {
             report,
             replica_problem: None,
             errors_in_last_pass: 0,
+            deep_reported: false,
             stop,
             stop_rx,
         }
@@ -293,6 +296,16 @@ impl<'a> Daemon<'a> {
         self.schedule
             .end_pass(elapsed, counts.changed(), was_rescan);
         self.schedule.retry(outcome.retry);
+        if outcome.unwatchable && !self.deep_reported {
+            self.deep_reported = true;
+            warn!(
+                "part of SOURCE lies deeper than inotify can watch (paths of 4,096 bytes or \
+                 more): changes there wait for the next full pass"
+            );
+            self.report
+                .degrade("part of SOURCE is too deep to watch: carried by passes only".into());
+            self.report.rest();
+        }
     }
 
     fn apply_pending(&mut self) {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
 
+use crate::dir::Kind;
 use crate::escape::esc;
+use crate::filter::Filter;
 use crate::own::OwnFiles;
 use crate::replica::Replica;
 use crate::root::{self, Now, Root};
@@ -38,15 +40,19 @@ pub struct Source {
     pub root: Root,
     allow_empty: bool,
     own: Arc<OwnFiles>,
+    filter: Filter,
     problem: Option<String>,
     next_check: Option<Instant>,
 }
 
-/// Whether SOURCE holds nothing but foldersync's own files. One definition, asked at start-up
-/// and while running.
-pub fn is_empty(source: &Root, own: &OwnFiles) -> bool {
+/// Whether SOURCE holds nothing that is mirrored: nothing but foldersync's own files and
+/// excluded entries. One definition, asked at start-up and while running.
+pub fn is_empty(source: &Root, own: &OwnFiles, filter: &Filter) -> bool {
     source
-        .is_empty(|name| own.in_source(Path::new(name)))
+        .is_empty(|name, kind| {
+            let rel = Path::new(name);
+            own.in_source(rel) || filter.excludes(rel, kind == Kind::Dir)
+        })
         .unwrap_or(false)
 }
 
@@ -54,10 +60,11 @@ pub fn is_empty(source: &Root, own: &OwnFiles) -> bool {
 pub fn refuse_empty(
     source: &Root,
     own: &OwnFiles,
+    filter: &Filter,
     allow: bool,
     replica: &dyn Replica,
 ) -> Option<String> {
-    (!allow && is_empty(source, own) && replica.has_content()).then(|| {
+    (!allow && is_empty(source, own, filter) && replica.has_content()).then(|| {
         format!(
             "SOURCE {} is empty but REPLICA {} is not: refusing to empty it (is SOURCE's disk \
              mounted?); use --allow-empty-source to allow it",
@@ -68,11 +75,18 @@ pub fn refuse_empty(
 }
 
 impl Source {
-    pub fn new(root: Root, allow_empty: bool, own: Arc<OwnFiles>, watching: bool) -> Source {
+    pub fn new(
+        root: Root,
+        allow_empty: bool,
+        own: Arc<OwnFiles>,
+        filter: Filter,
+        watching: bool,
+    ) -> Source {
         Source {
             root,
             allow_empty,
             own,
+            filter,
             problem: None,
             next_check: watching.then(|| Instant::now() + CHECK_EVERY),
         }
@@ -118,7 +132,10 @@ impl Source {
                     esc(&self.root.path)
                 ));
             }
-            if !self.allow_empty && is_empty(&self.root, &self.own) && replica.has_content() {
+            if !self.allow_empty
+                && is_empty(&self.root, &self.own, &self.filter)
+                && replica.has_content()
+            {
                 return Err(format!(
                     "SOURCE {} is empty while REPLICA is not: REPLICA is left untouched (restart \
                      with --allow-empty-source to let an empty SOURCE empty REPLICA)",

@@ -63,12 +63,60 @@ pub fn is_not_a_dir(e: &io::Error) -> bool {
     is_absent(e) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error())
 }
 
+/// Flags for a directory that is only passed through on the way to another (no read access
+/// needed, as for a path lookup).
+const PASS_FLAGS: OFlags = OFlags::PATH
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
 impl Dir {
-    /// Opens a root directory by its path. The last component must not be a symlink (the
-    /// configuration resolved them), so a root replaced by a symlink is refused.
+    /// Opens a root directory by its absolute path, one component at a time from `/`, following
+    /// no symlink anywhere on the way: the configuration resolved the roots' paths, so a
+    /// symlink found there now means someone swapped one in, and it is not followed.
     pub fn open(path: &Path) -> io::Result<Dir> {
-        let fd = rustix::fs::open(path, DIR_FLAGS, Mode::empty())?;
-        Ok(Dir { fd })
+        let (parent, name) = Dir::open_parent(path)?;
+        match name {
+            Some(name) => parent.open_dir(&name),
+            None => {
+                let fd = rustix::fs::open("/", DIR_FLAGS, Mode::empty())?;
+                Ok(Dir { fd })
+            }
+        }
+    }
+
+    /// The parent directory of the absolute `path`, reached without following any symlink (a
+    /// handle good for lookups and `*at` calls only), and the last component.
+    pub fn open_parent(path: &Path) -> io::Result<(Dir, Option<OsString>)> {
+        if !path.is_absolute() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "path is not absolute",
+            ));
+        }
+        let mut dir = Dir {
+            fd: rustix::fs::open("/", PASS_FLAGS, Mode::empty())?,
+        };
+        let mut parts: Vec<&OsStr> = Vec::new();
+        for part in path.components() {
+            match part {
+                Component::Normal(name) => parts.push(name),
+                Component::RootDir | Component::CurDir => {}
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "path is not resolved",
+                    ))
+                }
+            }
+        }
+        let last = parts.pop().map(OsStr::to_os_string);
+        for name in parts {
+            dir = Dir {
+                fd: rustix::fs::openat(&dir.fd, name, PASS_FLAGS, Mode::empty())?,
+            };
+        }
+        Ok((dir, last))
     }
 
     /// Opens the directory `name` inside this one.

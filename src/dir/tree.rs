@@ -8,6 +8,7 @@ use std::path::{Component, Path};
 
 use super::copy::{self, DataError, Progress};
 use super::{is_absent, is_not_a_dir, Dir, Kind};
+use crate::own::TempNames;
 
 /// Removes `name` in `dir`; a directory with everything in it. A directory that is the root of
 /// a mount (something mounted inside REPLICA) is refused, not emptied.
@@ -150,12 +151,43 @@ impl Progress for Silent {
 }
 
 /// Copies the entry `name` of `from` (of any kind; a directory with its contents) to the new
-/// name `to_name` in `to`, keeping permissions and times. Used to keep a backup where a rename
-/// cannot reach (another file system).
-pub fn copy_tree(from: &Dir, name: &OsStr, to: &Dir, to_name: &OsStr) -> io::Result<()> {
+/// name `to_name` in `to`, keeping permissions, times and (with `owner`) ownership. Used to keep
+/// a backup where a rename cannot reach (another file system). The copy is made under a
+/// temporary name and renamed into place when whole, never over an existing entry (that fails
+/// with `AlreadyExists`); a failed copy leaves nothing.
+pub fn copy_tree(
+    from: &Dir,
+    name: &OsStr,
+    to: &Dir,
+    to_name: &OsStr,
+    temps: &TempNames,
+    owner: bool,
+) -> io::Result<()> {
+    let tmp = temps.fresh();
+    let made = copy_entry(from, name, to, &tmp, owner)
+        .and_then(|kind| to.rename_noreplace(&tmp, to, to_name).map(|()| kind));
+    match made {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            if let Ok(Some(meta)) = to.stat_at(&tmp) {
+                let _ = remove(to, &tmp, meta.kind);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn copy_entry(
+    from: &Dir,
+    name: &OsStr,
+    to: &Dir,
+    to_name: &OsStr,
+    owner: bool,
+) -> io::Result<Kind> {
     let Some(meta) = from.stat_at(name)? else {
-        return Ok(());
+        return Err(io::ErrorKind::NotFound.into());
     };
+    let perm = safe_perm(meta.perm, owner);
     match meta.kind {
         Kind::File => {
             let input = from.open_file(name)?;
@@ -166,25 +198,47 @@ pub fn copy_tree(from: &Dir, name: &OsStr, to: &Dir, to_name: &OsStr) -> io::Res
                     io::Error::other("the file changed while it was kept")
                 }
             })?;
-            rustix::fs::fchmod(&output, rustix::fs::Mode::from_raw_mode(meta.perm))?;
+            if owner {
+                rustix::fs::fchown(
+                    &output,
+                    Some(rustix::fs::Uid::from_raw(meta.uid)),
+                    Some(rustix::fs::Gid::from_raw(meta.gid)),
+                )?;
+            }
+            rustix::fs::fchmod(&output, rustix::fs::Mode::from_raw_mode(perm))?;
             rustix::fs::futimens(&output, &super::timestamps(&meta))?;
         }
         Kind::Symlink => {
             to.symlink(&from.read_link(name)?, to_name)?;
+            if owner {
+                to.chown_at(to_name, meta.uid, meta.gid)?;
+            }
             to.set_times_at(to_name, &meta)?;
         }
         Kind::Dir => {
             to.make_dir(to_name, 0o700)?;
             let (src, dst) = (from.open_dir(name)?, to.open_dir(to_name)?);
             for (child, _) in src.list()? {
-                copy_tree(&src, &child, &dst, &child)?;
+                copy_entry(&src, &child, &dst, &child, owner)?;
             }
             let now = dst.stat()?;
-            dst.set_attrs(&meta, &now, false, true)?;
+            let mut want = meta;
+            want.perm = perm;
+            dst.set_attrs(&want, &now, owner, true)?;
         }
         Kind::Special(_) => {}
     }
-    Ok(())
+    Ok(meta.kind)
+}
+
+/// The permission bits a copy may carry: set-user-ID and set-group-ID are dropped from a copy
+/// made by root whose owner could not be kept (it would be root's, and set-ID root).
+pub fn safe_perm(perm: u32, owner_kept: bool) -> u32 {
+    if !owner_kept && rustix::process::geteuid().is_root() {
+        perm & !0o6000
+    } else {
+        perm
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +276,15 @@ mod tests {
         fs::write(tmp.path().join("x/y/f"), b"data").unwrap();
         std::os::unix::fs::symlink("f", tmp.path().join("x/y/l")).unwrap();
         drop(d);
-        copy_tree(&root, OsStr::new("x"), &root, OsStr::new("z")).unwrap();
+        copy_tree(
+            &root,
+            OsStr::new("x"),
+            &root,
+            OsStr::new("z"),
+            &TempNames::new(),
+            false,
+        )
+        .unwrap();
         assert_eq!(fs::read(tmp.path().join("z/y/f")).unwrap(), b"data");
         assert_eq!(
             fs::read_link(tmp.path().join("z/y/l")).unwrap(),

@@ -28,6 +28,8 @@ pub struct Run<'a> {
     pub(super) retries: Mutex<Vec<PathBuf>>,
     /// This run's hard-link leaders and the names that wait for them.
     pub(super) links: super::links::RunLinks,
+    /// A directory too deep to be watched was met.
+    pub(super) unwatchable: std::sync::atomic::AtomicBool,
     /// REPLICA's file system refused extended attributes (said once per run).
     pub(super) xattrs_refused: std::sync::atomic::AtomicBool,
 }
@@ -51,6 +53,7 @@ impl<'a> Run<'a> {
             deferred: Mutex::new(Deferred::default()),
             retries: Mutex::new(Vec::new()),
             links: Default::default(),
+            unwatchable: Default::default(),
             xattrs_refused: Default::default(),
         }
     }
@@ -214,6 +217,7 @@ impl<'a> Run<'a> {
         }
         Outcome {
             retry: std::mem::take(&mut *crate::lock(&self.retries)),
+            unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

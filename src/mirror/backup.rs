@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use rustix::io::Errno;
 
 use crate::dir::{tree, Dir, Id, Kind};
+use crate::own::TempNames;
 use crate::root::Root;
 
 /// The longest name most file systems take.
@@ -22,11 +23,18 @@ const NAME_MAX: usize = 255;
 #[derive(Debug)]
 pub struct Backup {
     root: Root,
+    temps: TempNames,
+    /// Copies (across file systems) keep their owner: foldersync runs as root.
+    owner: bool,
 }
 
 impl Backup {
     pub fn new(root: Root) -> Backup {
-        Backup { root }
+        Backup {
+            root,
+            temps: TempNames::new(),
+            owner: rustix::process::geteuid().is_root(),
+        }
     }
 
     pub fn id(&self) -> Id {
@@ -39,7 +47,7 @@ impl Backup {
         self.place(rel, |sub, target| {
             match dir.rename_noreplace(name, sub, target) {
                 Err(e) if e.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => {
-                    tree::copy_tree(dir, name, sub, target)?;
+                    tree::copy_tree(dir, name, sub, target, &self.temps, self.owner)?;
                     tree::remove(dir, name, kind)
                 }
                 other => other,
@@ -52,7 +60,7 @@ impl Backup {
     pub fn keep_old(&self, dir: &Dir, name: &OsStr, rel: &Path) -> io::Result<PathBuf> {
         self.place(rel, |sub, target| match dir.hard_link(name, sub, target) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                tree::copy_tree(dir, name, sub, target)
+                tree::copy_tree(dir, name, sub, target, &self.temps, self.owner)
             }
             other => other,
         })

@@ -180,7 +180,8 @@ impl Run<'_> {
             self.xattrs(xattr::copy(&xattr::At::Fd(input), &xattr::At::Fd(output)));
         }
         if self.m.opts.rules.perms {
-            rustix::fs::fchmod(output, Mode::from_raw_mode(meta.perm))?;
+            let perm = self.m.opts.rules.perm_of(meta.perm);
+            rustix::fs::fchmod(output, Mode::from_raw_mode(perm))?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use log::{info, warn};
 
-use crate::dir;
+use crate::dir::{self, Dir};
 use crate::escape::esc;
 use crate::filter::Filter;
 use crate::own::{self, OwnFiles};
@@ -179,7 +179,7 @@ impl Replica for Mirror {
         match root.now() {
             Now::Same => Ok(RootState::Same),
             Now::Replaced(new) => {
-                let empty = new.is_empty(own::is_temp_name).unwrap_or(false);
+                let empty = new.is_empty(|n, _| own::is_temp_name(n)).unwrap_or(false);
                 if empty {
                     warn!(
                         "REPLICA {} was replaced by a new, empty directory: mirroring into it",
@@ -204,7 +204,7 @@ impl Replica for Mirror {
         let own = &self.opts.own;
         self.root.as_ref().is_some_and(|root| {
             !root
-                .is_empty(|name| own::is_temp_name(name) || own.in_replica(Path::new(name)))
+                .is_empty(|name, _| own::is_temp_name(name) || own.in_replica(Path::new(name)))
                 .unwrap_or(false)
         })
     }
@@ -231,17 +231,20 @@ impl Mirror {
         let Some(old) = &self.root else {
             return Err(gone());
         };
-        let (Some(parent), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+        if self.opts.dry_run || old.mount_root {
+            return Err(gone());
+        }
+        // The parent as it was: reached without a symlink, and the very same directory.
+        let (parent, Some(name)) = Dir::open_parent(&self.path).map_err(|_| gone())? else {
             return Err(gone());
         };
-        let parent = Root::open(parent).map_err(|_| gone())?;
-        if parent.id.dev != old.id.dev {
+        if parent.stat().ok().map(|m| m.id) != old.parent {
             return Err(format!(
-                "{}, and its parent is on another device now (was a disk unmounted?)",
+                "{}, and its parent is not the directory it was (was a disk unmounted?)",
                 gone()
             ));
         }
-        match parent.dir.make_dir(name, 0o755) {
+        match parent.make_dir(&name, 0o755) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(format!("{}, and cannot be made again: {e}", gone())),

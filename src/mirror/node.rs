@@ -131,6 +131,7 @@ impl Drop for Node<'_> {
         let result = dst.stat().and_then(|now| {
             if differs(&now) {
                 let mut want = *want;
+                want.perm = rules.perm_of(want.perm);
                 if want.mtime.near(now.mtime, rules.window) {
                     want.mtime = now.mtime;
                 }

@@ -190,8 +190,8 @@ fn set_attrs(
         dir.chown_at(name, src.uid, src.gid)?;
     }
     // chown may clear set-id bits, so permissions come after it.
-    if rules.perms && (chown || src.perm != dst.perm) {
-        dir.chmod_at(name, src.perm)?;
+    if rules.perms && (chown || rules.perm_of(src.perm) != dst.perm) {
+        dir.chmod_at(name, rules.perm_of(src.perm))?;
     }
     if !src.mtime.near(dst.mtime, rules.window) {
         dir.set_times_at(name, src)?;

@@ -21,6 +21,7 @@ pub fn rename(run: &Run, from: &Path, to: &Path) -> bool {
         !p.as_os_str().is_empty()
             && !m.own().in_source(p)
             && !m.own().in_replica(p)
+            && !m.own().leads_to_own(p)
             && !m.excluded(p, false)
             && !m.excluded(p, true)
     };

@@ -163,6 +163,14 @@ impl<'r> Walk<'_, 'r> {
             },
             _ => None,
         };
+        // inotify takes paths shorter than PATH_MAX: deeper directories are not watched.
+        const WATCHABLE: usize = 4096;
+        if run.m.opts.requeue
+            && run.source.path.as_os_str().len() + 1 + task.rel.as_os_str().len() >= WATCHABLE
+        {
+            run.unwatchable
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let fresh = task.made.is_some();
         let dst = match (task.made, &parent.dst) {
             (Some(made), _) => made,

@@ -71,14 +71,12 @@ impl Watcher {
             debounce,
             out,
             raw: VecDeque::new(),
+            inotify,
+            swapped: false,
         };
         let thread = thread::Builder::new()
             .name("watch".into())
-            .spawn(move || {
-                // The inotify watcher lives, and its watches with it, as long as this thread.
-                let _inotify = inotify;
-                worker.run(&raw_rx, &debounced, &stop_rx);
-            })
+            .spawn(move || worker.run(&raw_rx, &debounced, &stop_rx))
             .map_err(notify::Error::io)?;
         Ok(Watcher {
             messages,
@@ -128,6 +126,10 @@ struct Worker {
     out: Sender<WatchMsg>,
     /// Raw hints, held until the debounced events of their moment have been sent.
     raw: VecDeque<RawHint>,
+    /// The inotify watcher: it lives, and its watches with it, as long as this thread.
+    inotify: RecommendedWatcher,
+    /// A directory swapped for a symlink has been met (said once).
+    swapped: bool,
 }
 
 impl Worker {
@@ -196,6 +198,7 @@ impl Worker {
             // not even through their directory.
             Ok(e) if matches!(e.kind, EventKind::Access(_)) || self.scope.is_own(&e) => true,
             Ok(e) => {
+                self.unwatch_swapped(&e);
                 self.raw.extend(hints::raw_hints(&e, Instant::now()));
                 match self.sleepy.feed(Ok(e)) {
                     Ok(()) => true,
@@ -203,6 +206,32 @@ impl Worker {
                 }
             }
             Err(e) => self.out.send(trouble(&e, true)).is_ok(),
+        }
+    }
+
+    /// notify adds watches for a new directory by walking it, and follows it if a symlink has
+    /// taken its place by then: the walk reaches outside SOURCE (listings only; the mirror reads
+    /// nothing through a symlink) and spends watches. When a new name turns out to be a symlink,
+    /// the watches notify added for it are removed.
+    fn unwatch_swapped(&mut self, event: &Event) {
+        let new = matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(notify::event::ModifyKind::Name(_))
+        );
+        if !new {
+            return;
+        }
+        for path in &event.paths {
+            let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link && notify::Watcher::unwatch(&mut self.inotify, path).is_ok() && !self.swapped
+            {
+                self.swapped = true;
+                log::warn!(
+                    "{}: a directory in SOURCE became a symlink while it was being watched; the \
+                     watches made through it were removed",
+                    crate::escape::esc(path)
+                );
+            }
         }
     }
 

@@ -64,9 +64,16 @@ impl Rules {
         window: Duration::ZERO,
     };
 
+    /// The permission bits REPLICA's copy of an entry with `perm` gets: set-ID bits are not
+    /// given to a copy that root owns because SOURCE's owner could not be kept.
+    pub fn perm_of(&self, perm: u32) -> u32 {
+        crate::dir::tree::safe_perm(perm, self.owner)
+    }
+
     /// Whether the attributes that are kept differ: permission bits, ownership.
-    pub fn attrs_differ(&self, a: &Meta, b: &Meta) -> bool {
-        (self.perms && a.perm != b.perm) || (self.owner && (a.uid != b.uid || a.gid != b.gid))
+    pub fn attrs_differ(&self, src: &Meta, dst: &Meta) -> bool {
+        (self.perms && self.perm_of(src.perm) != dst.perm)
+            || (self.owner && (src.uid != dst.uid || src.gid != dst.gid))
     }
 }
 
@@ -211,7 +218,11 @@ fn update(src: &Entry, dst: &Entry, facts: &Facts, rules: &Rules) -> Op {
                 Some(same) => s.size == d.size && same,
                 None => s.same_stamp(d, rules.window),
             };
-            if !same {
+            // REPLICA's file has names that foldersync did not give it (a hard link someone made
+            // to a file elsewhere): it is replaced, never changed in place, or the change would
+            // reach the other name too.
+            let names = if facts.link.is_some() { s.nlink } else { 1 };
+            if !same || d.nlink > names {
                 Op::Copy { update: true }
             } else if rules.attrs_differ(s, d) || !s.mtime.near(d.mtime, rules.window) {
                 Op::Attrs
@@ -226,7 +237,7 @@ fn update(src: &Entry, dst: &Entry, facts: &Facts, rules: &Rules) -> Op {
                 return Op::Keep;
             };
             match (&src.target, &dst.target) {
-                (Some(a), Some(b)) if a == b => {
+                (Some(a), Some(b)) if a == b && d.nlink <= 1 => {
                     let owner = rules.owner && (s.uid != d.uid || s.gid != d.gid);
                     if owner || !s.mtime.near(d.mtime, rules.window) {
                         Op::SymlinkAttrs

@@ -253,6 +253,29 @@ mod links {
     }
 
     #[test]
+    fn a_replica_file_with_a_name_foldersync_did_not_give_it_is_replaced() {
+        let rules = Rules::ALL;
+        let mut dst = file(60);
+        if let Some(Entry { meta: Some(m), .. }) = dst.as_mut() {
+            m.nlink = 2;
+            m.perm = 0o600;
+        }
+        let facts = Facts {
+            src: file(1).map(|mut e| {
+                if let Some(m) = e.meta.as_mut() {
+                    m.nlink = 1;
+                }
+                e
+            }),
+            dst,
+            same_bytes: None,
+            status_newer: false,
+            link: None,
+        };
+        assert_eq!(decide(&facts, &rules).then, Op::Copy { update: true });
+    }
+
+    #[test]
     fn followers_link_to_the_leaders_copy() {
         let rules = Rules::default();
         let follow = |replica| Role::Follow {
