@@ -17,6 +17,8 @@ Scenarios (trees from ../shared/bench/gen_tree.py):
   rss       peak RSS of an unchanged foldersync pass at 20,000 and 200,000 files
             (and 1,000,000 with --million; building that tree takes minutes)
   logcost   the small initial copy with per-file log lines and without (-q --log-level warn)
+  fsync     the small and the large initial copy with --fsync and without, beside rsync --fsync
+            (meant for a disk: --where /some/disk/dir)
 Installs rsync and rclone from Debian's packages if missing. Timing is done here, not with
 hyperfine, because hyperfine cannot interleave different commands.
 """
@@ -122,7 +124,8 @@ def main():
     ap.add_argument("--where", default="/dev/shm")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--million", action="store_true")
-    ap.add_argument("--only", default="small,huge,large,same20k,same200k,mutated,rss,logcost")
+    ap.add_argument("--only", default="small,huge,large,same20k,same200k,mutated,rss,logcost",
+                    help="comma-separated scenarios; fsync is not in the default set")
     ap.add_argument("--fs-args", default="", help="extra foldersync arguments")
     ap.add_argument("--compare", default="", help="another foldersync binary (an earlier build), run side by side")
     a = ap.parse_args()
@@ -139,7 +142,7 @@ def main():
     b = Bench(a, work, fs_bin)
     try:
         small = os.path.join(work, "small")
-        if only & {"small", "same20k", "mutated", "rss", "logcost"}:
+        if only & {"small", "same20k", "mutated", "rss", "logcost", "fsync"}:
             gen("create", small, "--files", 20000, "--dirs", 200)
         if "small" in only:
             b.initial("initial copy: 20,000 files of 0-16 KiB, 200 dirs", small)
@@ -173,6 +176,18 @@ def main():
                     times.setdefault(name, []).append(took)
                     rss.setdefault(name, []).append(peak)
             b.report("per-file logging: small initial copy with and without per-file lines", times, rss)
+        if "fsync" in only:
+            for title, tree in (("20,000 files of 0-16 KiB", small), ("100 files of 10 MiB", None)):
+                if tree is None:
+                    tree = os.path.join(work, "large-fsync")
+                    gen("create", tree, "--files", 100, "--dirs", 10, "--min-size", 10 << 20, "--max-size", 10 << 20)
+                tools = {
+                    "foldersync": lambda s, d: [fs_bin, "--once", "-l", b.log, s, d],
+                    "foldersync --fsync": lambda s, d: [fs_bin, "--once", "--fsync", "-l", b.log, s, d],
+                    "rsync -a --fsync": lambda s, d: ["rsync", "-a", "--fsync", s + "/", d + "/"],
+                    "cp -a": lambda s, d: ["cp", "-a", s + "/.", d],
+                }
+                b.rounds(f"--fsync: initial copy of {title}", tools, fresh, tree)
         big = os.path.join(work, "big")
         if "same200k" in only or "rss" in only:
             gen("create", big, "--files", 200000, "--dirs", 2000, "--max-size", 0)
