@@ -29,6 +29,7 @@ use crate::stop::{self, Stop};
 
 /// Runs foldersync with the process's command line and returns its exit status.
 pub fn main() -> ExitCode {
+    crate::dir::read_umask();
     if let Err(e) = stop::hold_signals() {
         eprintln!("foldersync: error: {e}");
         return ExitCode::from(exit::BAD_INPUT);

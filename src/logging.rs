@@ -138,8 +138,25 @@ impl Log for Escaping {
         if !self.0.enabled(record.metadata()) {
             return;
         }
-        let text = record.args().to_string();
-        let safe = controls(&text);
+        thread_local! {
+            static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        LINE.with(|line| {
+            let mut text = line.borrow_mut();
+            text.clear();
+            let _ = std::fmt::Write::write_fmt(&mut *text, *record.args());
+            self.forward(record, &text);
+        });
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+impl Escaping {
+    fn forward(&self, record: &Record, text: &str) {
+        let safe = controls(text);
         self.0.log(
             &Record::builder()
                 .args(format_args!("{safe}"))
@@ -149,10 +166,6 @@ impl Log for Escaping {
                 .line(record.line())
                 .build(),
         );
-    }
-
-    fn flush(&self) {
-        self.0.flush();
     }
 }
 
@@ -179,7 +192,7 @@ struct Inner {
 const DELETED_CHECK: Duration = Duration::from_secs(1);
 
 /// Opens (or creates) the log file `name` in `dir` for appending: never through a symlink,
-/// never blocking on a fifo, and only if it is a regular file.
+/// never blocking on a fifo, and only if it is a regular file (or a character device).
 fn open_append(dir: &Dir, name: &OsStr) -> io::Result<File> {
     use rustix::fs::{Mode, OFlags};
     let fd = rustix::fs::openat(
@@ -195,10 +208,12 @@ fn open_append(dir: &Dir, name: &OsStr) -> io::Result<File> {
         Mode::from_raw_mode(0o644),
     )?;
     let file = File::from(fd);
-    if crate::dir::meta_of(&file)?.kind != crate::dir::Kind::File {
-        return Err(io::Error::other("it is not a regular file"));
+    // A regular file, or a character device such as /dev/null; never a fifo, which could hang
+    // the logger, or anything else.
+    match crate::dir::meta_of(&file)?.kind {
+        crate::dir::Kind::File | crate::dir::Kind::Special("character device") => Ok(file),
+        _ => Err(io::Error::other("it is not a regular file")),
     }
-    Ok(file)
 }
 
 impl LogFile {

@@ -224,11 +224,17 @@ impl Dir {
 
     /// Creates the new file `name` for writing, private (mode 0600) until its metadata is set.
     pub fn create_file(&self, name: &OsStr) -> io::Result<File> {
+        self.create_file_mode(name, 0o600)
+    }
+
+    /// Creates the new file `name` for writing with the permission bits `perm` (less the
+    /// process's umask).
+    pub fn create_file_mode(&self, name: &OsStr, perm: u32) -> io::Result<File> {
         let fd = rustix::fs::openat(
             &self.fd,
             name,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
+            Mode::from_raw_mode(perm),
         )?;
         Ok(File::from(fd))
     }
@@ -358,6 +364,22 @@ impl Dir {
     pub fn sync(&self) -> io::Result<()> {
         Ok(rustix::fs::fsync(&self.fd)?)
     }
+}
+
+/// The process's umask, read once (call [`read_umask`] before any thread starts).
+static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Reads the umask: setting it is the only way to read it, so it is set back at once. Call it
+/// while the process has one thread.
+pub fn read_umask() {
+    let old = rustix::process::umask(Mode::empty());
+    rustix::process::umask(old);
+    let _ = UMASK.set(old.bits());
+}
+
+/// The umask, or the most restrictive guess if it was not read.
+pub fn umask() -> u32 {
+    UMASK.get().copied().unwrap_or(0o777)
 }
 
 /// The metadata of an open file or directory.

@@ -22,17 +22,28 @@ use crate::stats::Count;
 const COPY_ATTEMPTS: usize = 3;
 
 impl Run<'_> {
-    /// Copies one file into place (on a worker thread), retrying in a pass when the source
-    /// changes while it is read. A name of a SOURCE inode that another name already carries
-    /// becomes a hard link instead.
-    pub fn copy(&self, node: &Node, name: &OsStr, rel: &Path, update: bool) {
+    /// Copies one file into place, retrying in a pass when the source changes while it is read.
+    /// `opened` is the source already opened (and looked at) by the caller, for the first try.
+    /// A name of a SOURCE inode that another name already carries becomes a hard link instead.
+    pub fn copy(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+        update: bool,
+        mut opened: Option<(File, Meta)>,
+    ) {
         let attempts = if self.m.opts.requeue {
             1
         } else {
             COPY_ATTEMPTS
         };
         for _ in 0..attempts {
-            let (input, before) = match self.open_source(node, name, rel) {
+            let found = match opened.take() {
+                Some(found) => Ok(found),
+                None => self.open_source(node, name, rel),
+            };
+            let (input, before) = match found {
                 Ok(found) => found,
                 Err(failure) => return self.failed(failure, rel),
             };
@@ -74,7 +85,7 @@ impl Run<'_> {
         self.stats.add(Count::Error);
     }
 
-    fn failed(&self, failure: Failure, rel: &Path) {
+    pub(super) fn failed(&self, failure: Failure, rel: &Path) {
         match failure {
             Failure::Vanished => debug!("{} vanished before it could be copied", show(rel)),
             Failure::Failed(e) => self.fail(e),
@@ -83,7 +94,12 @@ impl Run<'_> {
     }
 
     /// Opens the source file and takes its metadata.
-    fn open_source(&self, node: &Node, name: &OsStr, rel: &Path) -> Result<(File, Meta), Failure> {
+    pub(super) fn open_source(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+    ) -> Result<(File, Meta), Failure> {
         let Some(src) = &node.src else {
             return Err(Failure::Vanished);
         };
@@ -118,8 +134,13 @@ impl Run<'_> {
             return Ok((before.size, None, None));
         };
         let tmp = self.m.own().temps().fresh();
+        // Made with its final permissions where the umask and set-ID bits allow, which saves a
+        // chmod; otherwise private until they are set.
+        let rules = &self.m.opts.rules;
+        let perm = rules.perm_of(before.perm);
+        let direct = rules.perms && perm & 0o7000 == 0 && perm & !dir::umask() == perm;
         let output = node
-            .writable(|| dst.create_file(&tmp))
+            .writable(|| dst.create_file_mode(&tmp, if direct { perm } else { 0o600 }))
             .map_err(failed("create"))?;
         let guard = TempGuard::new(dst, &tmp);
         let progress = CopyProgress(self);
@@ -129,7 +150,7 @@ impl Run<'_> {
             DataError::Read(e) => read("read")(e),
             DataError::Write(e) => failed("write")(e),
         })?;
-        self.finish_file(input, &output, before)
+        self.finish_file(input, &output, before, node, !direct)
             .map_err(failed("set metadata of"))?;
         let after = dir::meta_of(input).map_err(read("stat"))?;
         if after.size != before.size || after.mtime != before.mtime {
@@ -143,11 +164,10 @@ impl Run<'_> {
         } else {
             None
         };
-        drop(output);
-        // Times last, after the close: a file system may stamp a file when it is flushed
-        // (FAT through FUSE does).
-        dst.set_times_at(&tmp, before)
+        rustix::fs::futimens(&output, &dir::timestamps(before))
+            .map_err(std::io::Error::from)
             .map_err(failed("set metadata of"))?;
+        drop(output);
         let kept = match (&self.m.backup, update) {
             (Some(backup), true) => {
                 Some(backup.keep_old(dst, name, rel).map_err(failed("back up"))?)
@@ -166,10 +186,23 @@ impl Run<'_> {
 
     /// Gives a freshly written file its owner (as root), extended attributes and permissions,
     /// in that order (a chown clears set-id bits and capabilities; an ACL sets mode bits). Its
-    /// times come after it is closed.
-    fn finish_file(&self, input: &File, output: &File, meta: &Meta) -> std::io::Result<()> {
+    /// times come last (and again after the rename where REPLICA's file system stamps renames).
+    fn finish_file(
+        &self,
+        input: &File,
+        output: &File,
+        meta: &Meta,
+        node: &Node,
+        chmod: bool,
+    ) -> std::io::Result<()> {
         use rustix::fs::{Gid, Mode, Uid};
-        if self.m.opts.rules.owner {
+        // A new file belongs to this process's user, and to its directory's group when that
+        // directory is set-group-ID: only a different owner needs a chown.
+        let (uid, mut gid) = self.m.me;
+        if let Some(parent) = node.have.filter(|h| h.perm & 0o2000 != 0) {
+            gid = parent.gid;
+        }
+        if self.m.opts.rules.owner && (meta.uid, meta.gid) != (uid, gid) {
             rustix::fs::fchown(
                 output,
                 Some(Uid::from_raw(meta.uid)),
@@ -177,9 +210,18 @@ impl Run<'_> {
             )?;
         }
         if self.m.opts.xattrs {
-            self.xattrs(xattr::copy(&xattr::At::Fd(input), &xattr::At::Fd(output)));
+            let (from, to) = (xattr::At::Fd(input), xattr::At::Fd(output));
+            if node.inherits_acl() {
+                // The directory's default ACL gave the new file one: it must end as SOURCE's.
+                self.xattrs(xattr::read(&from).and_then(|want| {
+                    let have = xattr::read(&to)?;
+                    xattr::write(&to, &want, &have)
+                }));
+            } else {
+                self.xattrs(xattr::copy(&from, &to));
+            }
         }
-        if self.m.opts.rules.perms {
+        if chmod && self.m.opts.rules.perms {
             let perm = self.m.opts.rules.perm_of(meta.perm);
             rustix::fs::fchmod(output, Mode::from_raw_mode(perm))?;
         }
@@ -188,7 +230,7 @@ impl Run<'_> {
 }
 
 /// Why a copy did not complete.
-enum Failure {
+pub(super) enum Failure {
     /// The source changed while it was copied; the temporary file was dropped.
     Changed,
     /// The source is gone, or is no longer a regular file: nothing to copy.

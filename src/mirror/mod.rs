@@ -74,6 +74,8 @@ pub struct Mirror {
     pub(crate) overlay: Option<Mutex<Overlay>>,
     /// The names of SOURCE's multi-link inodes, from pass to pass.
     pub(crate) known: links::Known,
+    /// This process's user and group: the owner of every file it makes.
+    pub(crate) me: (u32, u32),
 }
 
 impl Mirror {
@@ -98,6 +100,10 @@ impl Mirror {
             workers,
             overlay,
             known: links::Known::default(),
+            me: (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            ),
         }
     }
 

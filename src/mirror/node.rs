@@ -28,6 +28,8 @@ pub struct Node<'r> {
     pub have: Option<Meta>,
     /// REPLICA's directory was made in this run.
     pub fresh: bool,
+    /// REPLICA's directory has a default ACL, which new files inherit (asked once).
+    acl_default: std::sync::OnceLock<bool>,
     /// Entries were made or removed in REPLICA's directory (so its mtime moved), or its
     /// permissions were opened up to make them.
     touched: AtomicBool,
@@ -62,8 +64,19 @@ impl<'r> Node<'r> {
             want,
             have,
             fresh: false,
+            acl_default: std::sync::OnceLock::new(),
             touched: AtomicBool::new(false),
             run,
+        })
+    }
+
+    /// Whether files made in REPLICA's directory inherit a default ACL.
+    pub fn inherits_acl(&self) -> bool {
+        *self.acl_default.get_or_init(|| {
+            let Some(dst) = &self.dst else { return false };
+            let Ok(dir) = dst.dup() else { return false };
+            let file = std::fs::File::from(std::os::fd::OwnedFd::from(dir));
+            xattr::FileExt::get_xattr(&file, "system.posix_acl_default").is_ok_and(|v| v.is_some())
         })
     }
 

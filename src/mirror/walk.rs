@@ -23,6 +23,8 @@ use crate::stats::Count;
 
 /// How many copies may wait for a worker; bounds memory while the walkers run ahead.
 const QUEUE: usize = 256;
+/// Files up to this size are copied by the walker that meets them.
+const INLINE_COPY: u64 = 1 << 20;
 
 /// A file waiting for a copy worker. It holds its directory's node, so the directory's
 /// attributes are set only after the copy has renamed into it.
@@ -31,6 +33,8 @@ struct CopyJob<'r> {
     name: OsString,
     rel: PathBuf,
     update: bool,
+    /// The source, opened by the walker, and its metadata.
+    opened: (std::fs::File, crate::dir::Meta),
 }
 
 /// Directories waiting to be walked, shared by the walker threads.
@@ -109,7 +113,7 @@ pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
             let rx = rx.clone();
             scope.spawn(move || {
                 for job in rx {
-                    run.copy(&job.node, &job.name, &job.rel, job.update);
+                    run.copy(&job.node, &job.name, &job.rel, job.update, Some(job.opened));
                 }
             });
         }
@@ -349,15 +353,27 @@ impl<'r> Walk<'_, 'r> {
                 tree,
             }),
             Op::Copy { update } => {
+                let update = update && plan.remove.is_none();
+                // The source is opened here: a small file is copied at once (handing it to a
+                // worker costs more than the copy); a large one goes to the pool, opened, so the
+                // walk goes on meanwhile.
+                let opened = match run.open_source(node, name, &rel) {
+                    Ok(opened) => opened,
+                    Err(failure) => return run.failed(failure, &rel),
+                };
+                if opened.1.size <= INLINE_COPY {
+                    return run.copy(node, name, &rel, update, Some(opened));
+                }
                 let job = CopyJob {
                     node: Arc::clone(node),
                     name: name.to_os_string(),
                     rel,
-                    update: update && plan.remove.is_none(),
+                    update,
+                    opened,
                 };
                 if let Err(unsent) = self.copies.send(job) {
                     let job = unsent.into_inner();
-                    run.copy(&job.node, &job.name, &job.rel, job.update);
+                    run.copy(&job.node, &job.name, &job.rel, job.update, Some(job.opened));
                 }
             }
             Op::Attrs => {
