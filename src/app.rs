@@ -115,6 +115,7 @@ fn run(args: Args) -> Result<u8, StartError> {
             xattrs: config.xattrs,
             fsync: config.fsync,
             stamp_after_rename: false,
+            hold: config.debounce * 2,
         },
     );
     if let Some(why) = source::refuse_empty(

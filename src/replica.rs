@@ -78,4 +78,10 @@ pub trait Replica {
 
     /// Applies a batch of watcher hints.
     fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome;
+
+    /// Does what has come due between batches (removing what the watcher held back), and says
+    /// when something is due next.
+    fn tick(&mut self, _source: &Root, _stats: &Stats) -> Option<std::time::Instant> {
+        None
+    }
 }

@@ -97,16 +97,13 @@ impl Root {
         }
     }
 
-    /// Whether the root holds nothing that `ignore` does not excuse.
+    /// Whether the root holds nothing that `ignore` does not excuse (read no further than the
+    /// first entry that counts).
     pub fn is_empty(
         &self,
         ignore: impl Fn(&std::ffi::OsStr, dir::Kind) -> bool,
     ) -> io::Result<bool> {
-        Ok(self
-            .dir
-            .list()?
-            .iter()
-            .all(|(name, kind)| ignore(name, *kind)))
+        Ok(!self.dir.any(|name, kind| !ignore(name, kind))?)
     }
 }
 

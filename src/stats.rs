@@ -102,6 +102,7 @@ pub struct Counts {
     pub renamed: u64,
     #[serde(default)]
     pub linked: u64,
+    /// Bytes of file data written into REPLICA (holes and renames write none).
     pub bytes: u64,
     pub errors: u64,
 }
@@ -115,7 +116,7 @@ impl Counts {
     /// The summary printed at the end of a pass.
     pub fn summary(&self, elapsed: Duration) -> String {
         format!(
-            "{} checked, {} copied, {} updated, {} created, {} removed, {} renamed, {} linked, {}, {} errors, {:.2} s",
+            "{} checked, {} copied, {} updated, {} created, {} removed, {} renamed, {} linked, {} written, {} errors, {:.2} s",
             self.checked,
             self.copied,
             self.updated,

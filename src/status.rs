@@ -72,6 +72,9 @@ pub struct Status {
     pub last_pass: Option<Pass>,
     /// Paths the watcher has brought up to date since start.
     pub events_applied: u64,
+    /// Bytes of file data written into REPLICA since start, by passes and the watcher.
+    #[serde(default)]
+    pub bytes_written: u64,
     /// Paths waiting for the worker (hints, retries); `pass_pending` when a full pass is queued.
     pub pending: u64,
     pub pass_pending: bool,
@@ -96,6 +99,7 @@ impl Status {
             interval_seconds: interval.as_secs_f64(),
             last_pass: None,
             events_applied: 0,
+            bytes_written: 0,
             pending: 0,
             pass_pending: false,
             log_problem: None,
@@ -229,6 +233,10 @@ pub fn print(path: &Path) -> u8 {
         ),
         None => println!("  last pass: none yet"),
     }
+    println!(
+        "  bytes written since start: {}",
+        indicatif::HumanBytes(doc.bytes_written)
+    );
     println!(
         "  events applied since start: {}; pending: {}{}",
         doc.events_applied,

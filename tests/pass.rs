@@ -59,7 +59,7 @@ fn second_pass_on_an_unchanged_tree_copies_nothing() {
     let log = env.log_text();
     assert!(
         log.contains(
-            "0 copied, 0 updated, 0 created, 0 removed, 0 renamed, 0 linked, 0 B, 0 errors"
+            "0 copied, 0 updated, 0 created, 0 removed, 0 renamed, 0 linked, 0 B written, 0 errors"
         ),
         "{log}"
     );

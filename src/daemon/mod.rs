@@ -42,6 +42,8 @@ pub struct Daemon<'a> {
     errors_in_last_pass: u64,
     /// A directory too deep to watch was reported.
     deep_reported: bool,
+    /// When the replica has something due (removing what the watcher held back).
+    replica_due: Option<Instant>,
     stop: Stop,
     stop_rx: Receiver<()>,
 }
@@ -71,6 +73,7 @@ impl<'a> Daemon<'a> {
             replica_problem: None,
             errors_in_last_pass: 0,
             deep_reported: false,
+            replica_due: None,
             stop,
             stop_rx,
         }
@@ -107,6 +110,7 @@ impl<'a> Daemon<'a> {
                 Some(self.schedule.next_deadline()),
                 self.source.check_due(),
                 self.report.due(),
+                self.replica_due,
             ]
             .into_iter()
             .flatten()
@@ -135,6 +139,9 @@ impl<'a> Daemon<'a> {
                     }
                 },
                 recv(after(deadline.saturating_duration_since(Instant::now()))) -> _ => {
+                    if self.replica_due.is_some_and(|due| Instant::now() >= due) {
+                        self.tick();
+                    }
                     if self.source.check_due().is_some_and(|due| Instant::now() >= due) {
                         self.check(false);
                         self.report.log_problem(crate::logging::trouble());
@@ -316,7 +323,8 @@ impl<'a> Daemon<'a> {
         let paths = batch.paths.len() as u64;
         let stats = Stats::new();
         let outcome = self.replica.apply(&self.source.root, batch, &stats);
-        self.report.applied(paths);
+        self.replica_due = self.replica.tick(&self.source.root, &stats);
+        self.report.applied(paths, stats.snapshot().bytes);
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
         self.note_pending();
@@ -324,6 +332,17 @@ impl<'a> Daemon<'a> {
         if counts.changed() || counts.errors > 0 {
             debug!("applied {paths} hints: {}", counts.summary(Duration::ZERO));
         }
+    }
+
+    /// Lets the replica do what has come due (remove what the watcher held back), if SOURCE
+    /// and REPLICA are usable.
+    fn tick(&mut self) {
+        self.replica_due = None;
+        if !self.check(true) {
+            return;
+        }
+        let stats = Stats::new();
+        self.replica_due = self.replica.tick(&self.source.root, &stats);
     }
 
     fn note_pending(&mut self) {

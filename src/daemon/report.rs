@@ -62,9 +62,13 @@ impl Report {
         }
     }
 
-    pub fn applied(&mut self, paths: u64) {
+    /// A batch of watcher hints was applied, writing `bytes`.
+    pub fn applied(&mut self, paths: u64, bytes: u64) {
         if let Some(file) = self.file.as_mut() {
-            file.update(|doc| doc.events_applied += paths);
+            file.update(|doc| {
+                doc.events_applied += paths;
+                doc.bytes_written += bytes;
+            });
         }
     }
 
@@ -75,6 +79,7 @@ impl Report {
             file.update(|doc| {
                 doc.last_pass = Some(record);
                 doc.pass_pending = false;
+                doc.bytes_written += counts.bytes;
             });
         }
     }

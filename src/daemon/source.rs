@@ -48,12 +48,14 @@ pub struct Source {
 /// Whether SOURCE holds nothing that is mirrored: nothing but foldersync's own files and
 /// excluded entries. One definition, asked at start-up and while running.
 pub fn is_empty(source: &Root, own: &OwnFiles, filter: &Filter) -> bool {
-    source
-        .is_empty(|name, kind| {
-            let rel = Path::new(name);
-            own.in_source(rel) || filter.excludes(rel, kind == Kind::Dir)
-        })
-        .unwrap_or(false)
+    try_empty(source, own, filter).unwrap_or(false)
+}
+
+fn try_empty(source: &Root, own: &OwnFiles, filter: &Filter) -> std::io::Result<bool> {
+    source.is_empty(|name, kind| {
+        let rel = Path::new(name);
+        own.in_source(rel) || filter.excludes(rel, kind == Kind::Dir)
+    })
 }
 
 /// Why an empty SOURCE must not be mirrored, if it must not.
@@ -126,16 +128,17 @@ impl Source {
             if !thorough {
                 return Ok(());
             }
-            if let Err(e) = self.root.dir.list() {
-                return Err(format!(
-                    "SOURCE {} is not readable: {e}",
-                    esc(&self.root.path)
-                ));
-            }
-            if !self.allow_empty
-                && is_empty(&self.root, &self.own, &self.filter)
-                && replica.has_content()
-            {
+            // One look at the listing says both: SOURCE is readable, and whether it is empty.
+            let empty = match try_empty(&self.root, &self.own, &self.filter) {
+                Ok(empty) => empty,
+                Err(e) => {
+                    return Err(format!(
+                        "SOURCE {} is not readable: {e}",
+                        esc(&self.root.path)
+                    ))
+                }
+            };
+            if !self.allow_empty && empty && replica.has_content() {
                 return Err(format!(
                     "SOURCE {} is empty while REPLICA is not: REPLICA is left untouched (restart \
                      with --allow-empty-source to let an empty SOURCE empty REPLICA)",

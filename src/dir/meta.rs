@@ -126,6 +126,24 @@ impl Meta {
         }
     }
 
+    /// A stand-in with only a kind, a size and an mtime (what a newcomer remembers).
+    pub fn sized(kind: Kind, size: u64, mtime: Stamp) -> Meta {
+        Meta {
+            kind,
+            perm: 0,
+            uid: 0,
+            gid: 0,
+            size,
+            blocks: 0,
+            nlink: 1,
+            atime: mtime,
+            mtime,
+            ctime: mtime,
+            id: Id { dev: 0, ino: 0 },
+            mount_root: false,
+        }
+    }
+
     /// Same size and modification time (within `window`): the contents are taken as equal.
     pub fn same_stamp(&self, other: &Meta, window: Duration) -> bool {
         self.size == other.size && self.mtime.near(other.mtime, window)

@@ -204,6 +204,33 @@ impl Dir {
         Ok(out)
     }
 
+    /// Whether some entry (besides `.` and `..`) satisfies `pred`; reads no further than the
+    /// first that does.
+    pub fn any(&self, mut pred: impl FnMut(&OsStr, Kind) -> bool) -> io::Result<bool> {
+        let fd = rustix::fs::openat(&self.fd, c".", DIR_FLAGS, Mode::empty())?;
+        let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
+        let mut raw = RawDir::new(&fd, buf.spare_capacity_mut());
+        while let Some(entry) = raw.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsStr::from_bytes(name);
+            let kind = match Kind::of(entry.file_type()) {
+                Some(kind) => kind,
+                None => match self.stat_at(name)? {
+                    Some(meta) => meta.kind,
+                    None => continue,
+                },
+            };
+            if pred(name, kind) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The target of the symlink `name`.
     pub fn read_link(&self, name: &OsStr) -> io::Result<PathBuf> {
         let target = rustix::fs::readlinkat(&self.fd, name, Vec::new())?;

@@ -24,6 +24,15 @@ pub struct Run<'a> {
     pub stats: &'a Stats,
     /// A full pass (every name is met), not a batch of watcher hints.
     pub full: bool,
+    /// A pass's first part: orphans and large newcomers are kept for its end.
+    pub(super) deferring: std::sync::atomic::AtomicBool,
+    pub(super) orphans: Mutex<Vec<super::orphans::Orphan>>,
+    pub(super) newcomers: Mutex<Vec<super::orphans::Newcomer>>,
+    /// A pass's orphans, indexed, from its end on.
+    pub(super) index: Mutex<Option<super::orphans::Index>>,
+    /// Directories whose entries changed after their walk was done (renames and removals at
+    /// the end of a run, links): their attributes are set again.
+    pub(super) touched: Mutex<Vec<PathBuf>>,
     deferred: Mutex<Deferred>,
     pub(super) retries: Mutex<Vec<PathBuf>>,
     /// This run's hard-link leaders and the names that wait for them.
@@ -50,6 +59,11 @@ impl<'a> Run<'a> {
             source,
             stats,
             full,
+            deferring: std::sync::atomic::AtomicBool::new(full),
+            orphans: Mutex::new(Vec::new()),
+            newcomers: Mutex::new(Vec::new()),
+            index: Mutex::new(None),
+            touched: Mutex::new(Vec::new()),
             deferred: Mutex::new(Deferred::default()),
             retries: Mutex::new(Vec::new()),
             links: Default::default(),
@@ -200,16 +214,21 @@ impl<'a> Run<'a> {
     /// Ends the run: carries out the removals held back under `--max-delete` (or none of them),
     /// and returns what is left for later.
     pub fn finish(self) -> Outcome {
+        self.reconcile();
         if self.m.opts.hard_links {
             let touched = self.finish_links();
-            if !touched.is_empty() && !self.dry_run() {
-                // The links changed these directories: their attributes are set again.
-                let paths: Vec<(PathBuf, Look)> =
-                    touched.into_iter().map(|p| (p, Look::ENTRY)).collect();
-                let run = Run::new(self.m, self.source, self.stats, false);
-                super::walk::sync_paths(&run, &paths);
-                crate::lock(&self.retries).extend(run.finish().retry);
-            }
+            crate::lock(&self.touched).extend(touched);
+        }
+        let mut touched = std::mem::take(&mut *crate::lock(&self.touched));
+        if !touched.is_empty() && !self.dry_run() && !self.m.stop.is_set() {
+            // These directories changed after they were done: their attributes are set again.
+            touched.sort();
+            touched.dedup();
+            let paths: Vec<(PathBuf, Look)> =
+                touched.into_iter().map(|p| (p, Look::ENTRY)).collect();
+            let run = Run::new(self.m, self.source, self.stats, false);
+            super::walk::sync_paths(&run, &paths);
+            crate::lock(&self.retries).extend(run.finish().retry);
         }
         let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
         if let Some(max) = self.m.opts.max_delete {

@@ -12,6 +12,7 @@ pub mod facts;
 pub mod links;
 pub mod node;
 pub mod ops;
+pub mod orphans;
 pub mod overlay;
 pub mod plan;
 pub mod probe;
@@ -58,6 +59,9 @@ pub struct Options {
     pub fsync: bool,
     /// Set a copied file's times again after its rename (REPLICA's file system stamps renames).
     pub stamp_after_rename: bool,
+    /// How much longer than [`orphans::HOLD`] the watcher holds an orphan: twice the debounce,
+    /// after which the raw hints of its moment have come.
+    pub hold: std::time::Duration,
 }
 
 /// A local replica.
@@ -76,6 +80,9 @@ pub struct Mirror {
     pub(crate) known: links::Known,
     /// This process's user and group: the owner of every file it makes.
     pub(crate) me: (u32, u32),
+    /// Orphans the watcher holds (see [`orphans`]).
+    pub(crate) held: Mutex<Vec<(orphans::Orphan, std::time::Instant)>>,
+    pub(crate) hold_extra: std::time::Duration,
 }
 
 impl Mirror {
@@ -91,6 +98,7 @@ impl Mirror {
             .unwrap_or(2)
             .clamp(2, 8);
         let overlay = (opts.dry_run && opts.requeue).then(|| Mutex::new(Overlay::default()));
+        let hold_extra = opts.hold;
         Mirror {
             root,
             path,
@@ -104,6 +112,8 @@ impl Mirror {
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
             ),
+            held: Mutex::new(Vec::new()),
+            hold_extra,
         }
     }
 
@@ -159,8 +169,9 @@ impl Mirror {
             if let Some(overlay) = &self.overlay {
                 crate::lock(overlay).clear();
             }
-            // A pass meets every name again.
+            // A pass meets every name again, the held orphans among them.
             self.known.clear();
+            crate::lock(&self.held).clear();
         }
         for (from, to) in &batch.renames {
             if self.stop.is_set() {
@@ -225,6 +236,16 @@ impl Replica for Mirror {
 
     fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome {
         self.run_sync(source, batch, false, stats)
+    }
+
+    fn tick(&mut self, source: &Root, stats: &Stats) -> Option<std::time::Instant> {
+        if crate::lock(&self.held).is_empty() {
+            return None;
+        }
+        let run = apply::Run::new(self, source, stats, false);
+        let next = self.expire_held(&run, std::time::Instant::now());
+        run.finish();
+        next
     }
 }
 

@@ -316,11 +316,16 @@ impl<'r> Walk<'_, 'r> {
             );
         }
         if let Some(kind) = plan.remove {
+            // An entry SOURCE lacks may be half of a rename: it is kept for its other half.
+            if plan.then == Op::Keep && run.orphan(node.dst.as_ref(), name, &rel, kind) {
+                return;
+            }
             if !run.remove(node.dst.as_ref(), name, &rel, kind, plan.then != Op::Keep) {
                 return;
             }
             node.touch();
         }
+        let new = plan.remove.is_none();
         let src_meta = facts.src.as_ref().and_then(|e| e.meta);
         let dst_meta = facts.dst.as_ref().and_then(|e| e.meta);
         let newer = facts.status_newer;
@@ -332,6 +337,19 @@ impl<'r> Walk<'_, 'r> {
         }
         match plan.then {
             Op::Keep => {}
+            Op::MakeDir if new && run.keep_newcomer(node, &rel, Kind::Dir, None) => {}
+            Op::MakeDir if new && run.claim(node, name, &rel, Kind::Dir, None) => {
+                // An earlier self renamed into place: its contents are reconciled.
+                node.touch();
+                self.push(Task {
+                    parent: Arc::clone(node),
+                    name: name.to_os_string(),
+                    rel,
+                    made: None,
+                    empty: false,
+                    tree: true,
+                });
+            }
             Op::MakeDir => {
                 if let Ok(made) = run.make_dir(node, name, &rel) {
                     self.push(Task {
@@ -361,6 +379,24 @@ impl<'r> Walk<'_, 'r> {
                     Ok(opened) => opened,
                     Err(failure) => return run.failed(failure, &rel),
                 };
+                if !update && new {
+                    if run.keep_newcomer(node, &rel, Kind::File, Some(&opened.1)) {
+                        return;
+                    }
+                    if run.claim(node, name, &rel, Kind::File, Some(&opened.1)) {
+                        // An earlier self renamed into place: its attributes are reconciled.
+                        node.touch();
+                        let facts =
+                            self.facts(node, name, &rel, Some(Kind::File), Some(Kind::File));
+                        if let Some(facts) = facts {
+                            let plan = plan::decide(&facts, &run.m.opts.rules);
+                            if !matches!(plan.then, Op::Copy { .. }) {
+                                return self.carry(node, name, rel, plan, &facts, tree);
+                            }
+                        }
+                        return;
+                    }
+                }
                 if opened.1.size <= INLINE_COPY {
                     return run.copy(node, name, &rel, update, Some(opened));
                 }

@@ -100,6 +100,15 @@ impl Drop for Watcher {
     }
 }
 
+/// Whether an event says a file that was open for writing was closed.
+fn is_closed_after_write(event: &Event) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        event.kind,
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
 fn trouble(e: &notify::Error, rescan: bool) -> WatchMsg {
     if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
         WatchMsg::Trouble {
@@ -193,6 +202,18 @@ impl Worker {
 
     fn raw_event(&mut self, event: notify::Result<Event>) -> bool {
         match event {
+            // A file its writer has closed is looked at at once: its bytes are final for now,
+            // and waiting for the debounce would only add latency. The debounced events for it
+            // come later and find nothing left to do.
+            Ok(e) if is_closed_after_write(&e) && !self.scope.is_own(&e) => {
+                let found: Vec<Hint> = e
+                    .paths
+                    .iter()
+                    .filter_map(|p| self.scope.relative(p))
+                    .map(|rel| Hint::Path(rel, crate::replica::Look::ENTRY))
+                    .collect();
+                found.is_empty() || self.out.send(WatchMsg::Hints(found)).is_ok()
+            }
             // Reads (the mirror's own among them) change nothing, and foldersync's own files
             // (the log, the status file and its temporary files) must not feed the mirror,
             // not even through their directory.
