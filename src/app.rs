@@ -52,7 +52,9 @@ pub fn main() -> ExitCode {
     if let Some(Command::Status { path }) = &args.command {
         return ExitCode::from(crate::status::print(path));
     }
-    match run(args) {
+    let result = run(args);
+    crate::logging::flush();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!(
