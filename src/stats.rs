@@ -85,7 +85,7 @@ impl Stats {
             removed: get(&self.removed),
             renamed: get(&self.renamed),
             linked: get(&self.linked),
-            bytes: get(&self.bytes),
+            bytes: get(&self.bytes) + get(&self.moving),
             errors: get(&self.errors),
         }
     }
@@ -102,7 +102,9 @@ pub struct Counts {
     pub renamed: u64,
     #[serde(default)]
     pub linked: u64,
-    /// Bytes of file data written into REPLICA (holes and renames write none).
+    /// Bytes of file data written into REPLICA, as they are written: those of a copy dropped
+    /// because its source changed count too; holes and renames write none. In a dry run, the
+    /// bytes that would be written.
     pub bytes: u64,
     pub errors: u64,
 }

@@ -258,7 +258,7 @@ fn run_seed(seed: u64, ops: usize) {
         world.step();
     }
     // SOURCE may become empty for a moment; the empty-source guard is tested elsewhere.
-    let mut run = env.spawn(&["-i", "1h", "--allow-empty-source"]);
+    let mut run = env.spawn(&["-i", "1h", "--allow-empty-source", "--log-level", "debug"]);
     env.wait_log("pass finished", 1, Duration::from_secs(20));
     for _ in 0..ops {
         world.step();
@@ -273,7 +273,7 @@ fn run_seed(seed: u64, ops: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !env.mirrored() {
         if Instant::now() > deadline {
-            let tail = world.log.len().saturating_sub(40);
+            let tail = world.log.len().saturating_sub(120);
             eprintln!("model test failed with seed {seed}; last operations:");
             for line in &world.log[tail..] {
                 eprintln!("  {line}");

@@ -18,3 +18,4 @@ mod status;
 mod trust;
 mod validation;
 mod watch;
+mod writers;

@@ -279,3 +279,23 @@ fn a_low_watch_limit_still_converges_through_passes() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_name_back_in_source_is_not_taken_for_a_rename() {
+    // `a` leaves SOURCE (REPLICA's `a` is held, in case it was renamed), comes back, and a new
+    // `b/a` with the same names inside appears: REPLICA's `a` is SOURCE's `a` again, not an
+    // earlier self of `b/a`.
+    let env = Env::new();
+    write(env.src.join("a/x"), "one");
+    write(env.src.join("keep"), "SOURCE never becomes empty");
+    let outside = env.root.join("outside");
+    mkdir(&outside);
+    let mut run = env.spawn(&["-i", "1h", "--log-level", "debug"]);
+    env.wait_log("pass finished", 1, QUICK);
+    fs::rename(env.src.join("a"), outside.join("a")).unwrap();
+    env.wait_log("a is gone from SOURCE: held", 1, QUICK);
+    write(env.src.join("a/x"), "two");
+    write(env.src.join("b/a/x"), "three");
+    env.converges(QUICK);
+    run.stop();
+}

@@ -67,7 +67,7 @@ impl<'a> Daemon<'a> {
             replica,
             source,
             schedule: Schedule::new(config.interval, config.debounce),
-            pending: Pending::default(),
+            pending: Pending::new(config.debounce),
             watcher: None,
             report,
             replica_problem: None,
@@ -102,12 +102,14 @@ impl<'a> Daemon<'a> {
             for path in self.schedule.due_retries(now) {
                 self.pending.add(path, crate::replica::Look::ENTRY);
             }
-            if !self.pending.is_empty() {
+            self.pending.forget(now);
+            if self.pending.due(now).is_some_and(|due| now >= due) {
                 self.apply_pending();
                 continue;
             }
             let deadline = [
                 Some(self.schedule.next_deadline()),
+                self.pending.due(now),
                 self.source.check_due(),
                 self.report.due(),
                 self.replica_due,
@@ -303,6 +305,8 @@ impl<'a> Daemon<'a> {
         self.schedule
             .end_pass(elapsed, counts.changed(), was_rescan);
         self.schedule.retry(outcome.retry);
+        self.schedule
+            .retry_in(outcome.busy, crate::mirror::copy::OPEN_GRACE);
         if outcome.unwatchable && !self.deep_reported {
             self.deep_reported = true;
             warn!(
@@ -319,7 +323,7 @@ impl<'a> Daemon<'a> {
         if !self.check(true) {
             return;
         }
-        let batch = self.pending.take();
+        let batch = self.pending.take(Instant::now());
         let paths = batch.paths.len() as u64;
         let stats = Stats::new();
         let outcome = self.replica.apply(&self.source.root, batch, &stats);
@@ -327,6 +331,8 @@ impl<'a> Daemon<'a> {
         self.report.applied(paths, stats.snapshot().bytes);
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
+        self.schedule
+            .retry_in(outcome.busy, crate::mirror::copy::OPEN_GRACE);
         self.note_pending();
         let counts = stats.snapshot();
         if counts.changed() || counts.errors > 0 {

@@ -1,6 +1,8 @@
 //! When the next thing is due: the periodic pass, a queued pass (at most one; a rescan-driven
-//! one rate-limited), and the files to look at again after they changed while being copied.
+//! one rate-limited), and the files to look at again: those that changed while being copied,
+//! and those a writer had open.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -19,8 +21,8 @@ pub struct Schedule {
     /// The least time between the end of a pass and a rescan-driven one; it doubles while
     /// rescan passes find nothing to do, so a pass's own events cannot keep triggering passes.
     rescan_gap: Duration,
-    retries: Vec<PathBuf>,
-    retry_due: Option<Instant>,
+    /// Files to look at again, each with when.
+    retries: HashMap<PathBuf, Instant>,
 }
 
 impl Schedule {
@@ -35,8 +37,7 @@ impl Schedule {
             pass_is_rescan: false,
             next_periodic: now + interval,
             rescan_gap: Duration::from_secs(1),
-            retries: Vec::new(),
-            retry_due: None,
+            retries: HashMap::new(),
         }
     }
 
@@ -72,7 +73,6 @@ impl Schedule {
     pub fn start_pass(&mut self) -> bool {
         self.pass_wanted = false;
         self.retries.clear();
-        self.retry_due = None;
         self.next_periodic = Instant::now() + self.interval;
         self.pass_is_rescan
     }
@@ -92,10 +92,15 @@ impl Schedule {
     /// Files that changed while they were copied: looked at again once the writer had time
     /// to go on.
     pub fn retry(&mut self, paths: Vec<PathBuf>) {
-        if !paths.is_empty() {
-            self.retries.extend(paths);
-            self.retry_due
-                .get_or_insert_with(|| Instant::now() + self.retry_after);
+        self.retry_in(paths, self.retry_after);
+    }
+
+    /// Files to look at again after `after` (or sooner, if one is already due sooner).
+    pub fn retry_in(&mut self, paths: Vec<PathBuf>, after: Duration) {
+        let due = Instant::now() + after;
+        for path in paths {
+            let at = self.retries.entry(path).or_insert(due);
+            *at = (*at).min(due);
         }
     }
 
@@ -105,12 +110,19 @@ impl Schedule {
 
     /// The retries that are due.
     pub fn due_retries(&mut self, now: Instant) -> Vec<PathBuf> {
-        if self.retry_due.is_some_and(|due| now >= due) {
-            self.retry_due = None;
-            std::mem::take(&mut self.retries)
-        } else {
-            Vec::new()
+        if !self.retries.values().any(|due| now >= *due) {
+            return Vec::new();
         }
+        let due: Vec<PathBuf> = self
+            .retries
+            .iter()
+            .filter(|(_, at)| now >= **at)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in &due {
+            self.retries.remove(path);
+        }
+        due
     }
 
     /// When something here is next due.
@@ -119,8 +131,8 @@ impl Schedule {
         if self.pass_wanted {
             deadline = deadline.min(self.pass_not_before);
         }
-        if let Some(due) = self.retry_due {
-            deadline = deadline.min(due);
+        if let Some(due) = self.retries.values().min() {
+            deadline = deadline.min(*due);
         }
         deadline
     }

@@ -31,6 +31,17 @@ pub trait Progress {
     fn stopped(&self) -> bool;
     /// `n` more bytes were written.
     fn wrote(&self, n: u64);
+    /// Whether `input` is still as `before` describes it: by default, the same size and
+    /// mtime.
+    fn unchanged(&self, input: &File, before: &Meta) -> io::Result<bool> {
+        same_size_and_mtime(input, before)
+    }
+}
+
+/// Whether `input` still has the size and mtime `before` gives.
+pub fn same_size_and_mtime(input: &File, before: &Meta) -> io::Result<bool> {
+    let now = super::meta_of(input)?;
+    Ok(now.size == before.size && now.mtime == before.mtime)
 }
 
 /// Copies `before.size` bytes of `input` into the empty file `output`, leaving holes where the
@@ -43,21 +54,30 @@ pub fn copy_data(
     before: &Meta,
     progress: &dyn Progress,
 ) -> Result<u64, DataError> {
+    copy_from(input, output, 0, before, progress)
+}
+
+/// Copies the bytes from `from` to `before.size` of `input` to the same offsets of `output`:
+/// the tail of a file that grew.
+pub fn copy_from(
+    input: &File,
+    output: &File,
+    from: u64,
+    before: &Meta,
+    progress: &dyn Progress,
+) -> Result<u64, DataError> {
     let len = before.size;
     let sparse = before.blocks.saturating_mul(512) < len;
     let mut written = 0u64;
-    let mut pos = 0u64;
+    let mut pos = from;
     let mut fast = true;
     let mut buf = Vec::new();
     while pos < len {
         if progress.stopped() {
             return Err(DataError::Stopped);
         }
-        if pos > 0 {
-            let now = super::meta_of(input).map_err(DataError::Read)?;
-            if now.size != before.size || now.mtime != before.mtime {
-                return Err(DataError::Changed);
-            }
+        if pos > from && !progress.unchanged(input, before).map_err(DataError::Read)? {
+            return Err(DataError::Changed);
         }
         // The next data segment: [start, end).
         let (start, end) = if sparse {
@@ -173,11 +193,17 @@ pub fn is_write_error(e: &io::Error) -> bool {
 /// Whether two open files have the same bytes: read side by side, stopping at the first
 /// difference.
 pub fn same_bytes(a: &File, b: &File) -> io::Result<bool> {
+    same_prefix(a, b, u64::MAX)
+}
+
+/// Whether two open files have the same first `len` bytes (or the same bytes, if shorter).
+pub fn same_prefix(a: &File, b: &File, len: u64) -> io::Result<bool> {
     let (mut ba, mut bb) = (vec![0u8; 256 << 10], vec![0u8; 256 << 10]);
     let mut offset = 0u64;
-    loop {
-        let na = read_full(a, &mut ba, offset)?;
-        let nb = read_full(b, &mut bb, offset)?;
+    while offset < len {
+        let want = ((len - offset).min(ba.len() as u64)) as usize;
+        let na = read_full(a, &mut ba[..want], offset)?;
+        let nb = read_full(b, &mut bb[..want], offset)?;
         if na != nb || ba[..na] != bb[..nb] {
             return Ok(false);
         }
@@ -186,6 +212,7 @@ pub fn same_bytes(a: &File, b: &File) -> io::Result<bool> {
         }
         offset += na as u64;
     }
+    Ok(true)
 }
 
 /// Reads until `buf` is full or the file ends.

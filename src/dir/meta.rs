@@ -3,7 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{FileType, Statx, StatxAttributes};
+use rustix::fs::{AtFlags, FileType, Statx, StatxAttributes, StatxFlags, Timespec, Timestamps};
+use std::io;
+use std::os::fd::AsFd;
 
 /// The kinds of entries the mirror knows about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,6 +158,24 @@ impl Meta {
     /// set in the past); some file systems (FAT) do not.
     pub fn changed_after(&self, other: &Meta) -> bool {
         other.ctime > other.mtime && self.ctime > other.ctime
+    }
+}
+
+/// The metadata of an open file or directory.
+pub fn meta_of(fd: impl AsFd) -> io::Result<Meta> {
+    let x = rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)?;
+    Ok(Meta::from_statx(&x))
+}
+
+/// The access and modification times of `meta`, for `utimensat` and `futimens`.
+pub fn timestamps(meta: &Meta) -> Timestamps {
+    let t = |s: Stamp| Timespec {
+        tv_sec: s.sec,
+        tv_nsec: i64::from(s.nsec) as _,
+    };
+    Timestamps {
+        last_access: t(meta.atime),
+        last_modification: t(meta.mtime),
     }
 }
 

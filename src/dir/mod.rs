@@ -4,6 +4,7 @@
 //! what happens beneath a root stays beneath it, and depth is not limited by `PATH_MAX`.
 
 pub mod copy;
+pub mod lease;
 pub mod meta;
 pub mod tree;
 pub mod xattr;
@@ -15,10 +16,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, Gid, Mode, OFlags, RawDir, StatxFlags, Timespec, Timestamps, Uid};
+use rustix::fs::{AtFlags, Gid, Mode, OFlags, RawDir, StatxFlags, Uid};
 use rustix::io::Errno;
 
-pub use meta::{Id, Kind, Meta, Stamp};
+pub use meta::{meta_of, timestamps, Id, Kind, Meta, Stamp};
 
 /// Flags for opening a directory: never through a symlink, never as a controlling terminal.
 const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -409,71 +410,5 @@ pub fn umask() -> u32 {
     UMASK.get().copied().unwrap_or(0o777)
 }
 
-/// The metadata of an open file or directory.
-pub fn meta_of(fd: impl AsFd) -> io::Result<Meta> {
-    let x = rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)?;
-    Ok(Meta::from_statx(&x))
-}
-
-/// The access and modification times of `meta`, for `utimensat` and `futimens`.
-pub fn timestamps(meta: &Meta) -> Timestamps {
-    let t = |s: Stamp| Timespec {
-        tv_sec: s.sec,
-        tv_nsec: i64::from(s.nsec) as _,
-    };
-    Timestamps {
-        last_access: t(meta.atime),
-        last_modification: t(meta.mtime),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs;
-
-    #[test]
-    fn opens_beneath_without_symlinks_or_dotdot() {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::create_dir_all(tmp.path().join("a/b")).unwrap();
-        std::os::unix::fs::symlink("a", tmp.path().join("link")).unwrap();
-        let root = Dir::open(tmp.path()).unwrap();
-        assert!(root.open_beneath(Path::new("a/b")).is_ok());
-        let e = root.open_beneath(Path::new("link/b")).unwrap_err();
-        assert!(is_not_a_dir(&e), "{e}");
-        assert!(root.open_beneath(Path::new("a/../a")).is_err());
-        assert!(root.open_beneath(Path::new("/etc")).is_err());
-        assert!(
-            Dir::open(&tmp.path().join("link")).is_err(),
-            "a root that is a symlink"
-        );
-    }
-
-    #[test]
-    fn lists_sorted_with_kinds() {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::write(tmp.path().join("b"), b"x").unwrap();
-        fs::create_dir(tmp.path().join("a")).unwrap();
-        std::os::unix::fs::symlink("nowhere", tmp.path().join("c")).unwrap();
-        let root = Dir::open(tmp.path()).unwrap();
-        let names: Vec<_> = root.list().unwrap();
-        assert_eq!(
-            names,
-            vec![
-                ("a".into(), Kind::Dir),
-                ("b".into(), Kind::File),
-                ("c".into(), Kind::Symlink)
-            ]
-        );
-        assert_eq!(
-            root.list().unwrap().len(),
-            3,
-            "a second listing starts over"
-        );
-        assert_eq!(
-            root.read_link(OsStr::new("c")).unwrap(),
-            PathBuf::from("nowhere")
-        );
-        assert!(root.stat_at(OsStr::new("missing")).unwrap().is_none());
-    }
-}
+mod tests;

@@ -35,6 +35,8 @@ pub struct Run<'a> {
     pub(super) touched: Mutex<Vec<PathBuf>>,
     deferred: Mutex<Deferred>,
     pub(super) retries: Mutex<Vec<PathBuf>>,
+    /// Files a writer had open: looked at again after [`super::copy::OPEN_GRACE`].
+    pub(super) busy_retries: Mutex<Vec<PathBuf>>,
     /// This run's hard-link leaders and the names that wait for them.
     pub(super) links: super::links::RunLinks,
     /// A directory too deep to be watched was met.
@@ -66,6 +68,7 @@ impl<'a> Run<'a> {
             touched: Mutex::new(Vec::new()),
             deferred: Mutex::new(Deferred::default()),
             retries: Mutex::new(Vec::new()),
+            busy_retries: Mutex::new(Vec::new()),
             links: Default::default(),
             unwatchable: Default::default(),
             xattrs_refused: Default::default(),
@@ -132,8 +135,12 @@ impl<'a> Run<'a> {
             Done::Linked { .. } => Count::Linked,
         };
         self.stats.add(count);
+        // The bytes a copy wrote were counted as they moved (a dropped copy's too); a dry run
+        // counts those it would write.
         if let Done::Copied { bytes, .. } = &done {
-            self.stats.add_bytes(*bytes);
+            if self.dry_run() {
+                self.stats.add_bytes(*bytes);
+            }
         }
         if let Some(overlay) = &self.m.overlay {
             crate::lock(overlay).record(&done);
@@ -236,6 +243,7 @@ impl<'a> Run<'a> {
         }
         Outcome {
             retry: std::mem::take(&mut *crate::lock(&self.retries)),
+            busy: std::mem::take(&mut *crate::lock(&self.busy_retries)),
             unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
         }
     }

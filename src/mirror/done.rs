@@ -18,6 +18,10 @@ pub enum Done<'p> {
         update: bool,
         kept: Option<PathBuf>,
         meta: Meta,
+        /// Copied while a writer still had it open.
+        open: bool,
+        /// Only the new bytes were appended.
+        appended: bool,
     },
     Attrs {
         rel: &'p Path,
@@ -56,10 +60,18 @@ impl fmt::Display for Done<'_> {
                 bytes,
                 update,
                 kept,
+                open,
+                appended,
                 ..
             } => {
                 let verb = if *update { "updated" } else { "copied" };
                 write!(f, "{verb} {} ({bytes} bytes", show(rel))?;
+                if *appended {
+                    f.write_str(" appended")?;
+                }
+                if *open {
+                    f.write_str(", while it is open for writing")?;
+                }
                 if let Some(kept) = kept {
                     write!(f, ", previous version kept as {}", esc(kept))?;
                 }

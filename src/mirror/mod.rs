@@ -19,6 +19,7 @@ pub mod probe;
 pub mod rename;
 pub mod single;
 pub mod walk;
+pub mod work;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,6 +81,8 @@ pub struct Mirror {
     pub(crate) known: links::Known,
     /// This process's user and group: the owner of every file it makes.
     pub(crate) me: (u32, u32),
+    /// Files found open for writing, and since when (see [`copy::OPEN_GRACE`]).
+    pub(crate) busy: Mutex<std::collections::HashMap<PathBuf, std::time::Instant>>,
     /// Orphans the watcher holds (see [`orphans`]).
     pub(crate) held: Mutex<Vec<(orphans::Orphan, std::time::Instant)>>,
     pub(crate) hold_extra: std::time::Duration,
@@ -113,6 +116,7 @@ impl Mirror {
                 rustix::process::getegid().as_raw(),
             ),
             held: Mutex::new(Vec::new()),
+            busy: Mutex::new(std::collections::HashMap::new()),
             hold_extra,
         }
     }

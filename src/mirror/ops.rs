@@ -80,8 +80,9 @@ impl Run<'_> {
     }
 
     /// Makes REPLICA's `name` carry SOURCE's extended attributes (its status changed, so they
-    /// may have).
-    fn sync_xattrs(&self, node: &Node, name: &OsStr) {
+    /// may have; or foldersync just moved the copy's ctime, by linking it, which would hide such
+    /// a change from later looks).
+    pub(super) fn sync_xattrs(&self, node: &Node, name: &OsStr) {
         use crate::dir::xattr::{self, At};
         let (Some(src), Some(dst)) = (&node.src, &node.dst) else {
             return;

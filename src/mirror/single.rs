@@ -18,16 +18,26 @@ use crate::escape::rel as show;
 use crate::replica::Look;
 use crate::stats::Count;
 
-/// The parent directory of the previous path, kept open while the next paths share it (the
-/// watcher's paths come sorted, so a burst in one directory opens it once).
-type Cache<'r> = Option<(PathBuf, Arc<Node<'r>>)>;
+/// What the paths of one batch share as they are gone through in order.
+#[derive(Default)]
+struct Cache<'r> {
+    /// The parent directory of the previous path, kept open while the next paths share it
+    /// (the watcher's paths come sorted, so a burst in one directory opens it once).
+    parent: Option<(PathBuf, Arc<Node<'r>>)>,
+    /// The directories being mirrored as a whole (a missing ancestor, a tree look): the paths
+    /// below them are theirs, and looking at them too would race with their walk.
+    whole: Vec<PathBuf>,
+}
 
 /// Reconciles each path, pushing the directories to walk onto the walk's stack.
 pub fn start<'r>(walk: &Walk<'_, 'r>, paths: &[(PathBuf, Look)]) {
-    let mut cache: Cache<'r> = None;
+    let mut cache = Cache::default();
     for (rel, look) in paths {
         if walk.run.m.stop.is_set() {
             break;
+        }
+        if cache.whole.iter().any(|whole| rel.starts_with(whole)) {
+            continue;
         }
         sync_path(walk, rel, *look, &mut cache);
     }
@@ -61,6 +71,9 @@ fn sync_path<'r>(walk: &Walk<'_, 'r>, rel: &Path, look: Look, cache: &mut Cache<
     if parent.components().next().is_some() && m.excluded(parent, true) {
         return;
     }
+    if look.tree {
+        cache.whole.push(rel.to_path_buf());
+    }
     walk.entry(&node, name, src, dst, look.tree);
 }
 
@@ -91,7 +104,7 @@ fn parent_node<'r>(
     rel: &Path,
     cache: &mut Cache<'r>,
 ) -> Option<Arc<Node<'r>>> {
-    if let Some((path, node)) = cache.as_ref() {
+    if let Some((path, node)) = cache.parent.as_ref() {
         if path == rel {
             return Some(Arc::clone(node));
         }
@@ -135,12 +148,12 @@ fn parent_node<'r>(
         return None;
     }
     let node = Arc::new(node);
-    *cache = Some((rel.to_path_buf(), Arc::clone(&node)));
+    cache.parent = Some((rel.to_path_buf(), Arc::clone(&node)));
     Some(node)
 }
 
 fn sync_ancestor<'r>(walk: &Walk<'_, 'r>, rel: &Path, cache: &mut Cache<'r>) {
-    *cache = None;
+    cache.parent = None;
     sync_path(walk, rel, Look::TREE, cache);
 }
 

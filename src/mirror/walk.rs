@@ -5,7 +5,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
 
 use crossbeam_channel::Sender;
@@ -15,6 +15,7 @@ use super::apply::Run;
 use super::links::Role;
 use super::node::{Node, Task};
 use super::plan::{self, Facts, Op, Plan};
+use super::work::Work;
 use super::{overlay, single};
 use crate::dir::{self, Kind};
 use crate::escape::{esc, rel as show};
@@ -35,63 +36,8 @@ struct CopyJob<'r> {
     update: bool,
     /// The source, opened by the walker, and its metadata.
     opened: (std::fs::File, crate::dir::Meta),
-}
-
-/// Directories waiting to be walked, shared by the walker threads.
-#[derive(Default)]
-pub struct Work<'r> {
-    state: Mutex<WorkState<'r>>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct WorkState<'r> {
-    stack: Vec<Task<'r>>,
-    /// Directories pushed and not yet finished (being walked or waiting).
-    unfinished: usize,
-    /// No more directories will come from outside the walkers.
-    closed: bool,
-}
-
-impl<'r> Work<'r> {
-    fn push(&self, task: Task<'r>) {
-        let mut state = crate::lock(&self.state);
-        state.stack.push(task);
-        state.unfinished += 1;
-        self.changed.notify_one();
-    }
-
-    fn close(&self) {
-        crate::lock(&self.state).closed = true;
-        self.changed.notify_all();
-    }
-
-    /// Walks directories until there are none left and none can come.
-    fn run(&self, mut walk: impl FnMut(Task<'r>)) {
-        loop {
-            let task = {
-                let mut state = crate::lock(&self.state);
-                loop {
-                    if let Some(task) = state.stack.pop() {
-                        break task;
-                    }
-                    if state.closed && state.unfinished == 0 {
-                        return;
-                    }
-                    state = self
-                        .changed
-                        .wait(state)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
-            };
-            walk(task);
-            let mut state = crate::lock(&self.state);
-            state.unfinished -= 1;
-            if state.unfinished == 0 {
-                self.changed.notify_all();
-            }
-        }
-    }
+    /// The replica's file as the walk found it, for an update.
+    dst: Option<crate::dir::Meta>,
 }
 
 /// One walker's view of the run: the run, the shared stack and the copy queue.
@@ -113,7 +59,14 @@ pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
             let rx = rx.clone();
             scope.spawn(move || {
                 for job in rx {
-                    run.copy(&job.node, &job.name, &job.rel, job.update, Some(job.opened));
+                    run.copy(
+                        &job.node,
+                        &job.name,
+                        &job.rel,
+                        job.update,
+                        Some(job.opened),
+                        job.dst,
+                    );
                 }
             });
         }
@@ -372,6 +325,7 @@ impl<'r> Walk<'_, 'r> {
             }),
             Op::Copy { update } => {
                 let update = update && plan.remove.is_none();
+                let dst = if update { dst_meta } else { None };
                 // The source is opened here: a small file is copied at once (handing it to a
                 // worker costs more than the copy); a large one goes to the pool, opened, so the
                 // walk goes on meanwhile.
@@ -398,7 +352,7 @@ impl<'r> Walk<'_, 'r> {
                     }
                 }
                 if opened.1.size <= INLINE_COPY {
-                    return run.copy(node, name, &rel, update, Some(opened));
+                    return run.copy(node, name, &rel, update, Some(opened), dst);
                 }
                 let job = CopyJob {
                     node: Arc::clone(node),
@@ -406,10 +360,18 @@ impl<'r> Walk<'_, 'r> {
                     rel,
                     update,
                     opened,
+                    dst,
                 };
                 if let Err(unsent) = self.copies.send(job) {
                     let job = unsent.into_inner();
-                    run.copy(&job.node, &job.name, &job.rel, job.update, Some(job.opened));
+                    run.copy(
+                        &job.node,
+                        &job.name,
+                        &job.rel,
+                        job.update,
+                        Some(job.opened),
+                        job.dst,
+                    );
                 }
             }
             Op::Attrs => {
@@ -431,6 +393,7 @@ impl<'r> Walk<'_, 'r> {
             Op::Link { to } => {
                 if run.link(node.dst.as_ref(), name, &rel, &to) {
                     node.touch();
+                    run.sync_xattrs(node, name);
                 }
             }
             Op::LinkLater { .. } => {

@@ -123,9 +123,10 @@ pub struct RawHint {
 /// The raw hints of one undebounced event. The debouncer drops information the mirror needs: a
 /// rename chain `a -> b -> a` over an existing `b` collapses to `a -> a` and `b` is never named
 /// again, and a file created and removed within one window produces no event although its
-/// directory's mtime changed. So every rename's paths and the parent directory of every create,
-/// remove and rename are also kept, undebounced, and looked at once the debounced events of the
-/// same moment have been applied.
+/// directory's mtime changed (and the file may have been copied already: a close after writing
+/// is acted on at once). So every rename's paths, every removed path, and the parent directory
+/// of every create, remove and rename are also kept, undebounced, and looked at once the
+/// debounced events of the same moment have been applied.
 pub fn raw_hints(event: &Event, seen: Instant) -> Vec<RawHint> {
     let mut out = Vec::new();
     let parents = |out: &mut Vec<RawHint>| {
@@ -151,7 +152,15 @@ pub fn raw_hints(event: &Event, seen: Instant) -> Vec<RawHint> {
             }
             parents(&mut out);
         }
-        EventKind::Create(_) | EventKind::Remove(_) => parents(&mut out),
+        EventKind::Remove(_) => {
+            out.extend(event.paths.iter().map(|path| RawHint {
+                seen,
+                path: path.clone(),
+                look: Look::ENTRY,
+            }));
+            parents(&mut out);
+        }
+        EventKind::Create(_) => parents(&mut out),
         _ => {}
     }
     out

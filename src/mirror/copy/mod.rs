@@ -1,81 +1,164 @@
 //! Copying one file into place: into a temporary file beside the target, with its metadata,
 //! checked against the source once more, then renamed over the target. A reader never sees a
-//! half-written file under the final name.
+//! half-written file under the final name. A file a writer has open waits for its close (a
+//! read lease says so); one that only grew is appended to ([`append`]); [`source`] holds what a
+//! copy checks as it runs.
 
-use std::ffi::{OsStr, OsString};
+mod append;
+mod source;
+
+pub(super) use source::{CopyProgress, Failure, TempGuard};
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use log::{debug, warn};
 
+use std::fs::File;
+use std::time::{Duration, Instant};
+
 use super::apply::Run;
 use super::done::Done;
 use super::node::Node;
-use crate::dir::copy::{self as data, DataError, Progress};
-use std::fs::File;
-
-use crate::dir::{self, xattr, Dir, Id, Kind, Meta};
-use crate::error::PathError;
+use crate::dir::copy::{self as data, DataError};
+use crate::dir::lease::{self, Lease};
+use crate::dir::{self, xattr, Id, Kind, Meta};
 use crate::escape::rel as show;
 use crate::stats::Count;
 
 /// How often a copy is tried when the source keeps changing under it (passes only).
 const COPY_ATTEMPTS: usize = 3;
+/// How long a file may stay open for writing before it is copied anyway (and then at most this
+/// often): a log, a database that is never closed.
+pub const OPEN_GRACE: Duration = Duration::from_secs(1);
+
+/// What a copy did.
+pub(super) struct Copied {
+    bytes: u64,
+    kept: Option<PathBuf>,
+    /// The copy's identity in REPLICA (for a file with more than one link).
+    replica: Option<Id>,
+    /// The new bytes were appended to REPLICA's copy in place.
+    appended: bool,
+    /// Copied while a writer had the file open (it stayed open too long to wait for).
+    open: bool,
+}
+
+/// How a copy is made.
+#[derive(Clone, Copy)]
+pub(super) struct How {
+    /// REPLICA has a file by that name already.
+    update: bool,
+    /// Copy even if a writer has the file open.
+    force: bool,
+    /// What REPLICA holds there, as found.
+    dst: Option<Meta>,
+}
 
 impl Run<'_> {
-    /// Copies one file into place, retrying in a pass when the source changes while it is read.
-    /// `opened` is the source already opened (and looked at) by the caller, for the first try.
-    /// A name of a SOURCE inode that another name already carries becomes a hard link instead.
+    /// Copies one file into place. `opened` is the source already opened (and looked at) by
+    /// the caller, for the first try; `dst` what REPLICA holds there. A file that is open for
+    /// writing waits for its writer (the watcher sees the close); one that stays open is copied
+    /// anyway, at most every [`OPEN_GRACE`], and the log says so. A pass retries a file that
+    /// changes while it is read. A name of a SOURCE inode that another name already carries
+    /// becomes a hard link instead.
     pub fn copy(
         &self,
         node: &Node,
         name: &OsStr,
         rel: &Path,
         update: bool,
-        mut opened: Option<(File, Meta)>,
+        opened: Option<(File, Meta)>,
+        dst: Option<Meta>,
     ) {
+        let waiting = self.copy_tries(node, name, rel, update, opened, dst);
+        if !waiting && self.m.opts.requeue {
+            crate::lock(&self.m.busy).remove(rel);
+        }
+    }
+
+    /// [`Run::copy`]'s tries; whether the file waits for its writer (or for a retry).
+    fn copy_tries(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+        update: bool,
+        mut opened: Option<(File, Meta)>,
+        dst: Option<Meta>,
+    ) -> bool {
         let attempts = if self.m.opts.requeue {
             1
         } else {
             COPY_ATTEMPTS
         };
-        for _ in 0..attempts {
+        let mut force = self.open_too_long(rel);
+        let mut tries = 0;
+        loop {
+            tries += 1;
             let found = match opened.take() {
                 Some(found) => Ok(found),
                 None => self.open_source(node, name, rel),
             };
             let (input, before) = match found {
                 Ok(found) => found,
-                Err(failure) => return self.failed(failure, rel),
+                Err(failure) => {
+                    self.failed(failure, rel);
+                    return false;
+                }
             };
             if self.m.opts.hard_links
                 && before.nlink > 1
                 && self.link_instead(node, name, rel, &before, update)
             {
-                return;
+                return false;
             }
-            match self.copy_once(node, name, rel, update, &input, &before) {
-                Ok((bytes, kept, replica)) => {
+            let how = How { update, force, dst };
+            match self.copy_once(node, name, rel, how, &input, &before) {
+                Ok(done) => {
                     if self.m.opts.hard_links && before.nlink > 1 {
-                        if let Some(replica) = replica {
+                        if let Some(replica) = done.replica {
                             self.links.settle(before.id, replica, true);
                         }
                     }
-                    return self.note(Done::Copied {
+                    self.note(Done::Copied {
                         rel,
-                        bytes,
+                        bytes: done.bytes,
                         update,
-                        kept,
+                        kept: done.kept,
                         meta: before,
+                        open: done.open,
+                        appended: done.appended,
                     });
+                    return false;
+                }
+                Err(Failure::Busy) if self.m.opts.requeue => {
+                    // The writer's close brings the file back at once; if it stays open, it
+                    // is looked at again after OPEN_GRACE and copied anyway.
+                    debug!("{} is open for writing: waiting for its writer", show(rel));
+                    crate::lock(&self.busy_retries).push(rel.to_path_buf());
+                    return true;
+                }
+                Err(Failure::Busy) => {
+                    // A pass without a watcher waits a little, then copies it anyway.
+                    std::thread::sleep(Duration::from_millis(100));
+                    force = tries + 1 >= COPY_ATTEMPTS;
+                    continue;
                 }
                 Err(Failure::Changed) => {
                     debug!("{} changed while being copied", show(rel));
                     if self.m.opts.requeue {
                         crate::lock(&self.retries).push(rel.to_path_buf());
-                        return;
+                        return true;
                     }
                 }
-                Err(failure) => return self.failed(failure, rel),
+                Err(failure) => {
+                    self.failed(failure, rel);
+                    return false;
+                }
+            }
+            if tries >= attempts {
+                break;
             }
         }
         warn!(
@@ -83,13 +166,25 @@ impl Run<'_> {
             show(rel)
         );
         self.stats.add(Count::Error);
+        false
+    }
+
+    /// Whether `rel` has been open for writing longer than [`OPEN_GRACE`]: then it is copied
+    /// anyway. Notes when it was first found open.
+    fn open_too_long(&self, rel: &Path) -> bool {
+        if !self.m.opts.requeue {
+            return false;
+        }
+        let busy = crate::lock(&self.m.busy);
+        busy.get(rel)
+            .is_some_and(|since| since.elapsed() >= OPEN_GRACE)
     }
 
     pub(super) fn failed(&self, failure: Failure, rel: &Path) {
         match failure {
             Failure::Vanished => debug!("{} vanished before it could be copied", show(rel)),
             Failure::Failed(e) => self.fail(e),
-            Failure::Changed | Failure::Stopped => {}
+            Failure::Changed | Failure::Stopped | Failure::Busy => {}
         }
     }
 
@@ -116,23 +211,60 @@ impl Run<'_> {
         Ok((input, before))
     }
 
-    /// Copies `input` into a temporary file beside the target and renames it into place.
-    /// Returns the bytes written, where the old version was kept, and (for a file with more
-    /// than one link) the new copy's identity.
+    /// Copies `input` into a temporary file beside the target and renames it into place (or
+    /// appends to the copy in place, for a file that only grew). A read lease on `input`,
+    /// taken right before the bytes move, tells whether a writer has it open (then the copy
+    /// waits, unless `force`), or opens it meanwhile (then the copy is dropped).
     fn copy_once(
         &self,
         node: &Node,
         name: &OsStr,
         rel: &Path,
-        update: bool,
+        How {
+            update,
+            force,
+            dst: dst_meta,
+        }: How,
         input: &File,
         before: &Meta,
-    ) -> Result<(u64, Option<PathBuf>, Option<Id>), Failure> {
+    ) -> Result<Copied, Failure> {
         let read = |op: &'static str| move |e| Failure::Failed(self.src_err(op, rel, e));
         let failed = |op: &'static str| move |e| Failure::Failed(self.dst_err(op, rel, e));
         let Some(dst) = node.dst.as_ref().filter(|_| !self.dry_run()) else {
-            return Ok((before.size, None, None));
+            return Ok(Copied {
+                bytes: before.size,
+                kept: None,
+                replica: None,
+                appended: false,
+                open: false,
+            });
         };
+        let lease = lease::take(input);
+        if lease == Lease::Busy && !force {
+            crate::lock(&self.m.busy)
+                .entry(rel.to_path_buf())
+                .or_insert_with(Instant::now);
+            return Err(Failure::Busy);
+        }
+        let progress = CopyProgress {
+            run: self,
+            leased: (lease == Lease::Held).then_some(input),
+            live: lease == Lease::Busy,
+        };
+        if let Some(dst_meta) = dst_meta.filter(|_| update) {
+            let appended = self.append(node, name, rel, (input, before), &dst_meta, &progress);
+            if let Some(appended) = appended {
+                let bytes = appended?;
+                node.touch();
+                return Ok(Copied {
+                    bytes,
+                    kept: None,
+                    replica: None,
+                    appended: true,
+                    open: progress.live,
+                });
+            }
+        }
         let tmp = self.m.own().temps().fresh();
         // Made with its final permissions where the umask and set-ID bits allow, which saves a
         // chmod; otherwise private until they are set.
@@ -143,7 +275,6 @@ impl Run<'_> {
             .writable(|| dst.create_file_mode(&tmp, if direct { perm } else { 0o600 }))
             .map_err(failed("create"))?;
         let guard = TempGuard::new(dst, &tmp);
-        let progress = CopyProgress(self);
         let bytes = data::copy_data(input, &output, before, &progress).map_err(|e| match e {
             DataError::Stopped => Failure::Stopped,
             DataError::Changed => Failure::Changed,
@@ -152,11 +283,11 @@ impl Run<'_> {
         })?;
         self.finish_file(input, &output, before, node, !direct)
             .map_err(failed("set metadata of"))?;
-        let after = dir::meta_of(input).map_err(read("stat"))?;
-        if after.size != before.size || after.mtime != before.mtime {
+        if !progress.settled(input, before).map_err(read("stat"))? {
             return Err(Failure::Changed);
         }
         if self.m.opts.fsync {
+            progress.release();
             output.sync_all().map_err(failed("flush"))?;
         }
         let replica = if before.nlink > 1 {
@@ -181,7 +312,13 @@ impl Run<'_> {
             dst.set_times_at(name, before)
                 .map_err(failed("set metadata of"))?;
         }
-        Ok((bytes, kept, replica))
+        Ok(Copied {
+            bytes,
+            kept,
+            replica,
+            appended: false,
+            open: progress.live,
+        })
     }
 
     /// Gives a freshly written file its owner (as root), extended attributes and permissions,
@@ -226,55 +363,5 @@ impl Run<'_> {
             rustix::fs::fchmod(output, Mode::from_raw_mode(perm))?;
         }
         Ok(())
-    }
-}
-
-/// Why a copy did not complete.
-pub(super) enum Failure {
-    /// The source changed while it was copied; the temporary file was dropped.
-    Changed,
-    /// The source is gone, or is no longer a regular file: nothing to copy.
-    Vanished,
-    Stopped,
-    Failed(PathError),
-}
-
-struct CopyProgress<'r, 'a>(&'r Run<'a>);
-
-impl Progress for CopyProgress<'_, '_> {
-    fn stopped(&self) -> bool {
-        self.0.m.stop.is_set()
-    }
-    fn wrote(&self, n: u64) {
-        self.0.stats.add_moving(n);
-    }
-}
-
-/// Removes a temporary file when dropped, unless it was renamed into place.
-pub struct TempGuard<'d> {
-    dir: &'d Dir,
-    name: OsString,
-    armed: bool,
-}
-
-impl<'d> TempGuard<'d> {
-    pub fn new(dir: &'d Dir, name: &OsStr) -> TempGuard<'d> {
-        TempGuard {
-            dir,
-            name: name.to_os_string(),
-            armed: true,
-        }
-    }
-
-    pub fn disarm(mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for TempGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = self.dir.unlink(&self.name);
-        }
     }
 }

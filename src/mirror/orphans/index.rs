@@ -1,0 +1,239 @@
+//! The end of a pass: its orphans indexed by the names inside (directories) and by size and
+//! mtime (files), matched against its newcomers; what nothing claims is removed.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use super::super::apply::Run;
+use super::super::node::Node;
+use super::{names_of, Newcomer, Orphan, RENAME_MIN};
+use crate::dir::{Kind, Meta, Stamp};
+use crate::replica::Look;
+
+/// A pass's orphans, indexed for matching.
+#[derive(Debug, Default)]
+pub struct Index {
+    pub orphans: Vec<Orphan>,
+    pub taken: Vec<bool>,
+    dirs: HashMap<Vec<OsString>, Vec<usize>>,
+    files: HashMap<(u64, Stamp), Vec<usize>>,
+}
+
+impl Run<'_> {
+    /// The end of a pass's first part: newcomers take the orphans that are their earlier
+    /// selves, the other orphans are removed, and the other newcomers are made (a second walk).
+    pub(in crate::mirror) fn reconcile(&self) {
+        if !self.full || !self.deferring.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let newcomers = std::mem::take(&mut *crate::lock(&self.newcomers));
+        let orphans = std::mem::take(&mut *crate::lock(&self.orphans));
+        if !newcomers.is_empty() && !orphans.is_empty() {
+            let index = self.index(orphans);
+            *crate::lock(&self.index) = Some(index);
+            self.match_dirs(&newcomers);
+            for n in newcomers.iter().filter(|n| n.kind == Kind::File) {
+                let src = Meta::sized(n.kind, n.size, n.mtime);
+                self.take_file(&src, &n.rel);
+            }
+        } else {
+            *crate::lock(&self.index) = Some(self.index_plain(orphans));
+        }
+        // The newcomers not renamed are made; inside new directories, files may still find
+        // their earlier selves among the orphans.
+        let mut paths: Vec<(PathBuf, Look)> =
+            newcomers.into_iter().map(|n| (n.rel, Look::TREE)).collect();
+        if !paths.is_empty() {
+            paths.sort_by(|a, b| a.0.cmp(&b.0));
+            super::super::walk::sync_paths(self, &paths);
+        }
+        // What nothing claimed is gone from SOURCE.
+        let Some(index) = crate::lock(&self.index).take() else {
+            return;
+        };
+        for (orphan, taken) in index.orphans.iter().zip(&index.taken) {
+            if self.m.stop.is_set() {
+                return;
+            }
+            if !taken && !orphan.inside {
+                self.remove_orphan(orphan);
+            }
+        }
+    }
+
+    /// The orphans, with the large files inside orphan directories, indexed by the names
+    /// inside (directories) and by size and mtime (files).
+    fn index(&self, orphans: Vec<Orphan>) -> Index {
+        let dirs: Vec<PathBuf> = orphans
+            .iter()
+            .filter(|o| o.kind == Kind::Dir)
+            .map(|o| o.rel.clone())
+            .collect();
+        let mut index = self.index_plain(orphans);
+        let inside = self.files_inside(dirs);
+        index.taken.extend(std::iter::repeat_n(false, inside.len()));
+        index.orphans.extend(inside);
+        for (i, o) in index.orphans.iter().enumerate() {
+            match o.kind {
+                Kind::File => index.files.entry((o.size, o.mtime)).or_default().push(i),
+                Kind::Dir if !o.inside => {
+                    if let Some(names) = self.names_at(&o.rel) {
+                        index.dirs.entry(names).or_default().push(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        index
+    }
+
+    fn index_plain(&self, orphans: Vec<Orphan>) -> Index {
+        Index {
+            taken: vec![false; orphans.len()],
+            orphans,
+            dirs: HashMap::new(),
+            files: HashMap::new(),
+        }
+    }
+
+    /// Renames orphan directories to the newcomers that hold the same names.
+    fn match_dirs(&self, newcomers: &[Newcomer]) {
+        for n in newcomers.iter().filter(|n| n.kind == Kind::Dir) {
+            if let Some(names) = self
+                .source
+                .dir
+                .open_beneath(&n.rel)
+                .ok()
+                .and_then(|d| names_of(&d))
+            {
+                self.take_dir(&names, &n.rel);
+            }
+        }
+    }
+
+    /// Renames the first untaken orphan directory holding `names` to `rel`.
+    fn take_dir(&self, names: &[OsString], rel: &Path) -> bool {
+        let candidates: Vec<Orphan> = {
+            let index = crate::lock(&self.index);
+            let Some(index) = index.as_ref() else {
+                return false;
+            };
+            index
+                .dirs
+                .get(names)
+                .map(|c| {
+                    c.iter()
+                        .filter(|i| !index.taken[**i])
+                        .map(|i| index.orphans[*i].clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for orphan in candidates {
+            if self.rename_orphan(&orphan, rel) {
+                self.mark_taken(&orphan.rel);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Renames the first untaken orphan file with `src`'s size and mtime (one of the same name
+    /// first) to `rel`.
+    fn take_file(&self, src: &Meta, rel: &Path) -> bool {
+        let mut candidates: Vec<Orphan> = {
+            let index = crate::lock(&self.index);
+            let Some(index) = index.as_ref() else {
+                return false;
+            };
+            index
+                .files
+                .get(&(src.size, src.mtime))
+                .map(|c| {
+                    c.iter()
+                        .filter(|i| !index.taken[**i])
+                        .map(|i| index.orphans[*i].clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        candidates.sort_by_key(|o| o.rel.file_name() != rel.file_name());
+        for orphan in candidates {
+            if self.rename_orphan(&orphan, rel) {
+                self.mark_taken(&orphan.rel);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn mark_taken(&self, rel: &Path) {
+        if let Some(index) = crate::lock(&self.index).as_mut() {
+            if let Some(i) = index.orphans.iter().position(|o| o.rel == rel) {
+                index.taken[i] = true;
+            }
+        }
+    }
+
+    /// In a pass's second part: a new file or directory takes an orphan left from the first.
+    pub(super) fn claim_indexed(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+        kind: Kind,
+        src: Option<&Meta>,
+    ) -> bool {
+        if self.deferring.load(Ordering::Relaxed) || crate::lock(&self.index).is_none() {
+            return false;
+        }
+        match (kind, src) {
+            (Kind::File, Some(s)) if s.size >= RENAME_MIN => self.take_file(s, rel),
+            (Kind::Dir, _) => {
+                let names = node
+                    .src
+                    .as_ref()
+                    .and_then(|d| d.open_dir(name).ok())
+                    .and_then(|d| names_of(&d));
+                names.is_some_and(|names| self.take_dir(&names, rel))
+            }
+            _ => false,
+        }
+    }
+
+    /// The large files inside the REPLICA directories `dirs`.
+    fn files_inside(&self, mut dirs: Vec<PathBuf>) -> Vec<Orphan> {
+        let Some(root) = self.m.root_dir() else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        while let Some(rel) = dirs.pop() {
+            let Ok(dir) = root.open_beneath(&rel) else {
+                continue;
+            };
+            let Ok(list) = dir.list() else { continue };
+            for (name, kind) in list {
+                match kind {
+                    Kind::Dir => dirs.push(rel.join(&name)),
+                    Kind::File => {
+                        if let Ok(Some(m)) = dir.stat_at(&name) {
+                            if m.size >= RENAME_MIN {
+                                found.push(Orphan {
+                                    rel: rel.join(&name),
+                                    kind,
+                                    size: m.size,
+                                    mtime: m.mtime,
+                                    inside: true,
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        found
+    }
+}
