@@ -39,16 +39,18 @@ RSS_FILE = os.path.join(tempfile.gettempdir(), "fs-perf-rss.txt")
 
 
 def run(cmd):
-    """Runs cmd; returns (seconds, peak RSS in KiB). The RSS comes from GNU time, whose child
-    is tiny before it execs the tool (a child forked from Python would count Python's memory)."""
+    """Runs cmd; returns (seconds, peak RSS in KiB, CPU seconds: user + system). The RSS and CPU
+    come from GNU time, whose child is tiny before it execs the tool (a child forked from Python
+    would count Python's memory)."""
     t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", RSS_FILE, *cmd],
+    p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", RSS_FILE, *cmd],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     took = time.perf_counter() - t
     if p.returncode != 0:
         raise SystemExit(f"{cmd[0]} exited {p.returncode}: {' '.join(cmd)}")
     with open(RSS_FILE) as f:
-        return took, int(f.read().split()[-1])
+        user, system, peak = f.read().split()[-3:]
+        return took, int(peak), float(user) + float(system)
 
 
 def gen(*args):
@@ -88,23 +90,26 @@ class Bench:
         """Each round: for each tool (rotating), prepare() the replica, then time the tool."""
         times = {n: [] for n in tools}
         rss = {n: [] for n in tools}
+        cpu = {n: [] for n in tools}
         names = list(tools)
         dst = os.path.join(self.work, "dst")
         for r in range(self.a.runs):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 prepare(dst)
-                took, peak = run(tools[name](src, dst))
+                took, peak, used = run(tools[name](src, dst))
                 times[name].append(took)
                 rss[name].append(peak)
-        self.report(title, times, rss)
+                cpu[name].append(used)
+        self.report(title, times, rss, cpu)
 
-    def report(self, title, times, rss):
+    def report(self, title, times, rss, cpu):
         base = statistics.median(times["foldersync"])
         print(f"\n{title}")
-        print(f"  {'tool':<20} {'median s':>9} {'foldersync/tool':>16} {'peak RSS MiB':>13}")
+        print(f"  {'tool':<20} {'median s':>9} {'foldersync/tool':>16} {'CPU s':>7} {'peak RSS MiB':>13}")
         for name in times:
             med = statistics.median(times[name])
-            print(f"  {name:<20} {med:>9.3f} {base / med:>16.2f} {max(rss[name]) / 1024:>13.1f}")
+            print(f"  {name:<20} {med:>9.3f} {base / med:>16.2f} {statistics.median(cpu[name]):>7.2f} "
+                  f"{max(rss[name]) / 1024:>13.1f}")
         sys.stdout.flush()
 
     def initial(self, title, src):
@@ -167,15 +172,16 @@ def main():
             b.rounds("re-run after mutate --modify 1 --delete 1 --add 200 --rename 1 (20,000 files)",
                      b.tools(False), lambda dst: cp_tree(base_dst, dst), mutated)
         if "logcost" in only:
-            times, rss = {}, {}
+            times, rss, cpu = {}, {}, {}
             for r in range(a.runs):
                 for name, extra in (("foldersync", []), ("foldersync -q --log-level warn", ["-q", "--log-level", "warn"])):
                     dst = os.path.join(work, "dst")
                     fresh(dst)
-                    took, peak = run([fs_bin, "--once", "-l", b.log, *extra, small, dst])
+                    took, peak, used = run([fs_bin, "--once", "-l", b.log, *extra, small, dst])
                     times.setdefault(name, []).append(took)
                     rss.setdefault(name, []).append(peak)
-            b.report("per-file logging: small initial copy with and without per-file lines", times, rss)
+                    cpu.setdefault(name, []).append(used)
+            b.report("per-file logging: small initial copy with and without per-file lines", times, rss, cpu)
         if "fsync" in only:
             for title, tree in (("20,000 files of 0-16 KiB", small), ("100 files of 10 MiB", None)):
                 if tree is None:
