@@ -46,9 +46,9 @@ impl Batch {
 pub struct Outcome {
     /// Files that changed while they were copied: look at them again shortly.
     pub retry: Vec<PathBuf>,
-    /// Files a writer has open: look at them again in a second (they are copied anyway if
-    /// they stay open).
-    pub busy: Vec<PathBuf>,
+    /// Files a writer has open, and when to look at them again (they are copied anyway if
+    /// they are still open then).
+    pub busy: Vec<(PathBuf, std::time::Instant)>,
     /// Directories were met whose paths are too long for inotify to watch: changes there wait
     /// for the passes.
     pub unwatchable: bool,

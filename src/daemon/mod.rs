@@ -305,8 +305,7 @@ impl<'a> Daemon<'a> {
         self.schedule
             .end_pass(elapsed, counts.changed(), was_rescan);
         self.schedule.retry(outcome.retry);
-        self.schedule
-            .retry_in(outcome.busy, crate::mirror::copy::OPEN_GRACE);
+        self.schedule.retry_at(outcome.busy);
         if outcome.unwatchable && !self.deep_reported {
             self.deep_reported = true;
             warn!(
@@ -331,8 +330,7 @@ impl<'a> Daemon<'a> {
         self.report.applied(paths, stats.snapshot().bytes);
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
-        self.schedule
-            .retry_in(outcome.busy, crate::mirror::copy::OPEN_GRACE);
+        self.schedule.retry_at(outcome.busy);
         self.note_pending();
         let counts = stats.snapshot();
         if counts.changed() || counts.errors > 0 {

@@ -95,10 +95,15 @@ impl Schedule {
         self.retry_in(paths, self.retry_after);
     }
 
-    /// Files to look at again after `after` (or sooner, if one is already due sooner).
+    /// Files to look at again after `after`.
     pub fn retry_in(&mut self, paths: Vec<PathBuf>, after: Duration) {
         let due = Instant::now() + after;
-        for path in paths {
+        self.retry_at(paths.into_iter().map(|path| (path, due)));
+    }
+
+    /// Files to look at again, each at its time (or sooner, if it is already due sooner).
+    pub fn retry_at(&mut self, paths: impl IntoIterator<Item = (PathBuf, Instant)>) {
+        for (path, due) in paths {
             let at = self.retries.entry(path).or_insert(due);
             *at = (*at).min(due);
         }

@@ -36,7 +36,7 @@ pub struct Run<'a> {
     deferred: Mutex<Deferred>,
     pub(super) retries: Mutex<Vec<PathBuf>>,
     /// Files a writer had open: looked at again after [`super::copy::OPEN_GRACE`].
-    pub(super) busy_retries: Mutex<Vec<PathBuf>>,
+    pub(super) busy_retries: Mutex<Vec<(PathBuf, std::time::Instant)>>,
     /// This run's hard-link leaders and the names that wait for them.
     pub(super) links: super::links::RunLinks,
     /// A directory too deep to be watched was met.

@@ -81,7 +81,8 @@ pub struct Mirror {
     pub(crate) known: links::Known,
     /// This process's user and group: the owner of every file it makes.
     pub(crate) me: (u32, u32),
-    /// Files found open for writing, and since when (see [`copy::OPEN_GRACE`]).
+    /// Files found open for writing, and when they may be copied anyway (see
+    /// [`copy::OPEN_GRACE`]).
     pub(crate) busy: Mutex<std::collections::HashMap<PathBuf, std::time::Instant>>,
     /// Orphans the watcher holds (see [`orphans`]).
     pub(crate) held: Mutex<Vec<(orphans::Orphan, std::time::Instant)>>,

@@ -44,6 +44,16 @@ pub(super) struct Copied {
     open: bool,
 }
 
+/// What became of a file [`Run::copy`] was asked to copy.
+enum After {
+    /// Copied, or given up on (vanished, failed, kept changing).
+    Finished,
+    /// Copied while a writer had it open.
+    Live,
+    /// Waiting for its writer, or for a retry.
+    Waiting,
+}
+
 /// How a copy is made.
 #[derive(Clone, Copy)]
 pub(super) struct How {
@@ -71,13 +81,28 @@ impl Run<'_> {
         opened: Option<(File, Meta)>,
         dst: Option<Meta>,
     ) {
-        let waiting = self.copy_tries(node, name, rel, update, opened, dst);
-        if !waiting && self.m.opts.requeue {
-            crate::lock(&self.m.busy).remove(rel);
+        let started = Instant::now();
+        let after = self.copy_tries(node, name, rel, update, opened, dst);
+        if !self.m.opts.requeue {
+            return;
+        }
+        let mut busy = crate::lock(&self.m.busy);
+        match after {
+            After::Waiting => {}
+            // Copied while its writer had it open: the next such copy waits the grace, or
+            // nine times as long as this one took, so a large file kept open (a database)
+            // costs at most a tenth of the time in copies.
+            After::Live => {
+                let gap = OPEN_GRACE.max(started.elapsed() * 9);
+                busy.insert(rel.to_path_buf(), Instant::now() + gap);
+            }
+            After::Finished => {
+                busy.remove(rel);
+            }
         }
     }
 
-    /// [`Run::copy`]'s tries; whether the file waits for its writer (or for a retry).
+    /// [`Run::copy`]'s tries: what became of the file.
     fn copy_tries(
         &self,
         node: &Node,
@@ -86,7 +111,7 @@ impl Run<'_> {
         update: bool,
         mut opened: Option<(File, Meta)>,
         dst: Option<Meta>,
-    ) -> bool {
+    ) -> After {
         let attempts = if self.m.opts.requeue {
             1
         } else {
@@ -104,14 +129,14 @@ impl Run<'_> {
                 Ok(found) => found,
                 Err(failure) => {
                     self.failed(failure, rel);
-                    return false;
+                    return After::Finished;
                 }
             };
             if self.m.opts.hard_links
                 && before.nlink > 1
                 && self.link_instead(node, name, rel, &before, update)
             {
-                return false;
+                return After::Finished;
             }
             let how = How { update, force, dst };
             match self.copy_once(node, name, rel, how, &input, &before) {
@@ -130,14 +155,17 @@ impl Run<'_> {
                         open: done.open,
                         appended: done.appended,
                     });
-                    return false;
+                    return if done.open {
+                        After::Live
+                    } else {
+                        After::Finished
+                    };
                 }
                 Err(Failure::Busy) if self.m.opts.requeue => {
                     // The writer's close brings the file back at once; if it stays open, it
                     // is looked at again after OPEN_GRACE and copied anyway.
                     debug!("{} is open for writing: waiting for its writer", show(rel));
-                    crate::lock(&self.busy_retries).push(rel.to_path_buf());
-                    return true;
+                    return After::Waiting;
                 }
                 Err(Failure::Busy) => {
                     // A pass without a watcher waits a little, then copies it anyway.
@@ -149,12 +177,12 @@ impl Run<'_> {
                     debug!("{} changed while being copied", show(rel));
                     if self.m.opts.requeue {
                         crate::lock(&self.retries).push(rel.to_path_buf());
-                        return true;
+                        return After::Waiting;
                     }
                 }
                 Err(failure) => {
                     self.failed(failure, rel);
-                    return false;
+                    return After::Finished;
                 }
             }
             if tries >= attempts {
@@ -166,18 +194,17 @@ impl Run<'_> {
             show(rel)
         );
         self.stats.add(Count::Error);
-        false
+        After::Finished
     }
 
-    /// Whether `rel` has been open for writing longer than [`OPEN_GRACE`]: then it is copied
-    /// anyway. Notes when it was first found open.
+    /// Whether `rel`, found open for writing earlier, may now be copied anyway (it has been
+    /// open for [`OPEN_GRACE`], or the gap after its last such copy has passed).
     fn open_too_long(&self, rel: &Path) -> bool {
         if !self.m.opts.requeue {
             return false;
         }
         let busy = crate::lock(&self.m.busy);
-        busy.get(rel)
-            .is_some_and(|since| since.elapsed() >= OPEN_GRACE)
+        busy.get(rel).is_some_and(|due| Instant::now() >= *due)
     }
 
     pub(super) fn failed(&self, failure: Failure, rel: &Path) {
@@ -241,9 +268,12 @@ impl Run<'_> {
         };
         let lease = lease::take(input);
         if lease == Lease::Busy && !force {
-            crate::lock(&self.m.busy)
-                .entry(rel.to_path_buf())
-                .or_insert_with(Instant::now);
+            if self.m.opts.requeue {
+                let due = *crate::lock(&self.m.busy)
+                    .entry(rel.to_path_buf())
+                    .or_insert_with(|| Instant::now() + OPEN_GRACE);
+                crate::lock(&self.busy_retries).push((rel.to_path_buf(), due));
+            }
             return Err(Failure::Busy);
         }
         let progress = CopyProgress {
