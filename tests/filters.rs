@@ -209,11 +209,22 @@ fn checksum_catches_same_size_and_mtime_with_other_bytes() {
     let env = Env::new();
     write(env.src.join("f"), "AAAA");
     env.once_ok();
-    // Same size and mtime, other bytes: invisible without --checksum.
-    write(env.rep.join("f"), "BBBB");
+    // Same size and mtime, other bytes, changed in REPLICA after SOURCE's last change (its
+    // ctime later, on the kernel's coarse clock): invisible without --checksum.
     let mtime = fs::metadata(env.src.join("f")).unwrap().mtime();
-    set_mtime(env.rep.join("f"), mtime as u64);
     set_mtime(env.src.join("f"), mtime as u64);
+    let src_ctime = || {
+        let m = fs::metadata(env.src.join("f")).unwrap();
+        (m.ctime(), m.ctime_nsec())
+    };
+    let probe = env.root.join("clock-probe");
+    wait_for(Duration::from_secs(5), "the ctime clock to tick", || {
+        write(&probe, "tick");
+        let m = fs::metadata(&probe).unwrap();
+        (m.ctime(), m.ctime_nsec()) > src_ctime()
+    });
+    write(env.rep.join("f"), "BBBB");
+    set_mtime(env.rep.join("f"), mtime as u64);
     env.once_ok();
     assert_eq!(fs::read(env.rep.join("f")).unwrap(), b"BBBB");
     let out = env.cmd().args(["--once", "--checksum"]).output().unwrap();

@@ -156,8 +156,12 @@ impl Meta {
     /// re-linked, re-permissioned or rewritten since, even if its size and mtime look the same.
     /// Only trusted where the replica keeps a real ctime (later than its mtime, which foldersync
     /// set in the past); some file systems (FAT) do not.
+    /// Equal ctimes count as a change: the kernel stamps ctimes from a clock that ticks every
+    /// few milliseconds, so a change made in the tick REPLICA's copy was written in looks no
+    /// later than the copy. Such a copy is compared once more and marked checked (its ctime
+    /// then moves on).
     pub fn changed_after(&self, other: &Meta) -> bool {
-        other.ctime > other.mtime && self.ctime > other.ctime
+        other.ctime > other.mtime && self.ctime >= other.ctime
     }
 }
 
