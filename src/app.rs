@@ -22,6 +22,7 @@ use crate::escape::esc;
 use crate::exit;
 use crate::mirror::backup::Backup;
 use crate::mirror::{Mirror, Options};
+use crate::remote::{Remote, Settings};
 use crate::replica::Replica;
 use crate::root::Root;
 use crate::status::{State, Status, StatusFile};
@@ -85,6 +86,93 @@ fn run(args: Args) -> Result<u8, StartError> {
     let config = Config::from_args(args)?;
     let src = Root::open(&config.source)
         .map_err(|e| StartError::new(format!("cannot open SOURCE {}: {e}", esc(&config.source))))?;
+    let stop = Stop::new();
+    let mut target = match &config.remote {
+        Some(spec) => Target::Remote(Box::new(Remote::connect(
+            spec.clone(),
+            &config.source,
+            remote_settings(&config),
+            stop.clone(),
+        )?)),
+        None => Target::Local(Box::new(local(&config, &src, &stop)?)),
+    };
+    if let Some(why) = source::refuse_empty(
+        &src,
+        &config.own,
+        &config.filter,
+        config.allow_empty_source,
+        target.replica_ref(),
+    ) {
+        return Err(StartError::new(why));
+    }
+
+    // Opened before anything is made: a status file that cannot be used refuses the start.
+    let status = match &config.status_file {
+        None => None,
+        Some(path) => Some(
+            StatusFile::new(
+                path.clone(),
+                Status::new(
+                    &config.source,
+                    &target.replica_ref().describe(),
+                    config.interval,
+                    State::Passing,
+                ),
+                config.own.clone(),
+            )
+            .map_err(|e| StartError::new(format!("cannot use status file {}: {e}", esc(path))))?,
+        ),
+    };
+    let mut made = Made::default();
+    let made_root = match make(&config, &mut target, &mut made) {
+        Ok(made_root) => made_root,
+        Err(e) => {
+            made.undo();
+            return Err(e);
+        }
+    };
+    let stop_rx = stop::install(&stop)?;
+    started(&config, target.replica_ref(), made_root);
+    match &mut target {
+        Target::Local(mirror) => mirror.probe(),
+        Target::Remote(remote) => remote.try_pair(),
+    }
+
+    let report = Report::new(status, config.watch);
+    let source = Source::new(
+        src,
+        config.allow_empty_source,
+        config.own.clone(),
+        config.filter.clone(),
+        config.watch,
+    );
+    Ok(Daemon::new(&config, target.replica(), source, report, stop, stop_rx).run())
+}
+
+/// Where the mirror writes: a directory here, or one on another machine.
+enum Target {
+    Local(Box<Mirror>),
+    Remote(Box<Remote>),
+}
+
+impl Target {
+    fn replica(&mut self) -> &mut dyn Replica {
+        match self {
+            Target::Local(m) => m.as_mut(),
+            Target::Remote(r) => r.as_mut(),
+        }
+    }
+
+    fn replica_ref(&self) -> &dyn Replica {
+        match self {
+            Target::Local(m) => m.as_ref(),
+            Target::Remote(r) => r.as_ref(),
+        }
+    }
+}
+
+/// A local REPLICA: opened if it exists (and not SOURCE itself).
+fn local(config: &Config, src: &Root, stop: &Stop) -> Result<Mirror, StartError> {
     let existing = if config.create_replica {
         None
     } else {
@@ -100,8 +188,7 @@ fn run(args: Args) -> Result<u8, StartError> {
         }
         Some(root)
     };
-    let stop = Stop::new();
-    let mut mirror = Mirror::new(
+    Ok(Mirror::new(
         existing,
         config.replica.clone(),
         None,
@@ -119,60 +206,42 @@ fn run(args: Args) -> Result<u8, StartError> {
             stamp_after_rename: false,
             hold: config.debounce * 2,
         },
-    );
-    if let Some(why) = source::refuse_empty(
-        &src,
-        &config.own,
-        &config.filter,
-        config.allow_empty_source,
-        &mirror,
-    ) {
-        return Err(StartError::new(why));
-    }
+    ))
+}
 
-    // Opened before anything is made: a status file that cannot be used refuses the start.
-    let status = match &config.status_file {
-        None => None,
-        Some(path) => Some(
-            StatusFile::new(
-                path.clone(),
-                Status::new(
-                    &config.source,
-                    &mirror.describe(),
-                    config.interval,
-                    State::Passing,
-                ),
-                config.own.clone(),
-            )
-            .map_err(|e| StartError::new(format!("cannot use status file {}: {e}", esc(path))))?,
-        ),
-    };
-    let mut made = Made::default();
-    match make(&config, &mut mirror, &mut made) {
-        Ok(()) => {}
-        Err(e) => {
-            made.undo();
-            return Err(e);
-        }
+fn remote_settings(config: &Config) -> Settings {
+    Settings {
+        rsh: config.rsh.clone(),
+        dry_run: config.dry_run,
+        max_delete: config.max_delete,
+        checksum: config.rules.checksum,
+        owner: config.rules.owner,
+        hard_links: config.hard_links,
+        xattrs: config.xattrs,
+        fsync: config.fsync,
+        window: config.rules.window,
+        backup_dir: config
+            .backup_dir
+            .as_ref()
+            .map(|b| b.to_string_lossy().into_owned()),
+        filter: config.filter.clone(),
+        own: config.own.clone(),
+        hold: crate::mirror::orphans::HOLD + config.debounce * 2,
     }
-    let stop_rx = stop::install(&stop)?;
-    started(&config, &mirror);
-    mirror.probe();
-
-    let report = Report::new(status, config.watch);
-    let source = Source::new(
-        src,
-        config.allow_empty_source,
-        config.own.clone(),
-        config.filter.clone(),
-        config.watch,
-    );
-    Ok(Daemon::new(&config, &mut mirror, source, report, stop, stop_rx).run())
 }
 
 /// Makes what must exist before the mirror starts: REPLICA and the backup directory (not in
-/// a dry run), then the log file. Everything made is recorded in `made`.
-fn make(config: &Config, mirror: &mut Mirror, made: &mut Made) -> Result<(), StartError> {
+/// a dry run), and the log file. Everything made here is recorded in `made`; a remote root is
+/// made last, so nothing fails after it. Returns whether REPLICA was made.
+fn make(config: &Config, target: &mut Target, made: &mut Made) -> Result<bool, StartError> {
+    let mirror = match target {
+        Target::Local(mirror) => mirror,
+        Target::Remote(remote) => {
+            init_log(config, made)?;
+            return remote.make_root();
+        }
+    };
+    let mut made_root = false;
     if config.create_replica && !config.dry_run {
         let root = make_dirs(&config.replica, made).map_err(|e| {
             StartError::new(format!(
@@ -181,6 +250,7 @@ fn make(config: &Config, mirror: &mut Mirror, made: &mut Made) -> Result<(), Sta
             ))
         })?;
         mirror.set_root(root);
+        made_root = true;
     }
     if let Some(path) = config.backup_dir.as_ref().filter(|_| !config.dry_run) {
         let root = make_dirs(path, made).map_err(|e| {
@@ -188,6 +258,11 @@ fn make(config: &Config, mirror: &mut Mirror, made: &mut Made) -> Result<(), Sta
         })?;
         mirror.set_backup(Backup::new(root));
     }
+    init_log(config, made)?;
+    Ok(made_root || (config.create_replica && config.dry_run))
+}
+
+fn init_log(config: &Config, made: &mut Made) -> Result<(), StartError> {
     let log = crate::logging::init(&config.log_path, config.console_level, config.file_level)?;
     made.0.extend(log.dirs.into_iter().rev());
     made.1 = log.file;
@@ -223,7 +298,7 @@ fn make_dirs(path: &Path, made: &mut Made) -> io::Result<Root> {
     Root::open(path)
 }
 
-fn started(config: &Config, mirror: &Mirror) {
+fn started(config: &Config, replica: &dyn Replica, made_root: bool) {
     let mut mode = if config.once {
         "one pass".to_string()
     } else if config.watch {
@@ -248,10 +323,10 @@ fn started(config: &Config, mirror: &Mirror) {
         "foldersync {} started: SOURCE {} REPLICA {} ({mode})",
         env!("CARGO_PKG_VERSION"),
         esc(&config.source),
-        mirror.describe(),
+        replica.describe(),
     );
-    if config.create_replica {
+    if made_root {
         let marker = if config.dry_run { "[dry run] " } else { "" };
-        info!("{marker}created REPLICA {}", esc(&config.replica));
+        info!("{marker}created REPLICA {}", replica.describe());
     }
 }

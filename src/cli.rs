@@ -46,6 +46,8 @@ pub struct Args {
     pub source: Option<PathBuf>,
 
     /// Directory to mirror into; created if missing. Anything in it that SOURCE lacks is removed.
+    /// `[USER@]HOST:PATH` is a directory on another machine, reached with ssh and rsync (write
+    /// a local path with a colon as `./a:b`).
     #[arg(value_name = "REPLICA", required = true)]
     pub replica: Option<PathBuf>,
 
@@ -159,6 +161,11 @@ pub struct Args {
     /// after its entries change, so what was logged as copied survives a power cut.
     #[arg(long)]
     pub fsync: bool,
+
+    /// The ssh command for a remote REPLICA, as rsync's -e: `ssh -p 2222 -i ~/.ssh/mirror`. It
+    /// runs in batch mode (no password or host-key prompt) over one shared connection.
+    #[arg(short = 'e', long, value_name = "COMMAND")]
+    pub rsh: Option<String>,
 }
 
 /// Commands besides mirroring.

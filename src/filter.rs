@@ -12,6 +12,8 @@ use crate::error::StartError;
 #[derive(Debug, Clone)]
 pub struct Filter {
     patterns: Gitignore,
+    /// The pattern lines, in order (for a remote replica, whose rsync gets them translated).
+    lines: Vec<String>,
     /// Remove excluded entries that exist in REPLICA.
     pub delete_excluded: bool,
 }
@@ -20,6 +22,7 @@ impl Default for Filter {
     fn default() -> Self {
         Filter {
             patterns: Gitignore::empty(),
+            lines: Vec::new(),
             delete_excluded: false,
         }
     }
@@ -38,7 +41,9 @@ impl Filter {
         let mut builder = GitignoreBuilder::new(source);
         // A typo such as `a[` is reported rather than taken literally.
         builder.allow_unclosed_class(false);
+        let mut lines = Vec::new();
         let mut add = |line: &str, from: Option<&Path>| {
+            lines.push(line.to_string());
             builder
                 .add_line(from.map(Path::to_path_buf), line)
                 .map(drop)
@@ -79,8 +84,14 @@ impl Filter {
         })?;
         Ok(Filter {
             patterns,
+            lines,
             delete_excluded,
         })
+    }
+
+    /// The pattern lines, in the order they were given.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
     }
 
     /// An entry met while walking (its parents are known not to be excluded) matches a pattern.

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod mirror;
 pub mod own;
 pub mod progress;
+pub mod remote;
 pub mod replica;
 pub mod root;
 pub mod stats;

@@ -76,6 +76,21 @@ impl OwnFiles {
     pub fn temps(&self) -> &TempNames {
         &self.temps
     }
+
+    /// Our files inside SOURCE, relative to it.
+    pub fn source_files(&self) -> &[PathBuf] {
+        &self.in_source
+    }
+
+    /// The SOURCE directories where our temporary files appear.
+    pub fn source_temp_dirs(&self) -> &[PathBuf] {
+        &self.temp_dirs_in_source
+    }
+
+    /// Our directories inside REPLICA, relative to it.
+    pub fn replica_dirs(&self) -> &[PathBuf] {
+        &self.in_replica
+    }
 }
 
 /// Temporary names: `.foldersync-<16 hex digits>-<n>.tmp`, the hex digits random for each
@@ -109,6 +124,16 @@ impl TempNames {
         name.extend_from_slice(format!("-{n}").as_bytes());
         name.extend_from_slice(SUFFIX);
         OsString::from_vec(name)
+    }
+
+    /// A wildcard pattern matching this process's temporary names (`*` for the counter).
+    pub fn pattern(&self) -> String {
+        format!(
+            "{}{}-*{}",
+            String::from_utf8_lossy(PREFIX),
+            self.token,
+            String::from_utf8_lossy(SUFFIX)
+        )
     }
 
     /// Whether `name` is a temporary name of this process.

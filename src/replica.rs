@@ -46,9 +46,9 @@ impl Batch {
 pub struct Outcome {
     /// Files that changed while they were copied: look at them again shortly.
     pub retry: Vec<PathBuf>,
-    /// Files a writer has open, and when to look at them again (they are copied anyway if
-    /// they are still open then).
-    pub busy: Vec<(PathBuf, std::time::Instant)>,
+    /// Paths to look at again at a given time: files a writer has open (copied anyway if still
+    /// open then), transfers that failed in part.
+    pub later: Vec<(PathBuf, std::time::Instant)>,
     /// Directories were met whose paths are too long for inotify to watch: changes there wait
     /// for the passes.
     pub unwatchable: bool,

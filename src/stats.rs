@@ -49,6 +49,11 @@ impl Stats {
     }
 
     pub fn add(&self, what: Count) {
+        self.add_n(what, 1);
+    }
+
+    /// Counts `n` at once (a remote pass's statistics).
+    pub fn add_n(&self, what: Count, n: u64) {
         let counter = match what {
             Count::Checked => &self.checked,
             Count::Copied => &self.copied,
@@ -59,7 +64,7 @@ impl Stats {
             Count::Linked => &self.linked,
             Count::Error => &self.errors,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn add_bytes(&self, n: u64) {

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_foldersync_global_optspecs
-    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= status-file= v/verbose q/quiet log-level= allow-empty-source no-hard-links no-xattrs modify-window= fsync h/help V/version
+    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= status-file= v/verbose q/quiet log-level= allow-empty-source no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
 end
 
 function __fish_foldersync_needs_command
@@ -34,6 +34,7 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-dir -d 'Mo
 complete -c foldersync -n "__fish_foldersync_needs_command" -l status-file -d 'Keep a JSON document describing the mirror\'s state at PATH, replaced atomically (read it with `foldersync status PATH`). Not inside REPLICA' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l log-level -d 'What the log file records: off, error, warn, info (every operation), debug or trace' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l modify-window -d 'Count modification times this close as equal, for replicas with coarse timestamps: 2 for FAT, 0.01 for exFAT (as rsync\'s --modify-window)' -r
+complete -c foldersync -n "__fish_foldersync_needs_command" -s e -l rsh -d 'The ssh command for a remote REPLICA, as rsync\'s -e: `ssh -p 2222 -i ~/.ssh/mirror`. It runs in batch mode (no password or host-key prompt) over one shared connection' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l once -d 'Run one full pass, then exit'
 complete -c foldersync -n "__fish_foldersync_needs_command" -l no-watch -d 'Do not watch SOURCE for changes: mirror by periodic full passes only'
 complete -c foldersync -n "__fish_foldersync_needs_command" -s n -l dry-run -d 'Log every operation that would be made, marked "[dry run]", and change nothing'

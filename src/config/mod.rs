@@ -18,6 +18,7 @@ use crate::escape::esc;
 use crate::filter::Filter;
 use crate::mirror::plan::Rules;
 use crate::own::OwnFiles;
+use crate::remote::spec::{self, Spec};
 
 use paths::{resolve, within};
 
@@ -26,8 +27,12 @@ use paths::{resolve, within};
 pub struct Config {
     /// SOURCE, absolute with symlinks resolved.
     pub source: PathBuf,
-    /// REPLICA, absolute with symlinks resolved (as far as it exists).
+    /// REPLICA, absolute with symlinks resolved (as far as it exists); for a remote one, how
+    /// it was written (`host:path`).
     pub replica: PathBuf,
+    /// A REPLICA on another machine, and the ssh command to reach it.
+    pub remote: Option<Spec>,
+    pub rsh: String,
     /// Whether REPLICA has to be created before the first pass.
     pub create_replica: bool,
     /// The log file, absolute.
@@ -70,39 +75,42 @@ impl Config {
             return Err(bad("SOURCE and REPLICA are both needed".into()));
         };
         let source = check_source(&source_arg)?;
-        let (replica, create_replica) = check_replica(&replica_arg)?;
+        let remote = match spec::parse(replica_arg.as_os_str()) {
+            None => None,
+            Some(Ok(spec)) => Some(spec),
+            Some(Err(e)) => return Err(bad(e)),
+        };
+        if remote.is_none() && args.rsh.is_some() {
+            return Err(bad(
+                "--rsh applies to a remote REPLICA ([USER@]HOST:PATH) only".into(),
+            ));
+        }
+        let (replica, create_replica) = match &remote {
+            Some(spec) => (PathBuf::from(spec.to_string()), false),
+            None => check_replica(&replica_arg)?,
+        };
         let (src_shown, rep_shown) = (esc(&source_arg), esc(&replica_arg));
-
-        if replica == source || paths::id(&replica).is_some_and(|id| Some(id) == paths::id(&source))
-        {
-            return Err(bad(format!(
-                "SOURCE {src_shown} and REPLICA {rep_shown} are the same directory"
-            )));
+        if remote.is_none() {
+            check_apart(&source, &replica, &src_shown, &rep_shown)?;
         }
-        if within(&replica, &source) {
-            return Err(bad(format!(
-                "REPLICA {rep_shown} is inside SOURCE {src_shown}: the mirror would copy itself"
-            )));
-        }
-        if within(&source, &replica) {
-            return Err(bad(format!(
-                "SOURCE {src_shown} is inside REPLICA {rep_shown}: the mirror would delete its own source"
-            )));
-        }
+        // A remote REPLICA holds none of the local files below.
+        let local_replica = remote.is_none().then_some(replica.as_path());
+        let in_replica = |path: &Path| local_replica.is_some_and(|r| within(path, r));
 
         let log_path = check_file("log file", &args.log_path)?;
-        if within(&log_path, &replica) {
+        if in_replica(&log_path) {
             return Err(bad(format!(
                 "log file {} is inside REPLICA {rep_shown}: the mirror would delete it",
                 esc(&args.log_path)
             )));
         }
 
-        let backup_dir = match &args.backup_dir {
-            None => None,
-            Some(arg) => Some(check_backup(arg, &source, &replica)?),
+        let backup_dir = match (&args.backup_dir, &remote) {
+            (None, _) => None,
+            (Some(arg), Some(_)) => Some(check_remote_backup(arg)?),
+            (Some(arg), None) => Some(check_backup(arg, &source, &replica)?),
         };
-        if let Some(backup) = &backup_dir {
+        if let Some(backup) = backup_dir.as_ref().filter(|_| remote.is_none()) {
             if within(&log_path, backup) {
                 return Err(bad(format!(
                     "log file {} is inside the backup directory",
@@ -114,7 +122,7 @@ impl Config {
             None => None,
             Some(arg) => {
                 let path = check_status(arg)?;
-                if within(&path, &replica) {
+                if in_replica(&path) {
                     return Err(bad(format!(
                         "status file {} is inside REPLICA {rep_shown}: the mirror would delete it",
                         esc(arg)
@@ -123,7 +131,7 @@ impl Config {
                 if path == log_path {
                     return Err(bad(format!("status file {} is the log file", esc(arg))));
                 }
-                if backup_dir.as_ref().is_some_and(|b| within(&path, b)) {
+                if remote.is_none() && backup_dir.as_ref().is_some_and(|b| within(&path, b)) {
                     return Err(bad(format!(
                         "status file {} is inside the backup directory",
                         esc(arg)
@@ -143,7 +151,14 @@ impl Config {
                 .collect(),
             backup_dir
                 .iter()
-                .filter_map(|b| paths::relative(b, &replica))
+                .filter_map(|b| match &remote {
+                    Some(spec) => Path::new(b)
+                        .strip_prefix(&spec.path)
+                        .ok()
+                        .map(Path::to_path_buf),
+                    None => paths::relative(b, &replica),
+                })
+                .filter(|rel| !rel.as_os_str().is_empty())
                 .collect(),
         );
         if let Some(rel) = paths::relative(&log_path, &source) {
@@ -165,6 +180,8 @@ impl Config {
         Ok(Config {
             source,
             replica,
+            remote,
+            rsh: args.rsh.clone().unwrap_or_else(|| "ssh".into()),
             create_replica,
             log_path,
             interval: args.interval,
@@ -190,6 +207,46 @@ impl Config {
             backup_dir,
             status_file,
         })
+    }
+}
+
+/// SOURCE and a local REPLICA: not the same directory, neither inside the other.
+fn check_apart(
+    source: &Path,
+    replica: &Path,
+    src_shown: &impl std::fmt::Display,
+    rep_shown: &impl std::fmt::Display,
+) -> Result<(), StartError> {
+    if replica == source || paths::id(replica).is_some_and(|id| Some(id) == paths::id(source)) {
+        return Err(bad(format!(
+            "SOURCE {src_shown} and REPLICA {rep_shown} are the same directory"
+        )));
+    }
+    if within(replica, source) {
+        return Err(bad(format!(
+            "REPLICA {rep_shown} is inside SOURCE {src_shown}: the mirror would copy itself"
+        )));
+    }
+    if within(source, replica) {
+        return Err(bad(format!(
+            "SOURCE {src_shown} is inside REPLICA {rep_shown}: the mirror would delete its own source"
+        )));
+    }
+    Ok(())
+}
+
+/// A remote REPLICA's backup directory: an absolute path on the remote machine.
+fn check_remote_backup(arg: &Path) -> Result<PathBuf, StartError> {
+    let shown = esc(arg);
+    let text = arg.to_str().filter(|t| !t.chars().any(char::is_control));
+    match text {
+        Some(t) if t.starts_with('/') && t.trim_end_matches('/').len() > 1 => {
+            Ok(PathBuf::from(t.trim_end_matches('/')))
+        }
+        _ => Err(bad(format!(
+            "backup directory {shown}: with a remote REPLICA, give an absolute path on the \
+             remote machine"
+        ))),
     }
 }
 

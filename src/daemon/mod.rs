@@ -22,6 +22,10 @@ use crate::status::State;
 use crate::stop::Stop;
 use crate::watch::{Hint, Scope, WatchMsg, Watcher};
 
+/// Past this many paths waiting, the queue collapses into a full pass: its memory stays
+/// bounded while the replica is slow or away (lsyncd #695).
+const MAX_PENDING: usize = 100_000;
+
 use pending::Pending;
 use report::Report;
 use schedule::Schedule;
@@ -200,6 +204,11 @@ impl<'a> Daemon<'a> {
                         }
                     }
                 }
+                if self.pending.len() > MAX_PENDING {
+                    info!("more than {MAX_PENDING} paths waiting: a full pass takes them over");
+                    self.pending.clear();
+                    self.schedule.want_pass(false);
+                }
             }
             WatchMsg::Trouble {
                 message,
@@ -305,7 +314,7 @@ impl<'a> Daemon<'a> {
         self.schedule
             .end_pass(elapsed, counts.changed(), was_rescan);
         self.schedule.retry(outcome.retry);
-        self.schedule.retry_at(outcome.busy);
+        self.schedule.retry_at(outcome.later);
         if outcome.unwatchable && !self.deep_reported {
             self.deep_reported = true;
             warn!(
@@ -330,7 +339,7 @@ impl<'a> Daemon<'a> {
         self.report.applied(paths, stats.snapshot().bytes);
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
-        self.schedule.retry_at(outcome.busy);
+        self.schedule.retry_at(outcome.later);
         self.note_pending();
         let counts = stats.snapshot();
         if counts.changed() || counts.errors > 0 {

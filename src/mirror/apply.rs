@@ -243,7 +243,7 @@ impl<'a> Run<'a> {
         }
         Outcome {
             retry: std::mem::take(&mut *crate::lock(&self.retries)),
-            busy: std::mem::take(&mut *crate::lock(&self.busy_retries)),
+            later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
             unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
         }
     }

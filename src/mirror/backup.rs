@@ -93,7 +93,8 @@ impl Backup {
     }
 }
 
-fn stamp() -> String {
+/// The time now, as backups are stamped: `20261125T031500Z`.
+pub fn stamp() -> String {
     time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"

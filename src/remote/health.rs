@@ -1,0 +1,144 @@
+//! Whether the remote replica may be written: a lost connection or a replaced root makes it
+//! unusable until a check finds it back (reconnecting with a growing wait), and then a full
+//! pass runs; and the [`Replica`] the run loop sees.
+
+use std::time::{Duration, Instant};
+
+use log::{debug, info};
+
+use super::{batch, probe, Remote, MAX_BACKOFF};
+use crate::replica::{Batch, Look, Outcome, Replica, RootState};
+use crate::root::Root;
+use crate::stats::{Count, Stats};
+
+impl Remote {
+    /// The replica cannot be used until [`Replica::check`] finds it back.
+    pub(super) fn lose(&mut self, problem: String) {
+        self.ssh.disconnect();
+        self.problem = Some(problem);
+        self.next_try = Instant::now() + self.backoff;
+    }
+
+    /// Reconnects and checks the root; adopts a new, empty root on the same device (made
+    /// again), never one on another device (a disk unmounted leaves its mount point).
+    pub(super) fn recover(&mut self) -> Result<RootState, String> {
+        if !self.ssh.alive() {
+            self.ssh.connect()?;
+        }
+        let probe = probe(&self.ssh, &self.spec, false)?;
+        if probe.missing {
+            return Err(format!("REPLICA {} is gone", self.spec));
+        }
+        if let Some(why) = probe.refused {
+            return Err(format!("REPLICA {}: the remote path {why}", self.spec));
+        }
+        match (&self.root_id, &probe.id) {
+            (Some(old), Some(new)) if old == new => Ok(RootState::Same),
+            (Some(old), Some(new)) => {
+                let device = |id: &str| id.split(':').next().map(str::to_string);
+                if !probe.content && device(old) == device(new) {
+                    info!(
+                        "REPLICA {} was made again: it is filled by a full pass",
+                        self.spec
+                    );
+                    self.root_id = Some(new.clone());
+                    Ok(RootState::Renewed)
+                } else {
+                    Err(format!(
+                        "REPLICA {} is not the directory foldersync started with (replaced, \
+                         or its disk unmounted)",
+                        self.spec
+                    ))
+                }
+            }
+            (None, new) => {
+                self.root_id = new.clone();
+                Ok(RootState::Renewed)
+            }
+            (Some(_), None) => Err(format!("REPLICA {} cannot be looked at", self.spec)),
+        }
+    }
+}
+
+impl Replica for Remote {
+    fn describe(&self) -> String {
+        self.spec.to_string()
+    }
+
+    fn check(&mut self) -> Result<RootState, String> {
+        if self.problem.is_none() && !self.ssh.alive() {
+            self.lose(format!("the connection to {} was lost", self.spec.host));
+            self.next_try = Instant::now();
+        }
+        let Some(problem) = self.problem.clone() else {
+            return Ok(RootState::Same);
+        };
+        if Instant::now() < self.next_try {
+            return Err(problem);
+        }
+        match self.recover() {
+            Ok(_) => {
+                self.problem = None;
+                self.backoff = Duration::from_secs(1);
+                // What changed meanwhile is not known: a full pass follows.
+                Ok(RootState::Renewed)
+            }
+            Err(why) => {
+                debug!("REPLICA {} still unusable: {why}", self.spec);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.next_try = Instant::now() + self.backoff;
+                Err(problem)
+            }
+        }
+    }
+
+    fn has_content(&self) -> bool {
+        self.content
+    }
+
+    fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
+        // The pass removes what SOURCE lacks, held or not.
+        self.held.clear();
+        let mut extra = vec!["-r", "--force", "--stats"];
+        if self.removals_allowed(&["-r", "--delete"], None, stats) {
+            extra.push("--delete");
+        }
+        let report = self.run(source, &extra, None, &[], stats);
+        if let Some(n) = report.files {
+            stats.add_n(Count::Checked, n);
+        }
+        if self.ended(&report, stats) {
+            self.tries.clear();
+            self.content = self.content || report.files.is_some_and(|n| n > 1);
+        }
+        Outcome::default()
+    }
+
+    fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome {
+        self.content = true;
+        batch::apply(self, source, batch, stats, true)
+    }
+
+    fn tick(&mut self, source: &Root, stats: &Stats) -> Option<Instant> {
+        if self.problem.is_none() {
+            let due = self.held.due(Instant::now());
+            if !due.is_empty() {
+                // Their directories too: a removal changes a directory's times.
+                let mut paths: Vec<_> = due
+                    .iter()
+                    .filter_map(|p| p.parent().map(|d| (d.to_path_buf(), Look::ENTRY)))
+                    .collect();
+                paths.extend(due.into_iter().map(|p| (p, Look::ENTRY)));
+                paths.sort_by(|a, b| a.0.cmp(&b.0));
+                paths.dedup();
+                let batch = Batch {
+                    renames: Vec::new(),
+                    paths,
+                };
+                // A failure here is left to the next pass.
+                batch::apply(self, source, batch, stats, false);
+            }
+        }
+        self.held.next()
+    }
+}

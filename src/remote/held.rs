@@ -1,0 +1,110 @@
+//! Removals held back a moment, so that a rename whose halves come in different batches (the
+//! new name in a directory not yet watched, say) is still a rename on the remote side: a path
+//! SOURCE lacks stays on the remote machine for a second; a path that then appears in SOURCE
+//! may take it, renamed there, if it is the same file (size and mtime) or a directory with as
+//! many entries. What nothing takes is removed when its time is up. The remote side checks
+//! each candidate before it renames, and the transfer that follows reconciles what was taken.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::script::Rename;
+use crate::dir::Kind;
+use crate::root::Root;
+
+/// Files smaller than this are sent again rather than searched for.
+const RENAME_MIN: u64 = 4096;
+/// At most this many candidate renames per batch.
+const MAX_CLAIMS: usize = 128;
+
+/// The held paths, each with when it is removed.
+#[derive(Debug, Default)]
+pub struct Held {
+    entries: Vec<(PathBuf, Instant)>,
+    hold: Duration,
+}
+
+impl Held {
+    pub fn new(hold: Duration) -> Held {
+        Held {
+            entries: Vec::new(),
+            hold,
+        }
+    }
+
+    pub fn hold(&mut self, rel: PathBuf) {
+        let until = Instant::now() + self.hold;
+        match self.entries.iter_mut().find(|(p, _)| *p == rel) {
+            Some(entry) => entry.1 = until,
+            None => self.entries.push((rel, until)),
+        }
+    }
+
+    /// `rel` was renamed away, or is looked at by a pass: no longer held.
+    pub fn release(&mut self, rel: &Path) {
+        self.entries.retain(|(p, _)| p != rel);
+    }
+
+    pub fn any(&self) -> bool {
+        !self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The held paths whose time is up, no longer held.
+    pub fn due(&mut self, now: Instant) -> Vec<PathBuf> {
+        let (due, keep): (Vec<_>, Vec<_>) = self.entries.drain(..).partition(|(_, t)| *t <= now);
+        self.entries = keep;
+        due.into_iter().map(|(p, _)| p).collect()
+    }
+
+    pub fn next(&self) -> Option<Instant> {
+        self.entries.iter().map(|(_, t)| *t).min()
+    }
+
+    /// Renames for the remote side to try: each held path to each of `newcomers` that could be
+    /// it. The remote side makes only those whose old name still holds such an entry and whose
+    /// new name is free.
+    pub fn claims(&self, source: &Root, newcomers: &[PathBuf]) -> Vec<Rename> {
+        if self.entries.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for to in newcomers {
+            let Some(what) = fingerprint(source, to) else {
+                continue;
+            };
+            for (from, _) in &self.entries {
+                if out.len() >= MAX_CLAIMS {
+                    return out;
+                }
+                if from != to && !to.starts_with(from) {
+                    out.push(Rename {
+                        from: from.clone(),
+                        to: to.clone(),
+                        what: what.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a held entry must be to be taken for SOURCE's `rel`: `SIZE:MTIME` for a file of some
+/// size, `d:N` for a directory of N entries; `None` for what is not worth a search.
+fn fingerprint(source: &Root, rel: &Path) -> Option<String> {
+    let (parent, name) = (rel.parent()?, rel.file_name()?);
+    let dir = source.dir.open_beneath(parent).ok()?;
+    let meta = dir.stat_at(name).ok()??;
+    match meta.kind {
+        Kind::File if meta.size >= RENAME_MIN => Some(format!("{}:{}", meta.size, meta.mtime.sec)),
+        Kind::Dir => {
+            let entries = dir.open_dir(name).ok()?.list().ok()?.len();
+            (entries > 0).then(|| format!("d:{entries}"))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,316 @@
+//! rsync's itemized output turned into foldersync's own log lines and counters. rsync is asked
+//! for `%i\t%l\t%n%L` per change (see [`FORMAT`]); it escapes every unprintable byte of a name
+//! but the tab as `\#ooo` (with `LC_ALL=C`, every byte above 127 too), so a newline in a name
+//! cannot forge a line, the first two tabs end the fixed fields, and the name is taken back
+//! byte for byte. A symlink's ` -> target` or a hard link's ` => other` follows the name with
+//! nothing to tell them apart from a name holding the same characters: where that is in doubt,
+//! SOURCE is asked which split is true.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use crate::escape::{esc, rel as show};
+use crate::stats::{Count, Stats};
+
+/// rsync's `--out-format` for one change.
+pub const FORMAT: &str = "%i\t%l\t%n%L";
+
+/// Tells whether SOURCE has, at the first path, a symlink to the second (`false`) or another
+/// name of the same file (`true`).
+pub type Split<'a> = &'a dyn Fn(&Path, &Path, bool) -> bool;
+
+/// One change rsync made (or, in a dry run, would make).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Copied {
+        rel: PathBuf,
+        bytes: u64,
+        update: bool,
+    },
+    MadeDir {
+        rel: PathBuf,
+    },
+    Symlink {
+        rel: PathBuf,
+        target: PathBuf,
+        update: bool,
+    },
+    Attrs {
+        rel: PathBuf,
+        dir: bool,
+    },
+    Removed {
+        rel: PathBuf,
+        dir: bool,
+    },
+    Linked {
+        rel: PathBuf,
+        to: PathBuf,
+    },
+}
+
+impl Change {
+    /// Counts the change, and says whether it gets an INFO line (a directory's new times get
+    /// a DEBUG one, as in a local mirror).
+    pub fn count(&self, stats: &Stats) -> bool {
+        let (count, bytes) = match self {
+            Change::Copied {
+                bytes,
+                update: false,
+                ..
+            } => (Count::Copied, *bytes),
+            Change::Copied { bytes, .. } => (Count::Updated, *bytes),
+            Change::MadeDir { .. } | Change::Symlink { update: false, .. } => (Count::Created, 0),
+            Change::Symlink { .. } => (Count::Updated, 0),
+            Change::Attrs { dir: true, .. } => return false,
+            Change::Attrs { .. } => (Count::Updated, 0),
+            Change::Removed { .. } => (Count::Removed, 0),
+            Change::Linked { .. } => (Count::Linked, 0),
+        };
+        stats.add(count);
+        // A remote copy writes the whole file anew, whatever rsync sent over the wire.
+        stats.add_bytes(bytes);
+        true
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Copied { rel, bytes, update } => {
+                let verb = if *update { "updated" } else { "copied" };
+                write!(f, "{verb} {} ({bytes} bytes)", show(rel))
+            }
+            Change::MadeDir { rel } => write!(f, "created directory {}", show(rel)),
+            Change::Symlink {
+                rel,
+                target,
+                update,
+            } => {
+                let verb = if *update { "updated" } else { "created" };
+                write!(f, "{verb} symlink {} -> {}", show(rel), esc(target))
+            }
+            Change::Attrs { rel, dir: true } => {
+                write!(f, "set attributes of directory {}", show(rel))
+            }
+            Change::Attrs { rel, .. } => write!(f, "updated attributes of {}", show(rel)),
+            Change::Removed { rel, dir: true } => write!(f, "removed directory {}", show(rel)),
+            Change::Removed { rel, .. } => write!(f, "removed {}", show(rel)),
+            Change::Linked { rel, to } => write!(f, "linked {} to {}", show(rel), show(to)),
+        }
+    }
+}
+
+/// Reads one line of rsync's output; `None` for lines that are not changes (statistics).
+pub fn parse(line: &[u8], split: Split) -> Option<Change> {
+    let mut fields = line.splitn(3, |b| *b == b'\t');
+    let flags = fields.next()?;
+    let length = fields.next()?;
+    let rest = unescape(fields.next()?);
+    if flags.len() != 11 {
+        return None;
+    }
+    if flags.starts_with(b"*deleting") {
+        let rel = path_of(&rest);
+        return (!rel.as_os_str().is_empty()).then(|| Change::Removed {
+            dir: rest.ends_with(b"/"),
+            rel,
+        });
+    }
+    let bytes = std::str::from_utf8(length)
+        .ok()
+        .and_then(|s| s.replace(',', "").parse().ok())
+        .unwrap_or(0);
+    let fresh = &flags[2..] == b"+++++++++";
+    let (kind, what) = (flags[0], flags[1]);
+    let linked = kind == b'h' || (kind == b'c' && what == b'L');
+    let (name, target) = if linked {
+        let arrow: &[u8] = if kind == b'h' { b" => " } else { b" -> " };
+        split_link(&rest, arrow, |a, b| split(a, b, kind == b'h'))?
+    } else {
+        (rest.clone(), Vec::new())
+    };
+    let rel = path_of(&name);
+    if rel.as_os_str().is_empty() {
+        // The root itself: its times.
+        return None;
+    }
+    let target = PathBuf::from(OsString::from_vec(target));
+    match (kind, what) {
+        (b'<' | b'>', b'f') => Some(Change::Copied {
+            rel,
+            bytes,
+            update: !fresh,
+        }),
+        (b'c', b'd') if fresh => Some(Change::MadeDir { rel }),
+        (b'c', b'L') => Some(Change::Symlink {
+            rel,
+            target,
+            update: !fresh,
+        }),
+        (b'h', _) => Some(Change::Linked {
+            to: path_of(target.as_os_str().as_encoded_bytes()),
+            rel,
+        }),
+        (b'.' | b'c', b'f') => Some(Change::Attrs { rel, dir: false }),
+        (b'.' | b'c', b'd') => Some(Change::Attrs { rel, dir: true }),
+        _ => None,
+    }
+}
+
+/// `name<arrow>target`, split where SOURCE agrees (the first arrow if it agrees nowhere).
+fn split_link(
+    rest: &[u8],
+    arrow: &[u8],
+    agrees: impl Fn(&Path, &Path) -> bool,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let at: Vec<usize> = rest
+        .windows(arrow.len())
+        .enumerate()
+        .filter(|(_, w)| *w == arrow)
+        .map(|(i, _)| i)
+        .collect();
+    let parts = |i: usize| (rest[..i].to_vec(), rest[i + arrow.len()..].to_vec());
+    let first = *at.first()?;
+    if at.len() > 1 {
+        for &i in &at {
+            let (name, target) = parts(i);
+            let as_path = |b: &[u8]| PathBuf::from(OsString::from_vec(b.to_vec()));
+            if agrees(&as_path(&name), &as_path(&target)) {
+                return Some((name, target));
+            }
+        }
+    }
+    Some(parts(first))
+}
+
+fn path_of(name: &[u8]) -> PathBuf {
+    let trimmed = name.strip_suffix(b"/").unwrap_or(name);
+    let trimmed = if trimmed == b"." { b"" } else { trimmed };
+    PathBuf::from(OsString::from_vec(trimmed.to_vec()))
+}
+
+/// Takes rsync's `\#ooo` escapes back to the bytes they stand for.
+pub fn unescape(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'\\' && text.get(i + 1) == Some(&b'#') && i + 5 <= text.len() {
+            let digits = &text[i + 2..i + 5];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let value = digits.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
+                if let Ok(byte) = u8::try_from(value) {
+                    out.push(byte);
+                    i += 5;
+                    continue;
+                }
+            }
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The number in rsync's `Number of files: 1,234 (reg: ...)` statistics line.
+pub fn files_in_stats(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"Number of files: ")?;
+    let digits: String = rest
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b',')
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| char::from(*b))
+        .collect();
+    digits.parse().ok()
+}
+
+/// Whether `rel` lies at or below one of `roots` (used for what a change concerns).
+pub fn under(rel: &Path, roots: &[PathBuf]) -> bool {
+    roots.iter().any(|r| rel.starts_with(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_changes() {
+        let c = |s: &[u8]| parse(s, &|_, _, _| false);
+        assert_eq!(
+            c(b"<f+++++++++\t2\tnew\\#012line"),
+            Some(Change::Copied {
+                rel: PathBuf::from("new\nline"),
+                bytes: 2,
+                update: false
+            })
+        );
+        assert_eq!(
+            c(b"<f.st......\t1,024\td/b").map(|c| c.to_string()),
+            Some("updated d/b (1024 bytes)".into())
+        );
+        assert_eq!(
+            c(b"cd+++++++++\t4096\td1/").map(|c| c.to_string()),
+            Some("created directory d1".into())
+        );
+        assert_eq!(
+            c(b"cL+++++++++\t1\tlink -> a b").map(|c| c.to_string()),
+            Some("created symlink link -> a b".into())
+        );
+        assert_eq!(
+            c(b"*deleting  \t0\tgone/").map(|c| c.to_string()),
+            Some("removed directory gone".into())
+        );
+        assert_eq!(
+            c(b"hf+++++++++\t3\tx/q => p").map(|c| c.to_string()),
+            Some("linked x/q to p".into())
+        );
+        assert_eq!(
+            c(b".f...p.....\t3\tsecret").map(|c| c.to_string()),
+            Some("updated attributes of secret".into())
+        );
+        assert_eq!(c(b".d..t......\t4096\t./"), None);
+        assert_eq!(
+            c(b"<f+++++++++\t2\ta\ttab").map(|c| c.to_string()),
+            Some("copied a\\ttab (2 bytes)".into())
+        );
+        assert_eq!(c(b"Number of files: 3 (reg: 2)"), None);
+    }
+
+    #[test]
+    fn escapes_come_back_as_bytes() {
+        assert_eq!(unescape(b"a\\#011b\\#377"), b"a\tb\xff");
+        assert_eq!(unescape(b"back\\slash \\#9x"), b"back\\slash \\#9x");
+        let line = parse(b">f+++++++++\t1\t\\#033[31mred", &|_, _, _| false)
+            .unwrap()
+            .to_string();
+        assert_eq!(line, "copied \\x1b[31mred (1 bytes)");
+    }
+
+    #[test]
+    fn arrows_in_names_are_settled_by_source() {
+        // SOURCE has a symlink named `a -> b` pointing to `c`.
+        let source = |name: &Path, target: &Path, _hard: bool| {
+            name == Path::new("a -> b") && target == Path::new("c")
+        };
+        let change = parse(b"cL+++++++++\t1\ta -> b -> c", &source).unwrap();
+        assert_eq!(
+            change,
+            Change::Symlink {
+                rel: "a -> b".into(),
+                target: "c".into(),
+                update: false
+            }
+        );
+    }
+
+    #[test]
+    fn statistics() {
+        assert_eq!(
+            files_in_stats(b"Number of files: 12,345 (reg: 1)"),
+            Some(12345)
+        );
+        assert_eq!(files_in_stats(b"Number of created files: 2"), None);
+    }
+}

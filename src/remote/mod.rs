@@ -1,0 +1,335 @@
+//! A REPLICA on another machine, with rsync over ssh as the engine and foldersync as the brain:
+//! the watcher, the hints, the passes, renames as renames, the guards, the log and the status
+//! stay here; the bytes travel by rsync, on one shared ssh connection ([`ssh`]). A full pass is
+//! one `rsync --delete`; a batch of hints one or two rsync runs over a `--files-from` list
+//! ([`batch`]), with the renames and a check of the remote root made on the remote side just
+//! before ([`script`]). Removals wait a moment in case they turn out to be renames ([`held`]).
+//! One rsync run, its `--max-delete` check and its log lines are [`run`]; rsync's itemized
+//! output becomes the usual log lines ([`itemize`]); its exit status decides what happens next
+//! ([`rsync`]), and a lost connection or a replaced root stops all writing until a check finds
+//! the replica back ([`health`], which also makes this a [`crate::replica::Replica`]).
+
+mod batch;
+mod filters;
+mod health;
+mod held;
+pub mod itemize;
+mod rsync;
+mod run;
+mod script;
+pub mod spec;
+mod ssh;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::warn;
+
+use crate::error::StartError;
+use crate::filter::Filter;
+use crate::own::OwnFiles;
+use crate::stop::Stop;
+
+use rsync::Ended;
+use spec::Spec;
+use ssh::Ssh;
+
+/// The longest wait between two attempts to reach a lost REPLICA.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often a batch's paths are tried again after a partial transfer before they are left
+/// to the next full pass.
+const BATCH_TRIES: u32 = 3;
+
+/// What a remote replica is asked to keep, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub rsh: String,
+    pub dry_run: bool,
+    pub max_delete: Option<u64>,
+    pub checksum: bool,
+    pub owner: bool,
+    pub hard_links: bool,
+    pub xattrs: bool,
+    pub fsync: bool,
+    pub window: Duration,
+    pub backup_dir: Option<String>,
+    pub filter: Filter,
+    pub own: Arc<OwnFiles>,
+    /// How long a path SOURCE lacks stays on the remote side, in case it was renamed.
+    pub hold: Duration,
+}
+
+/// A REPLICA reached over ssh.
+pub struct Remote {
+    spec: Spec,
+    ssh: Ssh,
+    settings: Settings,
+    /// SOURCE with a trailing slash, as rsync's source argument.
+    source: OsString,
+    /// `[user@]host:path/`, as rsync's destination argument.
+    destination: OsString,
+    /// The arguments every run shares.
+    args: Vec<OsString>,
+    /// `--files-from` with `--delete-missing-args` works with this pair of rsyncs; if not,
+    /// batches use include filters.
+    files_from: bool,
+    /// The root's `device:inode`, once known.
+    root_id: Option<String>,
+    /// The remote rsync compares times to the nanosecond (3.1.3 and later).
+    nanoseconds: bool,
+    /// Whether REPLICA holds anything (as last seen).
+    content: bool,
+    problem: Option<String>,
+    next_try: Instant,
+    backoff: Duration,
+    /// Paths whose transfers failed, and how often.
+    tries: HashMap<PathBuf, u32>,
+    /// Removals held back, in case they were renames.
+    held: held::Held,
+    /// The last backup suffix given, and how many runs used its second.
+    last_stamp: std::cell::RefCell<(String, u32)>,
+    stop: Stop,
+}
+
+impl Remote {
+    /// Connects, looks at the remote root and tries the rsync pair. Everything that fails here
+    /// is a start-up error: nothing has been made yet.
+    pub fn connect(
+        spec: Spec,
+        source: &Path,
+        settings: Settings,
+        stop: Stop,
+    ) -> Result<Remote, StartError> {
+        let fail = |msg: String| StartError::new(format!("REPLICA {spec}: {msg}"));
+        let local = std::process::Command::new("rsync")
+            .arg("--version")
+            .output()
+            .map_err(|e| fail(format!("cannot run rsync here: {e}")))?;
+        let local_version = String::from_utf8_lossy(&local.stdout)
+            .lines()
+            .next()
+            .and_then(script::version);
+        let mut ssh = Ssh::new(&settings.rsh, spec.destination(), stop.clone()).map_err(fail)?;
+        ssh.connect().map_err(fail)?;
+        let probe = probe(&ssh, &spec, false).map_err(fail)?;
+        if let Some(why) = probe.refused {
+            return Err(fail(format!("the remote path {why}")));
+        }
+        let remote_version = probe.rsync.as_deref().and_then(script::version);
+        if settings.fsync && remote_version.is_none_or(|v| v < (3, 2, 4)) {
+            return Err(fail(
+                "--fsync needs rsync 3.2.4 or later on the remote machine".into(),
+            ));
+        }
+        if local_version.is_none_or(|v| v < (3, 1, 0)) {
+            return Err(fail("rsync 3.1.0 or later is needed here".into()));
+        }
+        let mut source_arg = source.as_os_str().to_os_string();
+        source_arg.push("/");
+        let mut destination = OsString::from(spec.destination());
+        destination.push(":");
+        destination.push(&spec.path);
+        destination.push("/");
+        let mut remote = Remote {
+            args: Vec::new(),
+            source: source_arg,
+            destination,
+            files_from: true,
+            root_id: probe.id.clone(),
+            nanoseconds: remote_version.is_some_and(|v| v >= (3, 1, 3)),
+            content: probe.content,
+            problem: None,
+            next_try: Instant::now(),
+            backoff: Duration::from_secs(1),
+            tries: HashMap::new(),
+            held: held::Held::new(settings.hold),
+            last_stamp: Default::default(),
+            spec,
+            ssh,
+            settings,
+            stop,
+        };
+        remote.args = remote.shared_args(true);
+        Ok(remote)
+    }
+
+    /// Makes the remote root if it is missing (not in a dry run).
+    /// Returns whether it was made (in a dry run: whether it would be).
+    pub fn make_root(&mut self) -> Result<bool, StartError> {
+        if self.root_id.is_some() {
+            return Ok(false);
+        }
+        if self.settings.dry_run {
+            return Ok(true);
+        }
+        let probe = probe(&self.ssh, &self.spec, true)
+            .map_err(|e| StartError::new(format!("cannot create REPLICA {}: {e}", self.spec)))?;
+        if let Some(why) = probe.refused {
+            return Err(StartError::new(format!(
+                "REPLICA {}: the remote path {why}",
+                self.spec
+            )));
+        }
+        self.root_id = probe.id;
+        Ok(probe.made)
+    }
+
+    /// The arguments every run shares: what is kept, what is left out, the safety options.
+    fn shared_args(&self, acls: bool) -> Vec<OsString> {
+        self.shared_args_for(acls, self.nanoseconds)
+    }
+
+    fn shared_args_for(&self, acls: bool, nanoseconds: bool) -> Vec<OsString> {
+        let s = &self.settings;
+        let mut a: Vec<OsString> = ["-lpt", "--numeric-ids", "--timeout=120"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mut add = |x: &str| a.push(OsString::from(x));
+        if s.owner {
+            add("-og");
+        }
+        if s.hard_links {
+            add("-H");
+        }
+        if s.xattrs && acls {
+            add("-AX");
+        }
+        add("--sparse");
+        if s.checksum {
+            add("--checksum");
+        }
+        if s.fsync {
+            add("--fsync");
+        }
+        if !s.window.is_zero() {
+            add(&format!(
+                "--modify-window={}",
+                s.window.as_secs_f64().ceil() as u64
+            ));
+        } else if nanoseconds {
+            // Times equal to the nanosecond, as a local mirror compares them: by default rsync
+            // takes two times in the same second as equal, and then leaves a directory or a
+            // symlink made in that second with the time it was made at.
+            add("--modify-window=-1");
+        }
+        if s.filter.delete_excluded {
+            add("--delete-excluded");
+        }
+        if s.dry_run {
+            add("--dry-run");
+        }
+        for rule in filters::rules(&s.filter, &s.own) {
+            let mut arg = OsString::from("--filter=");
+            arg.push(rule);
+            a.push(arg);
+        }
+        a
+    }
+
+    /// Tries a `--files-from` run with `--delete-missing-args` on a name that exists nowhere,
+    /// without changing anything: the rsync pair must take it (rsync 3.4.3 and some distribution
+    /// builds refuse it), and the remote one must keep ACLs and extended attributes if asked.
+    pub fn try_pair(&mut self) {
+        if self.root_id.is_none() {
+            // Nothing to try it on (a dry run of a REPLICA still to be made).
+            return;
+        }
+        for _ in 0..2 {
+            let mut args = self.args.clone();
+            args.extend(
+                [
+                    "--dry-run",
+                    "-d",
+                    "--files-from=-",
+                    "--from0",
+                    "--delete-missing-args",
+                ]
+                .iter()
+                .map(OsString::from),
+            );
+            let name = format!(".foldersync-probe-{}", std::process::id());
+            let report = rsync::Run {
+                args,
+                stdin: Some(format!("{name}\0").into_bytes()),
+                rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), &[]),
+                rsh: &self.ssh.rsync_rsh(),
+                source: &self.source,
+                destination: &self.destination,
+                split: &|_, _, _| false,
+            }
+            .go(&self.stop, |_| {});
+            if report.ended == Ended::Ok {
+                return;
+            }
+            let said = report.errors.join("; ");
+            if self.settings.xattrs && (said.contains("ACL") || said.contains("xattr")) {
+                warn!(
+                    "rsync on {} keeps no ACLs or extended attributes ({}): they are not mirrored",
+                    self.spec.host,
+                    crate::escape::text(&said)
+                );
+                self.args = self.shared_args(false);
+                continue;
+            }
+            warn!(
+                "rsync here and on {} cannot delete by a --files-from list ({}): watcher \
+                 batches use include filters instead",
+                self.spec.host,
+                crate::escape::text(&said)
+            );
+            self.files_from = false;
+            return;
+        }
+    }
+
+    fn rsh(&self) -> String {
+        self.ssh.rsync_rsh()
+    }
+
+    /// `--backup-dir` for one run: the suffix is the time, made unique among this process's
+    /// runs, so a file replaced twice keeps both versions.
+    fn backup_args(&self) -> Vec<OsString> {
+        let Some(dir) = &self.settings.backup_dir else {
+            return Vec::new();
+        };
+        let stamp = crate::mirror::backup::stamp();
+        let mut last = self.last_stamp.borrow_mut();
+        let suffix = if last.0 == stamp {
+            last.1 += 1;
+            format!(".{stamp}-{}", last.1)
+        } else {
+            *last = (stamp.clone(), 0);
+            format!(".{stamp}")
+        };
+        vec![
+            OsString::from("--backup"),
+            OsString::from(format!("--backup-dir={dir}")),
+            OsString::from(format!("--suffix={suffix}")),
+        ]
+    }
+}
+
+/// Runs the probe script for `spec`'s root.
+fn probe(ssh: &Ssh, spec: &Spec, make: bool) -> Result<script::Probe, String> {
+    let out = ssh
+        .script(
+            script::PROBE,
+            &[
+                std::ffi::OsStr::new(&spec.path),
+                std::ffi::OsStr::new(if make { "1" } else { "0" }),
+            ],
+        )
+        .map_err(|e| format!("cannot run ssh: {e}"))?;
+    if out.status.code() == Some(255) {
+        return Err(format!(
+            "cannot reach {}: {}",
+            spec.host,
+            crate::escape::text(String::from_utf8_lossy(&out.stderr).trim())
+        ));
+    }
+    script::parse_probe(&out)
+}

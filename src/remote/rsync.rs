@@ -1,0 +1,208 @@
+//! Running rsync: the arguments every run shares, a run's output read as it comes (changes,
+//! statistics, foldersync's own markers from the remote side), a stop that ends the run within
+//! a fraction of a second, and rsync's exit status sorted into what the mirror does next.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crossbeam_channel::RecvTimeoutError;
+
+use super::itemize::{self, Change, FORMAT};
+use crate::stop::Stop;
+
+/// Marker lines the remote side writes on its standard error (see `super::script`).
+pub const RENAMED: &[u8] = b"foldersync-renamed ";
+pub const ROOT_CHANGED: &[u8] = b"foldersync-root-changed";
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Ok,
+    /// Some files could not be transferred, or vanished (exit 23, 24): the rest was done.
+    Partial,
+    /// Stopped by us.
+    Interrupted,
+    /// The connection failed (ssh's 255, a broken stream, a timeout).
+    Lost,
+    /// The remote root is not the directory the mirror started with: nothing was written.
+    RootChanged,
+    /// A file I/O error on the remote side, such as a full disk (exit 11).
+    Io,
+    /// Anything else (exit status).
+    Failed(i32),
+}
+
+/// What a run reports as it goes.
+#[derive(Debug)]
+pub enum Event {
+    Change(Change),
+    /// The remote side renamed the batch's rename number `n`.
+    Renamed(usize),
+}
+
+/// What a run said.
+#[derive(Debug)]
+pub struct Report {
+    pub ended: Ended,
+    /// rsync's own error lines.
+    pub errors: Vec<String>,
+    /// Entries rsync looked at (from `--stats`).
+    pub files: Option<u64>,
+    /// The renames the remote side made (their numbers), filled in by the caller.
+    pub renamed: Vec<usize>,
+}
+
+/// One rsync invocation, with everything but its changes' handling.
+pub struct Run<'a> {
+    pub args: Vec<OsString>,
+    /// Written to rsync's standard input (a `--files-from=-` list or filter rules).
+    pub stdin: Option<Vec<u8>>,
+    /// The remote command that runs before the remote rsync (`--rsync-path`).
+    pub rsync_path: Vec<u8>,
+    pub rsh: &'a str,
+    pub source: &'a OsStr,
+    pub destination: &'a OsStr,
+    /// Settles where a link's name ends (see [`itemize::parse`]).
+    pub split: itemize::Split<'a>,
+}
+
+impl Run<'_> {
+    /// Runs rsync, handing each change and rename to `on_event` as it is reported.
+    pub fn go(self, stop: &Stop, mut on_event: impl FnMut(Event)) -> Report {
+        let mut cmd = Command::new("rsync");
+        cmd.args(&self.args)
+            .arg(format!("--out-format={FORMAT}"))
+            .arg("-e")
+            .arg(self.rsh)
+            .arg(OsStr::from_bytes(
+                &[b"--rsync-path=".as_slice(), &self.rsync_path].concat(),
+            ))
+            .arg(self.source)
+            .arg(self.destination)
+            // Names in rsync's output escaped alike everywhere: every byte above 127 too.
+            .env("LC_ALL", "C")
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group (with the ssh it starts): a stop ends them together.
+            .process_group(0);
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                return Report {
+                    ended: Ended::Failed(-1),
+                    errors: vec![format!("cannot run rsync: {e}")],
+                    files: None,
+                    renamed: Vec::new(),
+                }
+            }
+        };
+        let pid = child.id();
+        if let (Some(mut input), Some(data)) = (child.stdin.take(), self.stdin) {
+            std::thread::spawn(move || {
+                let _ = input.write_all(&data);
+            });
+        }
+        // Both outputs, line by line, in the order they come: the remote side's renames (on
+        // its standard error) come before rsync's changes.
+        let (tx, lines) = crossbeam_channel::unbounded::<(bool, Vec<u8>)>();
+        let reader = |stream: Box<dyn Read + Send>, is_err: bool| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+                    if tx.send((is_err, line)).is_err() {
+                        break;
+                    }
+                }
+            });
+        };
+        if let Some(out) = child.stdout.take() {
+            reader(Box::new(out), false);
+        }
+        if let Some(err) = child.stderr.take() {
+            reader(Box::new(err), true);
+        }
+        drop(tx);
+        let mut files = None;
+        let mut stopped = false;
+        let mut errors = Vec::new();
+        let mut root_changed = false;
+        loop {
+            match lines.recv_timeout(Duration::from_millis(50)) {
+                Ok((false, line)) => {
+                    if let Some(change) = itemize::parse(&line, self.split) {
+                        on_event(Event::Change(change));
+                    } else if let Some(n) = itemize::files_in_stats(&line) {
+                        files = Some(n);
+                    }
+                }
+                Ok((true, line)) => {
+                    if let Some(n) = line.strip_prefix(RENAMED) {
+                        let n = std::str::from_utf8(n)
+                            .ok()
+                            .and_then(|n| n.trim().parse().ok());
+                        if let Some(n) = n {
+                            on_event(Event::Renamed(n));
+                        }
+                    } else if line.starts_with(ROOT_CHANGED) {
+                        root_changed = true;
+                    } else if !line.is_empty() {
+                        errors.push(String::from_utf8_lossy(&line).into_owned());
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if stop.is_set() && !stopped {
+                stopped = true;
+                if let Ok(pid) = i32::try_from(pid) {
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                        let _ =
+                            rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+                    }
+                }
+            }
+        }
+        let status = child.wait();
+        let code = status.ok().and_then(|s| s.code());
+        let ended = if stopped {
+            Ended::Interrupted
+        } else if root_changed {
+            Ended::RootChanged
+        } else {
+            match code {
+                Some(0) => Ended::Ok,
+                Some(23 | 24) => Ended::Partial,
+                Some(11) => Ended::Io,
+                Some(5 | 10 | 12 | 30 | 35 | 255) => Ended::Lost,
+                Some(code) => Ended::Failed(code),
+                None => Ended::Lost,
+            }
+        };
+        Report {
+            ended,
+            errors,
+            files,
+            renamed: Vec::new(),
+        }
+    }
+}
+
+/// A path list for `--files-from=- --from0`: each path, NUL-terminated.
+pub fn nul_list<'p>(paths: impl IntoIterator<Item = &'p PathBuf>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend_from_slice(p.as_os_str().as_bytes());
+        out.push(0);
+    }
+    out
+}

@@ -1,0 +1,166 @@
+//! One rsync run on the remote replica: the shared arguments and a run's own, its changes
+//! logged and counted as they come, `--max-delete` checked by a dry run first, and what the
+//! run's end means for the replica.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use log::{debug, error, info};
+
+use super::rsync::{self, Ended, Event, Report};
+use super::{itemize, script, Remote};
+use crate::root::Root;
+use crate::stats::{Count, Stats};
+
+impl Remote {
+    /// Runs rsync with `extra` arguments, logging and counting its changes.
+    pub(super) fn run(
+        &self,
+        source: &Root,
+        extra: &[&str],
+        stdin: Option<Vec<u8>>,
+        renames: &[script::Rename],
+        stats: &Stats,
+    ) -> Report {
+        let mut args = self.args.clone();
+        args.extend(extra.iter().map(OsString::from));
+        args.extend(self.backup_args());
+        let marker = if self.settings.dry_run {
+            "[dry run] "
+        } else {
+            ""
+        };
+        let split = |name: &Path, target: &Path, hard: bool| agrees(source, name, target, hard);
+        let mut renamed = Vec::new();
+        let mut report = rsync::Run {
+            args,
+            stdin,
+            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames),
+            rsh: &self.rsh(),
+            source: &self.source,
+            destination: &self.destination,
+            split: &split,
+        }
+        .go(&self.stop, |event| match event {
+            Event::Change(change) => {
+                if change.count(stats) {
+                    info!("{marker}{change}");
+                } else {
+                    debug!("{marker}{change}");
+                }
+            }
+            Event::Renamed(i) => {
+                renamed.push(i);
+                if let Some(r) = renames.get(i) {
+                    stats.add(Count::Renamed);
+                    info!(
+                        "renamed {} -> {}",
+                        crate::escape::rel(&r.from),
+                        crate::escape::rel(&r.to)
+                    );
+                }
+            }
+        });
+        report.renamed = renamed;
+        report
+    }
+
+    /// How many entries a run would remove (a dry run of it).
+    fn removals(&self, extra: &[&str], stdin: Option<Vec<u8>>) -> u64 {
+        let mut args = self.args.clone();
+        args.extend(extra.iter().map(OsString::from));
+        args.push(OsString::from("--dry-run"));
+        let mut n = 0;
+        rsync::Run {
+            args,
+            stdin,
+            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), &[]),
+            rsh: &self.rsh(),
+            source: &self.source,
+            destination: &self.destination,
+            split: &|_, _, _| false,
+        }
+        .go(&self.stop, |event| {
+            if matches!(event, Event::Change(itemize::Change::Removed { .. })) {
+                n += 1;
+            }
+        });
+        n
+    }
+
+    /// Whether `--max-delete` lets a run with `extra` remove what it would; says so if not.
+    pub(super) fn removals_allowed(
+        &self,
+        extra: &[&str],
+        stdin: Option<Vec<u8>>,
+        stats: &Stats,
+    ) -> bool {
+        let Some(max) = self.settings.max_delete else {
+            return true;
+        };
+        let n = self.removals(extra, stdin);
+        if n > max {
+            error!(
+                "refusing to remove {n} entries from REPLICA, more than --max-delete {max}: \
+                 nothing was removed"
+            );
+            stats.add(Count::Error);
+            return false;
+        }
+        true
+    }
+
+    /// What the end of a run means for the replica; returns whether it went through.
+    pub(super) fn ended(&mut self, report: &Report, stats: &Stats) -> bool {
+        let said = || crate::escape::text(&report.errors.join("; ")).to_string();
+        match &report.ended {
+            Ended::Ok => true,
+            Ended::Interrupted => false,
+            Ended::Partial | Ended::Io | Ended::Failed(_) => {
+                for line in &report.errors {
+                    error!("{}", crate::escape::text(line));
+                    stats.add(Count::Error);
+                }
+                if let Ended::Failed(code) = report.ended {
+                    error!("rsync to {} exited with status {code}", self.spec);
+                    stats.add(Count::Error);
+                }
+                false
+            }
+            Ended::Lost => {
+                self.lose(format!("cannot reach REPLICA {}: {}", self.spec, said()));
+                false
+            }
+            Ended::RootChanged => {
+                self.lose(format!(
+                    "REPLICA {} is not the directory foldersync started with (replaced, or \
+                     its disk unmounted)",
+                    self.spec
+                ));
+                false
+            }
+        }
+    }
+}
+
+/// Whether SOURCE has a symlink at `name` pointing to `target` (or, `hard`, another name
+/// `target` of the same file): which of several ` -> ` in rsync's line ends the name.
+fn agrees(source: &Root, name: &Path, target: &Path, hard: bool) -> bool {
+    let open = |rel: &Path| {
+        let (parent, file) = (rel.parent()?, rel.file_name()?);
+        Some((source.dir.open_beneath(parent).ok()?, file.to_os_string()))
+    };
+    let Some((dir, file)) = open(name) else {
+        return false;
+    };
+    if hard {
+        let id =
+            |d: &crate::dir::Dir, f: &std::ffi::OsStr| d.stat_at(f).ok().flatten().map(|m| m.id);
+        let other = open(target);
+        return match (id(&dir, &file), other) {
+            (Some(a), Some((d2, f2))) => id(&d2, &f2) == Some(a),
+            _ => false,
+        };
+    }
+    dir.read_link(&file).is_ok_and(|t| t == target)
+}

@@ -1,0 +1,248 @@
+//! What runs on the remote machine besides rsync: small POSIX `sh` snippets, with every name
+//! passed inside single quotes ([`super::ssh::quote`]). The probe looks at REPLICA's root once
+//! per connection; the guard that runs before every remote rsync (as its `--rsync-path`) checks
+//! that the root is still the same directory and makes the batch's renames, so a batch costs
+//! one ssh session.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::Output;
+
+use super::rsync::{RENAMED, ROOT_CHANGED};
+use super::ssh::quote;
+
+/// Looks at REPLICA's root (`$1`), making it if it is missing and `$2` is 1.
+pub const PROBE: &str = r#"root=$1
+if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
+if [ ! -e "$root" ] && [ ! -L "$root" ]; then
+  if [ "$2" != 1 ]; then echo missing; exit 0; fi
+  mkdir -p -- "$root" || exit 1
+  echo made
+fi
+if [ ! -d "$root" ]; then echo notdir; exit 0; fi
+cd -P -- "$root" || exit 1
+here=$(pwd -P)
+home=$(cd && pwd -P)
+if [ "$here" = / ]; then echo isroot; exit 0; fi
+if [ "$here" = "$home" ]; then echo ishome; exit 0; fi
+echo "id $(stat -c %d:%i .)"
+if [ -n "$(ls -A .)" ]; then echo content; fi
+"#;
+
+/// What the probe found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub made: bool,
+    pub missing: bool,
+    /// `device:inode` of the root.
+    pub id: Option<String>,
+    pub content: bool,
+    /// The remote rsync's `--version` first line.
+    pub rsync: Option<String>,
+    /// Why the root cannot be used.
+    pub refused: Option<&'static str>,
+}
+
+pub fn parse_probe(out: &Output) -> Result<Probe, String> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let err = err.trim();
+        return Err(if err.is_empty() {
+            format!("the remote side exited with {}", out.status)
+        } else {
+            crate::escape::text(err).to_string()
+        });
+    }
+    let mut probe = Probe::default();
+    for line in text.lines() {
+        match line {
+            "made" => probe.made = true,
+            "missing" => probe.missing = true,
+            "content" => probe.content = true,
+            "notdir" => probe.refused = Some("is not a directory"),
+            "isroot" => probe.refused = Some("is the remote root directory"),
+            "ishome" => probe.refused = Some("is the remote home directory"),
+            "norsync" => probe.refused = Some("is on a machine without rsync"),
+            _ => {
+                if let Some(id) = line.strip_prefix("id ") {
+                    probe.id = Some(id.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("rsync ") {
+                    probe.rsync = Some(v.trim().to_string());
+                }
+            }
+        }
+    }
+    if probe.refused.is_none() && !probe.missing && probe.id.is_none() {
+        return Err(
+            "the remote side could not say what REPLICA's root is (is `stat -c` there?)".into(),
+        );
+    }
+    Ok(probe)
+}
+
+/// A rename for the remote side to make: `from` to `to` (relative to the root), if what is at
+/// `from` is still what SOURCE now has at `to`.
+#[derive(Debug, Clone)]
+pub struct Rename {
+    pub from: PathBuf,
+    pub to: PathBuf,
+    /// `d` for a directory; `d:N` for one of N entries; `SIZE:MTIME` (seconds) for a file.
+    pub what: String,
+}
+
+/// Refuses names with a symlink among their parents, so a rename never goes through a link.
+const RENAME_FUNCTIONS: &str = r#"fs_safe() { d=$1; while :; do case $d in */*) d=${d%/*}; [ -L "$d" ] && return 1;; *) return 0;; esac; done; }
+fs_mv() {
+  fs_safe "$2" && fs_safe "$3" || return 0
+  { [ -L "$2" ] || [ ! -e "$2" ] || [ -e "$3" ] || [ -L "$3" ]; } && return 0
+  case $4 in
+    d) [ -d "$2" ] || return 0;;
+    d:*) [ -d "$2" ] && [ "$(ls -A -- "$2" | wc -l)" -eq "${4#d:}" ] || return 0;;
+    *) [ -f "$2" ] && [ "$(stat -c %s:%Y -- "$2")" = "$4" ] || return 0;;
+  esac
+  case $3 in */*) [ -d "${3%/*}" ] || mkdir -p -- "${3%/*}" || return 0;; esac
+  mv -- "$2" "$3" && echo "MARK$1" >&2
+  return 0
+}
+"#;
+
+/// The command that runs on the remote side before rsync: the root check (with `id`, when
+/// known), then the renames, then rsync itself.
+pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
+    let mut s: Vec<u8> = Vec::new();
+    if renames.is_empty() && id.is_none() {
+        s.extend_from_slice(b"rsync");
+        return s;
+    }
+    if !renames.is_empty() {
+        let functions = RENAME_FUNCTIONS.replace("MARK", &String::from_utf8_lossy(RENAMED));
+        s.extend_from_slice(functions.as_bytes());
+    }
+    s.extend_from_slice(b"( cd -P -- ");
+    s.extend(quote(root.as_bytes()));
+    s.extend_from_slice(b" 2>/dev/null");
+    if let Some(id) = id {
+        s.extend_from_slice(b" && [ \"$(stat -c %d:%i .)\" = ");
+        s.extend(quote(id.as_bytes()));
+        s.extend_from_slice(b" ]");
+    }
+    s.extend_from_slice(b" || { echo ");
+    s.extend_from_slice(ROOT_CHANGED);
+    s.extend_from_slice(b" >&2; exit 99; }\n");
+    for (i, r) in renames.iter().enumerate() {
+        s.extend_from_slice(format!("fs_mv {i} ").as_bytes());
+        s.extend(quote(r.from.as_os_str().as_bytes()));
+        s.push(b' ');
+        s.extend(quote(r.to.as_os_str().as_bytes()));
+        s.push(b' ');
+        s.extend(quote(r.what.as_bytes()));
+        s.push(b'\n');
+    }
+    s.extend_from_slice(b"exit 0 ) && rsync");
+    s
+}
+
+/// The remote rsync's version (from its `--version` line): (major, minor, patch).
+pub fn version(line: &str) -> Option<(u32, u32, u32)> {
+    let v = line
+        .split_whitespace()
+        .skip_while(|w| *w != "version")
+        .nth(1)?;
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty());
+    let mut next = || parts.next().and_then(|p| p.parse().ok());
+    Some((next()?, next().unwrap_or(0), next().unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            version("rsync  version 3.5.0  protocol version 32"),
+            Some((3, 5, 0))
+        );
+        assert_eq!(version("rsync  version v3.2.7 protocol"), Some((3, 2, 7)));
+        assert_eq!(version("nonsense"), None);
+    }
+
+    /// The guard and the renames, run here by `sh` on a scratch tree.
+    #[test]
+    fn the_guard_renames_only_what_it_should() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("d/in")).unwrap();
+        std::fs::write(root.join("f"), b"12345").unwrap();
+        std::fs::write(root.join("it's\nodd"), b"x").unwrap();
+        std::os::unix::fs::symlink("/", root.join("link")).unwrap();
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(&root).unwrap();
+            format!("{}:{}", m.dev(), m.ino())
+        };
+        let mtime = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(root.join("f")).unwrap().mtime()
+        };
+        let renames = vec![
+            Rename {
+                from: "f".into(),
+                to: "g".into(),
+                what: format!("5:{mtime}"),
+            },
+            Rename {
+                from: "d".into(),
+                to: "e".into(),
+                what: "d".into(),
+            },
+            Rename {
+                from: "it's\nodd".into(),
+                to: "e/$(touch pwned)".into(),
+                what: "1:0".into(),
+            },
+            Rename {
+                from: "link/etc".into(),
+                to: "stolen".into(),
+                what: "d".into(),
+            },
+        ];
+        let mut script = guard(root.to_str().unwrap(), Some(&id), &renames);
+        // Stand-in for the remote rsync.
+        script.extend_from_slice(b" --version >/dev/null; echo ran");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(std::ffi::OsStr::from_bytes(&script))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("foldersync-renamed 0"), "{err}");
+        assert!(err.contains("foldersync-renamed 1"), "{err}");
+        assert!(
+            !err.contains("foldersync-renamed 2"),
+            "mtime differs: {err}"
+        );
+        assert!(
+            !err.contains("foldersync-renamed 3"),
+            "through a symlink: {err}"
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ran");
+        assert!(root.join("g").exists() && root.join("e/in").exists());
+        assert!(!tmp.path().join("pwned").exists() && !root.join("pwned").exists());
+        assert!(!root.join("stolen").exists());
+
+        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[]);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(std::ffi::OsStr::from_bytes(&wrong))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(99));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("foldersync-root-changed"));
+    }
+}
