@@ -12,6 +12,7 @@ mod generated;
 mod model;
 mod operations;
 mod pass;
+mod remote;
 mod safety;
 mod signals;
 mod status;

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use walkdir::WalkDir;
 
+pub mod sshd;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_foldersync");
 
 /// A test's own directory, on the same disk as `target/` (never tmpfs, so big files are cheap),
