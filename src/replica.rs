@@ -73,6 +73,12 @@ pub trait Replica {
     /// `Renewed` says the root is a new directory now (made again), which needs a full pass.
     fn check(&mut self) -> Result<RootState, String>;
 
+    /// When an unusable replica would like [`Replica::check`] to try again (a remote one
+    /// reconnects with a growing wait); `None` when checks before passes and batches suffice.
+    fn next_check(&self) -> Option<std::time::Instant> {
+        None
+    }
+
     /// Whether the replica holds anything besides foldersync's own files.
     fn has_content(&self) -> bool;
 

@@ -117,6 +117,7 @@ impl<'a> Daemon<'a> {
                 self.source.check_due(),
                 self.report.due(),
                 self.replica_due,
+                self.replica.next_check(),
             ]
             .into_iter()
             .flatten()
@@ -147,6 +148,10 @@ impl<'a> Daemon<'a> {
                 recv(after(deadline.saturating_duration_since(Instant::now()))) -> _ => {
                     if self.replica_due.is_some_and(|due| Instant::now() >= due) {
                         self.tick();
+                    }
+                    let replica_check = self.replica.next_check();
+                    if replica_check.is_some_and(|due| Instant::now() >= due) {
+                        self.check(true);
                     }
                     if self.source.check_due().is_some_and(|due| Instant::now() >= due) {
                         self.check(false);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
-use super::{batch, probe, Remote, MAX_BACKOFF};
+use super::{batch, probe as probe_fn, Remote, MAX_BACKOFF};
 use crate::replica::{Batch, Look, Outcome, Replica, RootState};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
@@ -25,7 +25,14 @@ impl Remote {
         if !self.ssh.alive() {
             self.ssh.connect()?;
         }
-        let probe = probe(&self.ssh, &self.spec, false)?;
+        let mut probe = probe_fn(&self.ssh, &self.spec, "0")?;
+        let device = |id: &str| id.split(':').next().map(str::to_string);
+        if probe.missing && !self.settings.dry_run {
+            // Deleted: made again where its parent is on the device it was on.
+            if let Some(dev) = self.root_id.as_deref().and_then(device) {
+                probe = probe_fn(&self.ssh, &self.spec, &format!("dev:{dev}"))?;
+            }
+        }
         if probe.missing {
             return Err(format!("REPLICA {} is gone", self.spec));
         }
@@ -35,7 +42,6 @@ impl Remote {
         match (&self.root_id, &probe.id) {
             (Some(old), Some(new)) if old == new => Ok(RootState::Same),
             (Some(old), Some(new)) => {
-                let device = |id: &str| id.split(':').next().map(str::to_string);
                 if !probe.content && device(old) == device(new) {
                     info!(
                         "REPLICA {} was made again: it is filled by a full pass",
@@ -90,6 +96,10 @@ impl Replica for Remote {
                 Err(problem)
             }
         }
+    }
+
+    fn next_check(&self) -> Option<Instant> {
+        self.problem.as_ref().map(|_| self.next_try)
     }
 
     fn has_content(&self) -> bool {

@@ -114,7 +114,7 @@ impl Remote {
             .and_then(script::version);
         let mut ssh = Ssh::new(&settings.rsh, spec.destination(), stop.clone()).map_err(fail)?;
         ssh.connect().map_err(fail)?;
-        let probe = probe(&ssh, &spec, false).map_err(fail)?;
+        let probe = probe(&ssh, &spec, "0").map_err(fail)?;
         if let Some(why) = probe.refused {
             return Err(fail(format!("the remote path {why}")));
         }
@@ -165,7 +165,7 @@ impl Remote {
         if self.settings.dry_run {
             return Ok(true);
         }
-        let probe = probe(&self.ssh, &self.spec, true)
+        let probe = probe(&self.ssh, &self.spec, "1")
             .map_err(|e| StartError::new(format!("cannot create REPLICA {}: {e}", self.spec)))?;
         if let Some(why) = probe.refused {
             return Err(StartError::new(format!(
@@ -313,15 +313,13 @@ impl Remote {
     }
 }
 
-/// Runs the probe script for `spec`'s root.
-fn probe(ssh: &Ssh, spec: &Spec, make: bool) -> Result<script::Probe, String> {
+/// Runs the probe script for `spec`'s root; `make` as the script's `$2` (see
+/// [`script::PROBE`]).
+fn probe(ssh: &Ssh, spec: &Spec, make: &str) -> Result<script::Probe, String> {
     let out = ssh
         .script(
             script::PROBE,
-            &[
-                std::ffi::OsStr::new(&spec.path),
-                std::ffi::OsStr::new(if make { "1" } else { "0" }),
-            ],
+            &[std::ffi::OsStr::new(&spec.path), std::ffi::OsStr::new(make)],
         )
         .map_err(|e| format!("cannot run ssh: {e}"))?;
     if out.status.code() == Some(255) {

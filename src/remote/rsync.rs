@@ -95,6 +95,14 @@ impl Run<'_> {
             .stderr(Stdio::piped())
             // Its own process group (with the ssh it starts): a stop ends them together.
             .process_group(0);
+        if log::log_enabled!(log::Level::Debug) {
+            let words: Vec<String> = std::iter::once(cmd.get_program())
+                .chain(cmd.get_args())
+                .map(|a| super::ssh::quote(a.as_bytes()))
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            log::debug!("running {}", crate::escape::text(&words.join(" ")));
+        }
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {

@@ -11,12 +11,18 @@ use std::process::Output;
 use super::rsync::{RENAMED, ROOT_CHANGED};
 use super::ssh::quote;
 
-/// Looks at REPLICA's root (`$1`), making it if it is missing and `$2` is 1.
+/// Looks at REPLICA's root (`$1`), making it if it is missing: with its parents if `$2` is 1;
+/// alone, and only if its parent is on device N, if `$2` is `dev:N` (a root deleted while
+/// running is made again, never below an unmounted disk's mount point).
 pub const PROBE: &str = r#"root=$1
 if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
 if [ ! -e "$root" ] && [ ! -L "$root" ]; then
-  if [ "$2" != 1 ]; then echo missing; exit 0; fi
-  mkdir -p -- "$root" || exit 1
+  case $2 in
+    1) mkdir -p -- "$root" || exit 1;;
+    dev:*) up=$(dirname -- "$root")
+      { [ -d "$up" ] && [ ! -L "$up" ] && [ "$(stat -c %d -- "$up")" = "${2#dev:}" ] && mkdir -- "$root"; } || { echo missing; exit 0; };;
+    *) echo missing; exit 0;;
+  esac
   echo made
 fi
 if [ ! -d "$root" ]; then echo notdir; exit 0; fi

@@ -15,12 +15,13 @@ fn a_lost_connection_comes_back_and_converges() {
         return;
     };
     write(env.src.join("before"), "b");
-    let mut run = watching(&env, &sshd, &[]);
+    let mut run = watching(&env, &sshd, &["--log-level", "debug"]);
     sshd.kill();
     write(env.src.join("during"), "written while the server was down");
     fs::remove_file(env.src.join("before")).unwrap();
     env.wait_log("[ERROR]", 1, QUICK);
-    std::thread::sleep(Duration::from_millis(1500));
+    // A change after a failed attempt to reconnect.
+    env.wait_log("still unusable", 1, QUICK);
     write(env.src.join("later"), "also while down");
     sshd.restart();
     env.converges(Duration::from_secs(90));
@@ -131,6 +132,55 @@ fn a_replaced_remote_root_is_never_written() {
     run.stop();
     assert!(!env.rep.join("g").exists() && env.rep.join("someone else's").exists());
     assert!(!moved.join("g").exists());
+}
+
+#[test]
+fn a_deleted_remote_root_is_made_again_and_filled() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("f"), "1");
+    let mut run = watching(&env, &sshd, &[]);
+    fs::remove_dir_all(&env.rep).unwrap();
+    write(env.src.join("g"), "2");
+    env.wait_log("was made again", 1, QUICK);
+    env.converges(QUICK);
+    run.stop();
+}
+
+#[test]
+fn a_remote_root_below_an_unmounted_disk_is_not_made_again() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let Some((env, sshd)) = setup() else { return };
+    let disk = env.root.join("disk");
+    let mount = Mount::tmpfs(&disk, "4m");
+    let rep = disk.join("mirror");
+    write(env.src.join("f"), "1");
+    let console = env.root.join("console.txt");
+    let child = Command::new(BIN)
+        .arg(&env.src)
+        .arg(sshd.remote(&rep))
+        .arg("-l")
+        .arg(&env.log)
+        .args(["--log-level", "debug", "-e"])
+        .arg(sshd.rsh())
+        .stdout(fs::File::create(&console).unwrap())
+        .stderr(fs::File::create(&console).unwrap())
+        .spawn()
+        .unwrap();
+    let mut run = Running::from(child, console);
+    env.wait_log("pass finished", 1, QUICK);
+    assert!(rep.join("f").exists());
+    mount.unmount();
+    write(env.src.join("g"), "2");
+    // Two attempts to find REPLICA back, and nothing made below the mount point.
+    env.wait_log("still unusable", 2, QUICK);
+    run.stop();
+    assert!(
+        !rep.exists(),
+        "REPLICA was made again below the mount point"
+    );
 }
 
 #[test]
