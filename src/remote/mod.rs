@@ -184,7 +184,10 @@ impl Remote {
 
     fn shared_args_for(&self, acls: bool, nanoseconds: bool) -> Vec<OsString> {
         let s = &self.settings;
-        let mut a: Vec<OsString> = ["-lpt", "--numeric-ids", "--timeout=120"]
+        // -s: the remote path and options travel inside rsync's protocol, never through the
+        // remote shell, whatever the rsync versions or RSYNC_OLD_ARGS say (with old-style
+        // arguments, `host:/a b` would be split and `/a` written).
+        let mut a: Vec<OsString> = ["-s", "-lpt", "--numeric-ids", "--timeout=120"]
             .iter()
             .map(OsString::from)
             .collect();

@@ -86,6 +86,8 @@ impl Run<'_> {
             .arg(self.destination)
             // Names in rsync's output escaped alike everywhere: every byte above 127 too.
             .env("LC_ALL", "C")
+            .env_remove("RSYNC_OLD_ARGS")
+            .env_remove("RSYNC_PROTECT_ARGS")
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {

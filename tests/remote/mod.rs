@@ -109,6 +109,31 @@ fn a_tree_in_one_pass_then_nothing_to_do() {
 }
 
 #[test]
+fn a_remote_path_with_spaces_and_quotes_is_one_path() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("f"), "x");
+    let rep = env.root.join("rep x $HOME 'q'");
+    // With old-style arguments rsync would hand `.../rep` and `x` to the remote shell apart.
+    let out = Command::new(BIN)
+        .arg(&env.src)
+        .arg(sshd.remote(&rep))
+        .arg("-l")
+        .arg(&env.log)
+        .arg("-e")
+        .arg(sshd.rsh())
+        .arg("--once")
+        .env("RSYNC_OLD_ARGS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", env.log_text());
+    assert_eq!(fs::read(rep.join("f")).unwrap(), b"x");
+    assert!(
+        !env.root.join("rep").join("f").exists(),
+        "written outside REPLICA"
+    );
+}
+
+#[test]
 fn extras_are_removed_and_max_delete_holds() {
     let Some((env, sshd)) = setup() else { return };
     write(env.src.join("keep"), "k");
