@@ -33,12 +33,8 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
     let mut entries: Vec<PathBuf> = Vec::new();
     let mut trees: Vec<PathBuf> = Vec::new();
     for (rel, look) in batch.paths {
-        let own = &r.settings.own;
-        if own.in_source(&rel) || own.in_replica(&rel) {
-            continue;
-        }
         let is_dir = kind_in(source, &rel).is_some_and(|k| k == Kind::Dir);
-        if r.settings.filter.excludes_path(&rel, is_dir) {
+        if !wanted(r, &rel, is_dir) {
             continue;
         }
         if look.tree && is_dir {
@@ -84,11 +80,38 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
     } else {
         by_filters(r, source, &entries, &trees, &renames, stats)
     };
-    for i in renamed {
+    for &i in &renamed {
         if let Some(done) = renames.get(i) {
             r.held.release(&done.from);
         }
     }
+    // Files that took another's name by a rename the remote side did not make (two files
+    // swapped, say) may have the size and mtime of what REPLICA holds there, which rsync's
+    // quick check takes as the same file: they are compared by content.
+    let moved: Vec<&Path> = renamed
+        .iter()
+        .filter_map(|&i| renames.get(i))
+        .map(|m| m.to.as_path())
+        .collect();
+    let mut suspects: Vec<PathBuf> = batch
+        .renames
+        .iter()
+        .flat_map(|(from, to)| [from, to])
+        .filter(|p| !moved.contains(&p.as_path()))
+        .filter(|p| kind_in(source, p) == Some(Kind::File) && wanted(r, p, false))
+        .cloned()
+        .collect();
+    suspects.sort();
+    suspects.dedup();
+    let went = match went {
+        Went::Lost => Went::Lost,
+        _ if suspects.is_empty() => went,
+        Went::Through => compare(r, source, &suspects, stats),
+        Went::Partly => {
+            compare(r, source, &suspects, stats);
+            Went::Partly
+        }
+    };
     let all = entries.into_iter().chain(trees);
     let mut outcome = Outcome::default();
     match went {
@@ -117,6 +140,38 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         }
     }
     outcome
+}
+
+/// Whether a batch's path is mirrored at all: not one of foldersync's own, not excluded.
+fn wanted(r: &Remote, rel: &Path, is_dir: bool) -> bool {
+    let own = &r.settings.own;
+    !own.in_source(rel) && !own.in_replica(rel) && !r.settings.filter.excludes_path(rel, is_dir)
+}
+
+/// Files compared by content (`--checksum`) rather than by size and mtime.
+fn compare(r: &mut Remote, source: &Root, files: &[PathBuf], stats: &Stats) -> Went {
+    let list = nul_list(
+        files
+            .iter()
+            .map(|p| list_name(p))
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    let extra = [
+        "-d",
+        "--checksum",
+        "--files-from=-",
+        "--from0",
+        "--ignore-missing-args",
+    ];
+    let report = r.run(source, &extra, Some(list), &[], stats);
+    if r.ended(&report, stats) {
+        Went::Through
+    } else if r.problem.is_some() {
+        Went::Lost
+    } else {
+        Went::Partly
+    }
 }
 
 /// How a batch went.

@@ -204,6 +204,22 @@ fn renames_keep_the_remote_inodes() {
 }
 
 #[test]
+fn files_swapped_by_renames_are_mirrored() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("a"), "one");
+    write(env.src.join("b"), "two");
+    // Same size and mtime: rsync's quick check alone cannot tell them apart.
+    set_mtime(env.src.join("a"), 1_600_000_000);
+    set_mtime(env.src.join("b"), 1_600_000_000);
+    let mut run = watching(&env, &sshd, &[]);
+    fs::rename(env.src.join("a"), env.src.join("tmp")).unwrap();
+    fs::rename(env.src.join("b"), env.src.join("a")).unwrap();
+    fs::rename(env.src.join("tmp"), env.src.join("b")).unwrap();
+    env.converges(QUICK);
+    run.stop();
+}
+
+#[test]
 fn a_burst_of_two_thousand_files() {
     let Some((env, sshd)) = setup() else { return };
     write(env.src.join("seed"), "s");
