@@ -33,7 +33,13 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
     let mut entries: Vec<PathBuf> = Vec::new();
     let mut trees: Vec<PathBuf> = Vec::new();
     for (rel, look) in batch.paths {
-        let is_dir = kind_in(source, &rel).is_some_and(|k| k == Kind::Dir);
+        let kind = kind_in(source, &rel);
+        let rel = if kind.is_none() {
+            lift(source, rel)
+        } else {
+            rel
+        };
+        let is_dir = kind.is_some_and(|k| k == Kind::Dir);
         if !wanted(r, &rel, is_dir) {
             continue;
         }
@@ -319,6 +325,21 @@ fn inside(source: &Root, rel: &Path, depth: usize) -> Vec<PathBuf> {
         level = next;
     }
     out
+}
+
+/// A path SOURCE lacks because one of its parents is no longer a directory stands for that
+/// parent (rsync would fail to look at it, rather than take it as missing).
+fn lift(source: &Root, rel: PathBuf) -> PathBuf {
+    let mut lifted = None;
+    for up in rel.ancestors().skip(1) {
+        match kind_in(source, up) {
+            _ if up.as_os_str().is_empty() => break,
+            Some(Kind::Dir) => break,
+            Some(_) => lifted = Some(up.to_path_buf()),
+            None => {}
+        }
+    }
+    lifted.unwrap_or(rel)
 }
 
 /// A path as `--files-from` takes it: the root is `.`.

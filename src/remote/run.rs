@@ -116,6 +116,15 @@ impl Remote {
         match &report.ended {
             Ended::Ok => true,
             Ended::Interrupted => false,
+            Ended::Partial if report.errors.iter().all(|l| vanished(l)) => {
+                // SOURCE changed under rsync (a file removed, a directory made a file): not
+                // an error; the paths are looked at again.
+                for line in &report.errors {
+                    debug!("{}", crate::escape::text(line));
+                }
+                info!("some paths changed while rsync read them: they are looked at again");
+                false
+            }
             Ended::Partial | Ended::Io | Ended::Failed(_) => {
                 for line in &report.errors {
                     error!("{}", crate::escape::text(line));
@@ -141,6 +150,17 @@ impl Remote {
             }
         }
     }
+}
+
+/// Whether rsync's message says only that a SOURCE path went away while it was read.
+fn vanished(line: &str) -> bool {
+    let gone =
+        line.ends_with("No such file or directory (2)") || line.ends_with("Not a directory (20)");
+    (line.contains("[sender] link_stat \"") && gone)
+        || line.starts_with("file has vanished: ")
+        || line.starts_with("rsync warning: some files vanished before they could be transferred")
+        || line
+            .starts_with("rsync error: some files/attrs were not transferred (see previous errors)")
 }
 
 /// Whether SOURCE has a symlink at `name` pointing to `target` (or, `hard`, another name

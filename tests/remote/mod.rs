@@ -220,6 +220,26 @@ fn files_swapped_by_renames_are_mirrored() {
 }
 
 #[test]
+fn type_changes_while_watching_are_not_errors() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("d/x"), "in a directory");
+    write(env.src.join("d/y/z"), "deeper");
+    write(env.src.join("f"), "a file");
+    symlink("f", env.src.join("l"));
+    let mut run = watching(&env, &sshd, &[]);
+    fs::remove_dir_all(env.src.join("d")).unwrap();
+    write(env.src.join("d"), "now a file");
+    fs::remove_file(env.src.join("f")).unwrap();
+    write(env.src.join("f/inside"), "now a directory");
+    fs::remove_file(env.src.join("l")).unwrap();
+    mkdir(env.src.join("l"));
+    env.converges(QUICK);
+    run.stop();
+    let log = env.log_text();
+    assert!(!log.contains("[ERROR]"), "{log}");
+}
+
+#[test]
 fn a_burst_of_two_thousand_files() {
     let Some((env, sshd)) = setup() else { return };
     write(env.src.join("seed"), "s");
