@@ -149,15 +149,12 @@ impl Config {
                 .flatten()
                 .filter_map(|p| paths::relative(p, &source))
                 .collect(),
+            // A remote REPLICA's backup directory is placed by the remote side itself (see
+            // remote::script::PROBE): paths there can only be resolved there.
             backup_dir
                 .iter()
-                .filter_map(|b| match &remote {
-                    Some(spec) => Path::new(b)
-                        .strip_prefix(&spec.path)
-                        .ok()
-                        .map(Path::to_path_buf),
-                    None => paths::relative(b, &replica),
-                })
+                .filter(|_| remote.is_none())
+                .filter_map(|b| paths::relative(b, &replica))
                 .filter(|rel| !rel.as_os_str().is_empty())
                 .collect(),
         );

@@ -6,16 +6,16 @@
 //! as lsyncd does. Renames seen in SOURCE are made on the remote side first, in the same ssh
 //! session, when what REPLICA holds at the old name is what SOURCE now has at the new one.
 
-use std::collections::BTreeSet;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use log::error;
 
+use super::filters::include_rules;
 use super::rsync::nul_list;
 use super::script::Rename;
-use super::{filters, Remote, BATCH_TRIES};
+use super::source::{inside, kind_in, lift, list_name, rename};
+use super::{Remote, BATCH_TRIES};
 use crate::dir::Kind;
 use crate::replica::{Batch, Outcome};
 use crate::root::Root;
@@ -25,8 +25,6 @@ use crate::stats::{Count, Stats};
 const MAX_RENAMES: usize = 256;
 /// How deep inside a new directory entries are offered to what is held.
 const NEWCOMER_DEPTH: usize = 2;
-/// How many entries inside new directories are offered at most.
-const MAX_INSIDE: usize = 64;
 
 /// Applies a batch; with `hold`, what SOURCE lacks is held back a moment (see [`super::held`]).
 pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: bool) -> Outcome {
@@ -56,6 +54,11 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             .renames
             .iter()
             .filter_map(|(from, to)| rename(source, from, to))
+            // Never to or from a name the mirror leaves out.
+            .filter(|m| {
+                let is_dir = m.what.starts_with('d');
+                wanted(r, &m.from, is_dir) && wanted(r, &m.to, is_dir)
+            })
             .take(MAX_RENAMES)
             .collect()
     };
@@ -72,7 +75,11 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             let mut newcomers: Vec<PathBuf> = entries.iter().chain(&trees).cloned().collect();
             // What a new directory holds may have been moved into it (`mkdir new; mv old new/`).
             for tree in &trees {
-                newcomers.extend(inside(source, tree, NEWCOMER_DEPTH));
+                newcomers.extend(
+                    inside(source, tree, NEWCOMER_DEPTH)
+                        .into_iter()
+                        .filter(|p| wanted(r, p, kind_in(source, p) == Some(Kind::Dir))),
+                );
             }
             renames.extend(r.held.claims(source, &newcomers));
         }
@@ -151,7 +158,10 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
 /// Whether a batch's path is mirrored at all: not one of foldersync's own, not excluded.
 fn wanted(r: &Remote, rel: &Path, is_dir: bool) -> bool {
     let own = &r.settings.own;
-    !own.in_source(rel) && !own.in_replica(rel) && !r.settings.filter.excludes_path(rel, is_dir)
+    !own.in_source(rel)
+        && !own.in_replica(rel)
+        && !r.backup_in.as_ref().is_some_and(|b| rel.starts_with(b))
+        && !r.settings.filter.excludes_path(rel, is_dir)
 }
 
 /// Files compared by content (`--checksum`) rather than by size and mtime.
@@ -216,7 +226,8 @@ fn by_list(
         extra.extend(["--force", "--files-from=-", "--from0"]);
         let mut removing = extra.clone();
         removing.push("--delete-missing-args");
-        if r.removals_allowed(&removing, Some(list.clone()), stats) {
+        let moved: Vec<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
+        if r.removals_allowed(&removing, Some(list.clone()), &moved, stats) {
             extra = removing;
         } else {
             extra.retain(|a| *a != "--delete");
@@ -245,9 +256,11 @@ fn by_filters(
 ) -> (Went, Vec<usize>) {
     let rules = include_rules(entries, trees);
     let mut extra = vec!["-r", "--force", "--from0", "--include-from=-"];
+    let moved: Vec<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
     if r.removals_allowed(
         &[extra.as_slice(), &["--delete"]].concat(),
         Some(rules.clone()),
+        &moved,
         stats,
     ) {
         extra.push("--delete");
@@ -261,148 +274,4 @@ fn by_filters(
         Went::Partly
     };
     (went, report.renamed)
-}
-
-/// The include rules for a batch: each path and its parents, a whole directory with `***`,
-/// everything else left out. NUL-terminated, for `--from0`.
-fn include_rules(entries: &[PathBuf], trees: &[PathBuf]) -> Vec<u8> {
-    let mut parents: BTreeSet<PathBuf> = BTreeSet::new();
-    for p in entries.iter().chain(trees) {
-        let mut a = p.parent();
-        while let Some(dir) = a.filter(|d| !d.as_os_str().is_empty()) {
-            parents.insert(dir.to_path_buf());
-            a = dir.parent();
-        }
-    }
-    let mut out = Vec::new();
-    let mut push = |prefix: &str, rel: &Path, suffix: &str| {
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend(filters::literal(rel));
-        out.extend_from_slice(suffix.as_bytes());
-        out.push(0);
-    };
-    for dir in &parents {
-        push("+ /", dir, "/");
-    }
-    for p in entries.iter().chain(trees) {
-        if !p.as_os_str().is_empty() {
-            push("+ /", p, "");
-        }
-    }
-    for p in trees {
-        if p.as_os_str().is_empty() {
-            push("+ /", p, "***");
-        } else {
-            push("+ /", p, "/***");
-        }
-    }
-    push("- ", Path::new(""), "*");
-    out
-}
-
-/// Entries inside SOURCE's directory `rel`, breadth first, at most `depth` levels down and
-/// [`MAX_INSIDE`] in all.
-fn inside(source: &Root, rel: &Path, depth: usize) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut level = vec![rel.to_path_buf()];
-    for _ in 0..depth {
-        let mut next = Vec::new();
-        for dir in &level {
-            let Ok(d) = source.dir.open_beneath(dir) else {
-                continue;
-            };
-            for (name, kind) in d.list().unwrap_or_default() {
-                if out.len() >= MAX_INSIDE {
-                    return out;
-                }
-                let path = dir.join(&name);
-                if kind == Kind::Dir {
-                    next.push(path.clone());
-                }
-                out.push(path);
-            }
-        }
-        level = next;
-    }
-    out
-}
-
-/// A path SOURCE lacks because one of its parents is no longer a directory stands for that
-/// parent (rsync would fail to look at it, rather than take it as missing).
-fn lift(source: &Root, rel: PathBuf) -> PathBuf {
-    let mut lifted = None;
-    for up in rel.ancestors().skip(1) {
-        match kind_in(source, up) {
-            _ if up.as_os_str().is_empty() => break,
-            Some(Kind::Dir) => break,
-            Some(_) => lifted = Some(up.to_path_buf()),
-            None => {}
-        }
-    }
-    lifted.unwrap_or(rel)
-}
-
-/// A path as `--files-from` takes it: the root is `.`.
-fn list_name(rel: &Path) -> PathBuf {
-    if rel.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        rel.to_path_buf()
-    }
-}
-
-/// What SOURCE has at `rel` now (its kind), through the directories held open.
-fn kind_in(source: &Root, rel: &Path) -> Option<Kind> {
-    meta_in(source, rel).map(|m| m.kind)
-}
-
-fn meta_in(source: &Root, rel: &Path) -> Option<crate::dir::Meta> {
-    let (parent, name) = (rel.parent()?, rel.file_name()?);
-    source.dir.open_beneath(parent).ok()?.stat_at(name).ok()?
-}
-
-/// A rename to make on the remote side: SOURCE no longer has `from` and now has `to`, a file
-/// (matched there by size and mtime) or a directory.
-fn rename(source: &Root, from: &Path, to: &Path) -> Option<Rename> {
-    if meta_in(source, from).is_some() || from.as_os_str().as_bytes().is_empty() {
-        return None;
-    }
-    let meta = meta_in(source, to)?;
-    let what = match meta.kind {
-        Kind::File => format!("{}:{}", meta.size, meta.mtime.sec),
-        Kind::Dir => "d".to_string(),
-        _ => return None,
-    };
-    Some(Rename {
-        from: from.to_path_buf(),
-        to: to.to_path_buf(),
-        what,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn include_rules_name_parents_and_whole_directories() {
-        let rules = include_rules(&[PathBuf::from("a/b/c")], &[PathBuf::from("x/new[1]")]);
-        let rules: Vec<String> = rules
-            .split(|b| *b == 0)
-            .filter(|r| !r.is_empty())
-            .map(|r| String::from_utf8_lossy(r).into_owned())
-            .collect();
-        assert_eq!(
-            rules,
-            [
-                "+ /a/",
-                "+ /a/b/",
-                "+ /x/",
-                "+ /a/b/c",
-                "+ /x/new\\[1]",
-                "+ /x/new\\[1]/***",
-                "- *"
-            ]
-        );
-    }
 }

@@ -4,15 +4,16 @@
 //! inside is anchored to the root, which rsync writes with a leading slash; `a/**/b` also
 //! matches `a/b` in gitignore, so rsync gets both.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::filter::Filter;
 use crate::own::OwnFiles;
 
 /// rsync filter rules (each one `--filter` argument), first match winning.
-pub fn rules(filter: &Filter, own: &OwnFiles) -> Vec<OsString> {
+pub fn rules(filter: &Filter, own: &OwnFiles, backup_in: Option<&Path>) -> Vec<OsString> {
     let mut out: Vec<OsString> = Vec::new();
     // Our own files in SOURCE are never sent, and REPLICA's copies of them are never removed.
     for rel in own.source_files() {
@@ -28,7 +29,12 @@ pub fn rules(filter: &Filter, own: &OwnFiles) -> Vec<OsString> {
         out.push(rule("- /", &pattern, ""));
     }
     // Our directories in REPLICA (a backup directory): neither sent to nor removed.
-    for rel in own.replica_dirs() {
+    for rel in own
+        .replica_dirs()
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(backup_in)
+    {
         out.push(rule("P /", &literal(rel), "/"));
         out.push(rule("- /", &literal(rel), "/"));
     }
@@ -113,6 +119,43 @@ fn trim_trailing_spaces(line: &str) -> &str {
     }
 }
 
+/// The include rules for a batch: each path and its parents, a whole directory with `***`,
+/// everything else left out. NUL-terminated, for `--from0`.
+pub fn include_rules(entries: &[PathBuf], trees: &[PathBuf]) -> Vec<u8> {
+    let mut parents: BTreeSet<PathBuf> = BTreeSet::new();
+    for p in entries.iter().chain(trees) {
+        let mut a = p.parent();
+        while let Some(dir) = a.filter(|d| !d.as_os_str().is_empty()) {
+            parents.insert(dir.to_path_buf());
+            a = dir.parent();
+        }
+    }
+    let mut out = Vec::new();
+    let mut push = |prefix: &str, rel: &Path, suffix: &str| {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend(literal(rel));
+        out.extend_from_slice(suffix.as_bytes());
+        out.push(0);
+    };
+    for dir in &parents {
+        push("+ /", dir, "/");
+    }
+    for p in entries.iter().chain(trees) {
+        if !p.as_os_str().is_empty() {
+            push("+ /", p, "");
+        }
+    }
+    for p in trees {
+        if p.as_os_str().is_empty() {
+            push("+ /", p, "***");
+        } else {
+            push("+ /", p, "/***");
+        }
+    }
+    push("- ", Path::new(""), "*");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,12 +186,34 @@ mod tests {
         let patterns = vec!["*.log".to_string(), "!keep.log".to_string()];
         let filter = Filter::new(Path::new("/src"), &patterns, &[], false).unwrap();
         let own = OwnFiles::new(vec![PathBuf::from("logs/sync[1].log")], vec![]);
-        let r: Vec<String> = rules(&filter, &own)
+        let r: Vec<String> = rules(&filter, &own, None)
             .into_iter()
             .map(|r| r.to_string_lossy().into_owned())
             .collect();
         assert_eq!(r[0], "- /logs/sync\\[1].log");
         assert!(r[1].starts_with("- /logs/.foldersync-"));
         assert_eq!(&r[2..], ["+ keep.log", "- *.log"]);
+    }
+
+    #[test]
+    fn include_rules_name_parents_and_whole_directories() {
+        let rules = include_rules(&[PathBuf::from("a/b/c")], &[PathBuf::from("x/new[1]")]);
+        let rules: Vec<String> = rules
+            .split(|b| *b == 0)
+            .filter(|r| !r.is_empty())
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "+ /a/",
+                "+ /a/b/",
+                "+ /x/",
+                "+ /a/b/c",
+                "+ /x/new\\[1]",
+                "+ /x/new\\[1]/***",
+                "- *"
+            ]
+        );
     }
 }

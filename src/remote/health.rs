@@ -25,12 +25,12 @@ impl Remote {
         if !self.ssh.alive() {
             self.ssh.connect()?;
         }
-        let mut probe = probe_fn(&self.ssh, &self.spec, "0")?;
+        let mut probe = probe_fn(&self.ssh, &self.spec, "0", None)?;
         let device = |id: &str| id.split(':').next().map(str::to_string);
         if probe.missing && !self.settings.dry_run {
             // Deleted: made again where its parent is on the device it was on.
             if let Some(dev) = self.root_id.as_deref().and_then(device) {
-                probe = probe_fn(&self.ssh, &self.spec, &format!("dev:{dev}"))?;
+                probe = probe_fn(&self.ssh, &self.spec, &format!("dev:{dev}"), None)?;
             }
         }
         if probe.missing {
@@ -110,7 +110,7 @@ impl Replica for Remote {
         // The pass removes what SOURCE lacks, held or not.
         self.held.clear();
         let mut extra = vec!["-r", "--force", "--stats"];
-        if self.removals_allowed(&["-r", "--delete"], None, stats) {
+        if self.removals_allowed(&["-r", "--delete"], None, &[], stats) {
             extra.push("--delete");
         }
         let report = self.run(source, &extra, None, &[], stats);

@@ -1,7 +1,7 @@
 //! rsync's itemized output turned into foldersync's own log lines and counters. rsync is asked
-//! for `%i\t%l\t%n%L` per change (see [`FORMAT`]); it escapes every unprintable byte of a name
-//! but the tab as `\#ooo` (with `LC_ALL=C`, every byte above 127 too), so a newline in a name
-//! cannot forge a line, the first two tabs end the fixed fields, and the name is taken back
+//! for `%i\t%l\t%b\t%n%L` per change (see [`FORMAT`]); it escapes every unprintable byte of a
+//! name but the tab as `\#ooo` (with `LC_ALL=C`, every byte above 127 too), so a newline in a
+//! name cannot forge a line, the first three tabs end the fixed fields, and the name is taken back
 //! byte for byte. A symlink's ` -> target` or a hard link's ` => other` follows the name with
 //! nothing to tell them apart from a name holding the same characters: where that is in doubt,
 //! SOURCE is asked which split is true.
@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use crate::escape::{esc, rel as show};
 use crate::stats::{Count, Stats};
 
-/// rsync's `--out-format` for one change.
-pub const FORMAT: &str = "%i\t%l\t%n%L";
+/// rsync's `--out-format` for one change. `%b` (the bytes sent, unused) makes rsync print a
+/// file's line when the file has been sent rather than when it starts: an interrupted
+/// transfer is not reported as a copy.
+pub const FORMAT: &str = "%i\t%l\t%b\t%n%L";
 
 /// Tells whether SOURCE has, at the first path, a symlink to the second (`false`) or another
 /// name of the same file (`true`).
@@ -105,9 +107,10 @@ impl fmt::Display for Change {
 
 /// Reads one line of rsync's output; `None` for lines that are not changes (statistics).
 pub fn parse(line: &[u8], split: Split) -> Option<Change> {
-    let mut fields = line.splitn(3, |b| *b == b'\t');
+    let mut fields = line.splitn(4, |b| *b == b'\t');
     let flags = fields.next()?;
     let length = fields.next()?;
+    let _sent = fields.next()?;
     let rest = unescape(fields.next()?);
     if flags.len() != 11 {
         return None;
@@ -239,7 +242,7 @@ mod tests {
     fn lines_become_changes() {
         let c = |s: &[u8]| parse(s, &|_, _, _| false);
         assert_eq!(
-            c(b"<f+++++++++\t2\tnew\\#012line"),
+            c(b"<f+++++++++\t2\t0\tnew\\#012line"),
             Some(Change::Copied {
                 rel: PathBuf::from("new\nline"),
                 bytes: 2,
@@ -247,32 +250,32 @@ mod tests {
             })
         );
         assert_eq!(
-            c(b"<f.st......\t1,024\td/b").map(|c| c.to_string()),
+            c(b"<f.st......\t1,024\t0\td/b").map(|c| c.to_string()),
             Some("updated d/b (1024 bytes)".into())
         );
         assert_eq!(
-            c(b"cd+++++++++\t4096\td1/").map(|c| c.to_string()),
+            c(b"cd+++++++++\t4096\t0\td1/").map(|c| c.to_string()),
             Some("created directory d1".into())
         );
         assert_eq!(
-            c(b"cL+++++++++\t1\tlink -> a b").map(|c| c.to_string()),
+            c(b"cL+++++++++\t1\t0\tlink -> a b").map(|c| c.to_string()),
             Some("created symlink link -> a b".into())
         );
         assert_eq!(
-            c(b"*deleting  \t0\tgone/").map(|c| c.to_string()),
+            c(b"*deleting  \t0\t0\tgone/").map(|c| c.to_string()),
             Some("removed directory gone".into())
         );
         assert_eq!(
-            c(b"hf+++++++++\t3\tx/q => p").map(|c| c.to_string()),
+            c(b"hf+++++++++\t3\t0\tx/q => p").map(|c| c.to_string()),
             Some("linked x/q to p".into())
         );
         assert_eq!(
-            c(b".f...p.....\t3\tsecret").map(|c| c.to_string()),
+            c(b".f...p.....\t3\t0\tsecret").map(|c| c.to_string()),
             Some("updated attributes of secret".into())
         );
-        assert_eq!(c(b".d..t......\t4096\t./"), None);
+        assert_eq!(c(b".d..t......\t4096\t0\t./"), None);
         assert_eq!(
-            c(b"<f+++++++++\t2\ta\ttab").map(|c| c.to_string()),
+            c(b"<f+++++++++\t2\t0\ta\ttab").map(|c| c.to_string()),
             Some("copied a\\ttab (2 bytes)".into())
         );
         assert_eq!(c(b"Number of files: 3 (reg: 2)"), None);
@@ -282,7 +285,7 @@ mod tests {
     fn escapes_come_back_as_bytes() {
         assert_eq!(unescape(b"a\\#011b\\#377"), b"a\tb\xff");
         assert_eq!(unescape(b"back\\slash \\#9x"), b"back\\slash \\#9x");
-        let line = parse(b">f+++++++++\t1\t\\#033[31mred", &|_, _, _| false)
+        let line = parse(b">f+++++++++\t1\t0\t\\#033[31mred", &|_, _, _| false)
             .unwrap()
             .to_string();
         assert_eq!(line, "copied \\x1b[31mred (1 bytes)");
@@ -294,7 +297,7 @@ mod tests {
         let source = |name: &Path, target: &Path, _hard: bool| {
             name == Path::new("a -> b") && target == Path::new("c")
         };
-        let change = parse(b"cL+++++++++\t1\ta -> b -> c", &source).unwrap();
+        let change = parse(b"cL+++++++++\t1\t0\ta -> b -> c", &source).unwrap();
         assert_eq!(
             change,
             Change::Symlink {

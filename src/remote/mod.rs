@@ -3,7 +3,8 @@
 //! stay here; the bytes travel by rsync, on one shared ssh connection ([`ssh`]). A full pass is
 //! one `rsync --delete`; a batch of hints one or two rsync runs over a `--files-from` list
 //! ([`batch`]), with the renames and a check of the remote root made on the remote side just
-//! before ([`script`]). Removals wait a moment in case they turn out to be renames ([`held`]).
+//! before ([`script`]), and what SOURCE holds looked at through its open directories
+//! ([`source`]). Removals wait a moment in case they turn out to be renames ([`held`]).
 //! One rsync run, its `--max-delete` check and its log lines are [`run`]; rsync's itemized
 //! output becomes the usual log lines ([`itemize`]); its exit status decides what happens next
 //! ([`rsync`]), and a lost connection or a replaced root stops all writing until a check finds
@@ -17,6 +18,7 @@ pub mod itemize;
 mod rsync;
 mod run;
 mod script;
+mod source;
 pub mod spec;
 mod ssh;
 
@@ -69,8 +71,6 @@ pub struct Remote {
     settings: Settings,
     /// SOURCE with a trailing slash, as rsync's source argument.
     source: OsString,
-    /// `[user@]host:path/`, as rsync's destination argument.
-    destination: OsString,
     /// The arguments every run shares.
     args: Vec<OsString>,
     /// `--files-from` with `--delete-missing-args` works with this pair of rsyncs; if not,
@@ -89,6 +89,9 @@ pub struct Remote {
     tries: HashMap<PathBuf, u32>,
     /// Removals held back, in case they were renames.
     held: held::Held,
+    /// Where the backup directory is inside REPLICA (as the remote side resolved it): left
+    /// out of the mirror, never removed.
+    backup_in: Option<PathBuf>,
     /// The last backup suffix given, and how many runs used its second.
     last_stamp: std::cell::RefCell<(String, u32)>,
     stop: Stop,
@@ -114,7 +117,7 @@ impl Remote {
             .and_then(script::version);
         let mut ssh = Ssh::new(&settings.rsh, spec.destination(), stop.clone()).map_err(fail)?;
         ssh.connect().map_err(fail)?;
-        let probe = probe(&ssh, &spec, "0").map_err(fail)?;
+        let probe = probe(&ssh, &spec, "0", settings.backup_dir.as_deref()).map_err(fail)?;
         if let Some(why) = probe.refused {
             return Err(fail(format!("the remote path {why}")));
         }
@@ -129,14 +132,9 @@ impl Remote {
         }
         let mut source_arg = source.as_os_str().to_os_string();
         source_arg.push("/");
-        let mut destination = OsString::from(spec.destination());
-        destination.push(":");
-        destination.push(&spec.path);
-        destination.push("/");
         let mut remote = Remote {
             args: Vec::new(),
             source: source_arg,
-            destination,
             files_from: true,
             root_id: probe.id.clone(),
             nanoseconds: remote_version.is_some_and(|v| v >= (3, 1, 3)),
@@ -147,6 +145,7 @@ impl Remote {
             tries: HashMap::new(),
             held: held::Held::new(settings.hold),
             last_stamp: Default::default(),
+            backup_in: probe.backup_in.clone(),
             spec,
             ssh,
             settings,
@@ -165,7 +164,7 @@ impl Remote {
         if self.settings.dry_run {
             return Ok(true);
         }
-        let probe = probe(&self.ssh, &self.spec, "1")
+        let probe = probe(&self.ssh, &self.spec, "1", None)
             .map_err(|e| StartError::new(format!("cannot create REPLICA {}: {e}", self.spec)))?;
         if let Some(why) = probe.refused {
             return Err(StartError::new(format!(
@@ -225,7 +224,7 @@ impl Remote {
         if s.dry_run {
             add("--dry-run");
         }
-        for rule in filters::rules(&s.filter, &s.own) {
+        for rule in filters::rules(&s.filter, &s.own, self.backup_in.as_deref()) {
             let mut arg = OsString::from("--filter=");
             arg.push(rule);
             a.push(arg);
@@ -261,7 +260,7 @@ impl Remote {
                 rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), &[]),
                 rsh: &self.ssh.rsync_rsh(),
                 source: &self.source,
-                destination: &self.destination,
+                destination: &self.destination(),
                 split: &|_, _, _| false,
             }
             .go(&self.stop, |_| {});
@@ -287,6 +286,21 @@ impl Remote {
             self.files_from = false;
             return;
         }
+    }
+
+    /// rsync's destination argument: `host:.` where the guard (see [`script::guard`]) has
+    /// moved into the root it checked; `host:path/` only while the root is still to be made
+    /// (a dry run), which [`spec`] keeps free of wildcards that rsync would expand.
+    fn destination(&self) -> OsString {
+        let mut destination = OsString::from(self.spec.destination());
+        destination.push(":");
+        if self.root_id.is_some() {
+            destination.push(".");
+        } else {
+            destination.push(&self.spec.path);
+            destination.push("/");
+        }
+        destination
     }
 
     fn rsh(&self) -> String {
@@ -318,11 +332,20 @@ impl Remote {
 
 /// Runs the probe script for `spec`'s root; `make` as the script's `$2` (see
 /// [`script::PROBE`]).
-fn probe(ssh: &Ssh, spec: &Spec, make: &str) -> Result<script::Probe, String> {
+fn probe(
+    ssh: &Ssh,
+    spec: &Spec,
+    make: &str,
+    backup: Option<&str>,
+) -> Result<script::Probe, String> {
     let out = ssh
         .script(
             script::PROBE,
-            &[std::ffi::OsStr::new(&spec.path), std::ffi::OsStr::new(make)],
+            &[
+                std::ffi::OsStr::new(&spec.path),
+                std::ffi::OsStr::new(make),
+                std::ffi::OsStr::new(backup.unwrap_or("")),
+            ],
         )
         .map_err(|e| format!("cannot run ssh: {e}"))?;
     if out.status.code() == Some(255) {

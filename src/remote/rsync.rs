@@ -18,6 +18,8 @@ use crate::stop::Stop;
 /// Marker lines the remote side writes on its standard error (see `super::script`).
 pub const RENAMED: &[u8] = b"foldersync-renamed ";
 pub const ROOT_CHANGED: &[u8] = b"foldersync-root-changed";
+/// The remote side made the missing directory of rename number `n`'s new name.
+pub const MADE_PARENT: &[u8] = b"foldersync-made-parent ";
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub enum Event {
     Change(Change),
     /// The remote side renamed the batch's rename number `n`.
     Renamed(usize),
+    /// The remote side made the directory rename number `n` moves into.
+    MadeParent(usize),
 }
 
 /// What a run said.
@@ -156,13 +160,11 @@ impl Run<'_> {
                     }
                 }
                 Ok((true, line)) => {
-                    if let Some(n) = line.strip_prefix(RENAMED) {
-                        let n = std::str::from_utf8(n)
-                            .ok()
-                            .and_then(|n| n.trim().parse().ok());
-                        if let Some(n) = n {
-                            on_event(Event::Renamed(n));
-                        }
+                    let number = |n: &[u8]| std::str::from_utf8(n).ok()?.trim().parse().ok();
+                    if let Some(n) = line.strip_prefix(RENAMED).and_then(number) {
+                        on_event(Event::Renamed(n));
+                    } else if let Some(n) = line.strip_prefix(MADE_PARENT).and_then(number) {
+                        on_event(Event::MadeParent(n));
                     } else if line.starts_with(ROOT_CHANGED) {
                         root_changed = true;
                     } else if !line.is_empty() {

@@ -5,12 +5,17 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use log::{debug, error, info};
+use log::{debug, error, info, warn};
 
 use super::rsync::{self, Ended, Event, Report};
 use super::{itemize, script, Remote};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
+
+/// Said when rsync stops in the middle of a run: it reports a file once it has sent it, and
+/// the remote side may not have written the last ones.
+const CUT_OFF: &str = "rsync stopped before the end of its run: the files it reported last \
+                       may not have reached REPLICA; they are looked at again";
 
 impl Remote {
     /// Runs rsync with `extra` arguments, logging and counting its changes.
@@ -22,8 +27,7 @@ impl Remote {
         renames: &[script::Rename],
         stats: &Stats,
     ) -> Report {
-        let mut args = self.args.clone();
-        args.extend(extra.iter().map(OsString::from));
+        let mut args = self.run_args(extra);
         args.extend(self.backup_args());
         let marker = if self.settings.dry_run {
             "[dry run] "
@@ -38,7 +42,7 @@ impl Remote {
             rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames),
             rsh: &self.rsh(),
             source: &self.source,
-            destination: &self.destination,
+            destination: &self.destination(),
             split: &split,
         }
         .go(&self.stop, |event| match event {
@@ -47,6 +51,12 @@ impl Remote {
                     info!("{marker}{change}");
                 } else {
                     debug!("{marker}{change}");
+                }
+            }
+            Event::MadeParent(i) => {
+                if let Some(dir) = renames.get(i).and_then(|r| r.to.parent()) {
+                    stats.add(Count::Created);
+                    info!("created directory {}", crate::escape::rel(dir));
                 }
             }
             Event::Renamed(i) => {
@@ -66,26 +76,44 @@ impl Remote {
     }
 
     /// How many entries a run would remove (a dry run of it).
-    fn removals(&self, extra: &[&str], stdin: Option<Vec<u8>>) -> u64 {
-        let mut args = self.args.clone();
-        args.extend(extra.iter().map(OsString::from));
+    fn removals(&self, extra: &[&str], stdin: Option<Vec<u8>>, renamed: &[&Path]) -> u64 {
+        let mut args = self.run_args(extra);
         args.push(OsString::from("--dry-run"));
-        let mut n = 0;
+        // Each path once (a missing directory is listed, and so is each entry inside it), and
+        // not what the batch's renames move away first.
+        let mut seen = std::collections::HashSet::new();
         rsync::Run {
             args,
             stdin,
             rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), &[]),
             rsh: &self.rsh(),
             source: &self.source,
-            destination: &self.destination,
+            destination: &self.destination(),
             split: &|_, _, _| false,
         }
         .go(&self.stop, |event| {
-            if matches!(event, Event::Change(itemize::Change::Removed { .. })) {
-                n += 1;
+            if let Event::Change(itemize::Change::Removed { rel, .. }) = event {
+                if !renamed.iter().any(|from| rel.starts_with(from)) {
+                    seen.insert(rel);
+                }
             }
         });
-        n
+        seen.len() as u64
+    }
+
+    /// The shared arguments and a run's own. A run that names what it looks at by include
+    /// rules (`- *` last) never carries `--delete-excluded`: everything it leaves out would
+    /// count as excluded, and be removed.
+    fn run_args(&self, extra: &[&str]) -> Vec<OsString> {
+        let by_rules = extra.iter().any(|a| a.starts_with("--include-from"));
+        let mut args: Vec<OsString> = self
+            .args
+            .iter()
+            .filter(|a| !(by_rules && *a == "--delete-excluded"))
+            .cloned()
+            .collect();
+        args.extend(extra.iter().map(OsString::from));
+        args
     }
 
     /// Whether `--max-delete` lets a run with `extra` remove what it would; says so if not.
@@ -93,12 +121,13 @@ impl Remote {
         &self,
         extra: &[&str],
         stdin: Option<Vec<u8>>,
+        renamed: &[&Path],
         stats: &Stats,
     ) -> bool {
         let Some(max) = self.settings.max_delete else {
             return true;
         };
-        let n = self.removals(extra, stdin);
+        let n = self.removals(extra, stdin, renamed);
         if n > max {
             error!(
                 "refusing to remove {n} entries from REPLICA, more than --max-delete {max}: \
@@ -134,18 +163,28 @@ impl Remote {
                     error!("rsync to {} exited with status {code}", self.spec);
                     stats.add(Count::Error);
                 }
+                if report.ended != Ended::Partial {
+                    warn!("{CUT_OFF}");
+                }
                 false
             }
             Ended::Lost => {
-                self.lose(format!("cannot reach REPLICA {}: {}", self.spec, said()));
+                let problem = format!("cannot reach REPLICA {}: {}", self.spec, said());
+                error!("{problem}");
+                warn!("{CUT_OFF}");
+                stats.add(Count::Error);
+                self.lose(problem);
                 false
             }
             Ended::RootChanged => {
-                self.lose(format!(
+                let problem = format!(
                     "REPLICA {} is not the directory foldersync started with (replaced, or \
                      its disk unmounted)",
                     self.spec
-                ));
+                );
+                error!("{problem}");
+                stats.add(Count::Error);
+                self.lose(problem);
                 false
             }
         }

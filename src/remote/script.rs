@@ -8,14 +8,30 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::Output;
 
-use super::rsync::{RENAMED, ROOT_CHANGED};
+use super::rsync::{MADE_PARENT, RENAMED, ROOT_CHANGED};
 use super::ssh::quote;
 
 /// Looks at REPLICA's root (`$1`), making it if it is missing: with its parents if `$2` is 1;
 /// alone, and only if its parent is on device N, if `$2` is `dev:N` (a root deleted while
-/// running is made again, never below an unmounted disk's mount point).
+/// running is made again, never below an unmounted disk's mount point). With a backup
+/// directory (`$3`, absolute), says where it really is: holding the root, or inside it (and
+/// where), as far as it exists.
 pub const PROBE: &str = r#"root=$1
 if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
+real() {
+  b=$1 rest=
+  while [ ! -d "$b" ]; do
+    case $b in */*) rest="/${b##*/}$rest"; b=${b%/*}; [ -n "$b" ] || b=/;; *) rest="/$b$rest"; b=.;; esac
+  done
+  r=$(cd -P -- "$b" && pwd -P) || return 1
+  [ "$r" = / ] && r=
+  echo "$r$rest"
+}
+if [ -n "$3" ]; then
+  want=$(real "$root") && bk=$(real "$3") || exit 1
+  case "$want/" in "$bk"/*) echo backup-holds; exit 0;; esac
+  case "$bk" in "$want"/*) echo "backup-in ${bk#"$want"/}";; esac
+fi
 if [ ! -e "$root" ] && [ ! -L "$root" ]; then
   case $2 in
     1) mkdir -p -- "$root" || exit 1;;
@@ -45,6 +61,8 @@ pub struct Probe {
     pub content: bool,
     /// The remote rsync's `--version` first line.
     pub rsync: Option<String>,
+    /// Where the backup directory is inside the root.
+    pub backup_in: Option<PathBuf>,
     /// Why the root cannot be used.
     pub refused: Option<&'static str>,
 }
@@ -70,9 +88,16 @@ pub fn parse_probe(out: &Output) -> Result<Probe, String> {
             "isroot" => probe.refused = Some("is the remote root directory"),
             "ishome" => probe.refused = Some("is the remote home directory"),
             "norsync" => probe.refused = Some("is on a machine without rsync"),
+            "backup-holds" => {
+                probe.refused = Some(
+                    "is the backup directory or inside it: the mirror would remove what it keeps",
+                )
+            }
             _ => {
                 if let Some(id) = line.strip_prefix("id ") {
                     probe.id = Some(id.trim().to_string());
+                } else if let Some(rel) = line.strip_prefix("backup-in ") {
+                    probe.backup_in = Some(PathBuf::from(rel));
                 } else if let Some(v) = line.strip_prefix("rsync ") {
                     probe.rsync = Some(v.trim().to_string());
                 }
@@ -107,33 +132,34 @@ fs_mv() {
     d:*) [ -d "$2" ] && [ "$(ls -A -- "$2" | wc -l)" -eq "${4#d:}" ] || return 0;;
     *) [ -f "$2" ] && [ "$(stat -c %s:%Y -- "$2")" = "$4" ] || return 0;;
   esac
-  case $3 in */*) [ -d "${3%/*}" ] || mkdir -p -- "${3%/*}" || return 0;; esac
+  case $3 in */*) [ -d "${3%/*}" ] || { mkdir -p -- "${3%/*}" && echo "MADE$1" >&2; } || return 0;; esac
   mv -- "$2" "$3" && echo "MARK$1" >&2
   return 0
 }
 "#;
 
-/// The command that runs on the remote side before rsync: the root check (with `id`, when
-/// known), then the renames, then rsync itself.
+/// The command that runs on the remote side before rsync. With the root's `id` known, the
+/// shell moves into the root and checks that it is still that directory, makes the renames,
+/// and starts rsync there: rsync is given `.` as its destination, so what it writes is the
+/// directory just checked, whatever its path names by then. Without an id (a dry run of a
+/// root still to be made) rsync is given the root's path, and there is nothing to rename.
 pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
     let mut s: Vec<u8> = Vec::new();
-    if renames.is_empty() && id.is_none() {
+    let Some(id) = id else {
         s.extend_from_slice(b"rsync");
         return s;
-    }
+    };
     if !renames.is_empty() {
-        let functions = RENAME_FUNCTIONS.replace("MARK", &String::from_utf8_lossy(RENAMED));
+        let functions = RENAME_FUNCTIONS
+            .replace("MARK", &String::from_utf8_lossy(RENAMED))
+            .replace("MADE", &String::from_utf8_lossy(MADE_PARENT));
         s.extend_from_slice(functions.as_bytes());
     }
-    s.extend_from_slice(b"( cd -P -- ");
+    s.extend_from_slice(b"{ cd -P -- ");
     s.extend(quote(root.as_bytes()));
-    s.extend_from_slice(b" 2>/dev/null");
-    if let Some(id) = id {
-        s.extend_from_slice(b" && [ \"$(stat -c %d:%i .)\" = ");
-        s.extend(quote(id.as_bytes()));
-        s.extend_from_slice(b" ]");
-    }
-    s.extend_from_slice(b" || { echo ");
+    s.extend_from_slice(b" 2>/dev/null && [ \"$(stat -c %d:%i .)\" = ");
+    s.extend(quote(id.as_bytes()));
+    s.extend_from_slice(b" ]; } || { echo ");
     s.extend_from_slice(ROOT_CHANGED);
     s.extend_from_slice(b" >&2; exit 99; }\n");
     for (i, r) in renames.iter().enumerate() {
@@ -145,7 +171,7 @@ pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
         s.extend(quote(r.what.as_bytes()));
         s.push(b'\n');
     }
-    s.extend_from_slice(b"exit 0 ) && rsync");
+    s.extend_from_slice(b"rsync");
     s
 }
 
@@ -219,7 +245,7 @@ mod tests {
         ];
         let mut script = guard(root.to_str().unwrap(), Some(&id), &renames);
         // Stand-in for the remote rsync.
-        script.extend_from_slice(b" --version >/dev/null; echo ran");
+        script.extend_from_slice(b" --version >/dev/null; echo ran; pwd -P");
         let out = Command::new("sh")
             .arg("-c")
             .arg(std::ffi::OsStr::from_bytes(&script))
@@ -237,7 +263,10 @@ mod tests {
             !err.contains("foldersync-renamed 3"),
             "through a symlink: {err}"
         );
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ran");
+        // rsync starts in the root it checked.
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let here = root.canonicalize().unwrap();
+        assert_eq!(said, format!("ran\n{}\n", here.display()));
         assert!(root.join("g").exists() && root.join("e/in").exists());
         assert!(!tmp.path().join("pwned").exists() && !root.join("pwned").exists());
         assert!(!root.join("stolen").exists());

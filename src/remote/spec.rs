@@ -112,6 +112,18 @@ fn check_path(path: &str) -> Result<String, String> {
             "remote REPLICA path '{shown}' holds a control character"
         ));
     }
+    if path.starts_with(':') {
+        return Err(format!(
+            "REPLICA '{shown}': HOST::PATH names an rsync daemon's module; foldersync reaches \
+             REPLICA over ssh: write HOST:PATH"
+        ));
+    }
+    if path.contains(['*', '?', '[', '\\']) {
+        return Err(format!(
+            "remote REPLICA path '{shown}' holds a wildcard or a backslash (* ? [ \\), which \
+             rsync would expand on the remote side into other directories; rename the directory"
+        ));
+    }
     if path.starts_with('~') {
         return Err(format!(
             "remote REPLICA path '{shown}': write it relative to the remote home without ~ \
@@ -197,6 +209,11 @@ mod tests {
             "u ser@nas:/m",
             "@nas:/m",
             "a'b:/m",
+            "nas::module",
+            "nas:/srv/rep[1]",
+            "nas:/roo?",
+            "nas:*",
+            "nas:/a\\b",
         ] {
             assert!(matches!(p(s), Some(Err(_))), "{s:?} was accepted");
         }

@@ -112,11 +112,44 @@ fn sigterm_during_a_large_transfer_stops_cleanly() {
         .wait(Duration::from_secs(10))
         .expect("stopped within 10 s");
     assert!(status.success(), "{status:?}");
-    assert!(env.log_text().contains("stopped by user"));
+    let log = env.log_text();
+    assert!(log.contains("stopped by user"), "{log}");
+    assert!(
+        !log.contains("copied huge.bin"),
+        "a copy cut off was logged: {log}"
+    );
     assert!(!env.rep.join("huge.bin").exists());
     wait_for(QUICK, "rsync's temporary file to go", || {
         fs::read_dir(&env.rep).is_ok_and(|d| d.flatten().count() == 0)
     });
+}
+
+#[test]
+fn a_once_run_cut_off_by_a_lost_connection_exits_1() {
+    let Some((env, mut sshd)) = setup() else {
+        return;
+    };
+    big_file(env.src.join("huge.bin"), 1 << 30);
+    let console = env.root.join("console.txt");
+    let child = cmd(&env, &sshd)
+        .arg("--once")
+        .stdout(fs::File::create(&console).unwrap())
+        .stderr(fs::File::create(&console).unwrap())
+        .spawn()
+        .unwrap();
+    let mut run = Running::from(child, console);
+    wait_for(QUICK, "the transfer to start", || {
+        fs::read_dir(&env.rep).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".huge.bin"))
+        })
+    });
+    sshd.kill();
+    let status = run.wait(Duration::from_secs(30)).expect("exit");
+    assert_eq!(status.code(), Some(1), "{}", env.log_text());
+    let log = env.log_text();
+    assert!(log.contains("[ERROR]"), "{log}");
+    assert!(!log.contains("copied huge.bin"), "{log}");
 }
 
 #[test]
@@ -194,6 +227,9 @@ fn dangerous_remote_paths_and_misplaced_options_are_refused() {
         ("nas:a/..", "'..'"),
         ("nas:~/x", "without ~"),
         ("-oProxyCommand=x:/m", "host name"),
+        ("nas:/srv/rep[1]", "wildcard"),
+        ("nas:*", "wildcard"),
+        ("nas::module", "rsync daemon"),
     ] {
         let out = Command::new(BIN)
             .arg("-l")
@@ -246,7 +282,8 @@ fn batches_use_include_filters_where_delete_missing_args_fails() {
     write(env.src.join("dir/a"), "a");
     let console = env.root.join("logs/console.txt");
     let mut c = cmd(&env, &sshd);
-    c.args(["-i", "1h"])
+    // --delete-excluded with include rules would take whatever a batch leaves out for excluded.
+    c.args(["-i", "1h", "--exclude", "*.log", "--delete-excluded"])
         .env("PATH", path)
         .stdout(fs::File::create(&console).unwrap())
         .stderr(fs::File::create(&console).unwrap());

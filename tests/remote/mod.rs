@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+mod batches;
 mod faults;
 
 use crate::util::sshd::{self, Sshd};

@@ -1,0 +1,93 @@
+//! What a remote batch asks of SOURCE: what is at a path now (through the directories held
+//! open), the entries inside a new directory, the path that stands for one whose parent is no
+//! longer a directory, and the renames SOURCE bears out.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::script::Rename;
+use crate::dir::Kind;
+use crate::root::Root;
+
+/// How many entries inside new directories are offered at most.
+const MAX_INSIDE: usize = 64;
+
+/// Entries inside SOURCE's directory `rel`, breadth first, at most `depth` levels down and
+/// [`MAX_INSIDE`] in all.
+pub fn inside(source: &Root, rel: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut level = vec![rel.to_path_buf()];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for dir in &level {
+            let Ok(d) = source.dir.open_beneath(dir) else {
+                continue;
+            };
+            for (name, kind) in d.list().unwrap_or_default() {
+                if out.len() >= MAX_INSIDE {
+                    return out;
+                }
+                let path = dir.join(&name);
+                if kind == Kind::Dir {
+                    next.push(path.clone());
+                }
+                out.push(path);
+            }
+        }
+        level = next;
+    }
+    out
+}
+
+/// A path SOURCE lacks because one of its parents is no longer a directory stands for that
+/// parent (rsync would fail to look at it, rather than take it as missing).
+pub fn lift(source: &Root, rel: PathBuf) -> PathBuf {
+    let mut lifted = None;
+    for up in rel.ancestors().skip(1) {
+        match kind_in(source, up) {
+            _ if up.as_os_str().is_empty() => break,
+            Some(Kind::Dir) => break,
+            Some(_) => lifted = Some(up.to_path_buf()),
+            None => {}
+        }
+    }
+    lifted.unwrap_or(rel)
+}
+
+/// A path as `--files-from` takes it: the root is `.`.
+pub fn list_name(rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel.to_path_buf()
+    }
+}
+
+/// What SOURCE has at `rel` now (its kind), through the directories held open.
+pub fn kind_in(source: &Root, rel: &Path) -> Option<Kind> {
+    meta_in(source, rel).map(|m| m.kind)
+}
+
+pub fn meta_in(source: &Root, rel: &Path) -> Option<crate::dir::Meta> {
+    let (parent, name) = (rel.parent()?, rel.file_name()?);
+    source.dir.open_beneath(parent).ok()?.stat_at(name).ok()?
+}
+
+/// A rename to make on the remote side: SOURCE no longer has `from` and now has `to`, a file
+/// (matched there by size and mtime) or a directory.
+pub fn rename(source: &Root, from: &Path, to: &Path) -> Option<Rename> {
+    if meta_in(source, from).is_some() || from.as_os_str().as_bytes().is_empty() {
+        return None;
+    }
+    let meta = meta_in(source, to)?;
+    let what = match meta.kind {
+        Kind::File => format!("{}:{}", meta.size, meta.mtime.sec),
+        Kind::Dir => "d".to_string(),
+        _ => return None,
+    };
+    Some(Rename {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        what,
+    })
+}
