@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use log::error;
+use log::{error, info};
 
 use super::filters::include_rules;
 use super::rsync::nul_list;
@@ -120,10 +120,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         Went::Lost => Went::Lost,
         _ if suspects.is_empty() => went,
         Went::Through => compare(r, source, &suspects, stats),
-        Went::Partly => {
-            compare(r, source, &suspects, stats);
-            Went::Partly
-        }
+        Went::Partly { .. } => went.worse(compare(r, source, &suspects, stats)),
     };
     let all = entries.into_iter().chain(trees);
     let mut outcome = Outcome::default();
@@ -134,7 +131,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             }
         }
         Went::Lost => {}
-        Went::Partly => {
+        Went::Partly { raced } => {
             // Tried again a little later, then left to the next full pass, which covers them.
             for rel in all {
                 let tries = r.tries.entry(rel.clone()).or_insert(0);
@@ -144,10 +141,15 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
                     outcome.later.push((rel, Instant::now() + wait));
                 } else {
                     r.tries.remove(&rel);
-                    error!(
-                        "{} could not be mirrored after {BATCH_TRIES} tries: left to the next full pass",
-                        crate::escape::rel(&rel)
-                    );
+                    let rel = crate::escape::rel(&rel);
+                    if raced {
+                        info!("{rel} changes too fast to mirror now: left to the next full pass");
+                    } else {
+                        error!(
+                            "{rel} could not be mirrored after {BATCH_TRIES} tries: left to the \
+                             next full pass"
+                        );
+                    }
                 }
             }
         }
@@ -181,20 +183,47 @@ fn compare(r: &mut Remote, source: &Root, files: &[PathBuf], stats: &Stats) -> W
         "--ignore-missing-args",
     ];
     let report = r.run(source, &extra, Some(list), &[], stats);
-    if r.ended(&report, stats) {
+    went(r, &report, stats)
+}
+
+impl Went {
+    /// The worse of two: lost, then failed, then failed only because SOURCE changed.
+    fn worse(self, other: Went) -> Went {
+        match (self, other) {
+            (Went::Lost, _) | (_, Went::Lost) => Went::Lost,
+            (Went::Partly { raced: a }, Went::Partly { raced: b }) => {
+                Went::Partly { raced: a && b }
+            }
+            (Went::Partly { raced }, Went::Through) | (Went::Through, Went::Partly { raced }) => {
+                Went::Partly { raced }
+            }
+            (Went::Through, Went::Through) => Went::Through,
+        }
+    }
+}
+
+/// How one rsync run went.
+fn went(r: &mut Remote, report: &super::rsync::Report, stats: &Stats) -> Went {
+    if r.ended(report, stats) {
         Went::Through
     } else if r.problem.is_some() {
         Went::Lost
     } else {
-        Went::Partly
+        Went::Partly {
+            raced: super::run::raced(report),
+        }
     }
 }
 
 /// How a batch went.
+#[derive(Clone, Copy)]
 enum Went {
     Through,
-    /// In part (some paths failed): they are tried again.
-    Partly,
+    /// In part (some paths failed): they are tried again. `raced`: only because SOURCE
+    /// changed under rsync.
+    Partly {
+        raced: bool,
+    },
     /// Not at all: the replica is unusable until it is found back (then a full pass runs).
     Lost,
 }
@@ -236,11 +265,9 @@ fn by_list(
         let report = r.run(source, &extra, Some(list), renames, stats);
         renamed.extend(report.renamed.iter().copied());
         renames = &[];
-        if !r.ended(&report, stats) {
-            if r.problem.is_some() {
-                return (Went::Lost, renamed);
-            }
-            went = Went::Partly;
+        went = went.worse(self::went(r, &report, stats));
+        if let Went::Lost = went {
+            return (went, renamed);
         }
     }
     (went, renamed)
@@ -266,12 +293,6 @@ fn by_filters(
         extra.push("--delete");
     }
     let report = r.run(source, &extra, Some(rules), renames, stats);
-    let went = if r.ended(&report, stats) {
-        Went::Through
-    } else if r.problem.is_some() {
-        Went::Lost
-    } else {
-        Went::Partly
-    };
+    let went = went(r, &report, stats);
     (went, report.renamed)
 }

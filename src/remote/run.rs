@@ -145,7 +145,7 @@ impl Remote {
         match &report.ended {
             Ended::Ok => true,
             Ended::Interrupted => false,
-            Ended::Partial if report.errors.iter().all(|l| vanished(l)) => {
+            Ended::Partial if raced(report) => {
                 // SOURCE changed under rsync (a file removed, a directory made a file): not
                 // an error; the paths are looked at again.
                 for line in &report.errors {
@@ -191,8 +191,24 @@ impl Remote {
     }
 }
 
-/// Whether rsync's message says only that a SOURCE path went away while it was read.
+/// Whether a run failed only because SOURCE changed under rsync.
+pub(super) fn raced(report: &Report) -> bool {
+    report.ended == Ended::Partial && report.errors.iter().all(|l| vanished(l))
+}
+
+/// Whether rsync's message says only that a SOURCE path went away, or changed kind, while it
+/// was read.
 fn vanished(line: &str) -> bool {
+    let changed = line.ends_with("Is a directory (21)") || line.ends_with("Not a directory (20)");
+    if line.contains("[sender] read errors mapping \"") && changed {
+        return true;
+    }
+    if line.starts_with("WARNING: parent dir is absent in the file list: ")
+        || (line.contains(" failed verification -- update discarded")
+            && (line.starts_with("WARNING: ") || line.starts_with("ERROR: ")))
+    {
+        return true;
+    }
     let gone =
         line.ends_with("No such file or directory (2)") || line.ends_with("Not a directory (20)");
     (line.contains("[sender] link_stat \"") && gone)
