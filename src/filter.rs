@@ -69,7 +69,8 @@ impl Filter {
                 ))
             })?;
             for line in text.lines() {
-                let line = line.trim_end();
+                // Trailing spaces are the pattern syntax's to drop (an escaped one stays).
+                let line = line.trim_end_matches('\r');
                 if line.trim().is_empty() || line.starts_with('#') {
                     continue;
                 }

@@ -52,6 +52,9 @@ pub struct Outcome {
     /// Directories were met whose paths are too long for inotify to watch: changes there wait
     /// for the passes.
     pub unwatchable: bool,
+    /// The batch could not bring everything over by itself (a file with other names, which a
+    /// remote replica's rsync sees only in a full pass): a full pass should follow.
+    pub pass: bool,
 }
 
 /// What a replica's root check found.

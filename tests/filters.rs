@@ -111,6 +111,30 @@ fn exclude_from_a_file_with_comments() {
 }
 
 #[test]
+fn exclude_files_keep_an_escaped_trailing_space_and_drop_plain_ones() {
+    let env = Env::new();
+    write(env.src.join("sp "), "a name ending in a space");
+    write(env.src.join("sp"), "without");
+    write(env.src.join("a.tmp"), "t");
+    let list = env.root.join("excludes.txt");
+    write(&list, "sp\\ \n*.tmp   \r\n");
+    let out = env
+        .cmd()
+        .arg("--exclude-from")
+        .arg(&list)
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!env.rep.join("sp ").exists() && !env.rep.join("a.tmp").exists());
+    assert!(env.rep.join("sp").exists());
+}
+
+#[test]
 fn invalid_patterns_and_missing_files_are_refused() {
     let env = Env::new();
     write(env.src.join("f"), "x");

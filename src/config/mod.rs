@@ -80,6 +80,13 @@ impl Config {
             Some(Ok(spec)) => Some(spec),
             Some(Err(e)) => return Err(bad(e)),
         };
+        if remote.is_some() && args.modify_window.subsec_nanos() != 0 {
+            return Err(bad(format!(
+                "--modify-window {}: with a remote REPLICA it is rsync's, which takes whole \
+                 seconds",
+                args.modify_window.as_secs_f64()
+            )));
+        }
         if remote.is_none() && args.rsh.is_some() {
             return Err(bad(
                 "--rsh applies to a remote REPLICA ([USER@]HOST:PATH) only".into(),
@@ -236,13 +243,15 @@ fn check_apart(
 fn check_remote_backup(arg: &Path) -> Result<PathBuf, StartError> {
     let shown = esc(arg);
     let text = arg.to_str().filter(|t| !t.chars().any(char::is_control));
+    // `.` and `..` would be resolved on the remote side only as far as the path exists.
+    let plain = |t: &str| !t.split('/').any(|part| part == "." || part == "..");
     match text {
-        Some(t) if t.starts_with('/') && t.trim_end_matches('/').len() > 1 => {
+        Some(t) if t.starts_with('/') && t.trim_end_matches('/').len() > 1 && plain(t) => {
             Ok(PathBuf::from(t.trim_end_matches('/')))
         }
         _ => Err(bad(format!(
             "backup directory {shown}: with a remote REPLICA, give an absolute path on the \
-             remote machine"
+             remote machine, without . or .."
         ))),
     }
 }

@@ -345,6 +345,11 @@ impl<'a> Daemon<'a> {
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
         self.schedule.retry_at(outcome.later);
+        if outcome.pass {
+            // Spaced like a rescan's, so a file with other names rewritten often cannot keep
+            // the replica in passes.
+            self.schedule.want_pass(true);
+        }
         self.note_pending();
         let counts = stats.snapshot();
         if counts.changed() || counts.errors > 0 {

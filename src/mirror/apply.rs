@@ -245,6 +245,7 @@ impl<'a> Run<'a> {
             retry: std::mem::take(&mut *crate::lock(&self.retries)),
             later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
             unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
+            pass: false,
         }
     }
 

@@ -14,7 +14,7 @@ use log::{error, info};
 use super::filters::include_rules;
 use super::rsync::nul_list;
 use super::script::Rename;
-use super::source::{inside, kind_in, lift, list_name, rename};
+use super::source::{inside, kind_in, lift, list_name, meta_in, rename};
 use super::{Remote, BATCH_TRIES};
 use crate::dir::Kind;
 use crate::replica::{Batch, Outcome};
@@ -41,12 +41,30 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         if !wanted(r, &rel, is_dir) {
             continue;
         }
-        if look.tree && is_dir {
+        if look.tree && is_dir && !rel.as_os_str().is_empty() {
             trees.push(rel);
         } else {
             entries.push(rel);
         }
     }
+    // A missing path inside another missing path that is listed goes with it (rsync would
+    // find its parent gone, and call that a vanished file).
+    let gone_dirs: Vec<PathBuf> = entries
+        .iter()
+        .filter(|p| kind_in(source, p).is_none())
+        .cloned()
+        .collect();
+    entries.retain(|p| {
+        !p.ancestors()
+            .skip(1)
+            .any(|a| gone_dirs.iter().any(|g| g == a))
+    });
+    // rsync's -H links only the names in one run's list: another name of a changed file is
+    // left as it was until a full pass.
+    let other_names = r.settings.hard_links
+        && entries
+            .iter()
+            .any(|p| meta_in(source, p).is_some_and(|m| m.kind == Kind::File && m.nlink > 1));
     let mut renames: Vec<Rename> = if r.settings.dry_run {
         Vec::new()
     } else {
@@ -84,6 +102,14 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             renames.extend(r.held.claims(source, &newcomers));
         }
     }
+    // A change directly in the root changes the root's times, which rsync sets only for a
+    // directory in its list (parents deeper down are implied).
+    let in_root = |p: &PathBuf| p.parent().is_some_and(|d| d.as_os_str().is_empty());
+    if entries.iter().chain(&trees).any(in_root)
+        && !entries.iter().any(|p| p.as_os_str().is_empty())
+    {
+        entries.push(PathBuf::new());
+    }
     if entries.is_empty() && trees.is_empty() && renames.is_empty() {
         return Outcome::default();
     }
@@ -118,12 +144,16 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
     suspects.dedup();
     let went = match went {
         Went::Lost => Went::Lost,
-        _ if suspects.is_empty() => went,
+        // A dry run changed nothing: comparing again would only say the same again.
+        _ if suspects.is_empty() || r.settings.dry_run => went,
         Went::Through => compare(r, source, &suspects, stats),
         Went::Partly { .. } => went.worse(compare(r, source, &suspects, stats)),
     };
     let all = entries.into_iter().chain(trees);
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        pass: other_names,
+        ..Outcome::default()
+    };
     match went {
         Went::Through => {
             for rel in all {
@@ -131,6 +161,8 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             }
         }
         Went::Lost => {}
+        // A dry run is not retried: nothing it said would be different.
+        Went::Partly { .. } if r.settings.dry_run => {}
         Went::Partly { raced } => {
             // Tried again a little later, then left to the next full pass, which covers them.
             for rel in all {

@@ -17,6 +17,8 @@ pub fn rules(filter: &Filter, own: &OwnFiles, backup_in: Option<&Path>) -> Vec<O
     let mut out: Vec<OsString> = Vec::new();
     // Our own files in SOURCE are never sent, and REPLICA's copies of them are never removed.
     for rel in own.source_files() {
+        // Protected too: --delete-excluded removes what is excluded on the receiving side.
+        out.push(rule("P /", &literal(rel), ""));
         out.push(rule("- /", &literal(rel), ""));
     }
     for dir in own.source_temp_dirs() {
@@ -190,9 +192,10 @@ mod tests {
             .into_iter()
             .map(|r| r.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(r[0], "- /logs/sync\\[1].log");
-        assert!(r[1].starts_with("- /logs/.foldersync-"));
-        assert_eq!(&r[2..], ["+ keep.log", "- *.log"]);
+        assert_eq!(r[0], "P /logs/sync\\[1].log");
+        assert_eq!(r[1], "- /logs/sync\\[1].log");
+        assert!(r[2].starts_with("- /logs/.foldersync-"));
+        assert_eq!(&r[3..], ["+ keep.log", "- *.log"]);
     }
 
     #[test]

@@ -195,6 +195,15 @@ fn path_of(name: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(trimmed.to_vec()))
 }
 
+/// The entry named by rsync's `skipping non-regular file "NAME"` (asked for by
+/// `--info=nonreg`).
+pub fn skipped(line: &[u8]) -> Option<PathBuf> {
+    let name = line
+        .strip_prefix(b"skipping non-regular file \"")?
+        .strip_suffix(b"\"")?;
+    Some(path_of(&unescape(name)))
+}
+
 /// Takes rsync's `\#ooo` escapes back to the bytes they stand for.
 pub fn unescape(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());

@@ -164,8 +164,13 @@ impl Remote {
         if self.settings.dry_run {
             return Ok(true);
         }
-        let probe = probe(&self.ssh, &self.spec, "1", None)
-            .map_err(|e| StartError::new(format!("cannot create REPLICA {}: {e}", self.spec)))?;
+        let probe = probe(
+            &self.ssh,
+            &self.spec,
+            "1",
+            self.settings.backup_dir.as_deref(),
+        )
+        .map_err(|e| StartError::new(format!("cannot create REPLICA {}: {e}", self.spec)))?;
         if let Some(why) = probe.refused {
             return Err(StartError::new(format!(
                 "REPLICA {}: the remote path {why}",
@@ -173,6 +178,11 @@ impl Remote {
             )));
         }
         self.root_id = probe.id;
+        if probe.backup_in != self.backup_in {
+            // Where the backup directory is, now that the root exists.
+            self.backup_in = probe.backup_in;
+            self.args = self.shared_args(true);
+        }
         Ok(probe.made)
     }
 
@@ -186,10 +196,16 @@ impl Remote {
         // -s: the remote path and options travel inside rsync's protocol, never through the
         // remote shell, whatever the rsync versions or RSYNC_OLD_ARGS say (with old-style
         // arguments, `host:/a b` would be split and `/a` written).
-        let mut a: Vec<OsString> = ["-s", "-lpt", "--numeric-ids", "--timeout=120"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let mut a: Vec<OsString> = [
+            "-s",
+            "-lpt",
+            "--numeric-ids",
+            "--timeout=120",
+            "--info=nonreg",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         let mut add = |x: &str| a.push(OsString::from(x));
         if s.owner {
             add("-og");

@@ -47,6 +47,8 @@ pub enum Event {
     Renamed(usize),
     /// The remote side made the directory rename number `n` moves into.
     MadeParent(usize),
+    /// rsync left out a SOURCE entry that is not a file, directory or symlink.
+    Skipped(std::path::PathBuf),
 }
 
 /// What a run said.
@@ -132,7 +134,11 @@ impl Run<'_> {
         let reader = |stream: Box<dyn Read + Send>, is_err: bool| {
             let tx = tx.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+                for mut line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+                    // ssh ends its own messages with a carriage return.
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
                     if tx.send((is_err, line)).is_err() {
                         break;
                     }
@@ -157,6 +163,8 @@ impl Run<'_> {
                         on_event(Event::Change(change));
                     } else if let Some(n) = itemize::files_in_stats(&line) {
                         files = Some(n);
+                    } else if let Some(rel) = itemize::skipped(&line) {
+                        on_event(Event::Skipped(rel));
                     }
                 }
                 Ok((true, line)) => {

@@ -15,7 +15,7 @@ use crate::stats::{Count, Stats};
 /// Said when rsync stops in the middle of a run: it reports a file once it has sent it, and
 /// the remote side may not have written the last ones.
 const CUT_OFF: &str = "rsync stopped before the end of its run: the files it reported last \
-                       may not have reached REPLICA; they are looked at again";
+                       may not have reached REPLICA, and are looked at again (with --once, by the next run)";
 
 impl Remote {
     /// Runs rsync with `extra` arguments, logging and counting its changes.
@@ -53,6 +53,10 @@ impl Remote {
                     debug!("{marker}{change}");
                 }
             }
+            Event::Skipped(rel) => warn!(
+                "skipped {}: only files, directories and symlinks are mirrored",
+                crate::escape::rel(&rel)
+            ),
             Event::MadeParent(i) => {
                 if let Some(dir) = renames.get(i).and_then(|r| r.to.parent()) {
                     stats.add(Count::Created);
@@ -143,7 +147,12 @@ impl Remote {
     pub(super) fn ended(&mut self, report: &Report, stats: &Stats) -> bool {
         let said = || crate::escape::text(&report.errors.join("; ")).to_string();
         match &report.ended {
-            Ended::Ok => true,
+            Ended::Ok => {
+                for line in &report.errors {
+                    debug!("rsync said: {}", crate::escape::text(line));
+                }
+                true
+            }
             Ended::Interrupted => false,
             Ended::Partial if raced(report) => {
                 // SOURCE changed under rsync (a file removed, a directory made a file): not
@@ -169,22 +178,26 @@ impl Remote {
                 false
             }
             Ended::Lost => {
-                let problem = format!("cannot reach REPLICA {}: {}", self.spec, said());
-                error!("{problem}");
+                // Said here (a --once run has no later check to say it), counted; the run loop
+                // says what follows.
+                error!("rsync to {} was cut off: {}", self.spec, said());
                 warn!("{CUT_OFF}");
                 stats.add(Count::Error);
-                self.lose(problem);
+                self.lose(format!("the connection to {} was lost", self.spec.host));
                 false
             }
             Ended::RootChanged => {
-                let problem = format!(
+                error!(
+                    "rsync to {} was not started: its root is not the directory foldersync \
+                     started with",
+                    self.spec
+                );
+                stats.add(Count::Error);
+                self.lose(format!(
                     "REPLICA {} is not the directory foldersync started with (replaced, or \
                      its disk unmounted)",
                     self.spec
-                );
-                error!("{problem}");
-                stats.add(Count::Error);
-                self.lose(problem);
+                ));
                 false
             }
         }

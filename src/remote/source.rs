@@ -68,7 +68,11 @@ pub fn kind_in(source: &Root, rel: &Path) -> Option<Kind> {
     meta_in(source, rel).map(|m| m.kind)
 }
 
+/// What SOURCE has at `rel` now, with its metadata; the root itself for an empty `rel`.
 pub fn meta_in(source: &Root, rel: &Path) -> Option<crate::dir::Meta> {
+    if rel.as_os_str().is_empty() {
+        return crate::dir::meta_of(&source.dir).ok();
+    }
     let (parent, name) = (rel.parent()?, rel.file_name()?);
     source.dir.open_beneath(parent).ok()?.stat_at(name).ok()?
 }

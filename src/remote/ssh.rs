@@ -155,7 +155,15 @@ impl Ssh {
                 .flat_map(|o| ["-o".to_string(), o.to_string()]),
             );
         } else {
-            opts.extend(["-o".to_string(), "ControlMaster=no".to_string()]);
+            // Every other session rides on the master, or fails at once: with the master gone
+            // (a link that died without a reset), ssh would otherwise open a connection of its
+            // own and hang in it until rsync's --timeout. A failure here is a lost connection,
+            // and the master is made again, with the user's options.
+            opts.extend(
+                ["ControlMaster=no", "ProxyCommand=false"]
+                    .iter()
+                    .flat_map(|o| ["-o".to_string(), o.to_string()]),
+            );
         }
         opts
     }

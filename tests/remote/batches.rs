@@ -105,3 +105,85 @@ fn a_backup_dir_that_is_or_holds_replica_is_refused() {
         assert!(err.contains("backup directory"), "{err}");
     }
 }
+
+#[test]
+fn a_write_through_one_name_shows_through_all() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("a"), "v1");
+    mkdir(env.src.join("d"));
+    fs::hard_link(env.src.join("a"), env.src.join("d/b")).unwrap();
+    let mut run = watching(&env, &sshd, &[]);
+    write(env.src.join("a"), "v2 and longer");
+    wait_for(QUICK, "the other name to follow", || {
+        fs::read(env.rep.join("d/b")).is_ok_and(|b| b == b"v2 and longer")
+    });
+    run.stop();
+    assert_eq!(
+        fs::metadata(env.rep.join("a")).unwrap().ino(),
+        fs::metadata(env.rep.join("d/b")).unwrap().ino()
+    );
+}
+
+#[test]
+fn a_change_in_the_root_leaves_its_times_right_and_specials_are_said() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("a"), "a");
+    write(env.src.join("sub/b"), "b");
+    let fifo = env.src.join("pipe");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut run = watching(&env, &sshd, &[]);
+    env.wait_log("skipped pipe", 1, QUICK);
+    write(env.src.join("a"), "a, longer");
+    write(env.src.join("new"), "new");
+    let mtime = |p: &std::path::Path| {
+        let m = fs::metadata(p).unwrap();
+        (m.mtime(), m.mtime_nsec())
+    };
+    wait_for(QUICK, "REPLICA's root to take SOURCE's times", || {
+        env.rep.join("new").exists() && mtime(&env.src) == mtime(&env.rep)
+    });
+    run.stop();
+}
+
+#[test]
+fn options_that_cannot_mean_the_same_remotely_are_refused() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("a"), "a");
+    let dot = format!("{}/.", env.rep.display());
+    let dotdot = format!("{}/../rep/.bak", env.rep.display());
+    for extra in [
+        ["--modify-window", "0.5"],
+        ["--backup-dir", dot.as_str()],
+        ["--backup-dir", dotdot.as_str()],
+    ] {
+        let out = once(&env, &sshd, &extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(!env.rep.exists(), "{extra:?} made REPLICA");
+    }
+}
+
+#[test]
+fn own_files_in_source_are_kept_in_replica_with_delete_excluded() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("a"), "a");
+    write(env.rep.join("mylog.txt"), "someone's own file");
+    let out = std::process::Command::new(BIN)
+        .arg(&env.src)
+        .arg(sshd.remote(&env.rep))
+        .arg("-e")
+        .arg(sshd.rsh())
+        .args(["--once", "--delete-excluded", "--exclude", "*.tmp", "-l"])
+        .arg(env.src.join("mylog.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.rep.join("mylog.txt").exists());
+}
