@@ -157,7 +157,11 @@ impl Run<'_> {
                 to,
                 replica: Some(_),
             } => {
-                self.link(node.dst.as_ref(), name, rel, &to);
+                if self.link(node.dst.as_ref(), name, rel, &to) {
+                    // Linking moved the copy's ctime, which would hide a change to SOURCE's
+                    // attributes from later looks.
+                    self.sync_xattrs(node, name);
+                }
                 true
             }
             Role::Follow { replica: None, .. } => {
@@ -168,7 +172,9 @@ impl Run<'_> {
             // that copy becomes the leader, and this name a link to it.
             Role::Lead if !update => match self.adopt(src, rel, node) {
                 Some(to) => {
-                    self.link(node.dst.as_ref(), name, rel, &to);
+                    if self.link(node.dst.as_ref(), name, rel, &to) {
+                        self.sync_xattrs(node, name);
+                    }
                     true
                 }
                 None => false,
