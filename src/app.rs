@@ -227,6 +227,7 @@ fn remote_settings(config: &Config) -> Settings {
         filter: config.filter.clone(),
         own: config.own.clone(),
         hold: crate::mirror::orphans::HOLD + config.debounce * 2,
+        settle: config.debounce * 2,
     }
 }
 

@@ -81,6 +81,22 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             .collect()
     };
     if hold && !r.settings.dry_run {
+        // A directory made a moment ago may be about to be filled by a move (`mkdir new && mv
+        // big new/`), whose events come in a later batch: sent whole now, what is moved in
+        // would be copied rather than renamed. It waits to settle (once), then goes whole.
+        let now = std::time::SystemTime::now();
+        let settle = r.settings.settle;
+        trees.retain(|t| {
+            let fresh = meta_in(source, t).is_some_and(|m| {
+                let changed =
+                    std::time::UNIX_EPOCH + Duration::new(m.ctime.sec.max(0) as u64, m.ctime.nsec);
+                now.duration_since(changed).is_ok_and(|age| age < settle)
+            });
+            if fresh && !r.settling.iter().any(|(p, _)| p == t) {
+                r.settling.push((t.clone(), Instant::now() + settle));
+            }
+            !fresh
+        });
         let renamed = |p: &PathBuf| renames.iter().any(|r| r.from == *p);
         let (gone, kept): (Vec<PathBuf>, Vec<PathBuf>) = entries.into_iter().partition(|p| {
             !renamed(p) && kind_in(source, p).is_none() && !p.as_os_str().is_empty()

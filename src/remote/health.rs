@@ -107,8 +107,9 @@ impl Replica for Remote {
     }
 
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
-        // The pass removes what SOURCE lacks, held or not.
+        // The pass removes what SOURCE lacks, held or not, and sends what was settling.
         self.held.clear();
+        self.settling.clear();
         let mut extra = vec!["-r", "--force", "--stats"];
         if self.removals_allowed(&["-r", "--delete"], None, &[], stats) {
             extra.push("--delete");
@@ -131,6 +132,19 @@ impl Replica for Remote {
 
     fn tick(&mut self, source: &Root, stats: &Stats) -> Option<Instant> {
         if self.problem.is_none() {
+            let now = Instant::now();
+            let (settled, settling): (Vec<_>, Vec<_>) =
+                self.settling.drain(..).partition(|(_, at)| *at <= now);
+            self.settling = settling;
+            if !settled.is_empty() {
+                let batch = Batch {
+                    renames: Vec::new(),
+                    paths: settled.into_iter().map(|(p, _)| (p, Look::TREE)).collect(),
+                };
+                let outcome = batch::apply(self, source, batch, stats, false);
+                // What failed in part goes again, whole, at the time the batch says.
+                self.settling.extend(outcome.later);
+            }
             let due = self.held.due(Instant::now());
             if !due.is_empty() {
                 // Their directories too: a removal changes a directory's times.
@@ -149,6 +163,7 @@ impl Replica for Remote {
                 batch::apply(self, source, batch, stats, false);
             }
         }
-        self.held.next()
+        let settling = self.settling.iter().map(|(_, at)| *at).min();
+        [self.held.next(), settling].into_iter().flatten().min()
     }
 }

@@ -62,6 +62,9 @@ pub struct Settings {
     pub own: Arc<OwnFiles>,
     /// How long a path SOURCE lacks stays on the remote side, in case it was renamed.
     pub hold: Duration,
+    /// How long a directory made a moment ago waits before it is sent whole, in case what
+    /// fills it is being moved in (see [`batch`]).
+    pub settle: Duration,
 }
 
 /// A REPLICA reached over ssh.
@@ -89,6 +92,8 @@ pub struct Remote {
     tries: HashMap<PathBuf, u32>,
     /// Removals held back, in case they were renames.
     held: held::Held,
+    /// New directories waiting to settle before they are sent whole, and until when.
+    settling: Vec<(PathBuf, Instant)>,
     /// Where the backup directory is inside REPLICA (as the remote side resolved it): left
     /// out of the mirror, never removed.
     backup_in: Option<PathBuf>,
@@ -144,6 +149,7 @@ impl Remote {
             backoff: Duration::from_secs(1),
             tries: HashMap::new(),
             held: held::Held::new(settings.hold),
+            settling: Vec::new(),
             last_stamp: Default::default(),
             backup_in: probe.backup_in.clone(),
             spec,

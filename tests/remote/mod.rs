@@ -186,8 +186,8 @@ fn renames_keep_the_remote_inodes() {
     let dir_ino = fs::metadata(env.rep.join("album")).unwrap().ino();
     fs::rename(env.src.join("big.bin"), env.src.join("renamed.bin")).unwrap();
     // Into a directory that was there before. (A move into a directory made an instant
-    // before may reach the replica as a copy: the new directory's batch can find the moved
-    // content inside it before the move's events arrive; docs/remote.md says so.)
+    // before is a rename only as long as the new directory's batch waits for it, which a
+    // loaded machine can outlast; docs/remote.md says so.)
     fs::rename(env.src.join("album"), env.src.join("2025/album")).unwrap();
     env.converges(QUICK);
     run.stop();
