@@ -16,30 +16,11 @@ Installs lsyncd, rsync and openssh-server from Debian's packages if missing.
 """
 import argparse, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import need, pct, size_of, wait_until  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-
-
-def need(tool, package):
-    if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
-        subprocess.run(["apt-get", "update", "-qq"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
-
-
-def wait_until(cond, timeout, step=0.001):
-    end = time.perf_counter() + timeout
-    while time.perf_counter() < end:
-        if cond():
-            return time.perf_counter()
-        time.sleep(step)
-    return None
-
-
-def size_of(path):
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return -1
 
 
 class Sshd:
@@ -165,11 +146,6 @@ def renames(tool, big_mib, dir_files):
     kept = (os.stat(os.path.join(tool.dst, "big-renamed.img")).st_ino == inodes[0],
             os.stat(os.path.join(tool.dst, "album-2025")).st_ino == inodes[1])
     return t1 - t0, kept
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def main():

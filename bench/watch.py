@@ -14,31 +14,12 @@ Installs lsyncd and rsync from Debian's packages if missing.
 """
 import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import need, pct, size_of, wait_until  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 GEN = os.path.join(REPO, "..", "shared", "bench", "gen_tree.py")
-
-
-def need(tool, package):
-    if not shutil.which(tool):
-        subprocess.run(["apt-get", "update", "-qq"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
-
-
-def wait_until(cond, timeout, step=0.0005):
-    end = time.perf_counter() + timeout
-    while time.perf_counter() < end:
-        if cond():
-            return time.perf_counter()
-        time.sleep(step)
-    return None
-
-
-def size_of(path):
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return -1
 
 
 def tree_sizes(root):
@@ -112,11 +93,6 @@ def burst(tool, tree):
     dst = os.path.join(tool.dst, "burst")
     done = wait_until(lambda: tree_sizes(dst) == want, 300, 0.05)
     return copy, (done - t0) if done else float("inf")
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def main():
