@@ -6,6 +6,7 @@
 //! as lsyncd does. Renames seen in SOURCE are made on the remote side first, in the same ssh
 //! session, when what REPLICA holds at the old name is what SOURCE now has at the new one.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use log::{error, info};
 use super::filters::include_rules;
 use super::rsync::nul_list;
 use super::script::Rename;
-use super::source::{inside, kind_in, lift, list_name, meta_in, rename};
+use super::source::{inside, lift, list_name, rename, Looks};
 use super::{Remote, BATCH_TRIES};
 use crate::dir::Kind;
 use crate::replica::{Batch, Outcome};
@@ -28,12 +29,13 @@ const NEWCOMER_DEPTH: usize = 2;
 
 /// Applies a batch; with `hold`, what SOURCE lacks is held back a moment (see [`super::held`]).
 pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: bool) -> Outcome {
+    let mut looks = Looks::new(source);
     let mut entries: Vec<PathBuf> = Vec::new();
     let mut trees: Vec<PathBuf> = Vec::new();
     for (rel, look) in batch.paths {
-        let kind = kind_in(source, &rel);
+        let kind = looks.kind(&rel);
         let rel = if kind.is_none() {
-            lift(source, rel)
+            lift(&mut looks, rel)
         } else {
             rel
         };
@@ -49,22 +51,20 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
     }
     // A missing path inside another missing path that is listed goes with it (rsync would
     // find its parent gone, and call that a vanished file).
-    let gone_dirs: Vec<PathBuf> = entries
+    let gone: HashSet<PathBuf> = entries
         .iter()
-        .filter(|p| kind_in(source, p).is_none())
+        .filter(|p| looks.kind(p).is_none())
         .cloned()
         .collect();
-    entries.retain(|p| {
-        !p.ancestors()
-            .skip(1)
-            .any(|a| gone_dirs.iter().any(|g| g == a))
-    });
+    entries.retain(|p| !p.ancestors().skip(1).any(|a| gone.contains(a)));
     // rsync's -H links only the names in one run's list: another name of a changed file is
     // left as it was until a full pass.
     let other_names = r.settings.hard_links
-        && entries
-            .iter()
-            .any(|p| meta_in(source, p).is_some_and(|m| m.kind == Kind::File && m.nlink > 1));
+        && entries.iter().any(|p| {
+            looks
+                .meta(p)
+                .is_some_and(|m| m.kind == Kind::File && m.nlink > 1)
+        });
     let mut renames: Vec<Rename> = if r.settings.dry_run {
         Vec::new()
     } else {
@@ -87,7 +87,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         let now = std::time::SystemTime::now();
         let settle = r.settings.settle;
         trees.retain(|t| {
-            let fresh = meta_in(source, t).is_some_and(|m| {
+            let fresh = looks.meta(t).is_some_and(|m| {
                 let changed =
                     std::time::UNIX_EPOCH + Duration::new(m.ctime.sec.max(0) as u64, m.ctime.nsec);
                 now.duration_since(changed).is_ok_and(|age| age < settle)
@@ -97,12 +97,12 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             }
             !fresh
         });
-        let renamed = |p: &PathBuf| renames.iter().any(|r| r.from == *p);
-        let (gone, kept): (Vec<PathBuf>, Vec<PathBuf>) = entries.into_iter().partition(|p| {
-            !renamed(p) && kind_in(source, p).is_none() && !p.as_os_str().is_empty()
-        });
+        let renamed: HashSet<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
+        let (missing, kept): (Vec<PathBuf>, Vec<PathBuf>) = entries
+            .into_iter()
+            .partition(|p| !renamed.contains(p.as_path()) && gone.contains(p));
         entries = kept;
-        for p in gone {
+        for p in missing {
             r.held.hold(p);
         }
         if r.held.any() {
@@ -112,7 +112,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
                 newcomers.extend(
                     inside(source, tree, NEWCOMER_DEPTH)
                         .into_iter()
-                        .filter(|p| wanted(r, p, kind_in(source, p) == Some(Kind::Dir))),
+                        .filter(|p| wanted(r, p, looks.kind(p) == Some(Kind::Dir))),
                 );
             }
             renames.extend(r.held.claims(source, &newcomers));
@@ -153,7 +153,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         .iter()
         .flat_map(|(from, to)| [from, to])
         .filter(|p| !moved.contains(&p.as_path()))
-        .filter(|p| kind_in(source, p) == Some(Kind::File) && wanted(r, p, false))
+        .filter(|p| looks.kind(p) == Some(Kind::File) && wanted(r, p, false))
         .cloned()
         .collect();
     suspects.sort();

@@ -2,11 +2,12 @@
 //! open), the entries inside a new directory, the path that stands for one whose parent is no
 //! longer a directory, and the renames SOURCE bears out.
 
+use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::script::Rename;
-use crate::dir::Kind;
+use crate::dir::{Kind, Meta};
 use crate::root::Root;
 
 /// How many entries inside new directories are offered at most.
@@ -39,12 +40,41 @@ pub fn inside(source: &Root, rel: &Path, depth: usize) -> Vec<PathBuf> {
     out
 }
 
+/// What SOURCE holds at the paths one batch names, each looked at once: a batch of 20,000
+/// removals asks about the same paths and parents several times over.
+pub struct Looks<'a> {
+    source: &'a Root,
+    seen: HashMap<PathBuf, Option<Meta>>,
+}
+
+impl<'a> Looks<'a> {
+    pub fn new(source: &'a Root) -> Looks<'a> {
+        Looks {
+            source,
+            seen: HashMap::new(),
+        }
+    }
+
+    pub fn meta(&mut self, rel: &Path) -> Option<Meta> {
+        if let Some(meta) = self.seen.get(rel) {
+            return *meta;
+        }
+        let meta = meta_in(self.source, rel);
+        self.seen.insert(rel.to_path_buf(), meta);
+        meta
+    }
+
+    pub fn kind(&mut self, rel: &Path) -> Option<Kind> {
+        self.meta(rel).map(|m| m.kind)
+    }
+}
+
 /// A path SOURCE lacks because one of its parents is no longer a directory stands for that
 /// parent (rsync would fail to look at it, rather than take it as missing).
-pub fn lift(source: &Root, rel: PathBuf) -> PathBuf {
+pub fn lift(looks: &mut Looks, rel: PathBuf) -> PathBuf {
     let mut lifted = None;
     for up in rel.ancestors().skip(1) {
-        match kind_in(source, up) {
+        match looks.kind(up) {
             _ if up.as_os_str().is_empty() => break,
             Some(Kind::Dir) => break,
             Some(_) => lifted = Some(up.to_path_buf()),
@@ -63,13 +93,8 @@ pub fn list_name(rel: &Path) -> PathBuf {
     }
 }
 
-/// What SOURCE has at `rel` now (its kind), through the directories held open.
-pub fn kind_in(source: &Root, rel: &Path) -> Option<Kind> {
-    meta_in(source, rel).map(|m| m.kind)
-}
-
 /// What SOURCE has at `rel` now, with its metadata; the root itself for an empty `rel`.
-pub fn meta_in(source: &Root, rel: &Path) -> Option<crate::dir::Meta> {
+pub fn meta_in(source: &Root, rel: &Path) -> Option<Meta> {
     if rel.as_os_str().is_empty() {
         return crate::dir::meta_of(&source.dir).ok();
     }
