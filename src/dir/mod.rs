@@ -180,36 +180,27 @@ impl Dir {
     /// The entries of this directory with their kinds, sorted by name. Kinds come from the
     /// directory entries; where the file system does not give them, from a `statx`.
     pub fn list(&self) -> io::Result<Vec<(OsString, Kind)>> {
-        // A fresh descriptor reads from the start, whoever else read this one before.
-        let fd = rustix::fs::openat(&self.fd, c".", DIR_FLAGS, Mode::empty())?;
-        let mut buf: Vec<u8> = Vec::with_capacity(32 << 10);
-        let mut raw = RawDir::new(&fd, buf.spare_capacity_mut());
         let mut out = Vec::new();
-        while let Some(entry) = raw.next() {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let name = OsStr::from_bytes(name);
-            let kind = match Kind::of(entry.file_type()) {
-                Some(kind) => kind,
-                None => match self.stat_at(name)? {
-                    Some(meta) => meta.kind,
-                    None => continue,
-                },
-            };
+        self.scan(32 << 10, |name, kind| {
             out.push((name.to_os_string(), kind));
-        }
+            false
+        })?;
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
     /// Whether some entry (besides `.` and `..`) satisfies `pred`; reads no further than the
     /// first that does.
-    pub fn any(&self, mut pred: impl FnMut(&OsStr, Kind) -> bool) -> io::Result<bool> {
+    pub fn any(&self, pred: impl FnMut(&OsStr, Kind) -> bool) -> io::Result<bool> {
+        self.scan(8 << 10, pred)
+    }
+
+    /// Shows each entry but `.` and `..`, in the order the file system gives them, to `stop`
+    /// until it returns true; returns whether it did. A fresh descriptor reads from the start,
+    /// whoever else read this one before.
+    fn scan(&self, buffer: usize, mut stop: impl FnMut(&OsStr, Kind) -> bool) -> io::Result<bool> {
         let fd = rustix::fs::openat(&self.fd, c".", DIR_FLAGS, Mode::empty())?;
-        let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
+        let mut buf: Vec<u8> = Vec::with_capacity(buffer);
         let mut raw = RawDir::new(&fd, buf.spare_capacity_mut());
         while let Some(entry) = raw.next() {
             let entry = entry?;
@@ -225,7 +216,7 @@ impl Dir {
                     None => continue,
                 },
             };
-            if pred(name, kind) {
+            if stop(name, kind) {
                 return Ok(true);
             }
         }

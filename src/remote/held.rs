@@ -102,7 +102,14 @@ fn fingerprint(source: &Root, rel: &Path) -> Option<String> {
     match meta.kind {
         Kind::File if meta.size >= RENAME_MIN => Some(format!("{}:{}", meta.size, meta.mtime.sec)),
         Kind::Dir => {
-            let entries = dir.open_dir(name).ok()?.list().ok()?.len();
+            let mut entries = 0;
+            dir.open_dir(name)
+                .ok()?
+                .any(|_, _| {
+                    entries += 1;
+                    false
+                })
+                .ok()?;
             (entries > 0).then(|| format!("d:{entries}"))
         }
         _ => None,

@@ -24,15 +24,20 @@ pub fn inside(source: &Root, rel: &Path, depth: usize) -> Vec<PathBuf> {
             let Ok(d) = source.dir.open_beneath(dir) else {
                 continue;
             };
-            for (name, kind) in d.list().unwrap_or_default() {
+            // Read no further than needed: a new directory may hold many thousands.
+            let _ = d.any(|name, kind| {
                 if out.len() >= MAX_INSIDE {
-                    return out;
+                    return true;
                 }
-                let path = dir.join(&name);
+                let path = dir.join(name);
                 if kind == Kind::Dir {
                     next.push(path.clone());
                 }
                 out.push(path);
+                false
+            });
+            if out.len() >= MAX_INSIDE {
+                return out;
             }
         }
         level = next;
