@@ -276,16 +276,11 @@ impl Remote {
                 .map(OsString::from),
             );
             let name = format!(".foldersync-probe-{}", std::process::id());
-            let report = rsync::Run {
-                args,
-                stdin: Some(format!("{name}\0").into_bytes()),
-                rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), &[]),
-                rsh: &self.ssh.rsync_rsh(),
-                source: &self.source,
-                destination: &self.destination(),
-                split: &|_, _, _| false,
-            }
-            .go(&self.stop, |_| {});
+            let split = |_: &Path, _: &Path, _: bool| false;
+            let stdin = Some(format!("{name}\0").into_bytes());
+            let report = self
+                .invocation(args, stdin, &[], &split)
+                .go(&self.stop, |_| {});
             if report.ended == Ended::Ok {
                 return;
             }

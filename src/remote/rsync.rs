@@ -70,9 +70,9 @@ pub struct Run<'a> {
     pub stdin: Option<Vec<u8>>,
     /// The remote command that runs before the remote rsync (`--rsync-path`).
     pub rsync_path: Vec<u8>,
-    pub rsh: &'a str,
+    pub rsh: String,
     pub source: &'a OsStr,
-    pub destination: &'a OsStr,
+    pub destination: OsString,
     /// Settles where a link's name ends (see [`itemize::parse`]).
     pub split: itemize::Split<'a>,
 }
@@ -84,12 +84,12 @@ impl Run<'_> {
         cmd.args(&self.args)
             .arg(format!("--out-format={FORMAT}"))
             .arg("-e")
-            .arg(self.rsh)
+            .arg(&self.rsh)
             .arg(OsStr::from_bytes(
                 &[b"--rsync-path=".as_slice(), &self.rsync_path].concat(),
             ))
             .arg(self.source)
-            .arg(self.destination)
+            .arg(&self.destination)
             // Names in rsync's output escaped alike everywhere: every byte above 127 too.
             .env("LC_ALL", "C")
             .env_remove("RSYNC_OLD_ARGS")

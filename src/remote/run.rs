@@ -36,45 +36,38 @@ impl Remote {
         };
         let split = |name: &Path, target: &Path, hard: bool| agrees(source, name, target, hard);
         let mut renamed = Vec::new();
-        let mut report = rsync::Run {
-            args,
-            stdin,
-            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames),
-            rsh: &self.rsh(),
-            source: &self.source,
-            destination: &self.destination(),
-            split: &split,
-        }
-        .go(&self.stop, |event| match event {
-            Event::Change(change) => {
-                if change.count(stats) {
-                    info!("{marker}{change}");
-                } else {
-                    debug!("{marker}{change}");
+        let mut report = self
+            .invocation(args, stdin, renames, &split)
+            .go(&self.stop, |event| match event {
+                Event::Change(change) => {
+                    if change.count(stats) {
+                        info!("{marker}{change}");
+                    } else {
+                        debug!("{marker}{change}");
+                    }
                 }
-            }
-            Event::Skipped(rel) => warn!(
-                "skipped {}: only files, directories and symlinks are mirrored",
-                crate::escape::rel(&rel)
-            ),
-            Event::MadeParent(i) => {
-                if let Some(dir) = renames.get(i).and_then(|r| r.to.parent()) {
-                    stats.add(Count::Created);
-                    info!("created directory {}", crate::escape::rel(dir));
+                Event::Skipped(rel) => warn!(
+                    "skipped {}: only files, directories and symlinks are mirrored",
+                    crate::escape::rel(&rel)
+                ),
+                Event::MadeParent(i) => {
+                    if let Some(dir) = renames.get(i).and_then(|r| r.to.parent()) {
+                        stats.add(Count::Created);
+                        info!("created directory {}", crate::escape::rel(dir));
+                    }
                 }
-            }
-            Event::Renamed(i) => {
-                renamed.push(i);
-                if let Some(r) = renames.get(i) {
-                    stats.add(Count::Renamed);
-                    info!(
-                        "renamed {} -> {}",
-                        crate::escape::rel(&r.from),
-                        crate::escape::rel(&r.to)
-                    );
+                Event::Renamed(i) => {
+                    renamed.push(i);
+                    if let Some(r) = renames.get(i) {
+                        stats.add(Count::Renamed);
+                        info!(
+                            "renamed {} -> {}",
+                            crate::escape::rel(&r.from),
+                            crate::escape::rel(&r.to)
+                        );
+                    }
                 }
-            }
-        });
+            });
         report.renamed = renamed;
         report
     }
@@ -86,23 +79,36 @@ impl Remote {
         // Each path once (a missing directory is listed, and so is each entry inside it), and
         // not what the batch's renames move away first.
         let mut seen = std::collections::HashSet::new();
+        let split = |_: &Path, _: &Path, _: bool| false;
+        self.invocation(args, stdin, &[], &split)
+            .go(&self.stop, |event| {
+                if let Event::Change(itemize::Change::Removed { rel, .. }) = event {
+                    if !renamed.iter().any(|from| rel.starts_with(from)) {
+                        seen.insert(rel);
+                    }
+                }
+            });
+        seen.len() as u64
+    }
+
+    /// An rsync run on this replica: the guard (and the batch's `renames`) before the remote
+    /// rsync, which writes into the root the guard checked.
+    pub(super) fn invocation<'a>(
+        &'a self,
+        args: Vec<OsString>,
+        stdin: Option<Vec<u8>>,
+        renames: &[script::Rename],
+        split: itemize::Split<'a>,
+    ) -> rsync::Run<'a> {
         rsync::Run {
             args,
             stdin,
-            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), &[]),
-            rsh: &self.rsh(),
+            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames),
+            rsh: self.rsh(),
             source: &self.source,
-            destination: &self.destination(),
-            split: &|_, _, _| false,
+            destination: self.destination(),
+            split,
         }
-        .go(&self.stop, |event| {
-            if let Event::Change(itemize::Change::Removed { rel, .. }) = event {
-                if !renamed.iter().any(|from| rel.starts_with(from)) {
-                    seen.insert(rel);
-                }
-            }
-        });
-        seen.len() as u64
     }
 
     /// The shared arguments and a run's own. A run that names what it looks at by include
