@@ -4,12 +4,15 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// An I/O error on one path, with the operation that failed. Logged, counted, and the run goes on.
+/// An I/O error on one path, with the operation that failed. Logged, counted, and the run goes
+/// on; the path it names relative to the roots is tried again later.
 #[derive(Debug)]
 pub struct PathError {
     op: &'static str,
     path: PathBuf,
     err: io::Error,
+    /// The path to try again (relative to the roots), and how closely.
+    retry: Option<(PathBuf, crate::replica::Look)>,
 }
 
 impl PathError {
@@ -18,7 +21,27 @@ impl PathError {
             op,
             path: path.into(),
             err,
+            retry: None,
         }
+    }
+
+    /// The path relative to the roots that is to be tried again (the entry itself).
+    pub fn retry(mut self, rel: impl Into<PathBuf>) -> Self {
+        self.retry = Some((rel.into(), crate::replica::Look::ENTRY));
+        self
+    }
+
+    /// What is to be tried again is the whole directory (its listing failed).
+    pub fn tree(mut self) -> Self {
+        if let Some((_, look)) = &mut self.retry {
+            look.tree = true;
+        }
+        self
+    }
+
+    /// The path to try again, if it is known.
+    pub fn retried(&self) -> Option<&(PathBuf, crate::replica::Look)> {
+        self.retry.as_ref()
     }
 
     /// Builds a closure for `map_err` that attaches `op` and `path` to an `io::Error`.

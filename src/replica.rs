@@ -12,18 +12,35 @@ use crate::stats::Stats;
 pub struct Look {
     /// For a directory: everything below it too (a new or moved-in directory).
     pub tree: bool,
+    /// SOURCE's entry was moved away (the first half of a rename whose second half may come
+    /// in a later batch): if SOURCE lacks it, REPLICA's entry is held a moment before it is
+    /// removed, so that the other half can still take it. An entry that was removed, not moved,
+    /// is removed at once.
+    pub moved: bool,
 }
 
 impl Look {
     /// The entry itself (for a directory: that it exists, and its attributes).
-    pub const ENTRY: Look = Look { tree: false };
+    pub const ENTRY: Look = Look {
+        tree: false,
+        moved: false,
+    };
     /// The entry and everything below it.
-    pub const TREE: Look = Look { tree: true };
+    pub const TREE: Look = Look {
+        tree: true,
+        moved: false,
+    };
+    /// An entry moved away from its place in SOURCE.
+    pub const MOVED: Look = Look {
+        tree: false,
+        moved: true,
+    };
 
     /// The closer of two looks.
     pub fn merge(self, other: Look) -> Look {
         Look {
             tree: self.tree || other.tree,
+            moved: self.moved || other.moved,
         }
     }
 }
@@ -33,6 +50,9 @@ impl Look {
 pub struct Batch {
     pub renames: Vec<(PathBuf, PathBuf)>,
     pub paths: Vec<(PathBuf, Look)>,
+    /// Paths among `paths` tried again because they failed before: a failure that repeats is
+    /// logged at debug level, since it was said already.
+    pub retries: std::collections::HashSet<PathBuf>,
 }
 
 impl Batch {
@@ -55,6 +75,10 @@ pub struct Outcome {
     /// The batch could not bring everything over by itself (a file with other names, which a
     /// remote replica's rsync sees only in a full pass): a full pass should follow.
     pub pass: bool,
+    /// Paths that failed (each was logged with its error): the run loop tries them again, with
+    /// a growing wait, until they succeed. A path tried again and not listed here succeeded.
+    /// The root with [`Look::TREE`] stands for the whole replica (a pass that failed).
+    pub failed: Vec<(PathBuf, Look)>,
 }
 
 /// What a replica's root check found.

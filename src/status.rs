@@ -81,6 +81,12 @@ pub struct Status {
     /// Why the log file cannot be written, while it cannot.
     #[serde(default)]
     pub log_problem: Option<String>,
+    /// Paths that failed and are being tried again (see the log for their errors).
+    #[serde(default)]
+    pub failing: u64,
+    /// Some of them (relative to SOURCE, escaped).
+    #[serde(default)]
+    pub failing_paths: Vec<String>,
 }
 
 impl Status {
@@ -103,6 +109,8 @@ impl Status {
             pending: 0,
             pass_pending: false,
             log_problem: None,
+            failing: 0,
+            failing_paths: Vec::new(),
         }
     }
 }
@@ -247,6 +255,15 @@ pub fn print(path: &Path) -> u8 {
             ""
         }
     );
+    if doc.failing > 0 {
+        println!(
+            "  failing now: {} paths, tried again until they succeed",
+            doc.failing
+        );
+        for p in &doc.failing_paths {
+            println!("    {}", controls(p));
+        }
+    }
     let age = (unix_now() - doc.updated_unix).max(0.0);
     println!("  status written {age:.0} s ago");
     match unhealthy(&doc, age) {
@@ -292,6 +309,12 @@ fn unhealthy(doc: &Status, age_seconds: f64) -> Option<String> {
     }
     if let Some(problem) = &doc.log_problem {
         return Some(problem.clone());
+    }
+    if doc.failing > 0 {
+        return Some(format!(
+            "{} paths are failing now (see the log); they are tried again until they succeed",
+            doc.failing
+        ));
     }
     if let Some(p) = &doc.last_pass {
         if p.counts.errors > 0 {

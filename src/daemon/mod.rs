@@ -3,6 +3,7 @@
 //! channel and the next deadline; [`schedule`] says when things are due, [`source`] whether
 //! SOURCE may be mirrored, [`pending`] what waits, and [`report`] keeps the status document.
 
+pub mod failing;
 pub mod pending;
 pub mod report;
 pub mod schedule;
@@ -26,6 +27,7 @@ use crate::watch::{Hint, Scope, WatchMsg, Watcher};
 /// bounded while the replica is slow or away (lsyncd #695).
 const MAX_PENDING: usize = 100_000;
 
+use failing::Failing;
 use pending::Pending;
 use report::Report;
 use schedule::Schedule;
@@ -39,6 +41,8 @@ pub struct Daemon<'a> {
     scope: Scope,
     schedule: Schedule,
     pending: Pending,
+    /// Paths that failed, tried again until they succeed.
+    failing: Failing,
     watcher: Option<Watcher>,
     report: Report,
     /// What is wrong with REPLICA's root, as last logged.
@@ -72,6 +76,7 @@ impl<'a> Daemon<'a> {
             source,
             schedule: Schedule::new(config.interval, config.debounce),
             pending: Pending::new(config.debounce),
+            failing: Failing::default(),
             watcher: None,
             report,
             replica_problem: None,
@@ -106,6 +111,9 @@ impl<'a> Daemon<'a> {
             for path in self.schedule.due_retries(now) {
                 self.pending.add(path, crate::replica::Look::ENTRY);
             }
+            for (path, look) in self.failing.due(now) {
+                self.pending.retry(path, look);
+            }
             self.pending.forget(now);
             if self.pending.due(now).is_some_and(|due| now >= due) {
                 self.apply_pending();
@@ -118,6 +126,7 @@ impl<'a> Daemon<'a> {
                 self.report.due(),
                 self.replica_due,
                 self.replica.next_check(),
+                self.failing.next_due(),
             ]
             .into_iter()
             .flatten()
@@ -314,6 +323,13 @@ impl<'a> Daemon<'a> {
             "ok"
         };
         self.report.pass(started_at, elapsed, &counts, outcome_name);
+        if !interrupted {
+            let recovered = self.failing.replace(outcome.failed, Instant::now());
+            if recovered > 0 {
+                info!("{recovered} paths that failed before are mirrored now");
+            }
+            self.note_failing();
+        }
         self.report.log_problem(crate::logging::trouble());
         self.report.rest();
         self.schedule
@@ -338,8 +354,20 @@ impl<'a> Daemon<'a> {
         }
         let batch = self.pending.take(Instant::now());
         let paths = batch.paths.len() as u64;
+        let retried = batch.retries.clone();
         let stats = Stats::new();
-        let outcome = self.replica.apply(&self.source.root, batch, &stats);
+        let mut outcome = self.replica.apply(&self.source.root, batch, &stats);
+        let failed = std::mem::take(&mut outcome.failed);
+        if !self.stop.is_set() {
+            for (path, tries) in self.failing.settle(&retried, failed, Instant::now()) {
+                info!(
+                    "{} is mirrored now, after {} failed tries",
+                    crate::escape::rel(&path),
+                    tries
+                );
+            }
+            self.note_failing();
+        }
         self.replica_due = self.replica.tick(&self.source.root, &stats);
         self.report.applied(paths, stats.snapshot().bytes);
         self.report.log_problem(crate::logging::trouble());
@@ -366,6 +394,16 @@ impl<'a> Daemon<'a> {
         }
         let stats = Stats::new();
         self.replica_due = self.replica.tick(&self.source.root, &stats);
+    }
+
+    fn note_failing(&mut self) {
+        let sample = self
+            .failing
+            .sample(10)
+            .iter()
+            .map(|p| crate::escape::rel(p).to_string())
+            .collect();
+        self.report.failing(self.failing.len() as u64, sample);
     }
 
     fn note_pending(&mut self) {

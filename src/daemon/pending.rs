@@ -3,7 +3,7 @@
 //! is looked at no more often than once per `gap`: a file that keeps changing is copied at a
 //! bounded rate, and what waits is always its latest state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,8 @@ pub struct Pending {
     recent: HashMap<PathBuf, Instant>,
     /// When paths were last handed out.
     newest: Option<Instant>,
+    /// Paths added because they failed before: tried again.
+    retries: HashSet<PathBuf>,
 }
 
 impl Pending {
@@ -34,6 +36,12 @@ impl Pending {
     pub fn add(&mut self, path: PathBuf, look: Look) {
         let entry = self.paths.entry(path).or_default();
         *entry = entry.merge(look);
+    }
+
+    /// A path that failed before, to be tried again.
+    pub fn retry(&mut self, path: PathBuf, look: Look) {
+        self.retries.insert(path.clone());
+        self.add(path, look);
     }
 
     /// A rename seen in SOURCE: mirrored as a rename if it can be, and both paths looked at.
@@ -54,6 +62,7 @@ impl Pending {
     pub fn clear(&mut self) {
         self.paths.clear();
         self.renames.clear();
+        self.retries.clear();
     }
 
     /// When something pending may be handed out: now, or when the gap of a path looked at
@@ -90,8 +99,12 @@ impl Pending {
         let mut paths: Vec<(PathBuf, Look)> = Vec::with_capacity(self.paths.len());
         let mut covering: Option<PathBuf> = None;
         let mut waiting = BTreeMap::new();
+        let mut retries = HashSet::new();
         for (path, look) in std::mem::take(&mut self.paths) {
             if covering.as_ref().is_some_and(|c| path.starts_with(c)) {
+                if self.retries.remove(&path) {
+                    retries.insert(path);
+                }
                 continue;
             }
             let renamed = renames.iter().any(|(a, b)| *a == path || *b == path);
@@ -104,10 +117,17 @@ impl Pending {
             }
             self.recent.insert(path.clone(), now);
             self.newest = Some(now);
+            if self.retries.remove(&path) {
+                retries.insert(path.clone());
+            }
             paths.push((path, look));
         }
         self.paths = waiting;
-        Batch { renames, paths }
+        Batch {
+            renames,
+            paths,
+            retries,
+        }
     }
 }
 

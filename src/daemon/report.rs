@@ -62,6 +62,18 @@ impl Report {
         }
     }
 
+    /// How many paths are failing now, and some of them.
+    pub fn failing(&mut self, count: u64, sample: Vec<String>) {
+        if let Some(file) = self.file.as_mut() {
+            if file.doc.failing != count || file.doc.failing_paths != sample {
+                file.update(|doc| {
+                    doc.failing = count;
+                    doc.failing_paths = sample;
+                });
+            }
+        }
+    }
+
     /// A batch of watcher hints was applied, writing `bytes`.
     pub fn applied(&mut self, paths: u64, bytes: u64) {
         if let Some(file) = self.file.as_mut() {

@@ -34,7 +34,11 @@ pub struct Run<'a> {
     /// the end of a run, links): their attributes are set again.
     pub(super) touched: Mutex<Vec<PathBuf>>,
     deferred: Mutex<Deferred>,
-    pub(super) retries: Mutex<Vec<PathBuf>>,
+    pub(super) retries_later: Mutex<Vec<PathBuf>>,
+    /// The paths of this run that failed, to be tried again.
+    pub(super) failed: Mutex<Vec<(PathBuf, Look)>>,
+    /// Paths this run tries again after they failed (their failures were said before).
+    pub(super) retries: std::collections::HashSet<PathBuf>,
     /// Files a writer had open: looked at again after [`super::copy::OPEN_GRACE`].
     pub(super) busy_retries: Mutex<Vec<(PathBuf, std::time::Instant)>>,
     /// This run's hard-link leaders and the names that wait for them.
@@ -67,7 +71,9 @@ impl<'a> Run<'a> {
             index: Mutex::new(None),
             touched: Mutex::new(Vec::new()),
             deferred: Mutex::new(Deferred::default()),
-            retries: Mutex::new(Vec::new()),
+            retries_later: Mutex::new(Vec::new()),
+            failed: Mutex::new(Vec::new()),
+            retries: std::collections::HashSet::new(),
             busy_retries: Mutex::new(Vec::new()),
             links: Default::default(),
             unwatchable: Default::default(),
@@ -85,12 +91,14 @@ impl<'a> Run<'a> {
 
     /// A failure on SOURCE's side, naming the full path.
     pub fn src_err(&self, op: &'static str, rel: impl AsRef<Path>, e: std::io::Error) -> PathError {
-        PathError::new(op, self.source.path.join(rel), e)
+        let rel = rel.as_ref();
+        PathError::new(op, self.source.path.join(rel), e).retry(rel)
     }
 
     /// A failure on REPLICA's side, naming the full path.
     pub fn dst_err(&self, op: &'static str, rel: impl AsRef<Path>, e: std::io::Error) -> PathError {
-        PathError::new(op, self.m.path.join(rel), e)
+        let rel = rel.as_ref();
+        PathError::new(op, self.m.path.join(rel), e).retry(rel)
     }
 
     /// Why a directory must be left alone, if it must: it would lead outside the roots.
@@ -147,10 +155,21 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Logs a failure on one path and counts it; the run goes on.
+    /// Logs a failure on one path, counts it, and keeps its path to be tried again; the run
+    /// goes on. A failure on a path that is being tried again was said before: debug level.
     pub fn fail(&self, e: PathError) {
-        error!("{e}");
+        let again = e
+            .retried()
+            .is_some_and(|(rel, _)| rel.ancestors().any(|a| self.retries.contains(a)));
+        if again {
+            log::debug!("{e} (again)");
+        } else {
+            error!("{e}");
+        }
         self.stats.add(Count::Error);
+        if let Some(retry) = e.retried() {
+            crate::lock(&self.failed).push(retry.clone());
+        }
     }
 
     /// Removes REPLICA's entry `name` (at `rel`), or keeps it in the backup directory; under
@@ -235,17 +254,20 @@ impl<'a> Run<'a> {
                 touched.into_iter().map(|p| (p, Look::ENTRY)).collect();
             let run = Run::new(self.m, self.source, self.stats, false);
             super::walk::sync_paths(&run, &paths);
-            crate::lock(&self.retries).extend(run.finish().retry);
+            let rest = run.finish();
+            crate::lock(&self.retries_later).extend(rest.retry);
+            crate::lock(&self.failed).extend(rest.failed);
         }
         let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
         if let Some(max) = self.m.opts.max_delete {
             self.apply_deferred(deferred, max);
         }
         Outcome {
-            retry: std::mem::take(&mut *crate::lock(&self.retries)),
+            retry: std::mem::take(&mut *crate::lock(&self.retries_later)),
             later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
             unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
             pass: false,
+            failed: std::mem::take(&mut *crate::lock(&self.failed)),
         }
     }
 
@@ -295,7 +317,8 @@ impl<'a> Run<'a> {
             let run = Run::new(self.m, self.source, self.stats, false);
             super::walk::sync_paths(&run, &again);
             let rest = run.finish();
-            crate::lock(&self.retries).extend(rest.retry);
+            crate::lock(&self.retries_later).extend(rest.retry);
+            crate::lock(&self.failed).extend(rest.failed);
         }
     }
 }

@@ -169,7 +169,8 @@ impl Mirror {
     }
 
     fn run_sync(&self, source: &Root, batch: Batch, full: bool, stats: &Stats) -> Outcome {
-        let run = apply::Run::new(self, source, stats, full);
+        let mut run = apply::Run::new(self, source, stats, full);
+        run.retries = batch.retries;
         if full {
             if let Some(overlay) = &self.overlay {
                 crate::lock(overlay).clear();
@@ -233,8 +234,8 @@ impl Replica for Mirror {
 
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
         let batch = Batch {
-            renames: Vec::new(),
             paths: vec![(PathBuf::new(), Look::TREE)],
+            ..Batch::default()
         };
         self.run_sync(source, batch, true, stats)
     }

@@ -74,7 +74,7 @@ fn sync_path<'r>(walk: &Walk<'_, 'r>, rel: &Path, look: Look, cache: &mut Cache<
     if look.tree {
         cache.whole.push(rel.to_path_buf());
     }
-    walk.entry(&node, name, src, dst, look.tree);
+    walk.entry(&node, name, src, dst, look);
 }
 
 /// The root itself: a full walk, or only its attributes.
@@ -82,11 +82,11 @@ fn root(walk: &Walk<'_, '_>, look: Look) {
     let run = walk.run;
     let src = match run.source.dir.dup() {
         Ok(d) => d,
-        Err(e) => return run.fail(run.src_err("open", "", e)),
+        Err(e) => return run.fail(run.src_err("open", "", e).tree()),
     };
     let dst = match run.m.root_dir().map(|d| d.dup()).transpose() {
         Ok(d) => d,
-        Err(e) => return run.fail(run.dst_err("open", "", e)),
+        Err(e) => return run.fail(run.dst_err("open", "", e).tree()),
     };
     let Ok(node) = Node::new(run, PathBuf::new(), Some(src), dst) else {
         return;
@@ -118,7 +118,7 @@ fn parent_node<'r>(
             return None;
         }
         Err(e) => {
-            run.fail(run.src_err("open directory", rel, e));
+            run.fail(run.src_err("open directory", rel, e).tree());
             return None;
         }
     };
@@ -136,7 +136,7 @@ fn parent_node<'r>(
                 }
             }
             Err(e) => {
-                run.fail(run.dst_err("open directory", rel, e));
+                run.fail(run.dst_err("open directory", rel, e).tree());
                 return None;
             }
         },

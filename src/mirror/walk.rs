@@ -114,7 +114,7 @@ impl<'r> Walk<'_, 'r> {
                 // Changed since it was listed: the next look at this path sorts it out.
                 Err(e) if dir::is_not_a_dir(&e) => return None,
                 Err(e) => {
-                    run.fail(run.src_err("open directory", &task.rel, e));
+                    run.fail(run.src_err("open directory", &task.rel, e).tree());
                     return None;
                 }
             },
@@ -135,7 +135,7 @@ impl<'r> Walk<'_, 'r> {
                 Ok(d) => Some(d),
                 Err(e) if dir::is_not_a_dir(&e) => return None,
                 Err(e) => {
-                    run.fail(run.dst_err("open directory", &task.rel, e));
+                    run.fail(run.dst_err("open directory", &task.rel, e).tree());
                     return None;
                 }
             },
@@ -162,13 +162,13 @@ impl<'r> Walk<'_, 'r> {
                     debug!("{} vanished during the pass", show(&node.rel));
                     return;
                 }
-                Err(e) => return run.fail(run.src_err("read directory", &node.rel, e)),
+                Err(e) => return run.fail(run.src_err("read directory", &node.rel, e).tree()),
             },
             None => Vec::new(),
         };
         let dst_list = match overlay::list(run, node.dst.as_ref(), &node.rel) {
             Ok(list) => list,
-            Err(e) => return run.fail(run.dst_err("read directory", &node.rel, e)),
+            Err(e) => return run.fail(run.dst_err("read directory", &node.rel, e).tree()),
         };
         let mut src_iter = src_list.into_iter().peekable();
         let mut dst_iter = dst_list.into_iter().peekable();
@@ -197,19 +197,19 @@ impl<'r> Walk<'_, 'r> {
                     None => break,
                 },
             };
-            self.entry(&node, &name, src_kind, dst_kind, true);
+            self.entry(&node, &name, src_kind, dst_kind, Look::TREE);
         }
     }
 
     /// Makes one REPLICA entry match SOURCE's, given the kinds the listings (or lstat) found.
-    /// A directory's contents are mirrored too with `tree`, and always when it is new.
+    /// A directory's contents are mirrored too with a tree look, and always when it is new.
     pub fn entry(
         &self,
         node: &Arc<Node<'r>>,
         name: &OsStr,
         src: Option<Kind>,
         dst: Option<Kind>,
-        tree: bool,
+        look: Look,
     ) {
         let run = self.run;
         let m = run.m;
@@ -248,7 +248,7 @@ impl<'r> Walk<'_, 'r> {
             });
             return;
         }
-        self.carry(node, name, rel, plan, &facts, tree);
+        self.carry(node, name, rel, plan, &facts, look);
     }
 
     /// Carries out a plan: the removal first, then the creation or update.
@@ -259,9 +259,10 @@ impl<'r> Walk<'_, 'r> {
         rel: PathBuf,
         plan: Plan,
         facts: &Facts,
-        tree: bool,
+        look: Look,
     ) {
         let run = self.run;
+        let tree = look.tree;
         if let Some(what) = plan.skipped {
             warn!(
                 "skipped {what} {}: only files, directories and symlinks are mirrored",
@@ -270,7 +271,8 @@ impl<'r> Walk<'_, 'r> {
         }
         if let Some(kind) = plan.remove {
             // An entry SOURCE lacks may be half of a rename: it is kept for its other half.
-            if plan.then == Op::Keep && run.orphan(node.dst.as_ref(), name, &rel, kind) {
+            if plan.then == Op::Keep && run.orphan(node.dst.as_ref(), name, &rel, kind, look.moved)
+            {
                 return;
             }
             if !run.remove(node.dst.as_ref(), name, &rel, kind, plan.then != Op::Keep) {
@@ -345,7 +347,7 @@ impl<'r> Walk<'_, 'r> {
                         if let Some(facts) = facts {
                             let plan = plan::decide(&facts, &run.m.opts.rules);
                             if !matches!(plan.then, Op::Copy { .. }) {
-                                return self.carry(node, name, rel, plan, &facts, tree);
+                                return self.carry(node, name, rel, plan, &facts, look);
                             }
                         }
                         return;

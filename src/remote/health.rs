@@ -138,8 +138,8 @@ impl Replica for Remote {
             self.settling = settling;
             if !settled.is_empty() {
                 let batch = Batch {
-                    renames: Vec::new(),
                     paths: settled.into_iter().map(|(p, _)| (p, Look::TREE)).collect(),
+                    ..Batch::default()
                 };
                 let outcome = batch::apply(self, source, batch, stats, false);
                 // What failed in part goes again, whole, at the time the batch says.
@@ -156,8 +156,8 @@ impl Replica for Remote {
                 paths.sort_by(|a, b| a.0.cmp(&b.0));
                 paths.dedup();
                 let batch = Batch {
-                    renames: Vec::new(),
                     paths,
+                    ..Batch::default()
                 };
                 // A failure here is left to the next pass.
                 batch::apply(self, source, batch, stats, false);

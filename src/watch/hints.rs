@@ -97,9 +97,10 @@ pub fn hints(events: &[DebouncedEvent], scope: &Scope) -> Vec<Hint> {
                     (None, None) => {}
                 }
             }
-            // Moved out: a removal as far as the mirror is concerned.
+            // Moved away, and nothing (yet) says where: a removal, unless a later batch brings
+            // the other half of a rename; REPLICA's entry waits a moment for it.
             EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
-                out.extend(paths(Look::ENTRY));
+                out.extend(paths(Look::MOVED));
             }
             // New or moved-in entries are looked at as a whole: nothing was reported for the
             // contents of a moved-in directory, nor for files made in a new one before its watch.
@@ -144,10 +145,17 @@ pub fn raw_hints(event: &Event, seen: Instant) -> Vec<RawHint> {
         EventKind::Modify(ModifyKind::Name(mode)) => {
             for (i, path) in event.paths.iter().enumerate() {
                 let moved_in = mode == RenameMode::To || (mode == RenameMode::Both && i == 1);
+                let look = if moved_in {
+                    Look::TREE
+                } else if mode == RenameMode::From {
+                    Look::MOVED
+                } else {
+                    Look::ENTRY
+                };
                 out.push(RawHint {
                     seen,
                     path: path.clone(),
-                    look: if moved_in { Look::TREE } else { Look::ENTRY },
+                    look,
                 });
             }
             parents(&mut out);
@@ -227,7 +235,7 @@ mod tests {
                 p("gone", Look::ENTRY),
                 Hint::Rename("a".into(), "b".into()),
                 p("in", Look::TREE),
-                p("out", Look::ENTRY),
+                p("out", Look::MOVED),
                 p("x", Look::ENTRY),
             ]
         );

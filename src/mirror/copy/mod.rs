@@ -176,7 +176,7 @@ impl Run<'_> {
                 Err(Failure::Changed) => {
                     debug!("{} changed while being copied", show(rel));
                     if self.m.opts.requeue {
-                        crate::lock(&self.retries).push(rel.to_path_buf());
+                        crate::lock(&self.retries_later).push(rel.to_path_buf());
                         return After::Waiting;
                     }
                 }
@@ -194,6 +194,7 @@ impl Run<'_> {
             show(rel)
         );
         self.stats.add(Count::Error);
+        crate::lock(&self.failed).push((rel.to_path_buf(), crate::replica::Look::ENTRY));
         After::Finished
     }
 

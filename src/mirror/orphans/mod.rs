@@ -54,9 +54,18 @@ impl Run<'_> {
     }
 
     /// Takes REPLICA's entry `name` (at `rel`), which SOURCE lacks, instead of removing it now:
-    /// a pass keeps it to its end, a batch holds it a while. Returns whether it was taken.
-    pub(super) fn orphan(&self, dir: Option<&Dir>, name: &OsStr, rel: &Path, kind: Kind) -> bool {
+    /// a pass keeps it to its end; a batch holds it a while if SOURCE's entry was `moved` away
+    /// (a rename's first half). Returns whether it was taken.
+    pub(super) fn orphan(
+        &self,
+        dir: Option<&Dir>,
+        name: &OsStr,
+        rel: &Path,
+        kind: Kind,
+        moved: bool,
+    ) -> bool {
         if !self.matching()
+            || (!self.full && !moved)
             || !matches!(kind, Kind::File | Kind::Dir)
             || self.m.own().leads_to_own(rel)
             || (self.full && !self.deferring.load(Ordering::Relaxed))
