@@ -1,6 +1,6 @@
 //! Moving a file's bytes: `copy_file_range` (the kernel's fast path, which reflinks where the
 //! file system can) in chunks, only over the source's data segments so holes stay holes, with a
-//! read/write fallback; and comparing two files' bytes for `--checksum`.
+//! read/write fallback.
 
 use std::fs::File;
 use std::io;
@@ -190,45 +190,6 @@ pub fn is_write_error(e: &io::Error) -> bool {
     .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
 
-/// Whether two open files have the same bytes: read side by side, stopping at the first
-/// difference.
-pub fn same_bytes(a: &File, b: &File) -> io::Result<bool> {
-    same_prefix(a, b, u64::MAX)
-}
-
-/// Whether two open files have the same first `len` bytes (or the same bytes, if shorter).
-pub fn same_prefix(a: &File, b: &File, len: u64) -> io::Result<bool> {
-    let (mut ba, mut bb) = (vec![0u8; 256 << 10], vec![0u8; 256 << 10]);
-    let mut offset = 0u64;
-    while offset < len {
-        let want = ((len - offset).min(ba.len() as u64)) as usize;
-        let na = read_full(a, &mut ba[..want], offset)?;
-        let nb = read_full(b, &mut bb[..want], offset)?;
-        if na != nb || ba[..na] != bb[..nb] {
-            return Ok(false);
-        }
-        if na == 0 {
-            return Ok(true);
-        }
-        offset += na as u64;
-    }
-    Ok(true)
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +225,12 @@ mod tests {
             "sparse: {} blocks",
             after.blocks
         );
-        assert!(same_bytes(&File::open(&src).unwrap(), &File::open(&dst).unwrap()).unwrap());
+        let same = super::super::compare::same_data(
+            &File::open(&src).unwrap(),
+            &File::open(&dst).unwrap(),
+            128 << 20,
+            &|| false,
+        );
+        assert_eq!(same.unwrap(), super::super::compare::Compared::Same);
     }
 }

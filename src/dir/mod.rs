@@ -3,6 +3,7 @@
 //! symlink, so nothing that a symlink or `..` can redirect ever reaches the kernel as a path:
 //! what happens beneath a root stays beneath it, and depth is not limited by `PATH_MAX`.
 
+pub mod compare;
 pub mod copy;
 pub mod lease;
 pub mod meta;

@@ -30,6 +30,10 @@ pub struct Run<'a> {
     pub(super) newcomers: Mutex<Vec<super::orphans::Newcomer>>,
     /// A pass's orphans, indexed, from its end on.
     pub(super) index: Mutex<Option<super::orphans::Index>>,
+    /// Files the kernel reported renamed in this batch: the new names may take the old ones.
+    pub(super) expected: Mutex<super::orphans::Expected>,
+    /// Old names of reported renames, kept to the batch's end for their new names.
+    pub(super) left: Mutex<Vec<super::orphans::Orphan>>,
     /// Directories whose entries changed after their walk was done (renames and removals at
     /// the end of a run, links): their attributes are set again.
     pub(super) touched: Mutex<Vec<PathBuf>>,
@@ -69,6 +73,8 @@ impl<'a> Run<'a> {
             orphans: Mutex::new(Vec::new()),
             newcomers: Mutex::new(Vec::new()),
             index: Mutex::new(None),
+            expected: Mutex::default(),
+            left: Mutex::new(Vec::new()),
             touched: Mutex::new(Vec::new()),
             deferred: Mutex::new(Deferred::default()),
             retries_later: Mutex::new(Vec::new()),
@@ -241,6 +247,7 @@ impl<'a> Run<'a> {
     /// and returns what is left for later.
     pub fn finish(self) -> Outcome {
         self.reconcile();
+        self.remove_left();
         if self.m.opts.hard_links {
             let touched = self.finish_links();
             crate::lock(&self.touched).extend(touched);

@@ -6,11 +6,13 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
 
+use super::apply::Run;
 use super::node::Node;
 use super::overlay;
 use super::plan::{self, Entry, Facts};
 use super::walk::Walk;
-use crate::dir::{self, copy, Dir, Kind, Meta};
+use crate::dir::compare::{self, Compared};
+use crate::dir::{self, Dir, Kind, Meta};
 
 impl<'r> Walk<'_, 'r> {
     /// Gathers what the decision needs for `name`, given the kinds the listings found. `None`
@@ -50,7 +52,8 @@ impl<'r> Walk<'_, 'r> {
         };
         let same_bytes = match (&src, &dst) {
             (Some(s), Some(d)) if plan::needs_bytes(s, d, status_newer, &run.m.opts.rules) => {
-                Some(self.same_bytes(node, name, rel)?)
+                let size = s.meta.map_or(0, |m| m.size);
+                Some(same_bytes(run, node, name, rel, size)?)
             }
             _ => None,
         };
@@ -73,17 +76,33 @@ impl<'r> Walk<'_, 'r> {
             link,
         })
     }
+}
 
-    fn same_bytes(&self, node: &Node<'r>, name: &OsStr, rel: &Path) -> Option<bool> {
-        let (Some(s), Some(d)) = (&node.src, &node.dst) else {
-            return Some(false);
-        };
-        let compared = s
-            .open_file(name)
-            .and_then(|a| d.open_file(name).and_then(|b| copy::same_bytes(&a, &b)));
-        compared
-            .map_err(|e| self.run.fail(self.run.src_err("compare", rel, e)))
-            .ok()
+/// Whether SOURCE's and REPLICA's files `name` (`size` bytes each) hold the same bytes.
+/// `None` if the comparison failed (logged) or was stopped.
+pub(super) fn same_bytes(
+    run: &Run,
+    node: &Node,
+    name: &OsStr,
+    rel: &Path,
+    size: u64,
+) -> Option<bool> {
+    let (Some(s), Some(d)) = (&node.src, &node.dst) else {
+        return Some(false);
+    };
+    let stop = || run.m.stop.is_set();
+    let compared = s.open_file(name).and_then(|a| {
+        d.open_file(name)
+            .and_then(|b| compare::same_data(&a, &b, size, &stop))
+    });
+    match compared {
+        Ok(Compared::Same) => Some(true),
+        Ok(Compared::Differ) => Some(false),
+        Ok(Compared::Stopped) => None,
+        Err(e) => {
+            run.fail(run.src_err("compare", rel, e));
+            None
+        }
     }
 }
 

@@ -54,9 +54,15 @@ pub fn rename(run: &Run, from: &Path, to: &Path) -> bool {
     let (Some(s), Some(d)) = (now.meta, old.meta) else {
         return false;
     };
+    let _ = (s, d);
     let matches = now.kind == old.kind
         && match now.kind {
-            Kind::File => s.same_stamp(&d, m.opts.rules.window),
+            // A file's bytes must be proven the same first: the new name takes the old one
+            // when the walk meets it, where it would otherwise be copied (see orphans).
+            Kind::File => {
+                run.expect(from, to);
+                return false;
+            }
             Kind::Symlink => now.target == old.target,
             Kind::Dir => true,
             Kind::Special(_) => false,

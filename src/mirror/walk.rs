@@ -293,7 +293,7 @@ impl<'r> Walk<'_, 'r> {
         match plan.then {
             Op::Keep => {}
             Op::MakeDir if new && run.keep_newcomer(node, &rel, Kind::Dir, None) => {}
-            Op::MakeDir if new && run.claim(node, name, &rel, Kind::Dir, None) => {
+            Op::MakeDir if new && run.claim_dir(node, name, &rel) => {
                 // An earlier self renamed into place: its contents are reconciled.
                 node.touch();
                 self.push(Task {
@@ -335,23 +335,8 @@ impl<'r> Walk<'_, 'r> {
                     Ok(opened) => opened,
                     Err(failure) => return run.failed(failure, &rel),
                 };
-                if !update && new {
-                    if run.keep_newcomer(node, &rel, Kind::File, Some(&opened.1)) {
-                        return;
-                    }
-                    if run.claim(node, name, &rel, Kind::File, Some(&opened.1)) {
-                        // An earlier self renamed into place: its attributes are reconciled.
-                        node.touch();
-                        let facts =
-                            self.facts(node, name, &rel, Some(Kind::File), Some(Kind::File));
-                        if let Some(facts) = facts {
-                            let plan = plan::decide(&facts, &run.m.opts.rules);
-                            if !matches!(plan.then, Op::Copy { .. }) {
-                                return self.carry(node, name, rel, plan, &facts, look);
-                            }
-                        }
-                        return;
-                    }
+                if !update && new && run.keep_newcomer(node, &rel, Kind::File, Some(&opened.1)) {
+                    return;
                 }
                 if opened.1.size <= INLINE_COPY {
                     return run.copy(node, name, &rel, update, Some(opened), dst);

@@ -58,7 +58,9 @@ impl Run<'_> {
         if now.kind != Kind::File || now.size != dst.size || now.id != dst.id {
             return None;
         }
-        if !data::same_prefix(input, &output, dst.size).ok()? {
+        let stop = || self.m.stop.is_set();
+        let same = crate::dir::compare::same_data(input, &output, dst.size, &stop);
+        if !matches!(same, Ok(crate::dir::compare::Compared::Same)) {
             return None;
         }
         let failed = |op: &'static str| move |e| Failure::Failed(self.dst_err(op, rel, e));

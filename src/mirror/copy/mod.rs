@@ -138,6 +138,10 @@ impl Run<'_> {
             {
                 return After::Finished;
             }
+            // Its earlier self, renamed in REPLICA, if its bytes prove it.
+            if tries == 1 && self.claim_file(node, name, rel, (&input, &before), update) {
+                return After::Finished;
+            }
             let how = How { update, force, dst };
             match self.copy_once(node, name, rel, how, &input, &before) {
                 Ok(done) => {

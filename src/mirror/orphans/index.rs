@@ -1,5 +1,6 @@
 //! The end of a pass: its orphans indexed by the names inside (directories) and by size and
-//! mtime (files), matched against its newcomers; what nothing claims is removed.
+//! mtime (files, those inside orphan directories too), its arrivals made then (a second walk),
+//! each taking a proven earlier self where there is one; what nothing claims is removed.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -17,39 +18,34 @@ use crate::replica::Look;
 pub struct Index {
     pub orphans: Vec<Orphan>,
     pub taken: Vec<bool>,
+    by_path: HashMap<PathBuf, usize>,
     dirs: HashMap<Vec<OsString>, Vec<usize>>,
     files: HashMap<(u64, Stamp), Vec<usize>>,
 }
 
 impl Run<'_> {
-    /// The end of a pass's first part: newcomers take the orphans that are their earlier
-    /// selves, the other orphans are removed, and the other newcomers are made (a second walk).
+    /// The end of a pass's first part: arrival directories take the orphan directories that
+    /// hold the same names, then the arrivals are made (files take their proven earlier selves
+    /// on the way), then the orphans nothing took are removed.
     pub(in crate::mirror) fn reconcile(&self) {
         if !self.full || !self.deferring.swap(false, Ordering::Relaxed) {
             return;
         }
         let newcomers = std::mem::take(&mut *crate::lock(&self.newcomers));
         let orphans = std::mem::take(&mut *crate::lock(&self.orphans));
-        if !newcomers.is_empty() && !orphans.is_empty() {
-            let index = self.index(orphans);
-            *crate::lock(&self.index) = Some(index);
-            self.match_dirs(&newcomers);
-            for n in newcomers.iter().filter(|n| n.kind == Kind::File) {
-                let src = Meta::sized(n.kind, n.size, n.mtime);
-                self.take_file(&src, &n.rel);
-            }
+        let index = if newcomers.is_empty() || orphans.is_empty() {
+            self.index_plain(orphans)
         } else {
-            *crate::lock(&self.index) = Some(self.index_plain(orphans));
-        }
-        // The newcomers not renamed are made; inside new directories, files may still find
-        // their earlier selves among the orphans.
+            self.index(orphans)
+        };
+        *crate::lock(&self.index) = Some(index);
+        self.match_dirs(&newcomers);
         let mut paths: Vec<(PathBuf, Look)> =
             newcomers.into_iter().map(|n| (n.rel, Look::TREE)).collect();
         if !paths.is_empty() {
             paths.sort_by(|a, b| a.0.cmp(&b.0));
             super::super::walk::sync_paths(self, &paths);
         }
-        // What nothing claimed is gone from SOURCE.
         let Some(index) = crate::lock(&self.index).take() else {
             return;
         };
@@ -71,13 +67,14 @@ impl Run<'_> {
             .filter(|o| o.kind == Kind::Dir)
             .map(|o| o.rel.clone())
             .collect();
-        let mut index = self.index_plain(orphans);
-        let inside = self.files_inside(dirs);
-        index.taken.extend(std::iter::repeat_n(false, inside.len()));
-        index.orphans.extend(inside);
+        let mut all = orphans;
+        all.extend(self.files_inside(dirs));
+        let mut index = self.index_plain(all);
         for (i, o) in index.orphans.iter().enumerate() {
             match o.kind {
-                Kind::File => index.files.entry((o.size, o.mtime)).or_default().push(i),
+                Kind::File if o.size >= RENAME_MIN => {
+                    index.files.entry((o.size, o.mtime)).or_default().push(i)
+                }
                 Kind::Dir if !o.inside => {
                     if let Some(names) = self.names_at(&o.rel) {
                         index.dirs.entry(names).or_default().push(i);
@@ -92,13 +89,18 @@ impl Run<'_> {
     fn index_plain(&self, orphans: Vec<Orphan>) -> Index {
         Index {
             taken: vec![false; orphans.len()],
+            by_path: orphans
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.rel.clone(), i))
+                .collect(),
             orphans,
             dirs: HashMap::new(),
             files: HashMap::new(),
         }
     }
 
-    /// Renames orphan directories to the newcomers that hold the same names.
+    /// Renames orphan directories to the arrivals that hold the same names.
     fn match_dirs(&self, newcomers: &[Newcomer]) {
         for n in newcomers.iter().filter(|n| n.kind == Kind::Dir) {
             if let Some(names) = self
@@ -132,75 +134,54 @@ impl Run<'_> {
                 .unwrap_or_default()
         };
         for orphan in candidates {
-            if self.rename_orphan(&orphan, rel) {
-                self.mark_taken(&orphan.rel);
+            if self.rename_orphan(&orphan, rel, false) {
+                self.taken(&orphan);
                 return true;
             }
         }
         false
     }
 
-    /// Renames the first untaken orphan file with `src`'s size and mtime (one of the same name
-    /// first) to `rel`.
-    fn take_file(&self, src: &Meta, rel: &Path) -> bool {
-        let mut candidates: Vec<Orphan> = {
-            let index = crate::lock(&self.index);
-            let Some(index) = index.as_ref() else {
-                return false;
-            };
-            index
-                .files
-                .get(&(src.size, src.mtime))
-                .map(|c| {
-                    c.iter()
-                        .filter(|i| !index.taken[**i])
-                        .map(|i| index.orphans[*i].clone())
-                        .collect()
-                })
-                .unwrap_or_default()
+    /// The untaken orphan files with `src`'s size and mtime.
+    pub(super) fn indexed_files(&self, src: &Meta) -> Vec<Orphan> {
+        let index = crate::lock(&self.index);
+        let Some(index) = index.as_ref() else {
+            return Vec::new();
         };
-        candidates.sort_by_key(|o| o.rel.file_name() != rel.file_name());
-        for orphan in candidates {
-            if self.rename_orphan(&orphan, rel) {
-                self.mark_taken(&orphan.rel);
-                return true;
-            }
-        }
-        false
+        index
+            .files
+            .get(&(src.size, src.mtime))
+            .map(|c| {
+                c.iter()
+                    .filter(|i| !index.taken[**i])
+                    .map(|i| index.orphans[*i].clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
-    fn mark_taken(&self, rel: &Path) {
+    /// `orphan` was claimed: no longer held, offered or removed.
+    pub(super) fn taken(&self, orphan: &Orphan) {
         if let Some(index) = crate::lock(&self.index).as_mut() {
-            if let Some(i) = index.orphans.iter().position(|o| o.rel == rel) {
+            if let Some(&i) = index.by_path.get(&orphan.rel) {
                 index.taken[i] = true;
             }
         }
+        crate::lock(&self.m.held).retain(|(o, _)| o.rel != orphan.rel);
+        crate::lock(&self.left).retain(|o| o.rel != orphan.rel);
     }
 
-    /// In a pass's second part: a new file or directory takes an orphan left from the first.
-    pub(super) fn claim_indexed(
-        &self,
-        node: &Node,
-        name: &OsStr,
-        rel: &Path,
-        kind: Kind,
-        src: Option<&Meta>,
-    ) -> bool {
+    /// In a pass's second part: a new directory takes an orphan left from the first.
+    pub(super) fn claim_indexed_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> bool {
         if self.deferring.load(Ordering::Relaxed) || crate::lock(&self.index).is_none() {
             return false;
         }
-        match (kind, src) {
-            (Kind::File, Some(s)) if s.size >= RENAME_MIN => self.take_file(s, rel),
-            (Kind::Dir, _) => {
-                let names = node
-                    .src
-                    .as_ref()
-                    .and_then(|d| d.open_dir(name).ok())
-                    .and_then(|d| names_of(&d));
-                names.is_some_and(|names| self.take_dir(&names, rel))
-            }
-            _ => false,
-        }
+        let names = node
+            .src
+            .as_ref()
+            .and_then(|d| d.open_dir(name).ok())
+            .and_then(|d| names_of(&d));
+        names.is_some_and(|names| self.take_dir(&names, rel))
     }
 
     /// The large files inside the REPLICA directories `dirs`.

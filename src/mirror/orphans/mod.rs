@@ -1,16 +1,21 @@
-//! Renames found by looking. A REPLICA entry whose name SOURCE lacks (an orphan) and a SOURCE
-//! entry new to REPLICA (a newcomer) with the same size and mtime (a file) or the same names
-//! inside (a directory) are taken for one entry renamed: REPLICA's is renamed, checked first,
-//! and nothing is copied. A pass keeps its orphans and its large newcomers to its end and
-//! matches them there (a photo folder reorganised, a VM image renamed while foldersync was
-//! stopped); the watcher holds orphans a while before removing them, so that a rename whose
-//! halves come in different batches is still a rename. Memory goes to the changes, not the tree.
-//! [`index`] does the pass's matching.
+//! Renames: a REPLICA entry whose name SOURCE lacks (an orphan) may be an entry SOURCE has
+//! under another name (an arrival), renamed. REPLICA's entry is then renamed too, and nothing is
+//! copied, but only on proof: a file's bytes are compared ([`proof`]); a directory is taken by
+//! the names inside it (its files are reconciled afterwards as any others are); a symlink by its
+//! target. Where the candidates come from:
+//! - a rename the kernel reported in this batch: its old name ([`Run::expect`]);
+//! - an entry the watcher saw moved away in an earlier batch, held a moment ([`HOLD`]);
+//! - in a pass, every orphan, kept to the pass's end and indexed ([`index`]), with the large
+//!   arrivals kept back until then (a photo folder reorganised while foldersync was stopped).
+//!
+//! What nothing claims is removed. Memory goes to the changes, not the tree.
 
 mod index;
+mod proof;
 
 pub use index::Index;
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -24,7 +29,7 @@ use crate::escape::rel as show;
 
 /// Files smaller than this are copied rather than searched for: a copy costs less.
 pub const RENAME_MIN: u64 = 4096;
-/// How long the watcher holds an orphan before removing it (plus twice the debounce).
+/// How long the watcher holds an entry moved away before removing it (plus twice the debounce).
 pub const HOLD: Duration = Duration::from_secs(1);
 
 /// A REPLICA entry whose name SOURCE lacks.
@@ -44,18 +49,47 @@ pub struct Orphan {
 pub struct Newcomer {
     pub rel: PathBuf,
     pub kind: Kind,
-    pub size: u64,
-    pub mtime: Stamp,
+}
+
+/// The renames the kernel reported in one batch, for files: the new name's earlier self is the
+/// old name, if the bytes agree. The old name is not removed before the new one had its chance.
+#[derive(Debug, Default)]
+pub struct Expected {
+    /// New name -> old name, until claimed.
+    by_new: HashMap<PathBuf, PathBuf>,
+    /// The old names, with how many new names expect them.
+    old: HashMap<PathBuf, usize>,
 }
 
 impl Run<'_> {
-    fn matching(&self) -> bool {
-        !self.dry_run() && self.m.root_dir().is_some()
+    /// Whether renames may be looked for: there is a REPLICA to rename in (a dry run only
+    /// reports them).
+    pub(super) fn matching(&self) -> bool {
+        self.m.root_dir().is_some()
+    }
+
+    /// A file renamed in SOURCE from `from` to `to` (the kernel said so): `to` may take
+    /// REPLICA's `from`, once its bytes are proven the same.
+    pub(super) fn expect(&self, from: &Path, to: &Path) {
+        let mut expected = crate::lock(&self.expected);
+        if let Some(old) = expected.by_new.insert(to.to_path_buf(), from.to_path_buf()) {
+            forget_old(&mut expected.old, &old);
+        }
+        *expected.old.entry(from.to_path_buf()).or_default() += 1;
+    }
+
+    /// The old name a rename reported for `to`, taken (it is offered once).
+    pub(super) fn expected_for(&self, to: &Path) -> Option<PathBuf> {
+        let mut expected = crate::lock(&self.expected);
+        let from = expected.by_new.remove(to)?;
+        forget_old(&mut expected.old, &from);
+        Some(from)
     }
 
     /// Takes REPLICA's entry `name` (at `rel`), which SOURCE lacks, instead of removing it now:
-    /// a pass keeps it to its end; a batch holds it a while if SOURCE's entry was `moved` away
-    /// (a rename's first half). Returns whether it was taken.
+    /// a pass keeps it to its end; a batch keeps it to its own end when a reported rename
+    /// expects it, and holds it a while if SOURCE's entry was `moved` away (a rename's first
+    /// half). Returns whether it was taken.
     pub(super) fn orphan(
         &self,
         dir: Option<&Dir>,
@@ -65,11 +99,14 @@ impl Run<'_> {
         moved: bool,
     ) -> bool {
         if !self.matching()
-            || (!self.full && !moved)
             || !matches!(kind, Kind::File | Kind::Dir)
             || self.m.own().leads_to_own(rel)
             || (self.full && !self.deferring.load(Ordering::Relaxed))
         {
+            return false;
+        }
+        let expected = crate::lock(&self.expected).old.contains_key(rel);
+        if !self.full && !moved && !expected {
             return false;
         }
         let Some(Ok(Some(meta))) = dir.map(|d| d.stat_at(name)) else {
@@ -84,6 +121,9 @@ impl Run<'_> {
         };
         if self.full {
             crate::lock(&self.orphans).push(orphan);
+        } else if expected {
+            // Removed at the batch's end if its new name did not take it.
+            crate::lock(&self.left).push(orphan);
         } else {
             let until = Instant::now() + HOLD + self.m.hold_extra;
             let mut held = crate::lock(&self.m.held);
@@ -91,7 +131,7 @@ impl Run<'_> {
                 Some(entry) => *entry = (orphan, until),
                 None => {
                     log::debug!(
-                        "{} is gone from SOURCE: held a moment, in case it was renamed",
+                        "{} was moved away in SOURCE: held a moment, in case it was renamed",
                         show(rel)
                     );
                     held.push((orphan, until));
@@ -113,67 +153,44 @@ impl Run<'_> {
         if !self.full || !self.matching() || node.fresh || !self.deferring.load(Ordering::Relaxed) {
             return false;
         }
-        let (size, mtime) = meta.map_or((0, Stamp::default()), |m| (m.size, m.mtime));
-        if kind == Kind::File && size < RENAME_MIN {
+        if kind == Kind::File && meta.is_none_or(|m| m.size < RENAME_MIN) {
             return false;
         }
         crate::lock(&self.newcomers).push(Newcomer {
             rel: rel.to_path_buf(),
             kind,
-            size,
-            mtime,
         });
         true
     }
 
-    /// In a batch: a new file or directory about to be made takes an orphan the watcher holds
-    /// that is its earlier self, renamed, instead. Returns whether it did.
-    pub(super) fn claim(
-        &self,
-        node: &Node,
-        name: &OsStr,
-        rel: &Path,
-        kind: Kind,
-        src: Option<&Meta>,
-    ) -> bool {
+    /// A new directory about to be made takes an orphan directory that holds the same names
+    /// (held by the watcher, or a pass's). Returns whether it did.
+    pub(super) fn claim_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> bool {
         if !self.matching() {
             return false;
         }
         if self.full {
-            return self.claim_indexed(node, name, rel, kind, src);
+            return self.claim_indexed_dir(node, name, rel);
         }
         if crate::lock(&self.m.held).is_empty() {
             return false;
         }
-        let window = self.m.opts.rules.window;
-        let fits: Box<dyn Fn(&Orphan) -> bool> = match (kind, src) {
-            (Kind::File, Some(s)) if s.size >= RENAME_MIN => {
-                let s = *s;
-                Box::new(move |o: &Orphan| {
-                    o.kind == Kind::File && o.size == s.size && o.mtime.near(s.mtime, window)
-                })
-            }
-            (Kind::Dir, _) => {
-                let Some(names) = node
-                    .src
-                    .as_ref()
-                    .and_then(|d| d.open_dir(name).ok())
-                    .and_then(|d| names_of(&d))
-                else {
-                    return false;
-                };
-                Box::new(move |o: &Orphan| {
-                    o.kind == Kind::Dir && self.names_at(&o.rel).as_deref() == Some(&names[..])
-                })
-            }
-            _ => return false,
+        let Some(names) = node
+            .src
+            .as_ref()
+            .and_then(|d| d.open_dir(name).ok())
+            .and_then(|d| names_of(&d))
+        else {
+            return false;
         };
         let found = {
             let mut held = crate::lock(&self.m.held);
-            let at = held.iter().position(|(o, _)| fits(o));
+            let at = held.iter().position(|(o, _)| {
+                o.kind == Kind::Dir && self.names_at(&o.rel).as_deref() == Some(&names[..])
+            });
             at.map(|at| held.swap_remove(at).0)
         };
-        found.is_some_and(|orphan| self.rename_orphan(&orphan, rel))
+        found.is_some_and(|orphan| self.rename_orphan(&orphan, rel, false))
     }
 
     /// The sorted names inside REPLICA's directory `rel`.
@@ -181,8 +198,9 @@ impl Run<'_> {
         names_of(&self.m.root_dir()?.open_beneath(rel).ok()?)
     }
 
-    /// Renames the orphan to `rel`, after checking it is still what it was.
-    pub(super) fn rename_orphan(&self, orphan: &Orphan, rel: &Path) -> bool {
+    /// Renames the orphan to `rel`, after checking it is still what it was; over what is at
+    /// `rel` (kept in the backup directory) if `replace`. In a dry run, says so and records it.
+    pub(super) fn rename_orphan(&self, orphan: &Orphan, rel: &Path, replace: bool) -> bool {
         let Some(root) = self.m.root_dir() else {
             return false;
         };
@@ -194,17 +212,26 @@ impl Run<'_> {
         ) else {
             return false;
         };
-        let (Ok(from), Ok(to)) = (root.open_beneath(from_parent), root.open_beneath(to_parent))
-        else {
+        let from = root.open_beneath(from_parent);
+        let to = root.open_beneath(to_parent);
+        if self.dry_run() {
+            return self.rename_simulated(orphan, rel, from.ok().as_ref());
+        }
+        let (Ok(from), Ok(to)) = (from, to) else {
             return false;
         };
         let still = matches!(from.stat_at(from_name), Ok(Some(m)) if m.kind == orphan.kind
             && (m.kind == Kind::Dir || (m.size == orphan.size && m.mtime == orphan.mtime)));
         // An orphan whose name came back to SOURCE is not one any more.
-        if !still
-            || self.in_source(&orphan.rel)
-            || from.rename_noreplace(from_name, &to, to_name).is_err()
-        {
+        if !still || self.in_source(&orphan.rel) {
+            return false;
+        }
+        let renamed = if replace {
+            self.replace_with(&from, from_name, &to, to_name, rel)
+        } else {
+            from.rename_noreplace(from_name, &to, to_name).is_ok()
+        };
+        if !renamed {
             return false;
         }
         self.note(Done::Renamed {
@@ -212,6 +239,41 @@ impl Run<'_> {
             to: rel,
         });
         crate::lock(&self.touched).extend([from_parent.to_path_buf(), to_parent.to_path_buf()]);
+        true
+    }
+
+    /// Renames `from_name` over `to_name`, keeping what is replaced in the backup directory.
+    fn replace_with(
+        &self,
+        from: &Dir,
+        from_name: &OsStr,
+        to: &Dir,
+        to_name: &OsStr,
+        rel: &Path,
+    ) -> bool {
+        if let (Some(backup), Ok(Some(old))) = (&self.m.backup, to.stat_at(to_name)) {
+            if old.kind != Kind::File || backup.keep_old(to, to_name, rel).is_err() {
+                return false;
+            }
+        }
+        from.rename(from_name, to, to_name).is_ok()
+    }
+
+    /// A dry run's rename: said, and recorded for the later looks of a watching dry run.
+    fn rename_simulated(&self, orphan: &Orphan, rel: &Path, from: Option<&Dir>) -> bool {
+        let name = orphan.rel.file_name().unwrap_or_default();
+        let Ok(Some(entry)) = super::overlay::stat(self, from, name, &orphan.rel) else {
+            return false;
+        };
+        if let Some(overlay) = &self.m.overlay {
+            let mut overlay = crate::lock(overlay);
+            overlay.set(rel.to_path_buf(), super::overlay::Sim::Is(entry));
+            overlay.set(orphan.rel.clone(), super::overlay::Sim::Gone);
+        }
+        self.note(Done::Renamed {
+            from: &orphan.rel,
+            to: rel,
+        });
         true
     }
 
@@ -225,7 +287,7 @@ impl Run<'_> {
         })
     }
 
-    /// Removes an orphan nobody claimed, if it is still there.
+    /// Removes an orphan nobody claimed, if it is still there and SOURCE still lacks it.
     pub(super) fn remove_orphan(&self, orphan: &Orphan) {
         let Some(root) = self.m.root_dir() else {
             return;
@@ -236,10 +298,34 @@ impl Run<'_> {
         let Ok(dir) = root.open_beneath(parent) else {
             return;
         };
+        if self.in_source(&orphan.rel) {
+            log::debug!("{} is back in SOURCE: kept", show(&orphan.rel));
+            return;
+        }
         if matches!(dir.stat_at(name), Ok(Some(m)) if m.kind == orphan.kind)
             && self.remove(Some(&dir), name, &orphan.rel, orphan.kind, false)
         {
             crate::lock(&self.touched).push(parent.to_path_buf());
+        }
+    }
+
+    /// The end of a batch: the old names of reported renames that no new name took go now.
+    pub(super) fn remove_left(&self) {
+        let left = std::mem::take(&mut *crate::lock(&self.left));
+        for orphan in left {
+            if self.m.stop.is_set() {
+                return;
+            }
+            self.remove_orphan(&orphan);
+        }
+    }
+}
+
+fn forget_old(old: &mut HashMap<PathBuf, usize>, from: &Path) {
+    if let Some(n) = old.get_mut(from) {
+        *n -= 1;
+        if *n == 0 {
+            old.remove(from);
         }
     }
 }
@@ -256,11 +342,7 @@ impl super::Mirror {
             due.into_iter().map(|(o, _)| o).collect()
         };
         for orphan in due {
-            if run.in_source(&orphan.rel) {
-                log::debug!("{} is back in SOURCE: kept", show(&orphan.rel));
-            } else {
-                run.remove_orphan(&orphan);
-            }
+            run.remove_orphan(&orphan);
         }
         crate::lock(&self.held)
             .iter()
