@@ -204,6 +204,7 @@ fn local(config: &Config, src: &Root, stop: &Stop) -> Result<Mirror, StartError>
             xattrs: config.xattrs,
             fsync: config.fsync,
             stamp_after_rename: false,
+            ctimes: true,
             hold: config.debounce * 2,
         },
     ))

@@ -50,6 +50,11 @@ pub struct Daemon<'a> {
     errors_in_last_pass: u64,
     /// A directory too deep to watch was reported.
     deep_reported: bool,
+    /// Why events were lost, until the full pass that catches up has ended; the watch is made
+    /// anew when that pass starts.
+    lost: Option<String>,
+    /// How many times events were lost (a pass catches up with those lost before it started).
+    lost_count: u64,
     /// When the replica has something due (removing what the watcher held back).
     replica_due: Option<Instant>,
     stop: Stop,
@@ -82,6 +87,8 @@ impl<'a> Daemon<'a> {
             replica_problem: None,
             errors_in_last_pass: 0,
             deep_reported: false,
+            lost: None,
+            lost_count: 0,
             replica_due: None,
             stop,
             stop_rx,
@@ -147,12 +154,7 @@ impl<'a> Daemon<'a> {
                         }
                         self.note_pending();
                     }
-                    Err(_) => {
-                        warn!("the watcher stopped; restarting it and running a full pass");
-                        self.watcher = None;
-                        self.start_watcher();
-                        self.schedule.want_pass(true);
-                    }
+                    Err(_) => self.lost("the watcher stopped".into()),
                 },
                 recv(after(deadline.saturating_duration_since(Instant::now()))) -> _ => {
                     if self.replica_due.is_some_and(|due| Instant::now() >= due) {
@@ -209,10 +211,7 @@ impl<'a> Daemon<'a> {
                     match hint {
                         Hint::Path(path, look) => self.pending.add(path, look),
                         Hint::Rename(from, to) => self.pending.rename(from, to),
-                        Hint::Rescan => {
-                            debug!("watcher queue overflowed; a full pass is queued");
-                            self.schedule.want_pass(true);
-                        }
+                        Hint::Rescan => self.lost("the watcher asked for a rescan".into()),
                         Hint::RootGone => {
                             self.check(false);
                         }
@@ -224,21 +223,34 @@ impl<'a> Daemon<'a> {
                     self.schedule.want_pass(false);
                 }
             }
-            WatchMsg::Trouble {
-                message,
-                degraded,
-                rescan,
-            } => {
+            WatchMsg::Lost(why) => self.lost(why),
+            WatchMsg::Trouble { message, degraded } => {
                 warn!("{message}");
                 if let Some(why) = degraded {
                     self.report.degrade(why);
                     self.report.rest();
                 }
-                if rescan {
-                    self.schedule.want_pass(true);
-                }
             }
         }
+    }
+
+    /// Events were lost: the watch is made anew before the next full pass, which comes as soon
+    /// as the rescan spacing allows, and until it ends the status says the mirror is catching up.
+    fn lost(&mut self, why: String) {
+        if self.lost.is_none() {
+            warn!("events were lost ({why}): SOURCE is watched anew and a full pass catches up");
+        }
+        self.lost_count += 1;
+        self.lost = Some(why);
+        self.schedule.want_pass(true);
+        self.report.state(State::Degraded, self.catching_up());
+    }
+
+    /// The reason the status gives while a pass catches up after lost events.
+    fn catching_up(&self) -> Option<String> {
+        self.lost
+            .as_ref()
+            .map(|why| format!("events were lost ({why}); a full pass is catching up"))
     }
 
     /// Checks both roots; returns whether the mirror may act. SOURCE comes back (or is
@@ -299,7 +311,16 @@ impl<'a> Daemon<'a> {
                 .pass(started_at, Duration::ZERO, &Default::default(), "skipped");
             return;
         }
-        self.report.state(State::Passing, None);
+        let lost_before = self.lost_count;
+        if self.lost.is_some() && self.config.watch {
+            // A new watch, before the pass looks: a directory made while events were lost is
+            // watched again, and what changes during the pass is seen.
+            self.watcher = None;
+            self.start_watcher();
+            self.report.state(State::Degraded, self.catching_up());
+        } else {
+            self.report.state(State::Passing, None);
+        }
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
         let stats = Stats::new();
@@ -331,7 +352,13 @@ impl<'a> Daemon<'a> {
             self.note_failing();
         }
         self.report.log_problem(crate::logging::trouble());
-        self.report.rest();
+        if !interrupted && self.lost.is_some() && self.lost_count == lost_before {
+            self.lost = None;
+            info!("caught up with the events that were lost");
+        }
+        if self.lost.is_none() {
+            self.report.rest();
+        }
         self.schedule
             .end_pass(elapsed, counts.changed(), was_rescan);
         self.schedule.retry(outcome.retry);

@@ -21,6 +21,8 @@ pub struct Schedule {
     /// The least time between the end of a pass and a rescan-driven one; it doubles while
     /// rescan passes find nothing to do, so a pass's own events cannot keep triggering passes.
     rescan_gap: Duration,
+    /// When the last pass ended.
+    last_end: Option<Instant>,
     /// Files to look at again, each with when.
     retries: HashMap<PathBuf, Instant>,
 }
@@ -37,11 +39,13 @@ impl Schedule {
             pass_is_rescan: false,
             next_periodic: now + interval,
             rescan_gap: Duration::from_secs(1),
+            last_end: None,
             retries: HashMap::new(),
         }
     }
 
-    /// Queues a full pass. A rescan-driven one waits for the rescan gap.
+    /// Queues a full pass. A rescan-driven one waits until the rescan gap after the last pass
+    /// has passed.
     pub fn want_pass(&mut self, rescan: bool) {
         self.want_pass_at(Instant::now(), rescan);
     }
@@ -50,7 +54,10 @@ impl Schedule {
         if !self.pass_wanted {
             self.pass_wanted = true;
             self.pass_is_rescan = rescan;
-            self.pass_not_before = if rescan { now + self.rescan_gap } else { now };
+            self.pass_not_before = match self.last_end {
+                Some(end) if rescan => now.max(end + self.rescan_gap),
+                _ => now,
+            };
         } else if !rescan {
             self.pass_is_rescan = false;
             self.pass_not_before = now;
@@ -81,6 +88,7 @@ impl Schedule {
     /// passes run back to back.
     pub fn end_pass(&mut self, elapsed: Duration, changed: bool, was_rescan: bool) {
         self.next_periodic = Instant::now() + self.interval;
+        self.last_end = Some(Instant::now());
         let base = elapsed.max(Duration::from_secs(1));
         self.rescan_gap = if was_rescan && !changed {
             (self.rescan_gap * 2).max(base).min(self.interval)

@@ -152,16 +152,16 @@ impl Meta {
     }
 
     /// Whether the entry's status changed after `other`'s did: `other` being the replica's copy,
-    /// whose ctime is the moment foldersync last wrote it, this means SOURCE's entry was renamed,
-    /// re-linked, re-permissioned or rewritten since, even if its size and mtime look the same.
-    /// Only trusted where the replica keeps a real ctime (later than its mtime, which foldersync
-    /// set in the past); some file systems (FAT) do not.
+    /// whose ctime is the moment foldersync last wrote it (where REPLICA's file system keeps
+    /// ctimes, which its probe finds out), this means SOURCE's entry was renamed, re-linked,
+    /// re-permissioned or rewritten since, even if its size and mtime look the same. The mtimes
+    /// play no part: a file dated in the future has a real ctime too.
     /// Equal ctimes count as a change: the kernel stamps ctimes from a clock that ticks every
     /// few milliseconds, so a change made in the tick REPLICA's copy was written in looks no
     /// later than the copy. Such a copy is compared once more and marked checked (its ctime
     /// then moves on).
     pub fn changed_after(&self, other: &Meta) -> bool {
-        other.ctime > other.mtime && self.ctime >= other.ctime
+        self.ctime >= other.ctime
     }
 }
 

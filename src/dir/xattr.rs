@@ -135,6 +135,111 @@ pub fn write(at: &At, want: &Xattrs, have: &Xattrs) -> io::Result<bool> {
     Ok(changed)
 }
 
+/// Whether this process writes the attribute `name` when it mirrors one: root every namespace
+/// but the security label a policy gives REPLICA's entries itself; anyone else the user
+/// namespace and ACLs (what an owner may set). What cannot be written is not compared, or a
+/// difference would be found, and not mended, on every look.
+fn mirrored(name: &[u8]) -> bool {
+    if rustix::process::geteuid().is_root() {
+        name != b"security.selinux"
+    } else {
+        name.starts_with(b"user.") || name.starts_with(b"system.posix_acl_")
+    }
+}
+
+/// Whether the entries `a_name` in `a` and `b_name` in `b` differ in the attributes mirrored
+/// (see [`mirrored`]): their names are listed first (two system calls where both have none, the
+/// common case), and their values read only where there are names.
+pub fn differ(a: &Dir, a_name: &OsStr, b: &Dir, b_name: &OsStr) -> io::Result<bool> {
+    let (la, lb) = (list_at(a, a_name)?, list_at(b, b_name)?);
+    let names = |list: &[u8]| -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = list
+            .split(|c| *c == 0)
+            .filter(|n| !n.is_empty() && mirrored(n))
+            .map(<[u8]>::to_vec)
+            .collect();
+        v.sort();
+        v
+    };
+    let (na, nb) = (names(&la), names(&lb));
+    if na != nb {
+        return Ok(true);
+    }
+    if na.is_empty() {
+        return Ok(false);
+    }
+    let keep = |x: Xattrs| {
+        Xattrs(
+            x.0.into_iter()
+                .filter(|(n, _)| mirrored(std::os::unix::ffi::OsStrExt::as_bytes(n.as_os_str())))
+                .collect(),
+        )
+    };
+    Ok(keep(read(&At::Name(a, a_name))?) != keep(read(&At::Name(b, b_name))?))
+}
+
+/// Whether `listxattrat` is missing from this kernel (older than 6.13).
+static NO_LISTXATTRAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The NUL-separated attribute names of `name` in `dir` (a symlink itself, not followed).
+fn list_at(dir: &Dir, name: &OsStr) -> io::Result<Vec<u8>> {
+    use std::sync::atomic::Ordering;
+    if !NO_LISTXATTRAT.load(Ordering::Relaxed) {
+        match listxattrat(dir, name) {
+            Err(e) if e.raw_os_error() == Some(Errno::NOSYS.raw_os_error()) => {
+                NO_LISTXATTRAT.store(true, Ordering::Relaxed);
+            }
+            other => return other,
+        }
+    }
+    let path = proc_path(dir, name);
+    let mut buf = vec![0u8; 256];
+    loop {
+        match rustix::fs::llistxattr(&path, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(Errno::RANGE) => {
+                let need = rustix::fs::llistxattr_query(&path)?;
+                buf.resize(need.max(buf.len() * 2), 0);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `listxattrat(2)`: neither rustix nor nix wraps it yet.
+fn listxattrat(dir: &Dir, name: &OsStr) -> io::Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: the directory descriptor is open for the call; `name` is a NUL-terminated
+        // string that outlives it; the kernel writes at most `buf.len()` bytes into `buf`.
+        let n = unsafe {
+            libc::syscall(
+                libc::c_long::from(linux_raw_sys::general::__NR_listxattrat),
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if let Ok(n) = usize::try_from(n) {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ERANGE) {
+            return Err(e);
+        }
+        buf.resize(buf.len() * 4, 0);
+    }
+}
+
 /// Copies `from`'s attributes to `to`, which has none yet (a new file).
 pub fn copy(from: &At, to: &At) -> io::Result<bool> {
     let want = read(from)?;

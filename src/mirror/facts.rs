@@ -46,7 +46,7 @@ impl<'r> Walk<'_, 'r> {
         };
         let status_newer = match (&src, &dst) {
             (Some(Entry { meta: Some(s), .. }), Some(Entry { meta: Some(d), .. })) => {
-                status_newer(s, d)
+                run.m.opts.ctimes && status_newer(s, d)
             }
             _ => false,
         };
@@ -56,6 +56,23 @@ impl<'r> Walk<'_, 'r> {
                 Some(same_bytes(run, node, name, rel, size)?)
             }
             _ => None,
+        };
+        let xattrs_differ = match (&src, &dst, &node.src, &node.dst) {
+            (Some(s), Some(d), Some(sd), Some(dd))
+                if run.m.opts.xattrs
+                    && s.kind == d.kind
+                    && matches!(s.kind, Kind::File | Kind::Symlink) =>
+            {
+                match crate::dir::xattr::differ(sd, name, dd, name) {
+                    Ok(differ) => differ,
+                    Err(e) if dir::is_absent(&e) => false,
+                    Err(e) => {
+                        run.xattrs(Err(e));
+                        false
+                    }
+                }
+            }
+            _ => false,
         };
         let link = match &src {
             Some(Entry {
@@ -74,6 +91,7 @@ impl<'r> Walk<'_, 'r> {
             same_bytes,
             status_newer,
             link,
+            xattrs_differ,
         })
     }
 }

@@ -60,6 +60,9 @@ pub struct Options {
     pub fsync: bool,
     /// Set a copied file's times again after its rename (REPLICA's file system stamps renames).
     pub stamp_after_rename: bool,
+    /// REPLICA's file system keeps real ctimes (it moves them when foldersync writes), so a
+    /// SOURCE ctime at or after a copy's says the copy may be out of date.
+    pub ctimes: bool,
     /// How much longer than [`orphans::HOLD`] the watcher holds an orphan: twice the debounce,
     /// after which the raw hints of its moment have come.
     pub hold: std::time::Duration,
@@ -140,6 +143,7 @@ impl Mirror {
             links: opts.hard_links,
             xattrs: opts.xattrs,
             rename_keeps_mtime: true,
+            ctimes: true,
         };
         let found = probe::probe(&root.dir, opts.own.temps(), &self.path, want);
         opts.rules.perms = found.perms;
@@ -147,6 +151,7 @@ impl Mirror {
         opts.hard_links = found.links;
         opts.xattrs = found.xattrs;
         opts.stamp_after_rename = !found.rename_keeps_mtime;
+        opts.ctimes = found.ctimes;
     }
 
     /// The backup directory, made at start-up.

@@ -118,9 +118,9 @@ impl Drop for Node<'_> {
             return;
         };
         let touched = self.touched.load(Ordering::Relaxed);
-        // A new directory, or one whose status changed in SOURCE: its extended attributes and
-        // default ACL may differ.
-        if run.m.opts.xattrs && (self.fresh || want.changed_after(have)) {
+        // Its extended attributes and default ACL, compared on every look (listed first: two
+        // system calls where neither side has any).
+        if run.m.opts.xattrs {
             if let Some(src) = &self.src {
                 use crate::dir::xattr::{self, At};
                 let (from, to) = (At::Dir(src), At::Dir(dst));

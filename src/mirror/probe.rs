@@ -23,6 +23,9 @@ pub struct Abilities {
     /// A rename keeps the file's mtime (FAT through FUSE stamps it anew: then times are set
     /// again after the rename).
     pub rename_keeps_mtime: bool,
+    /// The file system moves an entry's ctime when foldersync changes it (some FUSE file
+    /// systems give the mtime instead): then a ctime can say a copy may be out of date.
+    pub ctimes: bool,
 }
 
 impl Abilities {
@@ -32,6 +35,7 @@ impl Abilities {
         links: true,
         xattrs: true,
         rename_keeps_mtime: true,
+        ctimes: true,
     };
 }
 
@@ -50,6 +54,7 @@ pub fn probe(root: &Dir, temps: &TempNames, shown: &std::path::Path, want: Abili
         links: want.links && tried.links,
         xattrs: want.xattrs && tried.xattrs,
         rename_keeps_mtime: tried.rename_keeps_mtime,
+        ctimes: tried.ctimes,
     };
     let mut lacks = Vec::new();
     if want.perms && !found.perms {
@@ -95,13 +100,29 @@ fn try_all(root: &Dir, name: &OsStr, file: &File, temps: &TempNames, want: Abili
             Ok(_) => true,
             Err(e) => !xattr::unsupported(&e),
         };
+    let started = std::time::SystemTime::now();
+    let rename_keeps_mtime = rename_keeps_mtime(root, name, temps);
     Abilities {
         perms,
         owner,
         links,
         xattrs,
-        rename_keeps_mtime: rename_keeps_mtime(root, name, temps),
+        rename_keeps_mtime,
+        ctimes: ctimes_kept(root, name, started),
     }
+}
+
+/// Whether the scratch file's ctime moved to about now when its times were set to the past (by
+/// [`rename_keeps_mtime`], after `started`).
+fn ctimes_kept(root: &Dir, name: &OsStr, started: std::time::SystemTime) -> bool {
+    let since = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+        - 2;
+    root.stat_at(name)
+        .ok()
+        .flatten()
+        .is_none_or(|m| m.ctime.sec >= since)
 }
 
 /// Sets an old mtime on the scratch file, renames it and back, and looks.

@@ -283,7 +283,8 @@ impl<'r> Walk<'_, 'r> {
         let new = plan.remove.is_none();
         let src_meta = facts.src.as_ref().and_then(|e| e.meta);
         let dst_meta = facts.dst.as_ref().and_then(|e| e.meta);
-        let newer = facts.status_newer;
+        // Extended attributes are written when they differ, or may (SOURCE's status changed).
+        let newer = facts.status_newer || facts.xattrs_differ;
         if let (Some(Role::Lead), Some(s), Some(d)) = (&facts.link, src_meta, dst_meta) {
             // The leader's copy stays where it is: the other names link to it.
             if !matches!(plan.then, Op::Copy { .. }) && plan.remove.is_none() {

@@ -22,14 +22,17 @@ use relay::Sleepy;
 /// What the watcher tells the run loop.
 #[derive(Debug)]
 pub enum WatchMsg {
-    /// Paths to look at, renames, rescans, the root gone.
+    /// Paths to look at, renames, the root gone.
     Hints(Vec<Hint>),
+    /// Events were lost (the kernel's queue overflowed, or the watcher failed), and with them
+    /// possibly the watches of directories made meanwhile: the watch is to be made anew and a
+    /// full pass run. Says why.
+    Lost(String),
     /// A problem with the watch, to be logged as a warning. `degraded` says what part of the
-    /// work now falls to the periodic passes; `rescan` asks for a full pass.
+    /// work now falls to the periodic passes.
     Trouble {
         message: String,
         degraded: Option<String>,
-        rescan: bool,
     },
 }
 
@@ -109,23 +112,33 @@ fn is_closed_after_write(event: &Event) -> bool {
     )
 }
 
-fn trouble(e: &notify::Error, rescan: bool) -> WatchMsg {
+/// A watcher error as a message: the watch limit leaves part of SOURCE to the passes; any other
+/// error (at start-up, a directory that could not be watched) is said, and while running means
+/// events may have been lost.
+fn trouble(e: &notify::Error, running: bool) -> WatchMsg {
     if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
         WatchMsg::Trouble {
             message: WATCH_LIMIT_ADVICE.into(),
             degraded: Some(
                 "inotify watch limit reached: part of SOURCE is carried by passes only".into(),
             ),
-            rescan: false,
         }
+    } else if running {
+        WatchMsg::Lost(format!(
+            "the watcher failed: {}",
+            crate::escape::text(&e.to_string())
+        ))
     } else {
         WatchMsg::Trouble {
             message: format!("watcher: {}", crate::escape::text(&e.to_string())),
             degraded: None,
-            rescan,
         }
     }
 }
+
+/// What the watcher says when the kernel's event queue overflowed.
+const OVERFLOW: &str = "the kernel's event queue overflowed (raise fs.inotify.max_queued_events \
+                        if it happens often)";
 
 /// The watch thread's state.
 struct Worker {
@@ -170,11 +183,7 @@ impl Worker {
                         ok
                     }
                     Err(_) => {
-                        let _ = self.out.send(WatchMsg::Trouble {
-                            message: "the watcher stopped".into(),
-                            degraded: None,
-                            rescan: true,
-                        });
+                        let _ = self.out.send(WatchMsg::Lost("the watcher stopped".into()));
                         return;
                     }
                 },
@@ -202,6 +211,9 @@ impl Worker {
 
     fn raw_event(&mut self, event: notify::Result<Event>) -> bool {
         match event {
+            // Events were dropped by the kernel: only a new watch and a full pass can tell
+            // what changed. Said at once, not debounced.
+            Ok(e) if e.need_rescan() => self.out.send(WatchMsg::Lost(OVERFLOW.into())).is_ok(),
             // A file its writer has closed is looked at at once: its bytes are final for now,
             // and waiting for the debounce would only add latency. The debounced events for it
             // come later and find nothing left to do.

@@ -321,6 +321,14 @@ impl Run<'_> {
         if !progress.settled(input, before).map_err(read("stat"))? {
             return Err(Failure::Changed);
         }
+        // Its status moved while it was copied: under a lease that still holds, only its
+        // attributes can have (a chmod, an extended attribute): they are set again once it is in
+        // place. Without a lease the bytes may have changed too.
+        let after = dir::meta_of(input).map_err(read("stat"))?;
+        let restamp = after.ctime != before.ctime && !progress.live;
+        if restamp && (progress.leased.is_none() || after.mtime != before.mtime) {
+            return Err(Failure::Changed);
+        }
         if self.m.opts.fsync {
             progress.release();
             output.sync_all().map_err(failed("flush"))?;
@@ -347,6 +355,9 @@ impl Run<'_> {
             dst.set_times_at(name, before)
                 .map_err(failed("set metadata of"))?;
         }
+        if restamp {
+            self.restamp(node, name, rel, input);
+        }
         Ok(Copied {
             bytes,
             kept,
@@ -354,6 +365,27 @@ impl Run<'_> {
             appended: false,
             open: progress.live,
         })
+    }
+
+    /// Sets the attributes of the copy just renamed into place at `rel` again, from SOURCE's
+    /// file as it is now (they changed while it was copied).
+    fn restamp(&self, node: &Node, name: &OsStr, rel: &Path, input: &File) {
+        let (Some(dst), Ok(src)) = (node.dst.as_ref(), dir::meta_of(input)) else {
+            return;
+        };
+        match dst.stat_at(name) {
+            Ok(Some(now)) => {
+                if self.m.opts.xattrs {
+                    self.sync_xattrs(node, name);
+                }
+                let rules = &self.m.opts.rules;
+                if rules.attrs_differ(&src, &now) || !src.mtime.near(now.mtime, rules.window) {
+                    self.attrs(node, name, rel, &src, &now, false);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.fail(self.dst_err("stat", rel, e)),
+        }
     }
 
     /// Gives a freshly written file its owner (as root), extended attributes and permissions,

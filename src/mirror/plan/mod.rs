@@ -40,6 +40,8 @@ pub struct Facts {
     /// For a name of a SOURCE inode with more than one link (when hard links are kept): whether
     /// it carries the content, or follows another name's copy.
     pub link: Option<Role>,
+    /// The extended attributes (and ACLs) that are kept differ.
+    pub xattrs_differ: bool,
 }
 
 /// The rules of comparison, from the configuration.
@@ -224,7 +226,10 @@ fn update(src: &Entry, dst: &Entry, facts: &Facts, rules: &Rules) -> Op {
             let names = if facts.link.is_some() { s.nlink } else { 1 };
             if !same || d.nlink > names {
                 Op::Copy { update: true }
-            } else if rules.attrs_differ(s, d) || !s.mtime.near(d.mtime, rules.window) {
+            } else if rules.attrs_differ(s, d)
+                || !s.mtime.near(d.mtime, rules.window)
+                || facts.xattrs_differ
+            {
                 Op::Attrs
             } else if facts.status_newer {
                 Op::Verified
@@ -239,7 +244,7 @@ fn update(src: &Entry, dst: &Entry, facts: &Facts, rules: &Rules) -> Op {
             match (&src.target, &dst.target) {
                 (Some(a), Some(b)) if a == b && d.nlink <= 1 => {
                     let owner = rules.owner && (s.uid != d.uid || s.gid != d.gid);
-                    if owner || !s.mtime.near(d.mtime, rules.window) {
+                    if owner || !s.mtime.near(d.mtime, rules.window) || facts.xattrs_differ {
                         Op::SymlinkAttrs
                     } else {
                         Op::Keep

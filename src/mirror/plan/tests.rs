@@ -49,6 +49,7 @@ mod decide {
                 same_bytes: None,
                 status_newer: false,
                 link: None,
+                xattrs_differ: false,
             },
             &Rules::ALL,
         )
@@ -108,6 +109,7 @@ mod decide {
             same_bytes: Some(same),
             status_newer: false,
             link: None,
+            xattrs_differ: false,
         };
         assert!(needs_bytes(
             facts(true).src.as_ref().unwrap(),
@@ -130,6 +132,7 @@ mod decide {
             same_bytes: None,
             status_newer: false,
             link: None,
+            xattrs_differ: false,
         };
         assert_eq!(decide(&facts, &window), Plan::KEEP);
     }
@@ -207,6 +210,7 @@ mod status {
             same_bytes: Some(same),
             status_newer: true,
             link: None,
+            xattrs_differ: false,
         };
         assert_eq!(
             decide(&facts(false), &rules).then,
@@ -249,6 +253,7 @@ mod links {
             same_bytes: None,
             status_newer: false,
             link: Some(link),
+            xattrs_differ: false,
         }
     }
 
@@ -271,6 +276,7 @@ mod links {
             same_bytes: None,
             status_newer: false,
             link: None,
+            xattrs_differ: false,
         };
         assert_eq!(decide(&facts, &rules).then, Op::Copy { update: true });
     }
