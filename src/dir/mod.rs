@@ -182,7 +182,7 @@ impl Dir {
     /// directory entries; where the file system does not give them, from a `statx`.
     pub fn list(&self) -> io::Result<Vec<(OsString, Kind)>> {
         let mut out = Vec::new();
-        self.scan(32 << 10, |name, kind| {
+        self.scan(32 << 10, |name, kind, _| {
             out.push((name.to_os_string(), kind));
             false
         })?;
@@ -192,14 +192,29 @@ impl Dir {
 
     /// Whether some entry (besides `.` and `..`) satisfies `pred`; reads no further than the
     /// first that does.
-    pub fn any(&self, pred: impl FnMut(&OsStr, Kind) -> bool) -> io::Result<bool> {
-        self.scan(8 << 10, pred)
+    pub fn any(&self, mut pred: impl FnMut(&OsStr, Kind) -> bool) -> io::Result<bool> {
+        self.scan(8 << 10, |name, kind, _| pred(name, kind))
     }
 
-    /// Shows each entry but `.` and `..`, in the order the file system gives them, to `stop`
-    /// until it returns true; returns whether it did. A fresh descriptor reads from the start,
-    /// whoever else read this one before.
-    fn scan(&self, buffer: usize, mut stop: impl FnMut(&OsStr, Kind) -> bool) -> io::Result<bool> {
+    /// Every entry with its kind and inode number, as the directory listing gives them (no
+    /// `statx`), in the order the file system gives them.
+    pub fn list_inodes(&self) -> io::Result<Vec<(OsString, Kind, u64)>> {
+        let mut out = Vec::new();
+        self.scan(32 << 10, |name, kind, ino| {
+            out.push((name.to_os_string(), kind, ino));
+            false
+        })?;
+        Ok(out)
+    }
+
+    /// Shows each entry but `.` and `..` (its name, kind and inode number), in the order the
+    /// file system gives them, to `stop` until it returns true; returns whether it did. A fresh
+    /// descriptor reads from the start, whoever else read this one before.
+    fn scan(
+        &self,
+        buffer: usize,
+        mut stop: impl FnMut(&OsStr, Kind, u64) -> bool,
+    ) -> io::Result<bool> {
         let fd = rustix::fs::openat(&self.fd, c".", DIR_FLAGS, Mode::empty())?;
         let mut buf: Vec<u8> = Vec::with_capacity(buffer);
         let mut raw = RawDir::new(&fd, buf.spare_capacity_mut());
@@ -217,7 +232,7 @@ impl Dir {
                     None => continue,
                 },
             };
-            if stop(name, kind) {
+            if stop(name, kind, entry.ino()) {
                 return Ok(true);
             }
         }

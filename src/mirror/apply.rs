@@ -47,6 +47,8 @@ pub struct Run<'a> {
     pub(super) busy_retries: Mutex<Vec<(PathBuf, std::time::Instant)>>,
     /// This run's hard-link leaders and the names that wait for them.
     pub(super) links: super::links::RunLinks,
+    /// This run places names after a search for their other names: it searches no more.
+    pub(super) links_searched: bool,
     /// A directory too deep to be watched was met.
     pub(super) unwatchable: std::sync::atomic::AtomicBool,
     /// REPLICA's file system refused extended attributes (said once per run).
@@ -82,6 +84,7 @@ impl<'a> Run<'a> {
             retries: std::collections::HashSet::new(),
             busy_retries: Mutex::new(Vec::new()),
             links: Default::default(),
+            links_searched: false,
             unwatchable: Default::default(),
             xattrs_refused: Default::default(),
         }
@@ -249,6 +252,7 @@ impl<'a> Run<'a> {
         self.reconcile();
         self.remove_left();
         if self.m.opts.hard_links {
+            self.place_unplaced();
             let touched = self.finish_links();
             crate::lock(&self.touched).extend(touched);
         }

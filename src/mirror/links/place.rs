@@ -1,0 +1,285 @@
+//! Carrying out the names' roles: a follower linked to its leader's copy (atomically, under a
+//! temporary name then renamed), a new name adopting a copy another name already has, the end
+//! of a run (names that waited for their leader, names whose other names were searched for,
+//! every other name of a rewritten leader re-linked).
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use super::Role;
+use crate::dir::{Dir, Id, Kind, Meta};
+use crate::mirror::apply::Run;
+use crate::mirror::copy::TempGuard;
+use crate::mirror::done::Done;
+use crate::mirror::node::Node;
+use crate::replica::Look;
+
+/// At most this many other names are tried for a copy to adopt.
+const ADOPT_FROM: usize = 16;
+
+/// What [`Run::adopt`] found.
+enum Adopted {
+    /// This other name's copy is current: link to it.
+    From(PathBuf),
+    /// No other name of the inode is known yet: search for them at the end of the batch.
+    Unknown,
+    /// None of the known names has a current copy: copy.
+    Nothing,
+}
+
+impl Run<'_> {
+    /// For a file with more than one link about to be copied: links it to the copy another of
+    /// its names already has in REPLICA, or leaves it waiting for that copy (or for a search
+    /// for its other names), instead of copying again. Returns whether the copy is skipped.
+    pub(in crate::mirror) fn link_instead(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+        src: &Meta,
+        update: bool,
+    ) -> bool {
+        let known = self.m.known.knows(src.id);
+        self.m.known.note(src.id, rel);
+        match self.links.role(src, rel) {
+            Role::Follow {
+                to,
+                replica: Some(_),
+            } => {
+                self.link_and_sync(node, name, rel, &to);
+                true
+            }
+            Role::Follow { replica: None, .. } => {
+                self.links.wait(rel, src.id);
+                true
+            }
+            // A new name of an inode already mirrored under another name (the watcher's `ln`):
+            // that copy becomes the leader, and this name a link to it.
+            Role::Lead if !update => match self.adopt(src, rel, node, known) {
+                Adopted::From(to) => {
+                    self.link_and_sync(node, name, rel, &to);
+                    true
+                }
+                Adopted::Unknown => {
+                    self.links.unplaced(rel, src.id);
+                    true
+                }
+                Adopted::Nothing => false,
+            },
+            Role::Lead => false,
+        }
+    }
+
+    /// Links `rel` to `to`'s copy, and gives it SOURCE's extended attributes: linking moved
+    /// the copy's ctime, which would hide a change to them from later looks.
+    fn link_and_sync(&self, node: &Node, name: &OsStr, rel: &Path, to: &Path) {
+        if self.link(node.dst.as_ref(), name, rel, to) {
+            node.touch();
+            self.sync_xattrs(node, name);
+        }
+    }
+
+    /// Finds another name of `src` whose copy in REPLICA is current, and makes it the run's
+    /// leader for `src`. A batch that knows no other name looks in the same directory first
+    /// (`ln a b` makes no event for `a`), and else asks for a search; a pass meets every name.
+    fn adopt(&self, src: &Meta, rel: &Path, node: &Node, known: bool) -> Adopted {
+        let Some(root) = self.m.root_dir() else {
+            return Adopted::Nothing;
+        };
+        let mut others = self.m.known.others(src.id, rel, ADOPT_FROM);
+        if others.is_empty() && !self.full {
+            others = siblings(node, src, rel);
+        }
+        for other in others {
+            let (Some(parent), Some(other_name)) = (other.parent(), other.file_name()) else {
+                continue;
+            };
+            let same_source = self
+                .source
+                .dir
+                .open_beneath(parent)
+                .and_then(|d| d.stat_at(other_name))
+                .is_ok_and(|m| m.is_some_and(|m| m.id == src.id));
+            if !same_source {
+                self.m.known.forget(src.id, &other);
+                continue;
+            }
+            let copy = root
+                .open_beneath(parent)
+                .and_then(|d| d.stat_at(other_name))
+                .ok()
+                .flatten();
+            if let Some(copy) =
+                copy.filter(|c| c.kind == Kind::File && c.same_stamp(src, self.m.opts.rules.window))
+            {
+                self.links.lead_with(src.id, &other, copy.id);
+                return Adopted::From(other);
+            }
+        }
+        if !known && !self.full && !self.links_searched {
+            Adopted::Unknown
+        } else {
+            Adopted::Nothing
+        }
+    }
+
+    /// Makes REPLICA's `name` (at `rel`) a hard link to REPLICA's `to`, replacing what is there
+    /// atomically (a link under a temporary name, then a rename).
+    pub(in crate::mirror) fn link(
+        &self,
+        dir: Option<&Dir>,
+        name: &OsStr,
+        rel: &Path,
+        to: &Path,
+    ) -> bool {
+        if self.dry_run() {
+            self.note(Done::Linked { rel, to });
+            return true;
+        }
+        let (Some(dir), Some(root), Some(to_parent), Some(to_name)) =
+            (dir, self.m.root_dir(), to.parent(), to.file_name())
+        else {
+            return false;
+        };
+        let made = root.open_beneath(to_parent).and_then(|to_dir| {
+            let tmp = self.m.own().temps().fresh();
+            to_dir.hard_link(to_name, dir, &tmp)?;
+            let guard = TempGuard::new(dir, &tmp);
+            if let (Some(backup), Ok(Some(old))) = (&self.m.backup, dir.stat_at(name)) {
+                if old.kind == Kind::File {
+                    backup.keep_old(dir, name, rel)?;
+                }
+            }
+            dir.rename(&tmp, dir, name)?;
+            guard.disarm();
+            Ok(())
+        });
+        match made {
+            Ok(()) => {
+                self.note(Done::Linked { rel, to });
+                true
+            }
+            Err(e) => {
+                self.fail(self.dst_err("link", rel, e));
+                false
+            }
+        }
+    }
+
+    /// The new names whose other names were unknown: one search of SOURCE finds the other names
+    /// of all their inodes, and a second run places them (a link where another name's copy is
+    /// current, a copy otherwise).
+    pub(in crate::mirror) fn place_unplaced(&self) {
+        let unplaced = self.links.take_unplaced();
+        if unplaced.is_empty() || self.m.stop.is_set() {
+            return;
+        }
+        let wanted: HashSet<Id> = unplaced.iter().map(|(_, id)| *id).collect();
+        let stop = || self.m.stop.is_set();
+        for (id, rel) in super::search::names_of(self.source, &wanted, &stop) {
+            self.m.known.note(id, &rel);
+        }
+        let mut paths: Vec<(PathBuf, Look)> = Vec::with_capacity(unplaced.len());
+        for (rel, id) in unplaced {
+            // Known now, even if it has no other name in SOURCE: not searched for again.
+            self.m.known.note(id, &rel);
+            paths.push((rel, Look::ENTRY));
+        }
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        paths.dedup_by(|a, b| a.0 == b.0);
+        let mut run = Run::new(self.m, self.source, self.stats, false);
+        run.links_searched = true;
+        crate::mirror::walk::sync_paths(&run, &paths);
+        let rest = run.finish();
+        crate::lock(&self.retries_later).extend(rest.retry);
+        crate::lock(&self.failed).extend(rest.failed);
+    }
+
+    /// The end of a run: the names that waited for their leader's copy are linked to it, and
+    /// where a leader's content was rewritten, every other known name follows. Returns the
+    /// directories whose entries changed, whose attributes (mtime) must be set again.
+    pub(in crate::mirror) fn finish_links(&self) -> Vec<PathBuf> {
+        let mut touched: HashSet<PathBuf> = HashSet::new();
+        let (waiting, leaders) = self.links.take();
+        let Some(root) = self.m.root_dir() else {
+            return Vec::new();
+        };
+        let mut seen: HashSet<PathBuf> = waiting.iter().map(|(r, _)| r.clone()).collect();
+        let mut todo: Vec<(PathBuf, Id)> = waiting;
+        for (id, leader) in &leaders {
+            // A pass meets every name, and links it as it goes; a batch meets only some: the
+            // other names of its inodes are checked here (a new `ln` makes a name linked late).
+            if leader.rewritten || !self.full {
+                for other in self.m.known.others(*id, &leader.rel, usize::MAX) {
+                    if seen.insert(other.clone()) {
+                        todo.push((other, *id));
+                    }
+                }
+            }
+        }
+        for (rel, id) in todo {
+            if self.m.stop.is_set() {
+                break;
+            }
+            let (Some(leader), Some(parent), Some(name)) =
+                (leaders.get(&id), rel.parent(), rel.file_name())
+            else {
+                continue;
+            };
+            let Some(replica) = leader.replica else {
+                continue;
+            };
+            // Still a name of the same inode in SOURCE?
+            let same = self
+                .source
+                .dir
+                .open_beneath(parent)
+                .and_then(|d| d.stat_at(name))
+                .is_ok_and(|m| m.is_some_and(|m| m.id == id));
+            if !same {
+                self.m.known.forget(id, &rel);
+                continue;
+            }
+            let Ok(dir) = root.open_beneath(parent) else {
+                continue;
+            };
+            if dir
+                .stat_at(name)
+                .is_ok_and(|m| m.is_some_and(|m| m.id == replica))
+            {
+                continue;
+            }
+            if self.link(Some(&dir), name, &rel, &leader.rel) {
+                touched.insert(parent.to_path_buf());
+            }
+        }
+        touched.into_iter().collect()
+    }
+}
+
+/// The other names of `src` in `rel`'s own directory of SOURCE.
+fn siblings(node: &Node, src: &Meta, rel: &Path) -> Vec<PathBuf> {
+    /// More than this many entries, and the search at the batch's end is the cheaper way.
+    const LOOK_AT_MOST: usize = 10_000;
+    let (Some(dir), Some(parent)) = (&node.src, rel.parent()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = dir.list_inodes() else {
+        return Vec::new();
+    };
+    if entries.len() > LOOK_AT_MOST {
+        return Vec::new();
+    }
+    entries
+        .iter()
+        .filter(|(name, kind, ino)| {
+            *kind == Kind::File && *ino == src.id.ino && Some(name.as_os_str()) != rel.file_name()
+        })
+        .filter(|(name, _, _)| {
+            dir.stat_at(name)
+                .is_ok_and(|m| m.is_some_and(|m| m.id == src.id))
+        })
+        .map(|(name, _, _)| parent.join(name))
+        .collect()
+}
