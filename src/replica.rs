@@ -14,9 +14,13 @@ pub struct Look {
     pub tree: bool,
     /// SOURCE's entry was moved away (the first half of a rename whose second half may come
     /// in a later batch): if SOURCE lacks it, REPLICA's entry is held a moment before it is
-    /// removed, so that the other half can still take it. An entry that was removed, not moved,
-    /// is removed at once.
+    /// removed, so that the other half can still take it.
     pub moved: bool,
+    /// SOURCE's entry was deleted (the watcher saw it go): if SOURCE lacks it, REPLICA's entry
+    /// is removed at once. An entry found missing with neither flag (a look at a path whose
+    /// directory was just renamed, before the rename's own event came) waits the short while
+    /// in which the event that explains it comes.
+    pub removed: bool,
 }
 
 impl Look {
@@ -24,16 +28,25 @@ impl Look {
     pub const ENTRY: Look = Look {
         tree: false,
         moved: false,
+        removed: false,
     };
     /// The entry and everything below it.
     pub const TREE: Look = Look {
         tree: true,
         moved: false,
+        removed: false,
     };
     /// An entry moved away from its place in SOURCE.
     pub const MOVED: Look = Look {
         tree: false,
         moved: true,
+        removed: false,
+    };
+    /// An entry deleted from SOURCE.
+    pub const REMOVED: Look = Look {
+        tree: false,
+        moved: false,
+        removed: true,
     };
 
     /// The closer of two looks.
@@ -41,6 +54,7 @@ impl Look {
         Look {
             tree: self.tree || other.tree,
             moved: self.moved || other.moved,
+            removed: self.removed || other.removed,
         }
     }
 }

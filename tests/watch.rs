@@ -293,7 +293,7 @@ fn a_name_back_in_source_is_not_taken_for_a_rename() {
     let mut run = env.spawn(&["-i", "1h", "--log-level", "debug"]);
     env.wait_log("pass finished", 1, QUICK);
     fs::rename(env.src.join("a"), outside.join("a")).unwrap();
-    env.wait_log("a was moved away in SOURCE: held", 1, QUICK);
+    env.wait_log("a is gone from SOURCE: held", 1, QUICK);
     write(env.src.join("a/x"), "two");
     write(env.src.join("b/a/x"), "three");
     env.converges(QUICK);

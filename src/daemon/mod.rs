@@ -191,7 +191,8 @@ impl<'a> Daemon<'a> {
     }
 
     fn start_watcher(&mut self) {
-        match Watcher::start(self.scope.clone(), self.config.debounce) {
+        let gather_removals = self.config.max_delete.is_some();
+        match Watcher::start(self.scope.clone(), self.config.debounce, gather_removals) {
             Ok(watcher) => self.watcher = Some(watcher),
             Err(e) => {
                 warn!(

@@ -78,7 +78,8 @@ pub struct Mirror {
     pub(crate) backup: Option<Backup>,
     pub(crate) stop: Stop,
     pub(crate) workers: usize,
-    /// What a dry run in watch mode would have changed, so later hints agree with it.
+    /// What a dry run would have changed, so later looks (of the same pass, or of the watcher)
+    /// agree with it.
     pub(crate) overlay: Option<Mutex<Overlay>>,
     /// The names of SOURCE's multi-link inodes, from pass to pass.
     pub(crate) known: links::Known,
@@ -104,7 +105,7 @@ impl Mirror {
             .map(|n| n.get())
             .unwrap_or(2)
             .clamp(2, 8);
-        let overlay = (opts.dry_run && opts.requeue).then(|| Mutex::new(Overlay::default()));
+        let overlay = opts.dry_run.then(|| Mutex::new(Overlay::default()));
         let hold_extra = opts.hold;
         Mirror {
             root,

@@ -271,8 +271,7 @@ impl<'r> Walk<'_, 'r> {
         }
         if let Some(kind) = plan.remove {
             // An entry SOURCE lacks may be half of a rename: it is kept for its other half.
-            if plan.then == Op::Keep && run.orphan(node.dst.as_ref(), name, &rel, kind, look.moved)
-            {
+            if plan.then == Op::Keep && run.orphan(node.dst.as_ref(), name, &rel, kind, look) {
                 return;
             }
             if !run.remove(node.dst.as_ref(), name, &rel, kind, plan.then != Op::Keep) {

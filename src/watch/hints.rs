@@ -107,7 +107,8 @@ pub fn hints(events: &[DebouncedEvent], scope: &Scope) -> Vec<Hint> {
             EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) | EventKind::Any => {
                 out.extend(paths(Look::TREE));
             }
-            EventKind::Modify(_) | EventKind::Remove(_) => out.extend(paths(Look::ENTRY)),
+            EventKind::Remove(_) => out.extend(paths(Look::REMOVED)),
+            EventKind::Modify(_) => out.extend(paths(Look::ENTRY)),
         }
     }
     out
@@ -164,7 +165,7 @@ pub fn raw_hints(event: &Event, seen: Instant) -> Vec<RawHint> {
             out.extend(event.paths.iter().map(|path| RawHint {
                 seen,
                 path: path.clone(),
-                look: Look::ENTRY,
+                look: Look::REMOVED,
             }));
             parents(&mut out);
         }
@@ -232,7 +233,7 @@ mod tests {
             vec![
                 p("new", Look::TREE),
                 p("f", Look::ENTRY),
-                p("gone", Look::ENTRY),
+                p("gone", Look::REMOVED),
                 Hint::Rename("a".into(), "b".into()),
                 p("in", Look::TREE),
                 p("out", Look::MOVED),

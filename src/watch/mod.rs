@@ -52,7 +52,13 @@ impl Watcher {
     /// Watches SOURCE recursively, without following symlinks. The watch is in place when this
     /// returns; if it could only be set up in part (the watch limit, an unreadable directory),
     /// the first message says so and the periodic passes carry what is not watched.
-    pub fn start(scope: Scope, debounce: Duration) -> notify::Result<Watcher> {
+    /// Deletions are sent on at once, unless `gather_removals` (with `--max-delete`, whose limit
+    /// counts what one burst removes, they are debounced like everything else).
+    pub fn start(
+        scope: Scope,
+        debounce: Duration,
+        gather_removals: bool,
+    ) -> notify::Result<Watcher> {
         let (raw_tx, raw_rx) = crossbeam_channel::unbounded();
         let mut inotify = <RecommendedWatcher as notify::Watcher>::new(
             move |event: notify::Result<Event>| {
@@ -76,6 +82,7 @@ impl Watcher {
             raw: VecDeque::new(),
             inotify,
             swapped: false,
+            gather_removals,
         };
         let thread = thread::Builder::new()
             .name("watch".into())
@@ -152,6 +159,8 @@ struct Worker {
     inotify: RecommendedWatcher,
     /// A directory swapped for a symlink has been met (said once).
     swapped: bool,
+    /// Deletions go through the debouncer, so that a burst comes as one batch.
+    gather_removals: bool,
 }
 
 impl Worker {
@@ -231,6 +240,19 @@ impl Worker {
             // not even through their directory.
             Ok(e) if matches!(e.kind, EventKind::Access(_)) || self.scope.is_own(&e) => true,
             Ok(e) => {
+                // A deletion is final (never half of a rename): looked at at once too. The
+                // debounced events that follow (its directory's times) find it done.
+                if matches!(e.kind, EventKind::Remove(_)) && !self.gather_removals {
+                    let gone: Vec<Hint> = e
+                        .paths
+                        .iter()
+                        .filter_map(|p| self.scope.relative(p))
+                        .map(|rel| Hint::Path(rel, crate::replica::Look::REMOVED))
+                        .collect();
+                    if !gone.is_empty() && self.out.send(WatchMsg::Hints(gone)).is_err() {
+                        return false;
+                    }
+                }
                 self.unwatch_swapped(&e);
                 self.raw.extend(hints::raw_hints(&e, Instant::now()));
                 match self.sleepy.feed(Ok(e)) {

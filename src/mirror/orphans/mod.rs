@@ -31,6 +31,9 @@ use crate::escape::rel as show;
 pub const RENAME_MIN: u64 = 4096;
 /// How long the watcher holds an entry moved away before removing it (plus twice the debounce).
 pub const HOLD: Duration = Duration::from_secs(1);
+/// How long an entry found missing for no reason the watcher gave waits (plus twice the
+/// debounce): the event that explains it (a rename of its directory, say) is on its way.
+pub const HOLD_BRIEF: Duration = Duration::from_millis(100);
 
 /// A REPLICA entry whose name SOURCE lacks.
 #[derive(Debug, Clone)]
@@ -88,15 +91,16 @@ impl Run<'_> {
 
     /// Takes REPLICA's entry `name` (at `rel`), which SOURCE lacks, instead of removing it now:
     /// a pass keeps it to its end; a batch keeps it to its own end when a reported rename
-    /// expects it, and holds it a while if SOURCE's entry was `moved` away (a rename's first
-    /// half). Returns whether it was taken.
+    /// expects it, holds it a while if SOURCE's entry was moved away (a rename's first half),
+    /// and a short while if the watcher did not say it was deleted. Returns whether it was
+    /// taken.
     pub(super) fn orphan(
         &self,
         dir: Option<&Dir>,
         name: &OsStr,
         rel: &Path,
         kind: Kind,
-        moved: bool,
+        look: crate::replica::Look,
     ) -> bool {
         if !self.matching()
             || !matches!(kind, Kind::File | Kind::Dir)
@@ -106,7 +110,7 @@ impl Run<'_> {
             return false;
         }
         let expected = crate::lock(&self.expected).old.contains_key(rel);
-        if !self.full && !moved && !expected {
+        if !self.full && look.removed && !look.moved && !expected {
             return false;
         }
         let Some(Ok(Some(meta))) = dir.map(|d| d.stat_at(name)) else {
@@ -125,13 +129,14 @@ impl Run<'_> {
             // Removed at the batch's end if its new name did not take it.
             crate::lock(&self.left).push(orphan);
         } else {
-            let until = Instant::now() + HOLD + self.m.hold_extra;
+            let hold = if look.moved { HOLD } else { HOLD_BRIEF };
+            let until = Instant::now() + hold + self.m.hold_extra;
             let mut held = crate::lock(&self.m.held);
             match held.iter_mut().find(|(o, _)| o.rel == orphan.rel) {
                 Some(entry) => *entry = (orphan, until),
                 None => {
                     log::debug!(
-                        "{} was moved away in SOURCE: held a moment, in case it was renamed",
+                        "{} is gone from SOURCE: held a moment, in case it was renamed",
                         show(rel)
                     );
                     held.push((orphan, until));
