@@ -39,6 +39,10 @@ impl Failing {
         self.paths.len()
     }
 
+    pub fn contains(&self, path: &Path) -> bool {
+        self.paths.contains_key(path)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
     }

@@ -380,7 +380,13 @@ impl<'a> Daemon<'a> {
         if !self.check(true) {
             return;
         }
-        let batch = self.pending.take(Instant::now());
+        let mut batch = self.pending.take(Instant::now());
+        // A path that is failing already is being tried again, whatever brought it here.
+        for (path, _) in &batch.paths {
+            if self.failing.contains(path) {
+                batch.retries.insert(path.clone());
+            }
+        }
         let paths = batch.paths.len() as u64;
         let retried = batch.retries.clone();
         let stats = Stats::new();
