@@ -5,6 +5,7 @@
 
 pub mod compare;
 pub mod copy;
+pub mod handle;
 pub mod lease;
 pub mod meta;
 pub mod tree;
@@ -325,7 +326,9 @@ impl Dir {
         Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)?)
     }
 
-    /// Sets the times of `name` itself (a symlink is not followed).
+    /// Sets the times of `name` itself (a symlink is not followed). By name: only for an entry
+    /// foldersync just made under a fresh temporary name; anything else goes through a
+    /// [`handle::Handle`].
     pub fn set_times_at(&self, name: &OsStr, meta: &Meta) -> io::Result<()> {
         Ok(rustix::fs::utimensat(
             &self.fd,
@@ -335,7 +338,8 @@ impl Dir {
         )?)
     }
 
-    /// Sets the owner of `name` itself (a symlink is not followed).
+    /// Sets the owner of `name` itself (a symlink is not followed). By name: only for an entry
+    /// foldersync just made under a fresh temporary name.
     pub fn chown_at(&self, name: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
         Ok(rustix::fs::chownat(
             &self.fd,
@@ -344,17 +348,6 @@ impl Dir {
             Some(Gid::from_raw(gid)),
             AtFlags::SYMLINK_NOFOLLOW,
         )?)
-    }
-
-    /// Sets the permission bits of `name`, refusing to follow a symlink that took its place.
-    pub fn chmod_at(&self, name: &OsStr, perm: u32) -> io::Result<()> {
-        nix::sys::stat::fchmodat(
-            &self.fd,
-            name,
-            nix::sys::stat::Mode::from_bits_truncate(perm),
-            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
-        )
-        .map_err(io::Error::from)
     }
 
     /// Applies permissions (when `perms`), ownership (when `owner`) and times to this directory

@@ -187,7 +187,8 @@ fn copy_entry(
     let Some(meta) = from.stat_at(name)? else {
         return Err(io::ErrorKind::NotFound.into());
     };
-    let perm = safe_perm(meta.perm, owner);
+    let kept_perm =
+        |now: &super::Meta| safe_perm(meta.perm, (meta.uid, meta.gid), (now.uid, now.gid));
     match meta.kind {
         Kind::File => {
             let input = from.open_file(name)?;
@@ -205,6 +206,7 @@ fn copy_entry(
                     Some(rustix::fs::Gid::from_raw(meta.gid)),
                 )?;
             }
+            let perm = kept_perm(&super::meta_of(&output)?);
             rustix::fs::fchmod(&output, rustix::fs::Mode::from_raw_mode(perm))?;
             rustix::fs::futimens(&output, &super::timestamps(&meta))?;
         }
@@ -223,7 +225,7 @@ fn copy_entry(
             }
             let now = dst.stat()?;
             let mut want = meta;
-            want.perm = perm;
+            want.perm = if owner { meta.perm } else { kept_perm(&now) };
             dst.set_attrs(&want, &now, owner, true)?;
         }
         Kind::Special(_) => {}
@@ -231,14 +233,17 @@ fn copy_entry(
     Ok(meta.kind)
 }
 
-/// The permission bits a copy may carry: set-user-ID and set-group-ID are dropped from a copy
-/// made by root whose owner could not be kept (it would be root's, and set-ID root).
-pub fn safe_perm(perm: u32, owner_kept: bool) -> u32 {
-    if !owner_kept && rustix::process::geteuid().is_root() {
-        perm & !0o6000
-    } else {
-        perm
+/// The permission bits a copy of an entry with `perm`, owned by `original`, may carry when it is
+/// owned by `copy`: set-user-ID only with the same user, set-group-ID only with the same group.
+pub fn safe_perm(perm: u32, original: (u32, u32), copy: (u32, u32)) -> u32 {
+    let mut perm = perm;
+    if copy.0 != original.0 {
+        perm &= !0o4000;
     }
+    if copy.1 != original.1 {
+        perm &= !0o2000;
+    }
+    perm
 }
 
 #[cfg(test)]

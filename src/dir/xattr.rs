@@ -23,6 +23,11 @@ impl Xattrs {
         self.0.is_empty()
     }
 
+    /// Whether an access ACL is among them.
+    pub fn has_acl(&self) -> bool {
+        self.0.iter().any(|(n, _)| n == "system.posix_acl_access")
+    }
+
     pub fn push(&mut self, name: &str, value: &[u8]) {
         self.0.push((name.into(), value.to_vec()));
         self.0.sort();
@@ -35,7 +40,10 @@ pub enum At<'a> {
     Fd(&'a File),
     /// An open directory itself.
     Dir(&'a Dir),
-    /// A name in an open directory (a symlink, or a file foldersync may not open).
+    /// A file or directory held open where it is (see [`super::handle`]).
+    Held(&'a super::handle::Handle),
+    /// A name in an open directory: only for an entry foldersync made under a fresh temporary
+    /// name and has not renamed into place yet (a symlink).
     Name(&'a Dir, &'a OsStr),
 }
 
@@ -52,8 +60,27 @@ fn with_file<T>(at: &At, f: impl FnOnce(&File) -> io::Result<T>) -> Option<io::R
             Ok(d) => Some(f(&File::from(std::os::fd::OwnedFd::from(d)))),
             Err(e) => Some(Err(e)),
         },
-        At::Name(..) => None,
+        At::Held(..) | At::Name(..) => None,
     }
+}
+
+/// The calls by path for an entry that is not an open file: a held entry through its
+/// `/proc/self/fd` link (followed: it leads to the entry itself, and a held entry is never a
+/// symlink here), a temporary name without following it.
+enum ByPath {
+    Follow(PathBuf),
+    NoFollow(PathBuf),
+}
+
+fn by_path(at: &At) -> io::Result<Option<ByPath>> {
+    Ok(match at {
+        At::Held(h) if h.meta.kind == super::Kind::Symlink => {
+            return Err(io::Error::from(io::ErrorKind::Unsupported))
+        }
+        At::Held(h) => Some(ByPath::Follow(h.path())),
+        At::Name(dir, name) => Some(ByPath::NoFollow(proc_path(dir, name))),
+        _ => None,
+    })
 }
 
 /// Whether an error says the file system (or this process) does not do extended attributes.
@@ -63,20 +90,23 @@ pub fn unsupported(e: &io::Error) -> bool {
 
 /// Reads every attribute this process may read.
 pub fn read(at: &At) -> io::Result<Xattrs> {
+    let path = by_path(at)?;
     let names: Vec<OsString> = match with_file(at, |f| Ok(f.list_xattr()?.collect())) {
         Some(result) => result?,
-        None => match at {
-            At::Name(dir, name) => xattr::list(proc_path(dir, name))?.collect(),
-            _ => Vec::new(),
+        None => match &path {
+            Some(ByPath::Follow(p)) => xattr::list_deref(p)?.collect(),
+            Some(ByPath::NoFollow(p)) => xattr::list(p)?.collect(),
+            None => Vec::new(),
         },
     };
     let mut out = Vec::with_capacity(names.len());
     for attr in names {
         let value = match with_file(at, |f| f.get_xattr(&attr)) {
             Some(v) => v,
-            None => match at {
-                At::Name(dir, name) => xattr::get(proc_path(dir, name), &attr),
-                _ => Ok(None),
+            None => match &path {
+                Some(ByPath::Follow(p)) => xattr::get_deref(p, &attr),
+                Some(ByPath::NoFollow(p)) => xattr::get(p, &attr),
+                None => Ok(None),
             },
         };
         match value {
@@ -96,6 +126,7 @@ pub fn read(at: &At) -> io::Result<Xattrs> {
 /// what `want` lacks. Attributes this process may not write (another namespace, as a normal
 /// user) are skipped. Returns whether anything changed.
 pub fn write(at: &At, want: &Xattrs, have: &Xattrs) -> io::Result<bool> {
+    let path = by_path(at)?;
     let mut changed = false;
     let skip = |e: &io::Error| e.raw_os_error() == Some(Errno::PERM.raw_os_error());
     for (name, value) in &want.0 {
@@ -104,9 +135,10 @@ pub fn write(at: &At, want: &Xattrs, have: &Xattrs) -> io::Result<bool> {
         }
         let done = match with_file(at, |f| f.set_xattr(name, value)) {
             Some(r) => r,
-            None => match at {
-                At::Name(dir, n) => xattr::set(proc_path(dir, n), name, value),
-                _ => Ok(()),
+            None => match &path {
+                Some(ByPath::Follow(p)) => xattr::set_deref(p, name, value),
+                Some(ByPath::NoFollow(p)) => xattr::set(p, name, value),
+                None => Ok(()),
             },
         };
         match done {
@@ -121,9 +153,10 @@ pub fn write(at: &At, want: &Xattrs, have: &Xattrs) -> io::Result<bool> {
         }
         let done = match with_file(at, |f| f.remove_xattr(name)) {
             Some(r) => r,
-            None => match at {
-                At::Name(dir, n) => xattr::remove(proc_path(dir, n), name),
-                _ => Ok(()),
+            None => match &path {
+                Some(ByPath::Follow(p)) => xattr::remove_deref(p, name),
+                Some(ByPath::NoFollow(p)) => xattr::remove(p, name),
+                None => Ok(()),
             },
         };
         match done {

@@ -138,7 +138,9 @@ impl<'a> Run<'a> {
         }
         let count = match &done {
             Done::Copied { update: false, .. } => Count::Copied,
-            Done::Copied { update: true, .. } | Done::Attrs { .. } => Count::Updated,
+            Done::Copied { update: true, .. } | Done::Attrs { .. } | Done::SymlinkAttrs { .. } => {
+                Count::Updated
+            }
             Done::MadeDir { .. } => Count::Created,
             Done::Symlink { update, .. } => {
                 if *update {

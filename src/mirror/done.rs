@@ -36,6 +36,11 @@ pub enum Done<'p> {
         update: bool,
         meta: Meta,
     },
+    /// A symlink's owner, times or extended attributes set (by replacing it).
+    SymlinkAttrs {
+        rel: &'p Path,
+        meta: Meta,
+    },
     Removed {
         rel: &'p Path,
         kind: Kind,
@@ -78,6 +83,9 @@ impl fmt::Display for Done<'_> {
                 f.write_str(")")
             }
             Done::Attrs { rel, .. } => write!(f, "updated attributes of {}", show(rel)),
+            Done::SymlinkAttrs { rel, .. } => {
+                write!(f, "updated attributes of symlink {}", show(rel))
+            }
             Done::MadeDir { rel } => write!(f, "created directory {}", show(rel)),
             Done::Symlink {
                 rel,
@@ -123,6 +131,7 @@ pub fn simulated(done: &Done) -> Vec<(PathBuf, Sim)> {
             entry(Kind::Symlink, Some(*meta), Some(target.to_path_buf())),
         )],
         Done::Removed { rel, .. } => vec![(rel.to_path_buf(), Sim::Gone)],
+        Done::SymlinkAttrs { .. } => Vec::new(),
         Done::Renamed { .. } | Done::Linked { .. } => Vec::new(),
     }
 }

@@ -144,7 +144,7 @@ impl Drop for Node<'_> {
         let result = dst.stat().and_then(|now| {
             if differs(&now) {
                 let mut want = *want;
-                want.perm = rules.perm_of(want.perm);
+                want.perm = rules.perm_for(&want, (now.uid, now.gid));
                 if want.mtime.near(now.mtime, rules.window) {
                     want.mtime = now.mtime;
                 }

@@ -9,7 +9,8 @@ use super::apply::Run;
 use super::copy::TempGuard;
 use super::done::Done;
 use super::node::Node;
-use crate::dir::{Dir, Kind, Meta};
+use crate::dir::handle::Handle;
+use crate::dir::{Dir, Id, Kind, Meta};
 use crate::error::Logged;
 
 impl Run<'_> {
@@ -58,7 +59,8 @@ impl Run<'_> {
         }
     }
 
-    /// Sets a file's permissions, owner and times, its bytes being the same.
+    /// Sets a file's permissions, owner and times (and extended attributes, with `xattrs`), its
+    /// bytes being the same, through the very file that was looked at (`dst`).
     pub fn attrs(
         &self,
         node: &Node,
@@ -66,40 +68,63 @@ impl Run<'_> {
         rel: &Path,
         src: &Meta,
         dst: &Meta,
-        newer: bool,
+        xattrs: bool,
     ) {
         if let Some(dir) = node.dst.as_ref().filter(|_| !self.dry_run()) {
-            if newer {
-                self.sync_xattrs(node, name);
-            }
-            if let Err(e) = set_attrs(dir, name, src, dst, &self.m.opts.rules) {
+            let set = dir.handle_of(name, dst.id, Kind::File).and_then(|held| {
+                if xattrs {
+                    self.sync_xattrs_held(node, name, &held);
+                }
+                set_attrs(&held, src, dst, &self.m.opts.rules)
+            });
+            if let Err(e) = set {
                 return self.fail(self.dst_err("set metadata of", rel, e));
             }
         }
         self.note(Done::Attrs { rel, meta: *src });
     }
 
-    /// Makes REPLICA's `name` carry SOURCE's extended attributes (its status changed, so they
-    /// may have; or foldersync just moved the copy's ctime, by linking it, which would hide such
-    /// a change from later looks).
-    pub(super) fn sync_xattrs(&self, node: &Node, name: &OsStr) {
-        use crate::dir::xattr::{self, At};
-        let (Some(src), Some(dst)) = (&node.src, &node.dst) else {
+    /// Makes REPLICA's file `name` carry SOURCE's extended attributes, if it is still the one
+    /// `expect` names (foldersync just linked or renamed it there, which moved its ctime and
+    /// would hide a change to them from later looks).
+    pub(super) fn sync_xattrs(&self, node: &Node, name: &OsStr, expect: Option<Id>) {
+        let Some(dst) = node
+            .dst
+            .as_ref()
+            .filter(|_| self.m.opts.xattrs && !self.dry_run())
+        else {
             return;
         };
+        let held = match dst.handle(name) {
+            Ok(held)
+                if held.meta.kind == Kind::File && expect.is_none_or(|id| held.meta.id == id) =>
+            {
+                held
+            }
+            _ => return,
+        };
+        self.sync_xattrs_held(node, name, &held);
+    }
+
+    /// Makes the held REPLICA file carry the extended attributes of SOURCE's `name`.
+    fn sync_xattrs_held(&self, node: &Node, name: &OsStr, held: &Handle) {
+        use crate::dir::xattr::{self, At};
+        let Some(src) = &node.src else { return };
         if !self.m.opts.xattrs {
             return;
         }
-        let (from, to) = (At::Name(src, name), At::Name(dst, name));
-        let result = xattr::read(&from).and_then(|want| {
+        let to = At::Held(held);
+        let result = xattr::read(&At::Name(src, name)).and_then(|want| {
             let have = xattr::read(&to)?;
             xattr::write(&to, &want, &have)
         });
         self.xattrs(result);
     }
 
-    /// Creates the symlink `name`, or atomically re-points it.
-    pub fn symlink(&self, node: &Node, name: &OsStr, rel: &Path, target: &Path, update: bool) {
+    /// Creates the symlink `name`, or atomically re-points it (or gives it SOURCE's owner, times
+    /// and attributes: `attrs`, which are set on a new symlink under a temporary name before it
+    /// is renamed over the old one, never on a name someone else may have swapped).
+    pub fn symlink(&self, node: &Node, name: &OsStr, rel: &Path, target: &Path, how: Relink) {
         let Some(src) = &node.src else { return };
         let meta = match src.stat_at(name) {
             Ok(Some(meta)) if meta.kind == Kind::Symlink => meta,
@@ -111,15 +136,19 @@ impl Run<'_> {
             let tmp = self.m.own().temps().fresh();
             let made = node.writable(|| dst.symlink(target, &tmp)).and_then(|()| {
                 let guard = TempGuard::new(dst, &tmp);
+                let held = dst.handle(&tmp)?;
+                if held.meta.kind != Kind::Symlink {
+                    return Err(crate::dir::handle::replaced());
+                }
                 if owner {
-                    dst.chown_at(&tmp, meta.uid, meta.gid)?;
+                    held.chown(meta.uid, meta.gid)?;
                 }
                 if self.m.opts.xattrs {
                     use crate::dir::xattr::{self, At};
                     self.xattrs(xattr::copy(&At::Name(src, name), &At::Name(dst, &tmp)));
                 }
-                dst.set_times_at(&tmp, &meta)?;
-                if update {
+                held.set_times(&meta)?;
+                if how != Relink::New {
                     if let Some(backup) = &self.m.backup {
                         backup.keep_old(dst, name, rel)?;
                     }
@@ -133,69 +162,66 @@ impl Run<'_> {
             }
             node.touch();
         }
-        self.note(Done::Symlink {
-            rel,
-            target,
-            update,
-            meta,
-        });
+        match how {
+            Relink::Attrs => self.note(Done::SymlinkAttrs { rel, meta }),
+            how => self.note(Done::Symlink {
+                rel,
+                target,
+                update: how == Relink::Update,
+                meta,
+            }),
+        }
     }
 
     /// Marks REPLICA's copy of a file as checked: its status changed in SOURCE, but its bytes
     /// and attributes are the same. Setting its times again moves the copy's ctime, so the next
-    /// pass does not compare the bytes again.
-    pub fn verified(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta) {
+    /// look does not compare the bytes again.
+    pub fn verified(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta, dst: &Meta) {
         if self.dry_run() {
             return;
         }
-        let Some(dst) = &node.dst else { return };
-        self.sync_xattrs(node, name);
-        match dst.set_times_at(name, src) {
+        let Some(dir) = &node.dst else { return };
+        let done = dir.handle_of(name, dst.id, Kind::File).and_then(|held| {
+            self.sync_xattrs_held(node, name, &held);
+            held.set_times(src)
+        });
+        match done {
             Ok(()) => log::debug!("checked {}: same bytes", crate::escape::rel(rel)),
             Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),
         }
     }
-
-    /// Sets a symlink's owner and times (its permissions mean nothing on Linux).
-    pub fn symlink_attrs(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta, newer: bool) {
-        if self.dry_run() {
-            return;
-        }
-        if newer {
-            self.sync_xattrs(node, name);
-        }
-        let Some(dst) = &node.dst else { return };
-        let result = (|| {
-            if self.m.opts.rules.owner {
-                dst.chown_at(name, src.uid, src.gid)?;
-            }
-            dst.set_times_at(name, src)
-        })();
-        if let Err(e) = result {
-            self.fail(self.dst_err("set metadata of", rel, e));
-        }
-    }
 }
 
-/// Applies permissions, ownership and times to the existing file `name`, changing only what
-/// differs, never through a symlink.
+/// How [`Run::symlink`] makes its symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relink {
+    /// There is none yet.
+    New,
+    /// It replaces one pointing elsewhere.
+    Update,
+    /// It replaces one pointing the same way, whose owner, times or attributes differ.
+    Attrs,
+}
+
+/// Applies permissions, ownership and times to the held file, changing only what differs from
+/// `dst` (what it was when looked at).
 fn set_attrs(
-    dir: &Dir,
-    name: &OsStr,
+    held: &Handle,
     src: &Meta,
     dst: &Meta,
     rules: &super::plan::Rules,
 ) -> std::io::Result<()> {
     let chown = rules.owner && (src.uid != dst.uid || src.gid != dst.gid);
     if chown {
-        dir.chown_at(name, src.uid, src.gid)?;
+        held.chown(src.uid, src.gid)?;
     }
     // chown may clear set-id bits, so permissions come after it.
-    if rules.perms && (chown || rules.perm_of(src.perm) != dst.perm) {
-        dir.chmod_at(name, rules.perm_of(src.perm))?;
+    let perm = rules.perm_for(src, (dst.uid, dst.gid));
+    if rules.perms && (chown || perm != dst.perm) {
+        held.chmod(perm)?;
     }
     if !src.mtime.near(dst.mtime, rules.window) {
-        dir.set_times_at(name, src)?;
+        held.set_times(src)?;
     }
     Ok(())
 }

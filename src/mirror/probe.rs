@@ -101,7 +101,7 @@ fn try_all(root: &Dir, name: &OsStr, file: &File, temps: &TempNames, want: Abili
             Err(e) => !xattr::unsupported(&e),
         };
     let started = std::time::SystemTime::now();
-    let rename_keeps_mtime = rename_keeps_mtime(root, name, temps);
+    let rename_keeps_mtime = rename_keeps_mtime(root, name, file, temps);
     Abilities {
         perms,
         owner,
@@ -125,9 +125,10 @@ fn ctimes_kept(root: &Dir, name: &OsStr, started: std::time::SystemTime) -> bool
         .is_none_or(|m| m.ctime.sec >= since)
 }
 
-/// Sets an old mtime on the scratch file, renames it and back, and looks.
-fn rename_keeps_mtime(root: &Dir, name: &OsStr, temps: &TempNames) -> bool {
-    let Ok(Some(mut meta)) = root.stat_at(name) else {
+/// Sets an old mtime on the scratch file (through the file itself), renames it and back, and
+/// looks.
+fn rename_keeps_mtime(root: &Dir, name: &OsStr, file: &File, temps: &TempNames) -> bool {
+    let Ok(mut meta) = dir::meta_of(file) else {
         return true;
     };
     meta.mtime = dir::Stamp {
@@ -136,7 +137,8 @@ fn rename_keeps_mtime(root: &Dir, name: &OsStr, temps: &TempNames) -> bool {
     };
     meta.atime = meta.mtime;
     let other = temps.fresh();
-    if root.set_times_at(name, &meta).is_err() || root.rename(name, root, &other).is_err() {
+    let stamped = rustix::fs::futimens(file, &dir::timestamps(&meta)).is_ok();
+    if !stamped || root.rename(name, root, &other).is_err() {
         return true;
     }
     let kept = root

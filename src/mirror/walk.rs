@@ -14,6 +14,7 @@ use log::{debug, warn};
 use super::apply::Run;
 use super::links::Role;
 use super::node::{Node, Task};
+use super::ops::Relink;
 use super::plan::{self, Facts, Op, Plan};
 use super::work::Work;
 use super::{overlay, single};
@@ -366,21 +367,24 @@ impl<'r> Walk<'_, 'r> {
                     run.attrs(node, name, &rel, &s, &d, newer);
                 }
             }
-            Op::Symlink { target, update } => run.symlink(node, name, &rel, &target, update),
+            Op::Symlink { target, update } => {
+                let how = if update { Relink::Update } else { Relink::New };
+                run.symlink(node, name, &rel, &target, how)
+            }
             Op::SymlinkAttrs => {
-                if let Some(s) = src_meta {
-                    run.symlink_attrs(node, name, &rel, &s, newer);
+                if let Some(target) = facts.src.as_ref().and_then(|e| e.target.as_deref()) {
+                    run.symlink(node, name, &rel, target, Relink::Attrs);
                 }
             }
             Op::Verified => {
-                if let Some(s) = src_meta {
-                    run.verified(node, name, &rel, &s);
+                if let (Some(s), Some(d)) = (src_meta, dst_meta) {
+                    run.verified(node, name, &rel, &s, &d);
                 }
             }
             Op::Link { to } => {
-                if run.link(node.dst.as_ref(), name, &rel, &to) {
+                if let Some(id) = run.link(node.dst.as_ref(), name, &rel, &to) {
                     node.touch();
-                    run.sync_xattrs(node, name);
+                    run.sync_xattrs(node, name, Some(id));
                 }
             }
             Op::LinkLater { .. } => {

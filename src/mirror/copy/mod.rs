@@ -301,22 +301,40 @@ impl Run<'_> {
             }
         }
         let tmp = self.m.own().temps().fresh();
-        // Made with its final permissions where the umask and set-ID bits allow, which saves a
-        // chmod; otherwise private until they are set.
+        // SOURCE's extended attributes, read first: a file with an ACL, or one whose directory
+        // gives new files a default ACL, is made private and opened up only once its ACL is set,
+        // so it is never readable beyond its ACL, not even for a moment.
+        let want = self.source_xattrs(input);
+        let private = node.inherits_acl() || want.as_ref().is_some_and(xattr::Xattrs::has_acl);
+        // As root, it is private until it has SOURCE's owner: the group a new file gets (its
+        // directory's, if someone made that set-group-ID) could read it meanwhile. Otherwise it
+        // is made with its final permissions where the umask and set-ID bits allow, which saves a
+        // chmod.
         let rules = &self.m.opts.rules;
-        let perm = rules.perm_of(before.perm);
-        let direct = rules.perms && perm & 0o7000 == 0 && perm & !dir::umask() == perm;
+        let perm = rules.perm_for(before, self.m.me);
+        let direct = rules.perms
+            && !rules.owner
+            && !private
+            && perm & 0o7000 == 0
+            && perm & !dir::umask() == perm;
+        let made = if direct { perm } else { 0o600 };
         let output = node
-            .writable(|| dst.create_file_mode(&tmp, if direct { perm } else { 0o600 }))
+            .writable(|| dst.create_file_mode(&tmp, made))
             .map_err(failed("create"))?;
         let guard = TempGuard::new(dst, &tmp);
+        // Its owner before its bytes: the group it got (its directory's, if set-group-ID, as
+        // that is now) is read back, and made SOURCE's at once where ownership is kept.
+        let owned = self
+            .own(&output, before)
+            .map_err(failed("set metadata of"))?;
         let bytes = data::copy_data(input, &output, before, &progress).map_err(|e| match e {
             DataError::Stopped => Failure::Stopped,
             DataError::Changed => Failure::Changed,
             DataError::Read(e) => read("read")(e),
             DataError::Write(e) => failed("write")(e),
         })?;
-        self.finish_file(input, &output, before, node, !direct)
+        let replica = owned.id;
+        self.finish_file(&output, before, node, want, (made, owned))
             .map_err(failed("set metadata of"))?;
         if !progress.settled(input, before).map_err(read("stat"))? {
             return Err(Failure::Changed);
@@ -333,15 +351,10 @@ impl Run<'_> {
             progress.release();
             output.sync_all().map_err(failed("flush"))?;
         }
-        let replica = if before.nlink > 1 {
-            Some(dir::meta_of(&output).map_err(failed("stat"))?.id)
-        } else {
-            None
+        let stamp = || {
+            rustix::fs::futimens(&output, &dir::timestamps(before)).map_err(std::io::Error::from)
         };
-        rustix::fs::futimens(&output, &dir::timestamps(before))
-            .map_err(std::io::Error::from)
-            .map_err(failed("set metadata of"))?;
-        drop(output);
+        stamp().map_err(failed("set metadata of"))?;
         let kept = match (&self.m.backup, update) {
             (Some(backup), true) => {
                 Some(backup.keep_old(dst, name, rel).map_err(failed("back up"))?)
@@ -352,12 +365,13 @@ impl Run<'_> {
         guard.disarm();
         node.touch();
         if self.m.opts.stamp_after_rename {
-            dst.set_times_at(name, before)
-                .map_err(failed("set metadata of"))?;
+            // Through the file itself, wherever its name is now.
+            stamp().map_err(failed("set metadata of"))?;
         }
         if restamp {
-            self.restamp(node, name, rel, input);
+            self.restamp(node, name, rel, input, replica);
         }
+        let replica = Some(replica);
         Ok(Copied {
             bytes,
             kept,
@@ -367,68 +381,98 @@ impl Run<'_> {
         })
     }
 
-    /// Sets the attributes of the copy just renamed into place at `rel` again, from SOURCE's
-    /// file as it is now (they changed while it was copied).
-    fn restamp(&self, node: &Node, name: &OsStr, rel: &Path, input: &File) {
+    /// Sets the attributes of the copy just renamed into place at `rel` (REPLICA's inode
+    /// `replica`) again, from SOURCE's file as it is now (they changed while it was copied).
+    fn restamp(&self, node: &Node, name: &OsStr, rel: &Path, input: &File, replica: Id) {
         let (Some(dst), Ok(src)) = (node.dst.as_ref(), dir::meta_of(input)) else {
             return;
         };
         match dst.stat_at(name) {
-            Ok(Some(now)) => {
-                if self.m.opts.xattrs {
-                    self.sync_xattrs(node, name);
-                }
+            Ok(Some(now)) if now.id == replica => {
+                self.sync_xattrs(node, name, Some(replica));
                 let rules = &self.m.opts.rules;
                 if rules.attrs_differ(&src, &now) || !src.mtime.near(now.mtime, rules.window) {
                     self.attrs(node, name, rel, &src, &now, false);
                 }
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(e) => self.fail(self.dst_err("stat", rel, e)),
         }
     }
 
-    /// Gives a freshly written file its owner (as root), extended attributes and permissions,
-    /// in that order (a chown clears set-id bits and capabilities; an ACL sets mode bits). Its
-    /// times come last (and again after the rename where REPLICA's file system stamps renames).
-    fn finish_file(
-        &self,
-        input: &File,
-        output: &File,
-        meta: &Meta,
-        node: &Node,
-        chmod: bool,
-    ) -> std::io::Result<()> {
-        use rustix::fs::{Gid, Mode, Uid};
-        // A new file belongs to this process's user, and to its directory's group when that
-        // directory is set-group-ID: only a different owner needs a chown.
-        let (uid, mut gid) = self.m.me;
-        if let Some(parent) = node.have.filter(|h| h.perm & 0o2000 != 0) {
-            gid = parent.gid;
+    /// SOURCE's extended attributes, when they are kept (`None` if not, or unreadable: the
+    /// file system's refusal is said once).
+    fn source_xattrs(&self, input: &File) -> Option<xattr::Xattrs> {
+        if !self.m.opts.xattrs {
+            return None;
         }
-        if self.m.opts.rules.owner && (meta.uid, meta.gid) != (uid, gid) {
+        match xattr::read(&xattr::At::Fd(input)) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                self.xattrs(Err(e));
+                None
+            }
+        }
+    }
+
+    /// Reads a new file's owner and group back, and gives it SOURCE's where ownership is kept.
+    fn own(&self, output: &File, meta: &Meta) -> std::io::Result<Owned> {
+        use rustix::fs::{Gid, Uid};
+        let now = dir::meta_of(output)?;
+        let made = (now.uid, now.gid);
+        if self.m.opts.rules.owner && (meta.uid, meta.gid) != made {
             rustix::fs::fchown(
                 output,
                 Some(Uid::from_raw(meta.uid)),
                 Some(Gid::from_raw(meta.gid)),
             )?;
+            return Ok(Owned {
+                id: now.id,
+                owner: (meta.uid, meta.gid),
+                chowned: true,
+            });
         }
-        if self.m.opts.xattrs {
-            let (from, to) = (xattr::At::Fd(input), xattr::At::Fd(output));
+        Ok(Owned {
+            id: now.id,
+            owner: made,
+            chowned: false,
+        })
+    }
+
+    /// Gives a freshly written file (made with the permission bits `made`, and owned as
+    /// `owned` says) SOURCE's extended attributes `want` and its permissions, in that order (a
+    /// chown cleared set-ID bits and capabilities; an ACL sets mode bits). Its times come last,
+    /// from the caller.
+    fn finish_file(
+        &self,
+        output: &File,
+        meta: &Meta,
+        node: &Node,
+        want: Option<xattr::Xattrs>,
+        (made, owned): (u32, Owned),
+    ) -> std::io::Result<()> {
+        if let Some(want) = want {
+            let to = xattr::At::Fd(output);
             if node.inherits_acl() {
                 // The directory's default ACL gave the new file one: it must end as SOURCE's.
-                self.xattrs(xattr::read(&from).and_then(|want| {
-                    let have = xattr::read(&to)?;
-                    xattr::write(&to, &want, &have)
-                }));
-            } else {
-                self.xattrs(xattr::copy(&from, &to));
+                self.xattrs(xattr::read(&to).and_then(|have| xattr::write(&to, &want, &have)));
+            } else if !want.is_empty() {
+                self.xattrs(xattr::write(&to, &want, &xattr::Xattrs::default()));
             }
         }
-        if chmod && self.m.opts.rules.perms {
-            let perm = self.m.opts.rules.perm_of(meta.perm);
-            rustix::fs::fchmod(output, Mode::from_raw_mode(perm))?;
+        let rules = &self.m.opts.rules;
+        let perm = rules.perm_for(meta, owned.owner);
+        if rules.perms && (perm != made || owned.chowned) {
+            rustix::fs::fchmod(output, rustix::fs::Mode::from_raw_mode(perm))?;
         }
         Ok(())
     }
+}
+
+/// A new file's owner, read back (and set to SOURCE's where ownership is kept).
+#[derive(Debug, Clone, Copy)]
+struct Owned {
+    id: Id,
+    owner: (u32, u32),
+    chowned: bool,
 }

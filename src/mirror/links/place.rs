@@ -74,9 +74,9 @@ impl Run<'_> {
     /// Links `rel` to `to`'s copy, and gives it SOURCE's extended attributes: linking moved
     /// the copy's ctime, which would hide a change to them from later looks.
     fn link_and_sync(&self, node: &Node, name: &OsStr, rel: &Path, to: &Path) {
-        if self.link(node.dst.as_ref(), name, rel, to) {
+        if let Some(id) = self.link(node.dst.as_ref(), name, rel, to) {
             node.touch();
-            self.sync_xattrs(node, name);
+            self.sync_xattrs(node, name, Some(id));
         }
     }
 
@@ -125,27 +125,29 @@ impl Run<'_> {
     }
 
     /// Makes REPLICA's `name` (at `rel`) a hard link to REPLICA's `to`, replacing what is there
-    /// atomically (a link under a temporary name, then a rename).
+    /// atomically (a link under a temporary name, then a rename). Returns the inode linked (in a
+    /// dry run, a stand-in).
     pub(in crate::mirror) fn link(
         &self,
         dir: Option<&Dir>,
         name: &OsStr,
         rel: &Path,
         to: &Path,
-    ) -> bool {
+    ) -> Option<Id> {
         if self.dry_run() {
             self.note(Done::Linked { rel, to });
-            return true;
+            return Some(Id { dev: 0, ino: 0 });
         }
         let (Some(dir), Some(root), Some(to_parent), Some(to_name)) =
             (dir, self.m.root_dir(), to.parent(), to.file_name())
         else {
-            return false;
+            return None;
         };
         let made = root.open_beneath(to_parent).and_then(|to_dir| {
             let tmp = self.m.own().temps().fresh();
             to_dir.hard_link(to_name, dir, &tmp)?;
             let guard = TempGuard::new(dir, &tmp);
+            let linked = dir.handle(&tmp)?.meta.id;
             if let (Some(backup), Ok(Some(old))) = (&self.m.backup, dir.stat_at(name)) {
                 if old.kind == Kind::File {
                     backup.keep_old(dir, name, rel)?;
@@ -153,16 +155,16 @@ impl Run<'_> {
             }
             dir.rename(&tmp, dir, name)?;
             guard.disarm();
-            Ok(())
+            Ok(linked)
         });
         match made {
-            Ok(()) => {
+            Ok(linked) => {
                 self.note(Done::Linked { rel, to });
-                true
+                Some(linked)
             }
             Err(e) => {
                 self.fail(self.dst_err("link", rel, e));
-                false
+                None
             }
         }
     }
@@ -250,7 +252,7 @@ impl Run<'_> {
             {
                 continue;
             }
-            if self.link(Some(&dir), name, &rel, &leader.rel) {
+            if self.link(Some(&dir), name, &rel, &leader.rel).is_some() {
                 touched.insert(parent.to_path_buf());
             }
         }

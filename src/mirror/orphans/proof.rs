@@ -35,12 +35,12 @@ impl Run<'_> {
             if self.m.stop.is_set() {
                 return false;
             }
-            if !self.proven(&candidate, input, src) {
+            let Some(id) = self.proven(&candidate, input, src) else {
                 continue;
-            }
+            };
             if self.rename_orphan(&candidate, rel, update) {
                 self.taken(&candidate);
-                self.settle_claimed(node, name, rel, src);
+                self.settle_claimed(node, name, rel, src, id);
                 return true;
             }
         }
@@ -95,22 +95,20 @@ impl Run<'_> {
 
     /// Whether REPLICA's `candidate` holds exactly the bytes of SOURCE's `input` (as `src`
     /// describes it), compared while no writer touches `input` (a read lease, where one can be
-    /// had).
-    fn proven(&self, candidate: &Orphan, input: &File, src: &Meta) -> bool {
-        let Some(root) = self.m.root_dir() else {
-            return false;
-        };
-        let (Some(parent), Some(name)) = (candidate.rel.parent(), candidate.rel.file_name()) else {
-            return false;
-        };
-        let Ok(theirs) = root.open_beneath(parent).and_then(|d| d.open_file(name)) else {
-            return false;
-        };
-        if crate::dir::meta_of(&theirs).map_or(true, |m| m.size != src.size) {
-            return false;
+    /// had): the candidate's inode if so.
+    fn proven(&self, candidate: &Orphan, input: &File, src: &Meta) -> Option<crate::dir::Id> {
+        let root = self.m.root_dir()?;
+        let (parent, name) = (candidate.rel.parent()?, candidate.rel.file_name()?);
+        let theirs = root
+            .open_beneath(parent)
+            .and_then(|d| d.open_file(name))
+            .ok()?;
+        let meta = crate::dir::meta_of(&theirs).ok()?;
+        if meta.size != src.size || meta.kind != Kind::File {
+            return None;
         }
         let leased = match lease::take(input) {
-            Lease::Busy => return false,
+            Lease::Busy => return None,
             Lease::Held => true,
             Lease::Unavailable => false,
         };
@@ -123,13 +121,20 @@ impl Run<'_> {
         } else {
             crate::dir::meta_of(input).is_ok_and(|now| now.ctime == src.ctime)
         };
-        matches!(same, Ok(Compared::Same)) && still
+        (matches!(same, Ok(Compared::Same)) && still).then_some(meta.id)
     }
 
     /// The file just renamed into place at `rel` gets what differs of SOURCE's attributes, and
     /// its extended attributes (the candidate's may differ; its ctime moved with the rename, so
     /// no later look would compare them).
-    fn settle_claimed(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta) {
+    fn settle_claimed(
+        &self,
+        node: &Node,
+        name: &OsStr,
+        rel: &Path,
+        src: &Meta,
+        id: crate::dir::Id,
+    ) {
         if self.dry_run() {
             return;
         }
@@ -137,12 +142,13 @@ impl Run<'_> {
         node.touch();
         let rules = &self.m.opts.rules;
         match dst.stat_at(name) {
+            Ok(Some(now)) if now.id != id => {}
             Ok(Some(now))
                 if rules.attrs_differ(src, &now) || !src.mtime.near(now.mtime, rules.window) =>
             {
                 self.attrs(node, name, rel, src, &now, true)
             }
-            Ok(Some(_)) => self.sync_xattrs(node, name),
+            Ok(Some(_)) => self.sync_xattrs(node, name, Some(id)),
             Ok(None) => {}
             Err(e) => self.fail(self.dst_err("stat", rel, e)),
         }

@@ -66,15 +66,23 @@ impl Rules {
         window: Duration::ZERO,
     };
 
-    /// The permission bits REPLICA's copy of an entry with `perm` gets: set-ID bits are not
-    /// given to a copy that root owns because SOURCE's owner could not be kept.
-    pub fn perm_of(&self, perm: u32) -> u32 {
-        crate::dir::tree::safe_perm(perm, self.owner)
+    /// The permission bits REPLICA's copy of `src` gets, the copy being owned by `owner` (its
+    /// user and group as they are, or are about to be): set-user-ID only where the user is
+    /// SOURCE's, set-group-ID only where the group is (`cp -p` does the same). Ownership is
+    /// kept when foldersync runs as root; otherwise the copy is the mirror's, and a set-UID
+    /// program of someone else's must not become the mirror account's.
+    pub fn perm_for(&self, src: &Meta, owner: (u32, u32)) -> u32 {
+        let (uid, gid) = if self.owner {
+            (src.uid, src.gid)
+        } else {
+            owner
+        };
+        crate::dir::tree::safe_perm(src.perm, (src.uid, src.gid), (uid, gid))
     }
 
     /// Whether the attributes that are kept differ: permission bits, ownership.
     pub fn attrs_differ(&self, src: &Meta, dst: &Meta) -> bool {
-        (self.perms && self.perm_of(src.perm) != dst.perm)
+        (self.perms && self.perm_for(src, (dst.uid, dst.gid)) != dst.perm)
             || (self.owner && (src.uid != dst.uid || src.gid != dst.gid))
     }
 }
