@@ -105,6 +105,7 @@ fn run(args: Args) -> Result<u8, StartError> {
     ) {
         return Err(StartError::new(why));
     }
+    let (state, record) = first_pass_guard(&config, &src, target.replica())?;
 
     // Opened before anything is made: a status file that cannot be used refuses the start.
     let status = match &config.status_file {
@@ -146,7 +147,52 @@ fn run(args: Args) -> Result<u8, StartError> {
         config.filter.clone(),
         config.watch,
     );
-    Ok(Daemon::new(&config, target.replica(), source, report, stop, stop_rx).run())
+    Ok(
+        Daemon::new(&config, target.replica(), source, report, stop, stop_rx)
+            .with_state(state, record)
+            .run(),
+    )
+}
+
+/// The record of this mirror, and the guard it allows: a first pass into a directory foldersync
+/// has not mirrored into before (no record for this very directory) is refused when it would
+/// remove more than half of it and more than 20 entries, unless `--adopt-replica` or
+/// `--max-delete` says otherwise. A dry run removes nothing and is not refused.
+fn first_pass_guard(
+    config: &Config,
+    src: &Root,
+    replica: &mut dyn Replica,
+) -> Result<(Option<crate::state::State>, Option<crate::state::Record>), StartError> {
+    let described = replica.describe();
+    let state = config
+        .state_dir
+        .clone()
+        .map(|dir| crate::state::State::new(dir, &config.source, &described));
+    let record = state
+        .as_ref()
+        .and_then(|s| s.load(&config.source, &described));
+    if let Some(r) = &record {
+        replica.know_source_mounts(r.source_mounts.clone());
+    }
+    let mirrored_before = record
+        .as_ref()
+        .is_some_and(|r| r.mirrored && r.replica_id == replica.identity());
+    let guarded = !mirrored_before
+        && !config.adopt_replica
+        && !config.dry_run
+        && config.max_delete.is_none()
+        && replica.has_content();
+    if guarded {
+        if let Some(survey) = replica.survey(src) {
+            let survey = survey.map_err(StartError::new)?;
+            if survey.too_much() {
+                return Err(StartError::new(crate::mirror::survey::refusal(
+                    &described, &survey,
+                )));
+            }
+        }
+    }
+    Ok((state, record))
 }
 
 /// Where the mirror writes: a directory here, or one on another machine.

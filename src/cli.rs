@@ -143,6 +143,17 @@ pub struct Args {
     #[arg(long)]
     pub allow_empty_source: bool,
 
+    /// Let the first pass into an existing directory that foldersync has not mirrored into
+    /// before remove what SOURCE lacks, even when that is most of it (refused otherwise when
+    /// it would remove more than half of REPLICA's entries and more than 20).
+    #[arg(long)]
+    pub adopt_replica: bool,
+
+    /// Where foldersync remembers what it mirrored between runs (default: /var/lib/foldersync
+    /// as root, $XDG_STATE_HOME/foldersync or ~/.local/state/foldersync otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Copy hard links as separate files (by default a file with several names in SOURCE has
     /// the same names, linked, in REPLICA).
     #[arg(long)]

@@ -24,6 +24,7 @@ pub mod progress;
 pub mod remote;
 pub mod replica;
 pub mod root;
+pub mod state;
 pub mod stats;
 pub mod status;
 pub mod stop;

@@ -93,6 +93,9 @@ pub struct Outcome {
     /// a growing wait, until they succeed. A path tried again and not listed here succeeded.
     /// The root with [`Look::TREE`] stands for the whole replica (a pass that failed).
     pub failed: Vec<(PathBuf, Look)>,
+    /// A file system found unmounted inside SOURCE is mounted again: the watch is to be made
+    /// anew (it lost the watches below it), with a full pass.
+    pub rewatch: bool,
 }
 
 /// What a replica's root check found.
@@ -122,6 +125,25 @@ pub trait Replica {
 
     /// Whether the replica holds anything besides foldersync's own files.
     fn has_content(&self) -> bool;
+
+    /// The root's identity (`device:inode`, or the remote side's), for the record of what was
+    /// mirrored (see [`crate::state`]).
+    fn identity(&self) -> Option<String> {
+        None
+    }
+
+    /// What a first pass would remove, asked before one into a directory foldersync has not
+    /// mirrored into before; `None` where that cannot be told beforehand.
+    fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {
+        None
+    }
+
+    /// Where file systems were mounted inside SOURCE at the last pass (recorded between runs,
+    /// so one that went away is noticed), and to be told them at start-up.
+    fn source_mounts(&self) -> std::collections::BTreeSet<PathBuf> {
+        Default::default()
+    }
+    fn know_source_mounts(&mut self, _mounts: std::collections::BTreeSet<PathBuf>) {}
 
     /// Makes the whole replica match `source`.
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome;

@@ -48,20 +48,24 @@ impl Env {
         }
     }
 
-    /// A command for the binary with SOURCE, REPLICA and the log path already given.
+    /// A command for the binary with SOURCE, REPLICA and the log path already given (and a
+    /// state directory of the test's own).
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.arg(&self.src).arg(&self.rep).arg("-l").arg(&self.log);
-        cmd.current_dir(&self.root);
-        cmd
+        self.cmd_with_log(&self.log)
     }
 
     /// A command for the binary with SOURCE, REPLICA and another log path.
     pub fn cmd_with_log(&self, log: &Path) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg(&self.src).arg(&self.rep).arg("-l").arg(log);
+        cmd.arg("--state-dir").arg(self.state());
         cmd.current_dir(&self.root);
         cmd
+    }
+
+    /// The test's state directory (see `--state-dir`).
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
     }
 
     /// Runs one pass (`--once`) and returns its output.

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_foldersync_global_optspecs
-    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= status-file= v/verbose q/quiet log-level= allow-empty-source no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
+    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= status-file= v/verbose q/quiet log-level= allow-empty-source adopt-replica state-dir= no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
 end
 
 function __fish_foldersync_needs_command
@@ -33,6 +33,7 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -l exclude-from -d '
 complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-dir -d 'Move every file the mirror would remove or overwrite into DIR, under its path relative to REPLICA with a timestamp suffix, instead of destroying it. Not inside SOURCE' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l status-file -d 'Keep a JSON document describing the mirror\'s state at PATH, replaced atomically (read it with `foldersync status PATH`). Not inside REPLICA' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l log-level -d 'What the log file records: off, error, warn, info (every operation), debug or trace' -r
+complete -c foldersync -n "__fish_foldersync_needs_command" -l state-dir -d 'Where foldersync remembers what it mirrored between runs (default: /var/lib/foldersync as root, $XDG_STATE_HOME/foldersync or ~/.local/state/foldersync otherwise)' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l modify-window -d 'Count modification times this close as equal, for replicas with coarse timestamps: 2 for FAT, 0.01 for exFAT (as rsync\'s --modify-window)' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -s e -l rsh -d 'The ssh command for a remote REPLICA, as rsync\'s -e: `ssh -p 2222 -i ~/.ssh/mirror`. It runs in batch mode (no password or host-key prompt) over one shared connection' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l once -d 'Run one full pass, then exit'
@@ -43,6 +44,7 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -s c -l checksum -d 
 complete -c foldersync -n "__fish_foldersync_needs_command" -s v -l verbose -d 'More detail on the console: -v for debug, -vv for trace'
 complete -c foldersync -n "__fish_foldersync_needs_command" -s q -l quiet -d 'Less on the console: -q for warnings and errors only, -qq for errors, -qqq for nothing'
 complete -c foldersync -n "__fish_foldersync_needs_command" -l allow-empty-source -d 'Allow an empty SOURCE to empty a non-empty REPLICA. Without it, an empty SOURCE (an unmounted disk, a wiped folder) is refused at start-up and ignored while running'
+complete -c foldersync -n "__fish_foldersync_needs_command" -l adopt-replica -d 'Let the first pass into an existing directory that foldersync has not mirrored into before remove what SOURCE lacks, even when that is most of it (refused otherwise when it would remove more than half of REPLICA\'s entries and more than 20)'
 complete -c foldersync -n "__fish_foldersync_needs_command" -l no-hard-links -d 'Copy hard links as separate files (by default a file with several names in SOURCE has the same names, linked, in REPLICA)'
 complete -c foldersync -n "__fish_foldersync_needs_command" -l no-xattrs -d 'Do not copy extended attributes and POSIX ACLs (copied by default)'
 complete -c foldersync -n "__fish_foldersync_needs_command" -l fsync -d 'Flush each file to stable storage before it is renamed into place, and each directory after its entries change, so what was logged as copied survives a power cut'

@@ -45,6 +45,10 @@ pub struct Config {
     pub dry_run: bool,
     pub max_delete: Option<u64>,
     pub allow_empty_source: bool,
+    /// The first pass into a directory not mirrored into before may remove most of it.
+    pub adopt_replica: bool,
+    /// Where foldersync remembers what it mirrored, if anywhere.
+    pub state_dir: Option<PathBuf>,
     /// Exclude patterns.
     pub filter: Filter,
     /// foldersync's own files: the log, the status file, the backup directory, temporary files.
@@ -174,6 +178,11 @@ impl Config {
                 )));
             }
         }
+        let state_dir = match &args.state_dir {
+            Some(arg) => Some(check_state_dir(arg, &source, local_replica)?),
+            None => crate::state::default_dir()
+                .filter(|d| !within(d, &source) && local_replica.is_none_or(|r| !within(d, r))),
+        };
         let filter = Filter::new(
             &source,
             &args.exclude,
@@ -195,6 +204,8 @@ impl Config {
             dry_run: args.dry_run,
             max_delete: args.max_delete,
             allow_empty_source: args.allow_empty_source,
+            adopt_replica: args.adopt_replica,
+            state_dir,
             console_level,
             file_level: args.log_level,
             filter,
@@ -237,6 +248,31 @@ fn check_apart(
         )));
     }
     Ok(())
+}
+
+/// The state directory: not inside SOURCE (foldersync never writes there) nor REPLICA (the
+/// mirror would remove it); a directory if it exists.
+fn check_state_dir(
+    arg: &Path,
+    source: &Path,
+    replica: Option<&Path>,
+) -> Result<PathBuf, StartError> {
+    let shown = esc(arg);
+    let path = resolve(arg).map_err(|e| bad(format!("cannot use state directory {shown}: {e}")))?;
+    if within(&path, source) {
+        return Err(bad(format!(
+            "state directory {shown} is inside SOURCE: foldersync never writes into SOURCE"
+        )));
+    }
+    if replica.is_some_and(|r| within(&path, r) || within(r, &path)) {
+        return Err(bad(format!(
+            "state directory {shown} is inside REPLICA or holds it: the mirror would remove it"
+        )));
+    }
+    if fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
+        return Err(bad(format!("state directory {shown} is not a directory")));
+    }
+    Ok(path)
 }
 
 /// A remote REPLICA's backup directory: an absolute path on the remote machine.

@@ -55,6 +55,11 @@ pub struct Daemon<'a> {
     lost: Option<String>,
     /// How many times events were lost (a pass catches up with those lost before it started).
     lost_count: u64,
+    /// Where the record of this mirror is kept, and what it says now.
+    state: Option<crate::state::State>,
+    recorded: Option<crate::state::Record>,
+    /// The record could not be written (said once).
+    state_problem: bool,
     /// When the replica has something due (removing what the watcher held back).
     replica_due: Option<Instant>,
     stop: Stop,
@@ -89,10 +94,24 @@ impl<'a> Daemon<'a> {
             deep_reported: false,
             lost: None,
             lost_count: 0,
+            state: None,
+            recorded: None,
+            state_problem: false,
             replica_due: None,
             stop,
             stop_rx,
         }
+    }
+
+    /// Keeps the record of this mirror (what it says at start-up is `recorded`).
+    pub fn with_state(
+        mut self,
+        state: Option<crate::state::State>,
+        recorded: Option<crate::state::Record>,
+    ) -> Self {
+        self.state = state;
+        self.recorded = recorded;
+        self
     }
 
     /// Runs until stopped (or after one pass with `--once`) and returns the exit status.
@@ -364,6 +383,14 @@ impl<'a> Daemon<'a> {
             .end_pass(elapsed, counts.changed(), was_rescan);
         self.schedule.retry(outcome.retry);
         self.schedule.retry_at(outcome.later);
+        if outcome.rewatch && self.config.watch {
+            // A file system inside SOURCE is mounted again: its directories are watched anew.
+            self.watcher = None;
+            self.start_watcher();
+        }
+        if !interrupted {
+            self.remember();
+        }
         if outcome.unwatchable && !self.deep_reported {
             self.deep_reported = true;
             warn!(
@@ -407,6 +434,9 @@ impl<'a> Daemon<'a> {
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
         self.schedule.retry_at(outcome.later);
+        if outcome.rewatch {
+            self.lost("a file system mounted inside SOURCE is back".into());
+        }
         if outcome.pass {
             // Spaced like a rescan's, so a file with other names rewritten often cannot keep
             // the replica in passes.
@@ -428,6 +458,38 @@ impl<'a> Daemon<'a> {
         }
         let stats = Stats::new();
         self.replica_due = self.replica.tick(&self.source.root, &stats);
+    }
+
+    /// Records that this REPLICA was mirrored into, and where file systems are mounted inside
+    /// SOURCE (see [`crate::state`]). A record that cannot be written is said once.
+    fn remember(&mut self) {
+        let Some(state) = &self.state else { return };
+        if self.config.dry_run {
+            return;
+        }
+        let record = crate::state::Record {
+            source: self.config.source.to_string_lossy().into_owned(),
+            replica: self.replica.describe(),
+            replica_id: self.replica.identity(),
+            mirrored: true,
+            source_mounts: self.replica.source_mounts(),
+        };
+        if self.recorded.as_ref() == Some(&record) {
+            return;
+        }
+        match state.save(&record) {
+            Ok(()) => self.recorded = Some(record),
+            Err(e) => {
+                if !self.state_problem {
+                    self.state_problem = true;
+                    warn!(
+                        "cannot keep foldersync's record of this mirror at {}: {e} (set \
+                         --state-dir): the next start cannot tell this REPLICA was mirrored into",
+                        crate::escape::esc(state.path())
+                    );
+                }
+            }
+        }
     }
 
     fn note_failing(&mut self) {

@@ -3,7 +3,7 @@
 //! not. A problem is logged once, and again only when it changes; REPLICA is left alone until
 //! SOURCE is back.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,17 +45,56 @@ pub struct Source {
     next_check: Option<Instant>,
 }
 
-/// Whether SOURCE holds nothing that is mirrored: nothing but foldersync's own files and
-/// excluded entries. One definition, asked at start-up and while running.
+/// Whether SOURCE holds no data that is mirrored: no file or symlink anywhere, but for
+/// foldersync's own files and excluded entries. A freshly made file system (its empty
+/// `lost+found`), empty directories, fifos and sockets are not data: an unmounted or newly
+/// formatted disk at SOURCE must not empty REPLICA. One definition, asked at start-up and while
+/// running; it reads no further than the first file it finds.
 pub fn is_empty(source: &Root, own: &OwnFiles, filter: &Filter) -> bool {
     try_empty(source, own, filter).unwrap_or(false)
 }
 
 fn try_empty(source: &Root, own: &OwnFiles, filter: &Filter) -> std::io::Result<bool> {
-    source.is_empty(|name, kind| {
-        let rel = Path::new(name);
-        own.in_source(rel) || filter.excludes(rel, kind == Kind::Dir)
-    })
+    let mut todo: Vec<(PathBuf, crate::dir::Dir)> = vec![(PathBuf::new(), source.dir.dup()?)];
+    while let Some((rel, dir)) = todo.pop() {
+        let mut dirs = Vec::new();
+        let listed = dir.any(|name, kind| {
+            let path = rel.join(name);
+            // mkfs leaves an empty `lost+found` at a file system's root (only root may read it).
+            let lost_found = rel.as_os_str().is_empty() && name == "lost+found";
+            if lost_found || own.in_source(&path) || filter.excludes(&path, kind == Kind::Dir) {
+                return false;
+            }
+            match kind {
+                Kind::File | Kind::Symlink => true,
+                Kind::Dir => {
+                    dirs.push(path);
+                    false
+                }
+                Kind::Special(_) => false,
+            }
+        });
+        match listed {
+            Ok(false) => {}
+            Ok(true) => return Ok(false),
+            // SOURCE itself cannot be read: that is its problem, said as such.
+            Err(e) if rel.as_os_str().is_empty() => return Err(e),
+            // A directory that cannot be read may hold data: SOURCE is not empty.
+            Err(_) => return Ok(false),
+        }
+        for path in dirs {
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            match dir.open_dir(name) {
+                Ok(sub) => todo.push((path.clone(), sub)),
+                Err(e) if crate::dir::is_not_a_dir(&e) => {}
+                // A directory that cannot be read may hold data: SOURCE is not empty.
+                Err(_) => return Ok(false),
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Why an empty SOURCE must not be mirrored, if it must not.

@@ -281,6 +281,7 @@ impl<'a> Run<'a> {
             unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
             pass: false,
             failed: std::mem::take(&mut *crate::lock(&self.failed)),
+            rewatch: crate::lock(&self.m.mounts).take_back(),
         }
     }
 

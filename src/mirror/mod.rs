@@ -10,6 +10,7 @@ pub mod copy;
 pub mod done;
 pub mod facts;
 pub mod links;
+pub mod mounts;
 pub mod node;
 pub mod ops;
 pub mod orphans;
@@ -18,6 +19,7 @@ pub mod plan;
 pub mod probe;
 pub mod rename;
 pub mod single;
+pub mod survey;
 pub mod walk;
 pub mod work;
 
@@ -91,6 +93,8 @@ pub struct Mirror {
     /// Orphans the watcher holds (see [`orphans`]).
     pub(crate) held: Mutex<Vec<(orphans::Orphan, std::time::Instant)>>,
     pub(crate) hold_extra: std::time::Duration,
+    /// Where file systems are mounted inside SOURCE (see [`mounts`]).
+    pub(crate) mounts: Mutex<mounts::SourceMounts>,
 }
 
 impl Mirror {
@@ -123,6 +127,7 @@ impl Mirror {
             held: Mutex::new(Vec::new()),
             busy: Mutex::new(std::collections::HashMap::new()),
             hold_extra,
+            mounts: Mutex::default(),
         }
     }
 
@@ -192,7 +197,11 @@ impl Mirror {
             rename::rename(&run, from, to);
         }
         walk::sync_paths(&run, &batch.paths);
-        run.finish()
+        let outcome = run.finish();
+        if full && !self.stop.is_set() {
+            crate::lock(&self.mounts).pass_ended();
+        }
+        outcome
     }
 }
 
@@ -227,6 +236,27 @@ impl Replica for Mirror {
             Now::Gone(e) if e.kind() == std::io::ErrorKind::NotFound => self.recreate(),
             now => Err(root::problem("REPLICA", &self.path, &now).unwrap_or_default()),
         }
+    }
+
+    fn identity(&self) -> Option<String> {
+        let root = self.root.as_ref()?;
+        Some(format!("{}:{}", root.id.dev, root.id.ino))
+    }
+
+    fn survey(&self, source: &Root) -> Option<Result<survey::Survey, String>> {
+        let root = self.root.as_ref()?;
+        Some(
+            survey::survey(&source.dir, &root.dir, &self.opts.own, &self.opts.filter)
+                .map_err(|e| format!("cannot look at what REPLICA {} holds: {e}", esc(&self.path))),
+        )
+    }
+
+    fn source_mounts(&self) -> std::collections::BTreeSet<PathBuf> {
+        crate::lock(&self.mounts).known()
+    }
+
+    fn know_source_mounts(&mut self, mounts: std::collections::BTreeSet<PathBuf>) {
+        crate::lock(&self.mounts).know(mounts);
     }
 
     fn has_content(&self) -> bool {

@@ -80,6 +80,11 @@ impl<'r> Node<'r> {
         })
     }
 
+    /// Nothing is to be done to REPLICA's directory, its attributes included.
+    pub fn leave_alone(&mut self) {
+        self.want = None;
+    }
+
     /// Notes that REPLICA's directory changed (its mtime is set again at the end).
     pub fn touch(&self) {
         self.touched.store(true, Ordering::Relaxed);

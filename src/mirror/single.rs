@@ -141,10 +141,15 @@ fn parent_node<'r>(
             }
         },
     };
-    let node = Node::new(run, rel.to_path_buf(), Some(src), dst).ok()?;
+    let mut node = Node::new(run, rel.to_path_buf(), Some(src), dst).ok()?;
     if let Some(why) = run.foreign(&node) {
         warn!("{} is left alone: {why}", show(rel));
         run.stats.add(Count::Error);
+        node.leave_alone();
+        return None;
+    }
+    if run.unmounted(&node) {
+        node.leave_alone();
         return None;
     }
     let node = Arc::new(node);

@@ -147,6 +147,11 @@ impl<'r> Walk<'_, 'r> {
         if let Some(why) = run.foreign(&node) {
             warn!("{} is left alone: {why}", show(&node.rel));
             run.stats.add(Count::Error);
+            node.leave_alone();
+            return None;
+        }
+        if run.unmounted(&node) {
+            node.leave_alone();
             return None;
         }
         Some(node)
