@@ -304,7 +304,7 @@ fn make(config: &Config, target: &mut Target, made: &mut Made) -> Result<bool, S
         let root = make_dirs(path, made).map_err(|e| {
             StartError::new(format!("cannot create backup directory {}: {e}", esc(path)))
         })?;
-        mirror.set_backup(Backup::new(root));
+        mirror.set_backup(Backup::new(root, config.retention));
     }
     init_log(config, made)?;
     Ok(made_root || (config.create_replica && config.dry_run))

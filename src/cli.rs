@@ -121,6 +121,16 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
 
+    /// Keep at most N versions of each path in the backup directory: the oldest go when a new
+    /// one is kept (0 keeps them all).
+    #[arg(long, value_name = "N", default_value = "10")]
+    pub backup_versions: usize,
+
+    /// Remove versions older than DURATION from the backup directory, after each pass (30d,
+    /// 12h, seconds). By default versions are kept whatever their age.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
+    pub backup_max_age: Option<Duration>,
+
     /// Keep a JSON document describing the mirror's state at PATH, replaced atomically (read it
     /// with `foldersync status PATH`). Not inside REPLICA.
     #[arg(long, value_name = "PATH")]

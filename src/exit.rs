@@ -6,5 +6,8 @@ pub const SUCCESS: u8 = 0;
 pub const PASS_ERRORS: u8 = 1;
 /// Bad command line or start-up input (missing SOURCE, nested paths, ...): nothing was changed.
 pub const BAD_INPUT: u8 = 2;
+/// A `--once` run was stopped (Ctrl+C, SIGTERM) before its pass ended: REPLICA may be only
+/// partly mirrored (rsync's status for the same case).
+pub const INTERRUPTED: u8 = 20;
 /// A second Ctrl+C arrived while the first was being honoured: exit at once, like a shell does.
 pub const FORCED: u8 = 130;

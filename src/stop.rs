@@ -12,6 +12,31 @@ use nix::sys::signalfd::SignalFd;
 
 use crate::error::StartError;
 
+/// Signals this close together are one stop request.
+const SAME_REQUEST: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Makes the process `cmd` starts (ssh, rsync) get SIGTERM when foldersync ends, however it
+/// ends (SIGKILL and the OOM killer included), so no child goes on writing REPLICA beside a
+/// restarted foldersync. The signal comes when the thread that started it ends: start children
+/// from the run loop's thread.
+pub fn die_with_us(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs in the child between fork and exec, and only makes two system
+    // calls (prctl, getppid), which are async-signal-safe, touching no memory but its copy of
+    // `parent`.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))?;
+            // The parent may have died before the call: then nothing would signal.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(std::io::Error::other("foldersync ended"));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A cheap, cloneable stop flag.
 #[derive(Clone, Debug, Default)]
 pub struct Stop(Arc<AtomicBool>);
@@ -54,10 +79,15 @@ pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
     let (tx, rx): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(1);
     let stop = stop.clone();
     let count = AtomicUsize::new(0);
+    let mut first: Option<std::time::Instant> = None;
     ctrlc::set_handler(move || {
         if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            first = Some(std::time::Instant::now());
             stop.set();
             let _ = tx.try_send(());
+        } else if first.is_some_and(|t| t.elapsed() < SAME_REQUEST) {
+            // One signal sent to the process and to its group (as timeout(1) does) arrives
+            // twice: one request.
         } else {
             log::warn!("second interrupt: exiting at once");
             log::logger().flush();

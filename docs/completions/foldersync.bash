@@ -35,7 +35,7 @@ _foldersync() {
 
     case "${cmd}" in
         foldersync)
-            opts="-i -l -n -c -v -q -e -h -V --interval --log_path --log-path --once --debounce --no-watch --dry-run --max-delete --exclude --exclude-from --delete-excluded --checksum --backup-dir --status-file --verbose --quiet --log-level --allow-empty-source --adopt-replica --state-dir --no-hard-links --no-xattrs --modify-window --fsync --rsh --help --version status help"
+            opts="-i -l -n -c -v -q -e -h -V --interval --log_path --log-path --once --debounce --no-watch --dry-run --max-delete --exclude --exclude-from --delete-excluded --checksum --backup-dir --backup-versions --backup-max-age --status-file --verbose --quiet --log-level --allow-empty-source --adopt-replica --state-dir --no-hard-links --no-xattrs --modify-window --fsync --rsh --help --version status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -78,6 +78,14 @@ _foldersync() {
                     return 0
                     ;;
                 --backup-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backup-versions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backup-max-age)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_foldersync_global_optspecs
-    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= status-file= v/verbose q/quiet log-level= allow-empty-source adopt-replica state-dir= no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
+    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= backup-versions= backup-max-age= status-file= v/verbose q/quiet log-level= allow-empty-source adopt-replica state-dir= no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
 end
 
 function __fish_foldersync_needs_command
@@ -31,6 +31,8 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -l max-delete -d 'Re
 complete -c foldersync -n "__fish_foldersync_needs_command" -l exclude -d 'Leave out paths matching PATTERN (gitignore syntax, relative to SOURCE: `*.tmp`, `build/`, `/top-only`, `**/cache`, `!keep.log`). Repeatable' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l exclude-from -d 'Read exclude patterns from FILE, one a line; lines starting with # are comments' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-dir -d 'Move every file the mirror would remove or overwrite into DIR, under its path relative to REPLICA with a timestamp suffix, instead of destroying it. Not inside SOURCE' -r -F
+complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-versions -d 'Keep at most N versions of each path in the backup directory: the oldest go when a new one is kept (0 keeps them all)' -r
+complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-max-age -d 'Remove versions older than DURATION from the backup directory, after each pass (30d, 12h, seconds). By default versions are kept whatever their age' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l status-file -d 'Keep a JSON document describing the mirror\'s state at PATH, replaced atomically (read it with `foldersync status PATH`). Not inside REPLICA' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l log-level -d 'What the log file records: off, error, warn, info (every operation), debug or trace' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l state-dir -d 'Where foldersync remembers what it mirrored between runs (default: /var/lib/foldersync as root, $XDG_STATE_HOME/foldersync or ~/.local/state/foldersync otherwise)' -r -F

@@ -60,6 +60,8 @@ pub struct Config {
     pub fsync: bool,
     /// Where removed and overwritten files go (absolute), if anywhere.
     pub backup_dir: Option<PathBuf>,
+    /// How many versions of a path, and for how long, the backup directory keeps.
+    pub retention: crate::mirror::backup::Retention,
     /// Where the status document is kept (absolute), if anywhere.
     pub status_file: Option<PathBuf>,
     /// The console's log level (-v, -q) and the log file's (--log-level).
@@ -128,6 +130,16 @@ impl Config {
                     esc(&args.log_path)
                 )));
             }
+        }
+        let retention = crate::mirror::backup::Retention {
+            versions: (args.backup_versions > 0).then_some(args.backup_versions),
+            max_age: args.backup_max_age,
+        };
+        let retention_given = args.backup_versions != 10 || args.backup_max_age.is_some();
+        if retention_given && (remote.is_some() || backup_dir.is_none()) {
+            return Err(bad(
+                "--backup-versions and --backup-max-age apply to a local --backup-dir only".into(),
+            ));
         }
         let status_file = match &args.status_file {
             None => None,
@@ -220,6 +232,7 @@ impl Config {
             xattrs: !args.no_xattrs,
             fsync: args.fsync,
             backup_dir,
+            retention,
             status_file,
         })
     }

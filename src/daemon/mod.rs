@@ -196,7 +196,13 @@ impl<'a> Daemon<'a> {
     fn stopped(&mut self) -> u8 {
         info!("stopped by user (Ctrl+C or SIGTERM)");
         self.report.finish(State::Stopped);
-        exit::SUCCESS
+        // A daemon stopped is a success; a single pass cut short is not (a cron job must not
+        // take it for one).
+        if self.config.once {
+            exit::INTERRUPTED
+        } else {
+            exit::SUCCESS
+        }
     }
 
     /// The end of a `--once` run.

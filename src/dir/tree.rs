@@ -7,6 +7,7 @@ use std::io;
 use std::path::{Component, Path};
 
 use super::copy::{self, DataError, Progress};
+use super::xattr::At;
 use super::{is_absent, is_not_a_dir, Dir, Kind};
 use crate::own::TempNames;
 
@@ -206,7 +207,8 @@ fn copy_entry(
                     Some(rustix::fs::Gid::from_raw(meta.gid)),
                 )?;
             }
-            let perm = kept_perm(&super::meta_of(&output)?);
+            let acl_lost = !keep_xattrs(&At::Name(from, name), &At::Fd(&output));
+            let perm = private_if(acl_lost, kept_perm(&super::meta_of(&output)?));
             rustix::fs::fchmod(&output, rustix::fs::Mode::from_raw_mode(perm))?;
             rustix::fs::futimens(&output, &super::timestamps(&meta))?;
         }
@@ -223,14 +225,38 @@ fn copy_entry(
             for (child, _) in src.list()? {
                 copy_entry(&src, &child, &dst, &child, owner)?;
             }
+            let acl_lost = !keep_xattrs(&At::Name(from, name), &At::Dir(&dst));
             let now = dst.stat()?;
             let mut want = meta;
-            want.perm = if owner { meta.perm } else { kept_perm(&now) };
+            want.perm = private_if(acl_lost, if owner { meta.perm } else { kept_perm(&now) });
             dst.set_attrs(&want, &now, owner, true)?;
         }
         Kind::Special(_) => {}
     }
     Ok(meta.kind)
+}
+
+/// Gives a copy `from`'s extended attributes, ACLs among them; returns false if an ACL could
+/// not be kept (the file system takes none), so that the copy is made no more open than the ACL
+/// allowed.
+fn keep_xattrs(from: &At, to: &At) -> bool {
+    match super::xattr::read(from) {
+        Ok(want) if !want.is_empty() => {
+            super::xattr::write(to, &want, &super::xattr::Xattrs::default()).is_ok()
+                || !want.has_acl()
+        }
+        _ => true,
+    }
+}
+
+/// `perm` for the owner alone, when a copy lost its ACL: the group and other bits of a mode
+/// with an ACL are its mask, which may grant more than the ACL did.
+fn private_if(acl_lost: bool, perm: u32) -> u32 {
+    if acl_lost {
+        perm & 0o7700
+    } else {
+        perm
+    }
 }
 
 /// The permission bits a copy of an entry with `perm`, owned by `original`, may carry when it is

@@ -213,9 +213,11 @@ impl<'a> Run<'a> {
         let Some(dir) = dir else {
             return false;
         };
+        // A temporary file left by a run that was killed is no data: never kept.
+        let leftover = kind == Kind::File && crate::own::is_temp_name(name);
         let kept = match &self.m.backup {
-            Some(backup) => backup.keep(dir, name, rel, kind).map(Some),
-            None => tree::remove(dir, name, kind).map(|()| None),
+            Some(backup) if !leftover => backup.keep(dir, name, rel, kind).map(Some),
+            _ => tree::remove(dir, name, kind).map(|()| None),
         };
         match kept {
             Ok(kept) => {

@@ -91,10 +91,13 @@ pub struct Mirror {
     /// [`copy::OPEN_GRACE`]).
     pub(crate) busy: Mutex<std::collections::HashMap<PathBuf, std::time::Instant>>,
     /// Orphans the watcher holds (see [`orphans`]).
-    pub(crate) held: Mutex<Vec<(orphans::Orphan, std::time::Instant)>>,
+    pub(crate) held: Mutex<orphans::Held>,
     pub(crate) hold_extra: std::time::Duration,
     /// Where file systems are mounted inside SOURCE (see [`mounts`]).
     pub(crate) mounts: Mutex<mounts::SourceMounts>,
+    /// The fifos, sockets and devices said to be skipped since the last pass began, and what
+    /// each was.
+    pub(crate) skipped: Mutex<std::collections::HashMap<PathBuf, &'static str>>,
 }
 
 impl Mirror {
@@ -124,11 +127,23 @@ impl Mirror {
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
             ),
-            held: Mutex::new(Vec::new()),
+            held: Mutex::default(),
             busy: Mutex::new(std::collections::HashMap::new()),
             hold_extra,
             mounts: Mutex::default(),
+            skipped: Mutex::default(),
         }
+    }
+
+    /// Notes that SOURCE's `rel`, a `what`, is skipped; returns whether to say so (not said
+    /// since the last pass began, or it was something else then).
+    pub(crate) fn skipped(&self, rel: &Path, what: &'static str) -> bool {
+        let mut skipped = crate::lock(&self.skipped);
+        if skipped.get(rel) == Some(&what) {
+            return false;
+        }
+        skipped.insert(rel.to_path_buf(), what);
+        true
     }
 
     /// REPLICA's root, made at start-up.
@@ -189,6 +204,7 @@ impl Mirror {
             // A pass meets every name again, the held orphans among them.
             self.known.clear();
             crate::lock(&self.held).clear();
+            crate::lock(&self.skipped).clear();
         }
         for (from, to) in &batch.renames {
             if self.stop.is_set() {
@@ -200,6 +216,12 @@ impl Mirror {
         let outcome = run.finish();
         if full && !self.stop.is_set() {
             crate::lock(&self.mounts).pass_ended();
+            if let Some(backup) = self.backup.as_ref().filter(|_| !self.opts.dry_run) {
+                let pruned = backup.prune_old(&|| self.stop.is_set());
+                if pruned > 0 {
+                    info!("removed {pruned} versions older than --backup-max-age from the backup directory");
+                }
+            }
         }
         outcome
     }

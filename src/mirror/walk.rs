@@ -270,10 +270,13 @@ impl<'r> Walk<'_, 'r> {
         let run = self.run;
         let tree = look.tree;
         if let Some(what) = plan.skipped {
-            warn!(
-                "skipped {what} {}: only files, directories and symlinks are mirrored",
-                esc(&run.source_path().join(&rel))
-            );
+            // Said once per pass, however often it is touched, and again if it changes kind.
+            if run.m.skipped(&rel, what) {
+                warn!(
+                    "skipped {what} {}: only files, directories and symlinks are mirrored",
+                    esc(&run.source_path().join(&rel))
+                );
+            }
         }
         if let Some(kind) = plan.remove {
             // An entry SOURCE lacks may be half of a rename: it is kept for its other half.

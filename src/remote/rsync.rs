@@ -103,6 +103,7 @@ impl Run<'_> {
             .stderr(Stdio::piped())
             // Its own process group (with the ssh it starts): a stop ends them together.
             .process_group(0);
+        crate::stop::die_with_us(&mut cmd);
         if log::log_enabled!(log::Level::Debug) {
             let words: Vec<String> = std::iter::once(cmd.get_program())
                 .chain(cmd.get_args())

@@ -183,8 +183,10 @@ impl Ssh {
     fn command(&self, master: bool) -> Command {
         let mut cmd = Command::new(&self.words[0]);
         cmd.args(self.ours(master)).args(&self.words[1..]);
-        // Its own process group: a Ctrl+C on the terminal is foldersync's to handle.
+        // Its own process group: a Ctrl+C on the terminal is foldersync's to handle; and it
+        // ends when foldersync does, however that ends.
         cmd.process_group(0);
+        crate::stop::die_with_us(&mut cmd);
         cmd
     }
 

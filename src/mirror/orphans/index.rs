@@ -167,7 +167,7 @@ impl Run<'_> {
                 index.taken[i] = true;
             }
         }
-        crate::lock(&self.m.held).retain(|(o, _)| o.rel != orphan.rel);
+        crate::lock(&self.m.held).take(&orphan.rel);
         crate::lock(&self.left).retain(|o| o.rel != orphan.rel);
     }
 

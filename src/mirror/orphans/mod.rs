@@ -10,9 +10,11 @@
 //!
 //! What nothing claims is removed. Memory goes to the changes, not the tree.
 
+mod held;
 mod index;
 mod proof;
 
+pub use held::Held;
 pub use index::Index;
 
 use std::collections::HashMap;
@@ -131,16 +133,15 @@ impl Run<'_> {
         } else {
             let hold = if look.moved { HOLD } else { HOLD_BRIEF };
             let until = Instant::now() + hold + self.m.hold_extra;
-            let mut held = crate::lock(&self.m.held);
-            match held.iter_mut().find(|(o, _)| o.rel == orphan.rel) {
-                Some(entry) => *entry = (orphan, until),
-                None => {
-                    log::debug!(
-                        "{} is gone from SOURCE: held a moment, in case it was renamed",
-                        show(rel)
-                    );
-                    held.push((orphan, until));
-                }
+            let names = (kind == Kind::Dir)
+                .then(|| dir.and_then(|d| d.open_dir(name).ok()))
+                .flatten()
+                .and_then(|d| names_of(&d));
+            if crate::lock(&self.m.held).hold(orphan, until, names) {
+                log::debug!(
+                    "{} is gone from SOURCE: held a moment, in case it was renamed",
+                    show(rel)
+                );
             }
         }
         true
@@ -188,14 +189,19 @@ impl Run<'_> {
         else {
             return false;
         };
-        let found = {
-            let mut held = crate::lock(&self.m.held);
-            let at = held.iter().position(|(o, _)| {
-                o.kind == Kind::Dir && self.names_at(&o.rel).as_deref() == Some(&names[..])
-            });
-            at.map(|at| held.swap_remove(at).0)
+        let Some(orphan) = crate::lock(&self.m.held).take_dir_with(&names) else {
+            return false;
         };
-        found.is_some_and(|orphan| self.rename_orphan(&orphan, rel, false))
+        // Its names were read when it was held: it must still hold them.
+        if self.names_at(&orphan.rel).as_deref() == Some(&names[..])
+            && self.rename_orphan(&orphan, rel, false)
+        {
+            return true;
+        }
+        let until = Instant::now() + HOLD_BRIEF + self.m.hold_extra;
+        let names = self.names_at(&orphan.rel);
+        crate::lock(&self.m.held).hold(orphan, until, names);
+        false
     }
 
     /// The sorted names inside REPLICA's directory `rel`.
@@ -339,20 +345,11 @@ impl super::Mirror {
     /// Removes the orphans the watcher held whose time is up (and that nothing claimed), and
     /// says when the next one is due.
     pub(super) fn expire_held(&self, run: &Run, now: Instant) -> Option<Instant> {
-        let due: Vec<Orphan> = {
-            let mut held = crate::lock(&self.held);
-            let (due, keep): (Vec<_>, Vec<_>) =
-                held.drain(..).partition(|(_, until)| *until <= now);
-            *held = keep;
-            due.into_iter().map(|(o, _)| o).collect()
-        };
+        let due = crate::lock(&self.held).due(now);
         for orphan in due {
             run.remove_orphan(&orphan);
         }
-        crate::lock(&self.held)
-            .iter()
-            .map(|(_, until)| *until)
-            .min()
+        crate::lock(&self.held).next()
     }
 }
 

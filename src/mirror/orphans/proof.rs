@@ -67,10 +67,9 @@ impl Run<'_> {
             o.kind == Kind::File && o.size == src.size && o.mtime.near(src.mtime, window)
         };
         let mut more: Vec<Orphan> = crate::lock(&self.m.held)
-            .iter()
-            .map(|(o, _)| o)
+            .files(src.size, src.mtime, window)
+            .into_iter()
             .filter(|o| fits(o))
-            .cloned()
             .collect();
         if self.full {
             more.extend(self.indexed_files(src));

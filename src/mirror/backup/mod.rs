@@ -1,7 +1,13 @@
 //! `--backup-dir`: what the mirror removes or overwrites is kept, as `DIR/<path>.<UTC stamp>`,
 //! instead of being destroyed. Moves are renames within a file system and copies across; an
 //! overwritten file's old version is hard-linked before the new one is renamed over it, so the
-//! replacement stays atomic. Names stay within the file system's 255-byte limit.
+//! replacement stays atomic. Names stay within the file system's 255-byte limit. Directories
+//! made there are private (0700): a version of a file from a private directory must not
+//! become readable through them. [`retention`] prunes old versions.
+
+mod retention;
+
+pub use retention::Retention;
 
 use std::collections::hash_map::DefaultHasher;
 use std::ffi::{OsStr, OsString};
@@ -26,15 +32,24 @@ pub struct Backup {
     temps: TempNames,
     /// Copies (across file systems) keep their owner: foldersync runs as root.
     owner: bool,
+    /// How many versions of a path, and for how long, are kept.
+    retention: Retention,
 }
 
 impl Backup {
-    pub fn new(root: Root) -> Backup {
+    pub fn new(root: Root, retention: Retention) -> Backup {
         Backup {
             root,
             temps: TempNames::new(),
             owner: rustix::process::geteuid().is_root(),
+            retention,
         }
+    }
+
+    /// Removes the versions older than the retention allows (see [`Retention::max_age`]),
+    /// anywhere in the backup directory; returns how many went.
+    pub fn prune_old(&self, stop: &dyn Fn() -> bool) -> u64 {
+        retention::prune_old(&self.root.dir, &self.retention, stop)
     }
 
     pub fn id(&self) -> Id {
@@ -76,7 +91,7 @@ impl Backup {
     ) -> io::Result<PathBuf> {
         let parent = rel.parent().unwrap_or(Path::new(""));
         let name = rel.file_name().unwrap_or(OsStr::new("root"));
-        let sub = tree::make_dirs(&self.root.dir, parent, 0o755)?;
+        let sub = tree::make_dirs(&self.root.dir, parent, 0o700)?;
         let stamp = stamp();
         for n in 0..1000 {
             let target = backup_name(name, &stamp, n);
@@ -84,7 +99,10 @@ impl Backup {
                 continue;
             }
             match put(&sub, &target) {
-                Ok(()) => return Ok(self.root.path.join(parent).join(&target)),
+                Ok(()) => {
+                    retention::prune_versions(&sub, name, &self.retention);
+                    return Ok(self.root.path.join(parent).join(&target));
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             }
@@ -95,7 +113,12 @@ impl Backup {
 
 /// The time now, as backups are stamped: `20261125T031500Z`.
 pub fn stamp() -> String {
-    time::OffsetDateTime::now_utc()
+    stamp_of(std::time::SystemTime::now())
+}
+
+/// A time as backups are stamped.
+fn stamp_of(t: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(t)
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
