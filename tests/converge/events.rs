@@ -4,27 +4,6 @@ use std::fs;
 
 use super::*;
 
-/// The kernel's inotify queue length (`fs.inotify.max_queued_events`).
-pub(crate) fn max_queued_events() -> usize {
-    fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(16384)
-}
-
-/// Stops the process with SIGSTOP and waits until the kernel says it is stopped.
-pub(crate) fn freeze(run: &Running) {
-    run.signal(libc::SIGSTOP);
-    let stat = format!("/proc/{}/stat", run.pid());
-    wait_for(QUICK, "the mirror stopped (SIGSTOP)", || {
-        // The state follows the command name in parentheses.
-        fs::read_to_string(&stat)
-            .ok()
-            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
-            .unwrap_or(false)
-    });
-}
-
 /// Issue 17: lost events leave directories unwatched. The mirror is stopped (SIGSTOP) while
 /// more files are made in watched directories than the kernel's queue holds (so it
 /// overflows), and then a directory `late/` is made, whose creation is among the lost events.
@@ -43,7 +22,7 @@ fn lost_events_rebuild_the_watch() {
     let status = env.root.join("status.json");
     let mut run = watching(&env, &["--status-file", status.to_str().unwrap()]);
     let files = (max_queued_events() + 4000).max(20_000);
-    freeze(&run);
+    run.freeze();
     for d in 0..20 {
         let dir = env.src.join(format!("churn/d{d:02}"));
         for f in 0..files / 20 {
