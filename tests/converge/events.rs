@@ -19,8 +19,7 @@ fn lost_events_rebuild_the_watch() {
     for d in 0..20 {
         mkdir(env.src.join(format!("churn/d{d:02}")));
     }
-    let status = env.root.join("status.json");
-    let mut run = watching(&env, &["--status-file", status.to_str().unwrap()]);
+    let mut run = watching(&env, &[]);
     let files = (max_queued_events() + 4000).max(20_000);
     run.freeze();
     for d in 0..20 {
