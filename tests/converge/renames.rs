@@ -8,14 +8,18 @@ use std::os::unix::fs::MetadataExt;
 use super::*;
 
 /// Issue 17: a directory renamed while files inside it are still being written was copied
-/// again. Two writers append 64 KiB every 50 ms to w1 and w2 in d for 2 s, each append opened
+/// again. Two writers append 16 KiB every 10 ms to w1 and w2 in d for 3 s, each append opened
 /// and closed again relative to the directory (as a shell whose working directory is d does
-/// with `echo >> w1`), and `mv d e` comes after 1 s. d also holds a settled 4 MiB file.
-/// REPLICA's e must end as SOURCE's, be REPLICA's d renamed (the same inode), and the bytes the
-/// mirror wrote (`bytes_written` in the status file) must not be much more than the bytes the
-/// writers wrote. On the old code, a writer's close after the rename was sent on at once (a
-/// close is not debounced) for e/w1, before the debounced rename: e was missing in REPLICA, so
-/// it was made and copied whole, settled file included, and d removed.
+/// with `echo >> w1`), and the directory is renamed three times meanwhile (d -> e -> f -> g,
+/// every 0.75 s). d also holds a settled 4 MiB file. REPLICA's g must end as SOURCE's, be
+/// REPLICA's d renamed (the same inode), and the bytes the mirror wrote (`bytes_written` in the
+/// status file) must not be much more than the bytes the writers wrote.
+///
+/// On the old code, a writer's close right after a rename was sent on at once (a close is not
+/// debounced) for e/w1, before the debounced rename: e was missing in REPLICA, so it was made
+/// and copied whole, settled file included, and d removed a second later (about 3x the
+/// bytes). That depends on a close falling between a rename and its debounced event, which is
+/// likely for each rename and more so for three; a mirror that gets it right passes every time.
 #[test]
 fn a_directory_renamed_while_files_in_it_are_written() {
     use rustix::fs::{openat, Mode, OFlags};
@@ -27,44 +31,50 @@ fn a_directory_renamed_while_files_in_it_are_written() {
     let mut run = watching(&env, &["--status-file", status.to_str().unwrap()]);
     converges(&env, QUICK);
     let dir_ino = fs::metadata(env.rep.join("d")).unwrap().ino();
-    let start = status_json(&status)["bytes_written"].as_u64().unwrap();
-    const CHUNK: usize = 64 << 10;
-    const CHUNKS: u64 = 40;
+    // The status file is written at a bounded rate: the first pass's 4 MiB first.
+    let written_now = || status_json(&status)["bytes_written"].as_u64().unwrap_or(0);
+    wait_for(QUICK, "the first pass's bytes in the status file", || {
+        written_now() >= 4 << 20
+    });
+    let start = written_now();
+    const CHUNK: usize = 16 << 10;
+    let began = Instant::now();
     let writers: Vec<_> = ["w1", "w2"]
         .into_iter()
         .enumerate()
         .map(|(i, name)| {
-            // The directory held open, as a working directory is: it follows the rename.
+            // The directory held open, as a working directory is: it follows the renames.
             let dir = fs::File::open(env.src.join("d")).unwrap();
             std::thread::spawn(move || {
-                for n in 0..CHUNKS {
+                let mut written = 0;
+                while began.elapsed() < Duration::from_secs(3) {
                     let fd =
                         openat(&dir, name, OFlags::WRONLY | OFlags::APPEND, Mode::empty()).unwrap();
                     let mut f = fs::File::from(fd);
-                    f.write_all(&bytes(CHUNK, i as u64 * 1000 + n)).unwrap();
+                    f.write_all(&bytes(CHUNK, i as u64 * 1000 + written / CHUNK as u64))
+                        .unwrap();
+                    written += CHUNK as u64;
                     drop(f);
-                    std::thread::sleep(Duration::from_millis(50));
+                    std::thread::sleep(Duration::from_millis(10));
                 }
+                written
             })
         })
         .collect();
-    // The rename comes in the middle of the writing (a timing condition, not a wait).
-    std::thread::sleep(Duration::from_secs(1));
-    fs::rename(env.src.join("d"), env.src.join("e")).unwrap();
-    for w in writers {
-        w.join().unwrap();
+    // The renames come in the middle of the writing (timing conditions, not waits).
+    for (n, (from, to)) in [("d", "e"), ("e", "f"), ("f", "g")].into_iter().enumerate() {
+        let at = Duration::from_millis(750 * (n as u64 + 1));
+        std::thread::sleep(at.saturating_sub(began.elapsed()));
+        fs::rename(env.src.join(from), env.src.join(to)).unwrap();
     }
+    let written: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     converges(&env, QUICK);
-    let written = 2 * CHUNKS * CHUNK as u64;
-    let mirrored = wait_for_settled(|| {
-        status_json(&status)["bytes_written"]
-            .as_u64()
-            .unwrap_or(0)
-            .saturating_sub(start)
-    });
+    // Stopped, the mirror writes its status file at once, with every byte counted.
+    run.stop();
+    let mirrored = written_now().saturating_sub(start);
     let mut problems = Vec::new();
-    if fs::metadata(env.rep.join("e")).unwrap().ino() != dir_ino {
-        problems.push("REPLICA's e is not REPLICA's d renamed (another inode)".to_string());
+    if fs::metadata(env.rep.join("g")).unwrap().ino() != dir_ino {
+        problems.push("REPLICA's g is not REPLICA's d renamed (another inode)".to_string());
     }
     if mirrored > written * 3 / 2 {
         problems.push(format!(
@@ -76,23 +86,6 @@ fn a_directory_renamed_while_files_in_it_are_written() {
         "{problems:#?}\nlog:\n{}",
         env.log_text()
     );
-    run.stop();
-}
-
-/// Polls `value` until it has not changed for half a second (at most 5 s); the last value.
-fn wait_for_settled(mut value: impl FnMut() -> u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = value();
-    let mut since = Instant::now();
-    while Instant::now() < deadline && since.elapsed() < Duration::from_millis(500) {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = value();
-        if now != last {
-            last = now;
-            since = Instant::now();
-        }
-    }
-    last
 }
 
 /// Issue 17: a dry run did not show the renames found by looking that the real run then made.
