@@ -47,7 +47,7 @@ fn an_xattr_change_then_a_rename_while_watching() {
 
 /// Issue 17: an attribute set while the file is being copied. A 256 MiB file of real data (so
 /// its copy takes a while) is moved into SOURCE; once the copy is under way (its temporary file
-/// shows in REPLICA) `user.k` is set. REPLICA must carry it within a few seconds.
+/// shows in REPLICA) `user.k` is set. REPLICA must carry it soon after (10 s allowed).
 ///
 /// Timing: the attribute must be set while the temporary file exists. If the copy ended first
 /// (a fast disk), the try does not count and is made again with another file, up to 3 times.
@@ -87,8 +87,9 @@ fn an_xattr_set_while_the_file_is_copied() {
         }
         xattr::set(&src, "user.k", b"set during the copy").unwrap();
         let during = !temp_files(&env.rep).is_empty();
-        // Whatever the timing, REPLICA must get the attribute.
-        attr_arrives(&env, &name, b"set during the copy", Duration::from_secs(5));
+        // Whatever the timing, REPLICA must get the attribute: within a few seconds, but the
+        // copy of 256 MiB itself may take some on a loaded machine.
+        attr_arrives(&env, &name, b"set during the copy", QUICK);
         if during {
             run.stop();
             return;
