@@ -173,6 +173,24 @@ impl Running {
         }
     }
 
+    /// Stops the process with SIGSTOP, and waits until the kernel says it is stopped (its
+    /// threads read nothing, so the kernel's inotify queue fills).
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        let stat = format!("/proc/{}/stat", self.pid());
+        wait_for(
+            Duration::from_secs(10),
+            "the process stopped (SIGSTOP)",
+            || {
+                // The state follows the command name, which is in parentheses.
+                fs::read_to_string(&stat)
+                    .ok()
+                    .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+                    .unwrap_or(false)
+            },
+        );
+    }
+
     /// Waits for the process to exit, for at most `within`.
     pub fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;
@@ -623,4 +641,12 @@ pub fn as_nobody(env: &Env) -> Command {
 /// The current time, for log and mtime checks.
 pub fn now() -> SystemTime {
     SystemTime::now()
+}
+
+/// The kernel's inotify queue length (`fs.inotify.max_queued_events`).
+pub fn max_queued_events() -> usize {
+    fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(16384)
 }
