@@ -52,6 +52,10 @@ pub struct Pass {
     /// `checked`, `copied`, `updated`, `created`, `removed`, `renamed`, `bytes`, `errors`.
     #[serde(flatten)]
     pub counts: Counts,
+    /// How many of the pass's errors were on paths that are tried again (and counted in
+    /// `failing` until they succeed).
+    #[serde(default)]
+    pub retried: u64,
 }
 
 /// The whole document.
@@ -116,13 +120,20 @@ impl Status {
 }
 
 /// Builds the record of a finished pass.
-pub fn pass_record(started: SystemTime, elapsed: Duration, counts: &Counts, outcome: &str) -> Pass {
+pub fn pass_record(
+    started: SystemTime,
+    elapsed: Duration,
+    counts: &Counts,
+    outcome: &str,
+    retried: u64,
+) -> Pass {
     Pass {
         started_at: text(started),
         finished_at: now_text(),
         seconds: elapsed.as_secs_f64(),
         outcome: outcome.to_string(),
         counts: *counts,
+        retried,
     }
 }
 
@@ -317,7 +328,9 @@ fn unhealthy(doc: &Status, age_seconds: f64) -> Option<String> {
         ));
     }
     if let Some(p) = &doc.last_pass {
-        if p.counts.errors > 0 {
+        // Errors on paths that are tried again count while they fail (above); the others
+        // until the next pass.
+        if p.counts.errors > p.retried {
             return Some(format!(
                 "the last pass had {} errors (see the log)",
                 p.counts.errors

@@ -333,8 +333,12 @@ impl<'a> Daemon<'a> {
         let started_at = SystemTime::now();
         if !self.check(true) {
             self.errors_in_last_pass = 1;
-            self.report
-                .pass(started_at, Duration::ZERO, &Default::default(), "skipped");
+            self.report.pass(
+                started_at,
+                Duration::ZERO,
+                &Default::default(),
+                ("skipped", 0),
+            );
             return;
         }
         let lost_before = self.lost_count;
@@ -369,7 +373,11 @@ impl<'a> Daemon<'a> {
         } else {
             "ok"
         };
-        self.report.pass(started_at, elapsed, &counts, outcome_name);
+        // Each error on a path is tried again (its path counts as failing until it succeeds):
+        // one entry in `failed` per such error.
+        let retried = counts.errors.min(outcome.failed.len() as u64);
+        self.report
+            .pass(started_at, elapsed, &counts, (outcome_name, retried));
         if !interrupted {
             let recovered = self.failing.replace(outcome.failed, Instant::now());
             if recovered > 0 {

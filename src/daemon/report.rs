@@ -85,9 +85,15 @@ impl Report {
     }
 
     /// A pass ended (or was skipped): its record, and the state after it.
-    pub fn pass(&mut self, started: SystemTime, elapsed: Duration, counts: &Counts, outcome: &str) {
+    pub fn pass(
+        &mut self,
+        started: SystemTime,
+        elapsed: Duration,
+        counts: &Counts,
+        (outcome, retried): (&str, u64),
+    ) {
         if let Some(file) = self.file.as_mut() {
-            let record = status::pass_record(started, elapsed, counts, outcome);
+            let record = status::pass_record(started, elapsed, counts, outcome, retried);
             file.update(|doc| {
                 doc.last_pass = Some(record);
                 doc.pass_pending = false;

@@ -90,12 +90,7 @@ pub fn hints(events: &[DebouncedEvent], scope: &Scope) -> Vec<Hint> {
                 out.push(Hint::RootGone)
             }
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
-                match (rel(&event.paths[0]), rel(&event.paths[1])) {
-                    (Some(from), Some(to)) => out.push(Hint::Rename(from, to)),
-                    (Some(from), None) => out.push(Hint::Path(from, Look::ENTRY)),
-                    (None, Some(to)) => out.push(Hint::Path(to, Look::TREE)),
-                    (None, None) => {}
-                }
+                out.extend(rename(event, scope));
             }
             // Moved away, and nothing (yet) says where: a removal, unless a later batch brings
             // the other half of a rename; REPLICA's entry waits a moment for it.
@@ -112,6 +107,18 @@ pub fn hints(events: &[DebouncedEvent], scope: &Scope) -> Vec<Hint> {
         }
     }
     out
+}
+
+/// The hint of a rename the kernel paired (`Both`, its two paths): a rename within SOURCE, or
+/// a path to look at where one side is outside it (or foldersync's own, or excluded).
+pub fn rename(event: &Event, scope: &Scope) -> Option<Hint> {
+    let (from, to) = (event.paths.first()?, event.paths.get(1)?);
+    match (scope.relative(from), scope.relative(to)) {
+        (Some(from), Some(to)) => Some(Hint::Rename(from, to)),
+        (Some(from), None) => Some(Hint::Path(from, Look::ENTRY)),
+        (None, Some(to)) => Some(Hint::Path(to, Look::TREE)),
+        (None, None) => None,
+    }
 }
 
 /// A path named by a raw (not yet debounced) event, with when it was seen.

@@ -240,6 +240,21 @@ impl Worker {
             // not even through their directory.
             Ok(e) if matches!(e.kind, EventKind::Access(_)) || self.scope.is_own(&e) => true,
             Ok(e) => {
+                // A rename the kernel paired is sent on at once, so that it comes before any
+                // look at the new name's contents (a writer's close right after it is sent at
+                // once too): otherwise that look would make the new name anew in REPLICA. The
+                // debounced rename that follows finds it done.
+                let paired = matches!(
+                    e.kind,
+                    EventKind::Modify(notify::event::ModifyKind::Name(
+                        notify::event::RenameMode::Both
+                    ))
+                );
+                if let Some(hint) = hints::rename(&e, &self.scope).filter(|_| paired) {
+                    if self.out.send(WatchMsg::Hints(vec![hint])).is_err() {
+                        return false;
+                    }
+                }
                 // A deletion is final (never half of a rename): looked at at once too. The
                 // debounced events that follow (its directory's times) find it done.
                 if matches!(e.kind, EventKind::Remove(_)) && !self.gather_removals {

@@ -110,9 +110,14 @@ impl Run<'_> {
                 .and_then(|d| d.stat_at(other_name))
                 .ok()
                 .flatten();
-            if let Some(copy) =
-                copy.filter(|c| c.kind == Kind::File && c.same_stamp(src, self.m.opts.rules.window))
-            {
+            // Current: the same size and mtime, and written after SOURCE's inode last changed
+            // (its ctime), which is what proves the bytes the same where REPLICA keeps ctimes.
+            let current = |c: &Meta| {
+                c.kind == Kind::File
+                    && c.same_stamp(src, self.m.opts.rules.window)
+                    && !(self.m.opts.ctimes && src.changed_after(c))
+            };
+            if let Some(copy) = copy.filter(current) {
                 self.links.lead_with(src.id, &other, copy.id);
                 return Adopted::From(other);
             }
