@@ -13,6 +13,7 @@ use std::time::Duration;
 use crossbeam_channel::RecvTimeoutError;
 
 use super::itemize::{self, Change, FORMAT};
+use super::written;
 use crate::stop::Stop;
 
 /// Marker lines the remote side writes on its standard error (see `super::script`).
@@ -49,6 +50,10 @@ pub enum Event {
     MadeParent(usize),
     /// rsync left out a SOURCE entry that is not a file, directory or symlink.
     Skipped(std::path::PathBuf),
+    /// The receiving rsync wrote this file (see [`super::written`]).
+    Wrote(Change),
+    /// The receiving rsync cannot say what it writes.
+    ReceiverMute,
 }
 
 /// What a run said.
@@ -175,6 +180,12 @@ impl Run<'_> {
                         on_event(Event::MadeParent(n));
                     } else if line.starts_with(ROOT_CHANGED) {
                         root_changed = true;
+                    } else if let Some(change) = written::wrote(&line, self.split) {
+                        on_event(Event::Wrote(change));
+                    } else if written::cannot_log(&line) {
+                        on_event(Event::ReceiverMute);
+                    } else if written::log_line(&line) {
+                        // The receiver's log repeats what rsync says anyway.
                     } else if !line.is_empty() {
                         errors.push(String::from_utf8_lossy(&line).into_owned());
                     }

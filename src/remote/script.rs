@@ -18,6 +18,7 @@ use super::ssh::quote;
 /// where), as far as it exists.
 pub const PROBE: &str = r#"root=$1
 if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
+if [ "$(printf x | sha256sum 2>/dev/null)" = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881  -" ]; then echo sha256sum; fi
 real() {
   b=$1 rest=
   while [ ! -d "$b" ]; do
@@ -63,6 +64,9 @@ pub struct Probe {
     pub rsync: Option<String>,
     /// Where the backup directory is inside the root.
     pub backup_in: Option<PathBuf>,
+    /// `sha256sum` is there, and says what it should: files may be renamed on proof of their
+    /// bytes.
+    pub digests: bool,
     /// Why the root cannot be used.
     pub refused: Option<&'static str>,
 }
@@ -84,6 +88,7 @@ pub fn parse_probe(out: &Output) -> Result<Probe, String> {
             "made" => probe.made = true,
             "missing" => probe.missing = true,
             "content" => probe.content = true,
+            "sha256sum" => probe.digests = true,
             "notdir" => probe.refused = Some("is not a directory"),
             "isroot" => probe.refused = Some("is the remote root directory"),
             "ishome" => probe.refused = Some("is the remote home directory"),
@@ -118,21 +123,29 @@ pub fn parse_probe(out: &Output) -> Result<Probe, String> {
 pub struct Rename {
     pub from: PathBuf,
     pub to: PathBuf,
-    /// `d` for a directory; `d:N` for one of N entries; `SIZE:MTIME` (seconds) for a file.
+    /// `d` for a directory; `d:N` for one of N entries; `f:SIZE:SHA256` for a file, whose
+    /// bytes the remote side checks before it renames (equal size and mtime prove nothing).
     pub what: String,
 }
 
-/// Refuses names with a symlink among their parents, so a rename never goes through a link.
+/// `fs_mv N FROM TO WHAT` renames if FROM is WHAT (a file's SHA-256 compared after its size;
+/// the last digest is kept, as the claims on one held file come together); refuses names with
+/// a symlink among their parents, so a rename never goes through a link.
 const RENAME_FUNCTIONS: &str = r#"fs_safe() { d=$1; while :; do case $d in */*) d=${d%/*}; [ -L "$d" ] && return 1;; *) return 0;; esac; done; }
+fs_sum() { [ "$1" = "$fs_last" ] && return 0; fs_last=$1; fs_hex=$(sha256sum < "$1") || fs_hex=; fs_hex=${fs_hex%% *}; }
 fs_mv() {
   fs_safe "$2" && fs_safe "$3" || return 0
   { [ -L "$2" ] || [ ! -e "$2" ] || [ -e "$3" ] || [ -L "$3" ]; } && return 0
   case $4 in
     d) [ -d "$2" ] || return 0;;
     d:*) [ -d "$2" ] && [ "$(ls -A -- "$2" | wc -l)" -eq "${4#d:}" ] || return 0;;
-    *) [ -f "$2" ] && [ "$(stat -c %s:%Y -- "$2")" = "$4" ] || return 0;;
+    f:*:*) w=${4#f:}
+      [ -f "$2" ] && [ "$(stat -c %s -- "$2")" = "${w%%:*}" ] || return 0
+      fs_sum "$2"; [ -n "$fs_hex" ] && [ "$fs_hex" = "${w#*:}" ] || return 0;;
+    *) return 0;;
   esac
   case $3 in */*) [ -d "${3%/*}" ] || { mkdir -p -- "${3%/*}" && echo "MADE$1" >&2; } || return 0;; esac
+  fs_last=
   mv -- "$2" "$3" && echo "MARK$1" >&2
   return 0
 }
@@ -217,15 +230,19 @@ mod tests {
             let m = std::fs::metadata(&root).unwrap();
             format!("{}:{}", m.dev(), m.ino())
         };
-        let mtime = {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(root.join("f")).unwrap().mtime()
-        };
+        // sha256 of "12345" and of "12346".
+        let sum = "5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5";
+        let other = "bd9a7e1a9a3e5de8ac4e4ee4b0ac06a4a8d6d5ad8ab0f8c0a0c4a5c5c7f29b4b";
         let renames = vec![
             Rename {
                 from: "f".into(),
+                to: "h".into(),
+                what: format!("f:5:{other}"),
+            },
+            Rename {
+                from: "f".into(),
                 to: "g".into(),
-                what: format!("5:{mtime}"),
+                what: format!("f:5:{sum}"),
             },
             Rename {
                 from: "d".into(),
@@ -235,7 +252,12 @@ mod tests {
             Rename {
                 from: "it's\nodd".into(),
                 to: "e/$(touch pwned)".into(),
-                what: "1:0".into(),
+                what: "f:1:0".into(),
+            },
+            Rename {
+                from: "e/in".into(),
+                to: "old-style".into(),
+                what: "5:0".into(),
             },
             Rename {
                 from: "link/etc".into(),
@@ -253,14 +275,16 @@ mod tests {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("foldersync-renamed 0"), "{err}");
+        assert!(!err.contains("foldersync-renamed 0"), "other bytes: {err}");
         assert!(err.contains("foldersync-renamed 1"), "{err}");
+        assert!(err.contains("foldersync-renamed 2"), "{err}");
+        assert!(!err.contains("foldersync-renamed 3"), "other bytes: {err}");
         assert!(
-            !err.contains("foldersync-renamed 2"),
-            "mtime differs: {err}"
+            !err.contains("foldersync-renamed 4"),
+            "size and mtime are no proof: {err}"
         );
         assert!(
-            !err.contains("foldersync-renamed 3"),
+            !err.contains("foldersync-renamed 5"),
             "through a symlink: {err}"
         );
         // rsync starts in the root it checked.

@@ -1,0 +1,243 @@
+//! The rsync runs of one batch: a `--files-from` list run without recursion for the entries
+//! and a recursive one with `--delete` for the trees; or, where `--delete-missing-args` does
+//! not work, one recursive run with include filters (each path, its parents, `dir/***` for a
+//! whole directory, then `- *`), as lsyncd does. A batch sends only what it names: when the
+//! root is listed (for its own times), rsync's `-d` would send every entry in it, so filter
+//! rules let through only the root's entries the list names.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::batch::Work;
+use super::filters::{include_rules, literal};
+use super::rsync::{nul_list, Report};
+use super::script::Rename;
+use super::source::list_name;
+use super::Remote;
+use crate::root::Root;
+use crate::stats::Stats;
+
+/// Past this many root entries in one list, the root's entries are not named one by one: the
+/// run sends them all (as many changed, that costs little more).
+const MAX_ROOT_RULES: usize = 1000;
+
+/// How a batch went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Went {
+    Through,
+    /// In part (some paths failed): they are tried again. `raced`: only because SOURCE
+    /// changed under rsync.
+    Partly {
+        raced: bool,
+    },
+    /// Not at all: the replica is unusable until it is found back (then a full pass runs).
+    Lost,
+}
+
+impl Went {
+    /// The worse of two: lost, then failed, then failed only because SOURCE changed.
+    pub fn worse(self, other: Went) -> Went {
+        match (self, other) {
+            (Went::Lost, _) | (_, Went::Lost) => Went::Lost,
+            (Went::Partly { raced: a }, Went::Partly { raced: b }) => {
+                Went::Partly { raced: a && b }
+            }
+            (Went::Partly { raced }, Went::Through) | (Went::Through, Went::Partly { raced }) => {
+                Went::Partly { raced }
+            }
+            (Went::Through, Went::Through) => Went::Through,
+        }
+    }
+}
+
+/// How one rsync run went; `repeat`: its failures were said before.
+fn went(r: &mut Remote, report: &Report, stats: &Stats, repeat: bool) -> Went {
+    if r.ended(report, stats, repeat) {
+        Went::Through
+    } else if r.problem.is_some() {
+        Went::Lost
+    } else {
+        Went::Partly {
+            raced: super::run::raced(report),
+        }
+    }
+}
+
+/// Sends a batch's work, with its renames made first; returns how it went and which renames
+/// the remote side made.
+pub fn send(
+    r: &mut Remote,
+    source: &Root,
+    work: &Work,
+    renames: &[Rename],
+    stats: &Stats,
+    repeat: bool,
+) -> (Went, Vec<usize>) {
+    if r.files_from {
+        by_list(r, source, work, renames, stats, repeat)
+    } else {
+        by_filters(r, source, work, renames, stats, repeat)
+    }
+}
+
+/// Files compared by content (`--checksum`) rather than by size and mtime.
+pub fn compare(
+    r: &mut Remote,
+    source: &Root,
+    files: &[PathBuf],
+    stats: &Stats,
+    repeat: bool,
+) -> Went {
+    let list = nul_list(
+        files
+            .iter()
+            .map(|p| list_name(p))
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    let extra = [
+        "-d",
+        "--checksum",
+        "--files-from=-",
+        "--from0",
+        "--ignore-missing-args",
+    ];
+    let rules = root_rules(files);
+    let report = r.run(source, &extra, &rules, Some(list), &[], stats);
+    went(r, &report, stats, repeat)
+}
+
+/// With the root in `paths` (named for its own times): rules that let through only the root's
+/// entries that `paths` name or lie in, so that `-d` does not send all the others. Empty
+/// without the root, or with too many root entries named.
+pub fn root_rules(paths: &[PathBuf]) -> Vec<OsString> {
+    if !paths.iter().any(|p| p.as_os_str().is_empty()) {
+        return Vec::new();
+    }
+    let mut firsts: Vec<&OsStr> = paths
+        .iter()
+        .filter_map(|p| p.components().next())
+        .map(|c| c.as_os_str())
+        .collect();
+    firsts.sort();
+    firsts.dedup();
+    if firsts.len() > MAX_ROOT_RULES {
+        return Vec::new();
+    }
+    let mut rules: Vec<OsString> = firsts
+        .into_iter()
+        .map(|name| {
+            let mut rule = OsString::from("--filter=+ /");
+            rule.push(OsStr::from_bytes(&literal(Path::new(name))));
+            rule
+        })
+        .collect();
+    rules.push(OsString::from("--filter=- /*"));
+    rules
+}
+
+fn by_list(
+    r: &mut Remote,
+    source: &Root,
+    work: &Work,
+    renames: &[Rename],
+    stats: &Stats,
+    repeat: bool,
+) -> (Went, Vec<usize>) {
+    let mut renames = renames;
+    let mut went = Went::Through;
+    let mut renamed = Vec::new();
+    // The trees first: a directory made by the run with recursion changes its parent's times,
+    // which the run without recursion, listing the parent, then sets.
+    let runs: [(&[PathBuf], &[&str]); 2] =
+        [(&work.trees, &["-r", "--delete"]), (&work.entries, &["-d"])];
+    for (paths, how) in runs {
+        // An empty list runs only to carry the renames (made before the first run).
+        if paths.is_empty() && (renames.is_empty() || how[0] == "-r") {
+            continue;
+        }
+        let list = nul_list(
+            paths
+                .iter()
+                .map(|p| list_name(p))
+                .collect::<Vec<_>>()
+                .iter(),
+        );
+        let rules = root_rules(paths);
+        let mut extra: Vec<&str> = how.to_vec();
+        extra.extend(["--force", "--files-from=-", "--from0"]);
+        let mut removing = extra.clone();
+        removing.push("--delete-missing-args");
+        let moved: Vec<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
+        if r.removals_allowed(&removing, &rules, Some(list.clone()), &moved, stats) {
+            extra = removing;
+        } else {
+            extra.retain(|a| *a != "--delete");
+            extra.push("--ignore-missing-args");
+        }
+        let report = r.run(source, &extra, &rules, Some(list), renames, stats);
+        renamed.extend(report.renamed.iter().copied());
+        renames = &[];
+        went = went.worse(self::went(r, &report, stats, repeat));
+        if let Went::Lost = went {
+            return (went, renamed);
+        }
+    }
+    (went, renamed)
+}
+
+fn by_filters(
+    r: &mut Remote,
+    source: &Root,
+    work: &Work,
+    renames: &[Rename],
+    stats: &Stats,
+    repeat: bool,
+) -> (Went, Vec<usize>) {
+    let rules = include_rules(&work.entries, &work.trees);
+    let mut extra = vec!["-r", "--force", "--from0", "--include-from=-"];
+    let moved: Vec<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
+    if r.removals_allowed(
+        &[extra.as_slice(), &["--delete"]].concat(),
+        &[],
+        Some(rules.clone()),
+        &moved,
+        stats,
+    ) {
+        extra.push("--delete");
+    }
+    let report = r.run(source, &extra, &[], Some(rules), renames, stats);
+    let went = went(r, &report, stats, repeat);
+    (went, report.renamed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_lets_through_only_what_is_named() {
+        assert!(root_rules(&[PathBuf::from("a")]).is_empty());
+        let rules = root_rules(&[
+            PathBuf::new(),
+            PathBuf::from("new"),
+            PathBuf::from("d/deep/f"),
+            PathBuf::from("d/g"),
+            PathBuf::from("st*r"),
+        ]);
+        let rules: Vec<String> = rules
+            .iter()
+            .map(|r| r.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "--filter=+ /d",
+                "--filter=+ /new",
+                "--filter=+ /st\\*r",
+                "--filter=- /*"
+            ]
+        );
+    }
+}
