@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use super::digest::Prover;
 use super::script::Rename;
-use super::send::{compare, send, Went};
+use super::send::{compare, plan_root, send, RootLook, Went};
 use super::source::{inside, lift, rename, Looks};
 use super::Remote;
-use crate::dir::Kind;
+use crate::dir::{Kind, Stamp};
 use crate::replica::{Batch, Look, Outcome};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
@@ -35,6 +35,10 @@ pub struct Work {
     gone: HashSet<PathBuf>,
     /// Paths SOURCE moved away (a rename's first half, the other half maybe still to come).
     moved: HashSet<PathBuf>,
+    /// The root's mtime, for the guard to set after the last run (see [`super::send`]).
+    pub touch: Option<Stamp>,
+    /// What of the root the batch sends by listing it.
+    pub root_look: Option<RootLook>,
 }
 
 /// Applies a batch; with `hold`, what SOURCE moved away is held back a moment (see
@@ -84,15 +88,14 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             renames.extend(r.held.claims(source, &newcomers, &mut prover));
         }
     }
-    // A change directly in the root changes the root's times, which rsync sets only for a
-    // directory in its list (parents deeper down are implied).
-    let in_root = |p: &PathBuf| p.parent().is_some_and(|d| d.as_os_str().is_empty());
-    if work.entries.iter().chain(&work.trees).any(in_root)
-        && !work.entries.iter().any(|p| p.as_os_str().is_empty())
+    // A change directly in the root changes the root's times (parents deeper down are listed,
+    // or implied by the list).
+    plan_root(r, source, &mut work);
+    if work.entries.is_empty()
+        && work.trees.is_empty()
+        && renames.is_empty()
+        && work.touch.is_none()
     {
-        work.entries.push(PathBuf::new());
-    }
-    if work.entries.is_empty() && work.trees.is_empty() && renames.is_empty() {
         return Outcome::default();
     }
     stats.add_n(
@@ -239,7 +242,12 @@ fn swapped(
 fn outcome(r: &mut Remote, went: Went, work: Work) -> Outcome {
     let mut outcome = Outcome::default();
     match went {
-        Went::Through | Went::Lost => {}
+        Went::Through => {
+            if work.root_look.is_some() {
+                r.root_sent = work.root_look;
+            }
+        }
+        Went::Lost => {}
         // A dry run is not tried again: nothing it said would be different.
         Went::Partly { .. } if r.settings.dry_run => {}
         Went::Partly { raced: true } => {

@@ -178,6 +178,7 @@ impl Remote {
     pub(super) fn whole(&mut self, source: &Root, stats: &Stats, repeat: bool) -> Outcome {
         self.held.clear();
         self.settling.clear();
+        let root = super::send::root_look(self, source);
         let mut extra = vec!["-r", "--force", "--stats"];
         if self.removals_allowed(&["-r", "--delete"], &[], None, &[], stats) {
             extra.push("--delete");
@@ -188,6 +189,9 @@ impl Remote {
         }
         if self.ended(&report, stats, repeat) {
             self.content = self.content || report.files.is_some_and(|n| n > 1);
+            if !self.settings.dry_run {
+                self.root_sent = root;
+            }
             return Outcome::default();
         }
         let retry = match report.ended {

@@ -92,6 +92,13 @@ pub struct Remote {
     /// The remote machine has a working `sha256sum`: a file is renamed there on proof of its
     /// bytes (without it, files are never renamed, only directories).
     digests: bool,
+    /// The remote `touch` sets a root's mtime to the nanosecond: a batch that changes entries
+    /// of the root sets its times that way rather than by listing it (see [`send`]).
+    touch: bool,
+    /// What of SOURCE's root (all but its times) the last run that listed the root sent.
+    root_sent: Option<send::RootLook>,
+    /// The root's mtime to set after the next run (see [`script::guard`]).
+    touch_after: std::cell::Cell<Option<crate::dir::Stamp>>,
     /// What the batches run between the run loop's own (by `tick`) leave for it.
     leftover: crate::replica::Outcome,
     /// Removals held back, in case they were renames.
@@ -152,6 +159,9 @@ impl Remote {
             next_try: Instant::now(),
             backoff: Duration::from_secs(1),
             digests: probe.digests,
+            touch: probe.touch,
+            root_sent: None,
+            touch_after: Default::default(),
             leftover: Default::default(),
             held: held::Held::new(settings.hold),
             settling: Vec::new(),
@@ -284,7 +294,7 @@ impl Remote {
             let split = |_: &Path, _: &Path, _: bool| false;
             let stdin = Some(format!("{name}\0").into_bytes());
             let report = self
-                .invocation(args, stdin, &[], &split)
+                .invocation(args, stdin, &[], None, &split)
                 .go(&self.stop, |_| {});
             if report.ended == Ended::Ok {
                 return;

@@ -48,7 +48,7 @@ impl Remote {
         let mut renamed = Vec::new();
         let mut written = Written::new(!dry);
         let mut report = self
-            .invocation(args, stdin, renames, &split)
+            .invocation(args, stdin, renames, self.touch_after.take(), &split)
             .go(&self.stop, |event| match event {
                 Event::Change(change) => written.sent(change).into_iter().for_each(say),
                 Event::Wrote(change) => written.wrote(change).into_iter().for_each(say),
@@ -96,7 +96,7 @@ impl Remote {
         // not what the batch's renames move away first.
         let mut seen = std::collections::HashSet::new();
         let split = |_: &Path, _: &Path, _: bool| false;
-        self.invocation(args, stdin, &[], &split)
+        self.invocation(args, stdin, &[], None, &split)
             .go(&self.stop, |event| {
                 if let Event::Change(itemize::Change::Removed { rel, .. }) = event {
                     if !renamed.iter().any(|from| rel.starts_with(from)) {
@@ -114,12 +114,13 @@ impl Remote {
         args: Vec<OsString>,
         stdin: Option<Vec<u8>>,
         renames: &[script::Rename],
+        touch: Option<crate::dir::Stamp>,
         split: itemize::Split<'a>,
     ) -> rsync::Run<'a> {
         rsync::Run {
             args,
             stdin,
-            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames),
+            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames, touch),
             rsh: self.rsh(),
             source: &self.source,
             destination: self.destination(),

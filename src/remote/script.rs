@@ -10,6 +10,7 @@ use std::process::Output;
 
 use super::rsync::{MADE_PARENT, RENAMED, ROOT_CHANGED};
 use super::ssh::quote;
+use crate::dir::Stamp;
 
 /// Looks at REPLICA's root (`$1`), making it if it is missing: with its parents if `$2` is 1;
 /// alone, and only if its parent is on device N, if `$2` is `dev:N` (a root deleted while
@@ -18,6 +19,7 @@ use super::ssh::quote;
 /// where), as far as it exists.
 pub const PROBE: &str = r#"root=$1
 if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
+t=$(mktemp 2>/dev/null) && { touch -m -d @1000000000.5 "$t" 2>/dev/null && [ "$(stat -c %Y "$t")" = 1000000000 ] && echo touch; rm -f "$t"; }
 if [ "$(printf x | sha256sum 2>/dev/null)" = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881  -" ]; then echo sha256sum; fi
 real() {
   b=$1 rest=
@@ -67,6 +69,9 @@ pub struct Probe {
     /// `sha256sum` is there, and says what it should: files may be renamed on proof of their
     /// bytes.
     pub digests: bool,
+    /// `touch -m -d @SECONDS.FRACTION` works: the root's times can be set after a run without
+    /// listing the root (see [`guard`]).
+    pub touch: bool,
     /// Why the root cannot be used.
     pub refused: Option<&'static str>,
 }
@@ -89,6 +94,7 @@ pub fn parse_probe(out: &Output) -> Result<Probe, String> {
             "missing" => probe.missing = true,
             "content" => probe.content = true,
             "sha256sum" => probe.digests = true,
+            "touch" => probe.touch = true,
             "notdir" => probe.refused = Some("is not a directory"),
             "isroot" => probe.refused = Some("is the remote root directory"),
             "ishome" => probe.refused = Some("is the remote home directory"),
@@ -154,9 +160,10 @@ fs_mv() {
 /// The command that runs on the remote side before rsync. With the root's `id` known, the
 /// shell moves into the root and checks that it is still that directory, makes the renames,
 /// and starts rsync there: rsync is given `.` as its destination, so what it writes is the
-/// directory just checked, whatever its path names by then. Without an id (a dry run of a
-/// root still to be made) rsync is given the root's path, and there is nothing to rename.
-pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
+/// directory just checked, whatever its path names by then. With `touch`, the root's mtime is
+/// set to it once rsync is done (rsync's status is kept). Without an id (a dry run of a root
+/// still to be made) rsync is given the root's path, and there is nothing to rename.
+pub fn guard(root: &str, id: Option<&str>, renames: &[Rename], touch: Option<Stamp>) -> Vec<u8> {
     let mut s: Vec<u8> = Vec::new();
     let Some(id) = id else {
         s.extend_from_slice(b"rsync");
@@ -175,6 +182,17 @@ pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
     s.extend_from_slice(b" ]; } || { echo ");
     s.extend_from_slice(ROOT_CHANGED);
     s.extend_from_slice(b" >&2; exit 99; }\n");
+    if let Some(t) = touch {
+        // rsync appends its own arguments to this command: the function takes them.
+        s.extend_from_slice(
+            format!(
+                "fs_rsync() {{ rsync \"$@\"; fs_s=$?; touch -c -m -d @{}.{:09} . 2>/dev/null; \
+                 exit $fs_s; }}\n",
+                t.sec, t.nsec
+            )
+            .as_bytes(),
+        );
+    }
     for (i, r) in renames.iter().enumerate() {
         s.extend_from_slice(format!("fs_mv {i} ").as_bytes());
         s.extend(quote(r.from.as_os_str().as_bytes()));
@@ -184,7 +202,11 @@ pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
         s.extend(quote(r.what.as_bytes()));
         s.push(b'\n');
     }
-    s.extend_from_slice(b"rsync");
+    s.extend_from_slice(if touch.is_some() {
+        b"fs_rsync"
+    } else {
+        b"rsync"
+    });
     s
 }
 
@@ -265,7 +287,7 @@ mod tests {
                 what: "d".into(),
             },
         ];
-        let mut script = guard(root.to_str().unwrap(), Some(&id), &renames);
+        let mut script = guard(root.to_str().unwrap(), Some(&id), &renames, None);
         // Stand-in for the remote rsync.
         script.extend_from_slice(b" --version >/dev/null; echo ran; pwd -P");
         let out = Command::new("sh")
@@ -295,7 +317,7 @@ mod tests {
         assert!(!tmp.path().join("pwned").exists() && !root.join("pwned").exists());
         assert!(!root.join("stolen").exists());
 
-        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[]);
+        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[], None);
         let out = Command::new("sh")
             .arg("-c")
             .arg(std::ffi::OsStr::from_bytes(&wrong))

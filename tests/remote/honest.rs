@@ -38,6 +38,15 @@ fn a_batch_in_the_root_sends_only_what_it_names() {
             env.rep.join(&name).exists() && mtime(&env.src) == mtime(&env.rep)
         });
     }
+    // The root's own attributes changed: they follow too.
+    chmod(&env.src, 0o750);
+    write(env.src.join("new-after-chmod"), "n");
+    wait_for(QUICK, "the root's mode and times", || {
+        let mode = fs::metadata(&env.rep).unwrap().mode() & 0o7777;
+        env.rep.join("new-after-chmod").exists()
+            && mode == 0o750
+            && mtime(&env.src) == mtime(&env.rep)
+    });
     run.stop();
     let log = env.log_text();
     assert_eq!(log.matches("skipped pipe").count(), 1, "{log}");
