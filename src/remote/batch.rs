@@ -21,6 +21,22 @@ use crate::replica::{Batch, Look, Outcome};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
 
+/// At most this many entries are remembered as sent (see [`Sent`]).
+const MAX_SENT: usize = 100_000;
+
+/// What SOURCE's file or symlink was (all but its atime) when a run that went through sent it.
+/// The watcher names a new file twice (when it is closed, and again when its creation is
+/// reported); a run for a path SOURCE has not changed since would send nothing, and would hold
+/// up the next change for the length of a run. A change since (even of the same size and
+/// mtime) moves the ctime. A full pass forgets them all.
+pub type Sent = (Kind, u32, u32, u32, u64, Stamp, Stamp, crate::dir::Id, u64);
+
+fn sent_key(m: &crate::dir::Meta) -> Sent {
+    (
+        m.kind, m.perm, m.uid, m.gid, m.size, m.mtime, m.ctime, m.id, m.nlink,
+    )
+}
+
 /// At most this many renames ride on one batch's remote command line.
 const MAX_RENAMES: usize = 256;
 /// How deep inside a new directory entries are offered to what is held.
@@ -39,6 +55,8 @@ pub struct Work {
     pub touch: Option<Stamp>,
     /// What of the root the batch sends by listing it.
     pub root_look: Option<RootLook>,
+    /// The root's mtime the batch gives REPLICA's root, by listing it or by `touch`.
+    pub root_mtime: Option<Stamp>,
 }
 
 /// Applies a batch; with `hold`, what SOURCE moved away is held back a moment (see
@@ -57,6 +75,12 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
     }
     let mut looks = Looks::new(source);
     let mut work = sort(r, &mut looks, batch.paths);
+    let sent = &r.sent;
+    work.entries.retain(|p| {
+        !looks
+            .meta(p)
+            .is_some_and(|m| m.kind != Kind::Dir && sent.get(p) == Some(&sent_key(&m)))
+    });
     // rsync's -H links only the names in one run's list: another name of a changed file is
     // left as it was until a full pass.
     let other_names = r.settings.hard_links
@@ -90,7 +114,12 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
     }
     // A change directly in the root changes the root's times (parents deeper down are listed,
     // or implied by the list).
-    plan_root(r, source, &mut work);
+    if !plan_root(r, source, &mut work, !renames.is_empty()) {
+        return Outcome {
+            retry: vec![PathBuf::new()],
+            ..Outcome::default()
+        };
+    }
     if work.entries.is_empty()
         && work.trees.is_empty()
         && renames.is_empty()
@@ -115,7 +144,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         _ if suspects.is_empty() || r.settings.dry_run => went,
         _ => went.worse(compare(r, source, &suspects, stats, repeat)),
     };
-    let mut outcome = outcome(r, went, work);
+    let mut outcome = outcome(r, &mut looks, went, work);
     outcome.pass = other_names;
     outcome
 }
@@ -239,12 +268,29 @@ fn swapped(
 }
 
 /// What the run loop is to do after a batch that went as `went`.
-fn outcome(r: &mut Remote, went: Went, work: Work) -> Outcome {
+fn outcome(r: &mut Remote, looks: &mut Looks, went: Went, work: Work) -> Outcome {
     let mut outcome = Outcome::default();
+    if went != Went::Through {
+        // Not known to be on the remote side as SOURCE has it.
+        for p in &work.entries {
+            r.sent.remove(p);
+        }
+    }
     match went {
         Went::Through => {
+            if r.sent.len() > MAX_SENT {
+                r.sent.clear();
+            }
+            for p in work.entries.iter().filter(|_| !r.settings.dry_run) {
+                if let Some(m) = looks.meta(p).filter(|m| m.kind != Kind::Dir) {
+                    r.sent.insert(p.clone(), sent_key(&m));
+                }
+            }
             if work.root_look.is_some() {
                 r.root_sent = work.root_look;
+            }
+            if work.root_mtime.is_some() {
+                r.root_mtime = work.root_mtime;
             }
         }
         Went::Lost => {}

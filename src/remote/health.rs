@@ -178,7 +178,9 @@ impl Remote {
     pub(super) fn whole(&mut self, source: &Root, stats: &Stats, repeat: bool) -> Outcome {
         self.held.clear();
         self.settling.clear();
+        self.sent.clear();
         let root = super::send::root_look(self, source);
+        let root_mtime = source.dir.stat().ok().map(|m| m.mtime);
         let mut extra = vec!["-r", "--force", "--stats"];
         if self.removals_allowed(&["-r", "--delete"], &[], None, &[], stats) {
             extra.push("--delete");
@@ -191,6 +193,7 @@ impl Remote {
             self.content = self.content || report.files.is_some_and(|n| n > 1);
             if !self.settings.dry_run {
                 self.root_sent = root;
+                self.root_mtime = root_mtime;
             }
             return Outcome::default();
         }

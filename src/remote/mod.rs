@@ -27,6 +27,7 @@ pub mod spec;
 mod ssh;
 mod written;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,6 +98,12 @@ pub struct Remote {
     touch: bool,
     /// What of SOURCE's root (all but its times) the last run that listed the root sent.
     root_sent: Option<send::RootLook>,
+    /// The files and symlinks runs that went through sent, as SOURCE had them then.
+    sent: HashMap<PathBuf, batch::Sent>,
+    /// SOURCE's root mtime that REPLICA's root was last given (by a run that went through).
+    root_mtime: Option<crate::dir::Stamp>,
+    /// A batch of only the root's times was left for a moment (see [`send::plan_root`]).
+    root_waited: bool,
     /// The root's mtime to set after the next run (see [`script::guard`]).
     touch_after: std::cell::Cell<Option<crate::dir::Stamp>>,
     /// What the batches run between the run loop's own (by `tick`) leave for it.
@@ -161,6 +168,9 @@ impl Remote {
             digests: probe.digests,
             touch: probe.touch,
             root_sent: None,
+            sent: HashMap::new(),
+            root_mtime: None,
+            root_waited: false,
             touch_after: Default::default(),
             leftover: Default::default(),
             held: held::Held::new(settings.hold),

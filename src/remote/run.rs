@@ -307,3 +307,46 @@ fn agrees(source: &Root, name: &Path, target: &Path, hard: bool) -> bool {
     }
     dir.read_link(&file).is_ok_and(|t| t == target)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ended: Ended, errors: &[&str]) -> Report {
+        Report {
+            ended,
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+            files: None,
+            renamed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn source_races_whatever_the_status() {
+        let aborted = [
+            "ABORTING due to invalid path from sender: d/x",
+            "rsync error: protocol incompatibility (code 2) at generator.c(1715) [Receiver=3.5.0]",
+        ];
+        assert!(raced(&report(Ended::Failed(2), &aborted)));
+        let flist = [
+            "ABORTING due to invalid path from sender: d/x",
+            "rsync error: requested action not supported (code 4) at flist.c(2985) [Receiver]",
+        ];
+        assert!(raced(&report(Ended::Failed(4), &flist)));
+        let vanished = [
+            "file has vanished: \"/src/a\"",
+            "rsync: [sender] send_files failed to open \"/src/b\": No such file or directory (2)",
+            "rsync warning: some files vanished before they could be transferred (code 24)",
+        ];
+        assert!(raced(&report(Ended::Partial, &vanished)));
+        // A protocol error that is no race, and a race beside a real failure.
+        let protocol = ["rsync error: protocol incompatibility (code 2) at compat.c(614)"];
+        assert!(!raced(&report(Ended::Failed(2), &protocol)));
+        let full = [
+            "file has vanished: \"/src/a\"",
+            "rsync: [receiver] write failed on \"b\": No space left on device (28)",
+        ];
+        assert!(!raced(&report(Ended::Partial, &full)));
+        assert!(!raced(&report(Ended::Io, &vanished)));
+    }
+}

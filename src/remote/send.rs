@@ -50,26 +50,45 @@ pub fn root_look(r: &Remote, source: &Root) -> Option<RootLook> {
 }
 
 /// How the root's times are kept right when the batch changes entries in it: by the guard's
-/// `touch` after the last run, while the root's other attributes are as last sent; otherwise
-/// by listing the root (and remembering what was sent, once it went through).
-pub fn plan_root(r: &Remote, source: &Root, work: &mut Work) {
+/// `touch` after the last run, while the root's other attributes are as last sent (and not at
+/// all if the batch changes nothing in the root and its mtime is what REPLICA's root was last
+/// given); otherwise by listing the root (and
+/// remembering what was sent, once it went through). Returns `false` if the batch is only the
+/// root's times, left for a moment (once) to the batch with the change in the root that is
+/// coming: the watcher names a new entry's parent before the entry.
+pub fn plan_root(r: &mut Remote, source: &Root, work: &mut Work, renames: bool) -> bool {
     let in_root = |p: &PathBuf| p.parent().is_some_and(|d| d.as_os_str().is_empty());
     let listed = work.entries.iter().any(|p| p.as_os_str().is_empty());
     if !listed && !work.entries.iter().chain(&work.trees).any(in_root) {
-        return;
+        return true;
     }
     let look = root_look(r, source);
-    if r.files_from && r.touch && !r.settings.dry_run && look.is_some() && r.root_sent == look {
+    let mtime = source.dir.stat().ok().map(|m| m.mtime);
+    let by_touch = r.files_from && r.touch && !r.settings.dry_run;
+    if by_touch && look.is_some() && r.root_sent == look && mtime.is_some() {
         work.entries.retain(|p| !p.as_os_str().is_empty());
-        work.touch = source.dir.stat().ok().map(|m| m.mtime);
-        if work.touch.is_some() {
-            return;
+        // Nothing else in the batch changes the root's entries (which would change its times
+        // on the remote side).
+        let alone = work.entries.is_empty() && work.trees.is_empty() && !renames;
+        if alone && mtime == r.root_mtime {
+            r.root_waited = false;
+            return true;
         }
+        if alone && !r.root_waited {
+            r.root_waited = true;
+            return false;
+        }
+        r.root_waited = false;
+        work.touch = mtime;
+        work.root_mtime = mtime;
+        return true;
     }
     if !work.entries.iter().any(|p| p.as_os_str().is_empty()) {
         work.entries.push(PathBuf::new());
     }
     work.root_look = look;
+    work.root_mtime = mtime;
+    true
 }
 
 /// How a batch went.
