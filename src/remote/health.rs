@@ -39,7 +39,7 @@ impl Remote {
         if probe.missing {
             return Err(format!("REPLICA {} is gone", self.spec));
         }
-        self.digests = probe.digests;
+        self.digests = super::digest::Alg::of(&probe);
         if let Some(why) = probe.refused {
             return Err(format!("REPLICA {}: the remote path {why}", self.spec));
         }

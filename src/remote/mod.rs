@@ -90,9 +90,9 @@ pub struct Remote {
     problem: Option<String>,
     next_try: Instant,
     backoff: Duration,
-    /// The remote machine has a working `sha256sum`: a file is renamed there on proof of its
-    /// bytes (without it, files are never renamed, only directories).
-    digests: bool,
+    /// The digest the remote machine can compute (`b2sum`, else `sha256sum`): a file is renamed
+    /// there on proof of its bytes (without either, files are never renamed, only directories).
+    digests: Option<digest::Alg>,
     /// The remote `touch` sets a root's mtime to the nanosecond: a batch that changes entries
     /// of the root sets its times that way rather than by listing it (see [`send`]).
     touch: bool,
@@ -165,7 +165,7 @@ impl Remote {
             problem: None,
             next_try: Instant::now(),
             backoff: Duration::from_secs(1),
-            digests: probe.digests,
+            digests: digest::Alg::of(&probe),
             touch: probe.touch,
             root_sent: None,
             sent: HashMap::new(),

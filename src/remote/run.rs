@@ -120,7 +120,13 @@ impl Remote {
         rsync::Run {
             args,
             stdin,
-            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames, touch),
+            rsync_path: script::guard(
+                &self.spec.path,
+                self.root_id.as_deref(),
+                renames,
+                touch,
+                self.digests.map_or("false", |a| a.tool()),
+            ),
             rsh: self.rsh(),
             source: &self.source,
             destination: self.destination(),

@@ -20,6 +20,7 @@ use crate::dir::Stamp;
 pub const PROBE: &str = r#"root=$1
 if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
 t=$(mktemp 2>/dev/null) && { touch -m -d @1000000000.5 "$t" 2>/dev/null && [ "$(stat -c %Y "$t")" = 1000000000 ] && echo touch; rm -f "$t"; }
+if [ "$(printf x | b2sum 2>/dev/null)" = "0909377ad35110cafb2909e185672b7f2728d1f5094f8ad68d6fac6274bf1f499485a80ea364c04ed006d29459ea3cb7c600280e2f83e032529906f88ae30d0a  -" ]; then echo b2sum; fi
 if [ "$(printf x | sha256sum 2>/dev/null)" = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881  -" ]; then echo sha256sum; fi
 real() {
   b=$1 rest=
@@ -66,9 +67,10 @@ pub struct Probe {
     pub rsync: Option<String>,
     /// Where the backup directory is inside the root.
     pub backup_in: Option<PathBuf>,
-    /// `sha256sum` is there, and says what it should: files may be renamed on proof of their
-    /// bytes.
-    pub digests: bool,
+    /// `b2sum` and `sha256sum` are there, and say what they should: files may be renamed on
+    /// proof of their bytes.
+    pub b2sum: bool,
+    pub sha256sum: bool,
     /// `touch -m -d @SECONDS.FRACTION` works: the root's times can be set after a run without
     /// listing the root (see [`guard`]).
     pub touch: bool,
@@ -93,7 +95,8 @@ pub fn parse_probe(out: &Output) -> Result<Probe, String> {
             "made" => probe.made = true,
             "missing" => probe.missing = true,
             "content" => probe.content = true,
-            "sha256sum" => probe.digests = true,
+            "b2sum" => probe.b2sum = true,
+            "sha256sum" => probe.sha256sum = true,
             "touch" => probe.touch = true,
             "notdir" => probe.refused = Some("is not a directory"),
             "isroot" => probe.refused = Some("is the remote root directory"),
@@ -134,11 +137,11 @@ pub struct Rename {
     pub what: String,
 }
 
-/// `fs_mv N FROM TO WHAT` renames if FROM is WHAT (a file's SHA-256 compared after its size;
+/// `fs_mv N FROM TO WHAT` renames if FROM is WHAT (a file's digest compared after its size;
 /// the last digest is kept, as the claims on one held file come together); refuses names with
 /// a symlink among their parents, so a rename never goes through a link.
 const RENAME_FUNCTIONS: &str = r#"fs_safe() { d=$1; while :; do case $d in */*) d=${d%/*}; [ -L "$d" ] && return 1;; *) return 0;; esac; done; }
-fs_sum() { [ "$1" = "$fs_last" ] && return 0; fs_last=$1; fs_hex=$(sha256sum < "$1") || fs_hex=; fs_hex=${fs_hex%% *}; }
+fs_sum() { [ "$1" = "$fs_last" ] && return 0; fs_last=$1; fs_hex=$(SUMTOOL < "$1") || fs_hex=; fs_hex=${fs_hex%% *}; }
 fs_mv() {
   fs_safe "$2" && fs_safe "$3" || return 0
   { [ -L "$2" ] || [ ! -e "$2" ] || [ -e "$3" ] || [ -L "$3" ]; } && return 0
@@ -163,7 +166,15 @@ fs_mv() {
 /// directory just checked, whatever its path names by then. With `touch`, the root's mtime is
 /// set to it once rsync is done (rsync's status is kept). Without an id (a dry run of a root
 /// still to be made) rsync is given the root's path, and there is nothing to rename.
-pub fn guard(root: &str, id: Option<&str>, renames: &[Rename], touch: Option<Stamp>) -> Vec<u8> {
+/// `tool` is the remote command that computes the digest in a file's `what` (see
+/// [`super::digest::Alg`]).
+pub fn guard(
+    root: &str,
+    id: Option<&str>,
+    renames: &[Rename],
+    touch: Option<Stamp>,
+    tool: &str,
+) -> Vec<u8> {
     let mut s: Vec<u8> = Vec::new();
     let Some(id) = id else {
         s.extend_from_slice(b"rsync");
@@ -171,6 +182,7 @@ pub fn guard(root: &str, id: Option<&str>, renames: &[Rename], touch: Option<Sta
     };
     if !renames.is_empty() {
         let functions = RENAME_FUNCTIONS
+            .replace("SUMTOOL", tool)
             .replace("MARK", &String::from_utf8_lossy(RENAMED))
             .replace("MADE", &String::from_utf8_lossy(MADE_PARENT));
         s.extend_from_slice(functions.as_bytes());
@@ -287,7 +299,13 @@ mod tests {
                 what: "d".into(),
             },
         ];
-        let mut script = guard(root.to_str().unwrap(), Some(&id), &renames, None);
+        let mut script = guard(
+            root.to_str().unwrap(),
+            Some(&id),
+            &renames,
+            None,
+            "sha256sum",
+        );
         // Stand-in for the remote rsync.
         script.extend_from_slice(b" --version >/dev/null; echo ran; pwd -P");
         let out = Command::new("sh")
@@ -317,7 +335,7 @@ mod tests {
         assert!(!tmp.path().join("pwned").exists() && !root.join("pwned").exists());
         assert!(!root.join("stolen").exists());
 
-        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[], None);
+        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[], None, "sha256sum");
         let out = Command::new("sh")
             .arg("-c")
             .arg(std::ffi::OsStr::from_bytes(&wrong))
