@@ -142,7 +142,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         Went::Lost => Went::Lost,
         // A dry run changed nothing: comparing again would only say the same again.
         _ if suspects.is_empty() || r.settings.dry_run => went,
-        _ => went.worse(compare(r, source, &suspects, stats, repeat)),
+        _ => went.worse(compare(r, source, &suspects, stats, repeat, work.touch)),
     };
     let mut outcome = outcome(r, &mut looks, went, work);
     outcome.pass = other_names;

@@ -157,6 +157,7 @@ pub fn compare(
     files: &[PathBuf],
     stats: &Stats,
     repeat: bool,
+    touch: Option<crate::dir::Stamp>,
 ) -> Went {
     let list = nul_list(
         files
@@ -173,6 +174,9 @@ pub fn compare(
         "--ignore-missing-args",
     ];
     let rules = root_rules(files);
+    // What this run writes changes its directories' times after the batch's last run set the
+    // root's: it sets them again.
+    r.touch_after.set(touch);
     let report = r.run(source, &extra, &rules, Some(list), &[], stats);
     went(r, &report, stats, repeat)
 }

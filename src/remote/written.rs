@@ -36,9 +36,13 @@ pub fn wrote(line: &[u8], split: itemize::Split) -> Option<Change> {
     }
 }
 
-/// Another line of the receiver's log (`YYYY/MM/DD HH:MM:SS [PID] ...`): its messages come
-/// through rsync's own channel as well, once is enough.
+/// Another line of the receiver's log (`YYYY/MM/DD HH:MM:SS [PID] ...`, or one with the mark
+/// for something other than a file written): its messages come through rsync's own channel as
+/// well, once is enough.
 pub fn log_line(line: &[u8]) -> bool {
+    if line.windows(MARK.len()).any(|w| w == MARK) {
+        return true;
+    }
     let shape = b"dddd/dd/dd dd:dd:dd [";
     line.len() > shape.len()
         && line.iter().zip(shape).all(|(b, s)| match s {
