@@ -4,6 +4,7 @@ with lsyncd (`default.rsyncssh`, `delay = 0`), both against one sshd on 127.0.0.
 script starts with keys of its own.
 
   bench/remote.py [--files 40] [--burst 2000] [--where /dev/shm] [--big-mib 1024] [--dir-files 10000]
+                  [--root-files 0] [--only latency,burst,renames] [--fs-bin PATH]
 
 For each tool, on a fresh SOURCE/REPLICA pair in --where:
   latency  files of 4 KiB written into SOURCE one at a time; for each, the time from close() to
@@ -12,6 +13,9 @@ For each tool, on a fresh SOURCE/REPLICA pair in --where:
            start until REPLICA holds every file at full size.
   renames  a --big-mib MiB file and a --dir-files-file directory renamed in SOURCE; the time until
            REPLICA has the new names, and whether REPLICA kept their inodes (nothing copied).
+--root-files N puts N files of 100 bytes at SOURCE's root before the start (a batch that lists
+the root must not send them); --only runs some of the three; --fs-bin runs that foldersync
+binary (another build, to compare) instead of building this one.
 Installs lsyncd, rsync and openssh-server from Debian's packages if missing.
 """
 import argparse, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
@@ -59,11 +63,14 @@ class Sshd:
 
 
 class Tool:
-    def __init__(self, name, work, fs_bin, sshd):
+    def __init__(self, name, work, fs_bin, sshd, root_files=0):
         self.name = name
         self.src, self.dst = os.path.join(work, "src"), os.path.join(work, "dst")
         os.makedirs(self.src)
         os.makedirs(self.dst)
+        for i in range(root_files):
+            with open(os.path.join(self.src, f"root-{i}.txt"), "wb") as f:
+                f.write(b"r" * 100)
         with open(os.path.join(self.src, "ready"), "w") as f:
             f.write("x")
         if name == "foldersync":
@@ -156,17 +163,24 @@ def main():
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--dir-files", type=int, default=10000)
     ap.add_argument("--tools", default="foldersync,lsyncd")
+    ap.add_argument("--root-files", type=int, default=0)
+    ap.add_argument("--only", default="latency,burst,renames")
+    ap.add_argument("--fs-bin", default=None)
     a = ap.parse_args()
-    need("lsyncd", "lsyncd")
+    only = set(a.only.split(","))
+    if "lsyncd" in a.tools.split(","):
+        need("lsyncd", "lsyncd")
     need("rsync", "rsync")
     need("sshd", "openssh-server")
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-    fs_bin = os.path.join(REPO, "target", "release", "foldersync")
+    fs_bin = a.fs_bin
+    if fs_bin is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+        fs_bin = os.path.join(REPO, "target", "release", "foldersync")
     base = tempfile.mkdtemp(prefix="fs-remote-", dir=a.where)
     sshd = Sshd(base)
     try:
         tree = os.path.join(base, "burst-tree")
-        for i in range(a.burst):
+        for i in range(a.burst if "burst" in only else 0):
             d = os.path.join(tree, f"d{i % 20}")
             os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, f"f{i}"), "wb") as f:
@@ -175,16 +189,18 @@ def main():
         for name in a.tools.split(","):
             work = os.path.join(base, name)
             os.makedirs(work)
-            tool = Tool(name, work, fs_bin, sshd)
+            tool = Tool(name, work, fs_bin, sshd, a.root_files)
+            nan = float("nan")
             try:
-                lat = latency(tool, a.files)
-                conv = burst(tool, tree, a.burst)
-                took, kept = renames(tool, a.big_mib, a.dir_files)
+                lat = latency(tool, a.files) if "latency" in only else [nan]
+                conv = burst(tool, tree, a.burst) if "burst" in only else nan
+                took, kept = renames(tool, a.big_mib, a.dir_files) if "renames" in only else (nan, None)
             finally:
                 tool.stop()
             rows.append((name, pct(lat, 50), pct(lat, 90), conv, took, kept))
         print(f"sshd on 127.0.0.1; {a.files} files of 4 KiB one at a time; burst of {a.burst} files; "
-              f"renames of a {a.big_mib} MiB file and a {a.dir_files}-file directory; trees in {a.where}")
+              f"renames of a {a.big_mib} MiB file and a {a.dir_files}-file directory; trees in {a.where}; "
+              f"{a.root_files} other files at SOURCE's root")
         print(f"{'tool':<12} {'p50 ms':>8} {'p90 ms':>8} {'burst s':>8} {'renames s':>10}  inodes kept (file, dir)")
         for name, p50, p90, conv, took, kept in rows:
             print(f"{name:<12} {p50:>8.1f} {p90:>8.1f} {conv:>8.2f} {took:>10.2f}  {kept}")

@@ -156,4 +156,10 @@ pub trait Replica {
     fn tick(&mut self, _source: &Root, _stats: &Stats) -> Option<std::time::Instant> {
         None
     }
+
+    /// What the work done by [`Replica::tick`] left for the run loop (paths that failed there,
+    /// paths to look at again), handed over once.
+    fn leftover(&mut self) -> Outcome {
+        Outcome::default()
+    }
 }

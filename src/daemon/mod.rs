@@ -444,6 +444,7 @@ impl<'a> Daemon<'a> {
             self.note_failing();
         }
         self.replica_due = self.replica.tick(&self.source.root, &stats);
+        self.take_leftover();
         self.report.applied(paths, stats.snapshot().bytes);
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
@@ -472,6 +473,23 @@ impl<'a> Daemon<'a> {
         }
         let stats = Stats::new();
         self.replica_due = self.replica.tick(&self.source.root, &stats);
+        self.take_leftover();
+    }
+
+    /// What the replica's tick left: its failures join the failing paths, its retries the
+    /// schedule.
+    fn take_leftover(&mut self) {
+        let left = self.replica.leftover();
+        if !left.failed.is_empty() && !self.stop.is_set() {
+            let none = std::collections::HashSet::new();
+            self.failing.settle(&none, left.failed, Instant::now());
+            self.note_failing();
+        }
+        self.schedule.retry(left.retry);
+        self.schedule.retry_at(left.later);
+        if left.pass {
+            self.schedule.want_pass(true);
+        }
     }
 
     /// Records that this REPLICA was mirrored into, and where file systems are mounted inside

@@ -2,10 +2,13 @@
 //! unusable until a check finds it back (reconnecting with a growing wait), and then a full
 //! pass runs; and the [`Replica`] the run loop sees.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
+use super::rsync::Ended;
+use super::run::raced;
 use super::{batch, probe as probe_fn, Remote, MAX_BACKOFF};
 use crate::replica::{Batch, Look, Outcome, Replica, RootState};
 use crate::root::Root;
@@ -36,6 +39,7 @@ impl Remote {
         if probe.missing {
             return Err(format!("REPLICA {} is gone", self.spec));
         }
+        self.digests = super::digest::Alg::of(&probe);
         if let Some(why) = probe.refused {
             return Err(format!("REPLICA {}: the remote path {why}", self.spec));
         }
@@ -107,22 +111,7 @@ impl Replica for Remote {
     }
 
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
-        // The pass removes what SOURCE lacks, held or not, and sends what was settling.
-        self.held.clear();
-        self.settling.clear();
-        let mut extra = vec!["-r", "--force", "--stats"];
-        if self.removals_allowed(&["-r", "--delete"], None, &[], stats) {
-            extra.push("--delete");
-        }
-        let report = self.run(source, &extra, None, &[], stats);
-        if let Some(n) = report.files {
-            stats.add_n(Count::Checked, n);
-        }
-        if self.ended(&report, stats) {
-            self.tries.clear();
-            self.content = self.content || report.files.is_some_and(|n| n > 1);
-        }
-        Outcome::default()
+        self.whole(source, stats, false)
     }
 
     fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome {
@@ -142,8 +131,7 @@ impl Replica for Remote {
                     ..Batch::default()
                 };
                 let outcome = batch::apply(self, source, batch, stats, false);
-                // What failed in part goes again, whole, at the time the batch says.
-                self.settling.extend(outcome.later);
+                self.keep(outcome);
             }
             let due = self.held.due(Instant::now());
             if !due.is_empty() {
@@ -159,11 +147,72 @@ impl Replica for Remote {
                     paths,
                     ..Batch::default()
                 };
-                // A failure here is left to the next pass.
-                batch::apply(self, source, batch, stats, false);
+                let outcome = batch::apply(self, source, batch, stats, false);
+                self.keep(outcome);
             }
         }
         let settling = self.settling.iter().map(|(_, at)| *at).min();
         [self.held.next(), settling].into_iter().flatten().min()
+    }
+
+    fn leftover(&mut self) -> Outcome {
+        std::mem::take(&mut self.leftover)
+    }
+}
+
+impl Remote {
+    /// What a batch run by `tick` leaves for the run loop, until it asks.
+    fn keep(&mut self, outcome: Outcome) {
+        let left = &mut self.leftover;
+        left.failed.extend(outcome.failed);
+        left.retry.extend(outcome.retry);
+        left.later.extend(outcome.later);
+        left.pass |= outcome.pass;
+        left.unwatchable |= outcome.unwatchable;
+    }
+
+    /// One run over the whole replica (a full pass, or one tried again because it failed):
+    /// `rsync -r --delete`. Everything held or settling goes with it. A run that failed before
+    /// its end (a full remote disk stops rsync at the file that did not fit, and nothing sorted
+    /// after it is sent) leaves the whole replica to be tried again.
+    pub(super) fn whole(&mut self, source: &Root, stats: &Stats, repeat: bool) -> Outcome {
+        self.held.clear();
+        self.settling.clear();
+        self.sent.clear();
+        let root = super::send::root_look(self, source);
+        let root_mtime = source.dir.stat().ok().map(|m| m.mtime);
+        let mut extra = vec!["-r", "--force", "--stats"];
+        if self.removals_allowed(&["-r", "--delete"], &[], None, &[], stats) {
+            extra.push("--delete");
+        }
+        let report = self.run(source, &extra, &[], None, &[], stats);
+        if let Some(n) = report.files {
+            stats.add_n(Count::Checked, n);
+        }
+        if self.ended(&report, stats, repeat) {
+            self.content = self.content || report.files.is_some_and(|n| n > 1);
+            if !self.settings.dry_run {
+                self.root_sent = root;
+                self.root_mtime = root_mtime;
+            }
+            return Outcome::default();
+        }
+        let retry = match report.ended {
+            // Tried again when REPLICA is back (a full pass then), or not at all.
+            Ended::Lost | Ended::RootChanged | Ended::Interrupted => false,
+            _ if self.settings.dry_run => false,
+            // SOURCE changed under rsync, which went on to the end: the watcher brings the
+            // rest.
+            Ended::Partial if raced(&report) => false,
+            _ => true,
+        };
+        Outcome {
+            failed: if retry {
+                vec![(PathBuf::new(), Look::TREE)]
+            } else {
+                Vec::new()
+            },
+            ..Outcome::default()
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! Removals held back a moment, so that a rename whose halves come in different batches (the
 //! new name in a directory not yet watched, say) is still a rename on the remote side: a path
-//! SOURCE lacks stays on the remote machine for a second; a path that then appears in SOURCE
-//! may take it, renamed there, if it is the same file (size and mtime) or a directory with as
-//! many entries. What nothing takes is removed when its time is up. The remote side checks
-//! each candidate before it renames, and the transfer that follows reconciles what was taken.
+//! SOURCE moved away (and only such a path: a plain removal goes at once) stays on the remote
+//! machine for a second; a path that then appears in SOURCE may take it, renamed there, if it
+//! holds the same bytes (proven by the remote side, see [`super::digest`]) or is a directory
+//! with as many entries. What nothing takes is removed when its time is up. The transfer that
+//! follows reconciles what was taken.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::digest::Prover;
 use super::script::Rename;
 use crate::dir::Kind;
 use crate::root::Root;
@@ -40,6 +42,10 @@ impl Held {
         }
     }
 
+    pub fn holds(&self, rel: &Path) -> bool {
+        self.entries.iter().any(|(p, _)| p == rel)
+    }
+
     /// `rel` was renamed away, or is looked at by a pass: no longer held.
     pub fn release(&mut self, rel: &Path) {
         self.entries.retain(|(p, _)| p != rel);
@@ -65,25 +71,27 @@ impl Held {
     }
 
     /// Renames for the remote side to try: each held path to each of `newcomers` that could be
-    /// it. The remote side makes only those whose old name still holds such an entry and whose
-    /// new name is free.
-    pub fn claims(&self, source: &Root, newcomers: &[PathBuf]) -> Vec<Rename> {
+    /// it. The remote side makes only those whose old name still holds such an entry (the same
+    /// bytes, for a file) and whose new name is free. Sorted by held path, so that the remote
+    /// side hashes each candidate once.
+    pub fn claims(&self, source: &Root, newcomers: &[PathBuf], prover: &mut Prover) -> Vec<Rename> {
         if self.entries.is_empty() {
             return Vec::new();
         }
+        let wanted: Vec<(&PathBuf, String)> = newcomers
+            .iter()
+            .filter_map(|to| Some((to, fingerprint(source, to, prover)?)))
+            .collect();
         let mut out = Vec::new();
-        for to in newcomers {
-            let Some(what) = fingerprint(source, to) else {
-                continue;
-            };
-            for (from, _) in &self.entries {
+        for (from, _) in &self.entries {
+            for (to, what) in &wanted {
                 if out.len() >= MAX_CLAIMS {
                     return out;
                 }
-                if from != to && !to.starts_with(from) {
+                if from != *to && !to.starts_with(from) {
                     out.push(Rename {
                         from: from.clone(),
-                        to: to.clone(),
+                        to: (*to).clone(),
                         what: what.clone(),
                     });
                 }
@@ -93,14 +101,15 @@ impl Held {
     }
 }
 
-/// What a held entry must be to be taken for SOURCE's `rel`: `SIZE:MTIME` for a file of some
-/// size, `d:N` for a directory of N entries; `None` for what is not worth a search.
-fn fingerprint(source: &Root, rel: &Path) -> Option<String> {
+/// What a held entry must be to be taken for SOURCE's `rel`: the bytes of a file of some size
+/// (see [`super::digest`]), `d:N` for a directory of N entries; `None` for what is not worth a
+/// search.
+fn fingerprint(source: &Root, rel: &Path, prover: &mut Prover) -> Option<String> {
     let (parent, name) = (rel.parent()?, rel.file_name()?);
     let dir = source.dir.open_beneath(parent).ok()?;
     let meta = dir.stat_at(name).ok()??;
     match meta.kind {
-        Kind::File if meta.size >= RENAME_MIN => Some(format!("{}:{}", meta.size, meta.mtime.sec)),
+        Kind::File if meta.size >= RENAME_MIN => prover.file(source, rel),
         Kind::Dir => {
             let mut entries = 0;
             dir.open_dir(name)

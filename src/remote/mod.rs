@@ -4,13 +4,16 @@
 //! one `rsync --delete`; a batch of hints one or two rsync runs over a `--files-from` list
 //! ([`batch`]), with the renames and a check of the remote root made on the remote side just
 //! before ([`script`]), and what SOURCE holds looked at through its open directories
-//! ([`source`]). Removals wait a moment in case they turn out to be renames ([`held`]).
+//! ([`source`]), sent as [`send`] says; a file is renamed only on proof of its bytes
+//! ([`digest`]). What SOURCE moved away waits a moment in case it turns out to be a rename
+//! ([`held`]); "copied" is said only for what the remote side wrote ([`written`]).
 //! One rsync run, its `--max-delete` check and its log lines are [`run`]; rsync's itemized
 //! output becomes the usual log lines ([`itemize`]); its exit status decides what happens next
 //! ([`rsync`]), and a lost connection or a replaced root stops all writing until a check finds
 //! the replica back ([`health`], which also makes this a [`crate::replica::Replica`]).
 
 mod batch;
+mod digest;
 mod filters;
 mod health;
 mod held;
@@ -18,9 +21,11 @@ pub mod itemize;
 mod rsync;
 mod run;
 mod script;
+mod send;
 mod source;
 pub mod spec;
 mod ssh;
+mod written;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -41,9 +46,6 @@ use ssh::Ssh;
 
 /// The longest wait between two attempts to reach a lost REPLICA.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// How often a batch's paths are tried again after a partial transfer before they are left
-/// to the next full pass.
-const BATCH_TRIES: u32 = 3;
 
 /// What a remote replica is asked to keep, from the configuration.
 #[derive(Debug, Clone)]
@@ -88,8 +90,24 @@ pub struct Remote {
     problem: Option<String>,
     next_try: Instant,
     backoff: Duration,
-    /// Paths whose transfers failed, and how often.
-    tries: HashMap<PathBuf, u32>,
+    /// The digest the remote machine can compute (`b2sum`, else `sha256sum`): a file is renamed
+    /// there on proof of its bytes (without either, files are never renamed, only directories).
+    digests: Option<digest::Alg>,
+    /// The remote `touch` sets a root's mtime to the nanosecond: a batch that changes entries
+    /// of the root sets its times that way rather than by listing it (see [`send`]).
+    touch: bool,
+    /// What of SOURCE's root (all but its times) the last run that listed the root sent.
+    root_sent: Option<send::RootLook>,
+    /// The files and symlinks runs that went through sent, as SOURCE had them then.
+    sent: HashMap<PathBuf, batch::Sent>,
+    /// SOURCE's root mtime that REPLICA's root was last given (by a run that went through).
+    root_mtime: Option<crate::dir::Stamp>,
+    /// A batch of only the root's times was left for a moment (see [`send::plan_root`]).
+    root_waited: bool,
+    /// The root's mtime to set after the next run (see [`script::guard`]).
+    touch_after: std::cell::Cell<Option<crate::dir::Stamp>>,
+    /// What the batches run between the run loop's own (by `tick`) leave for it.
+    leftover: crate::replica::Outcome,
     /// Removals held back, in case they were renames.
     held: held::Held,
     /// New directories waiting to settle before they are sent whole, and until when.
@@ -147,7 +165,14 @@ impl Remote {
             problem: None,
             next_try: Instant::now(),
             backoff: Duration::from_secs(1),
-            tries: HashMap::new(),
+            digests: digest::Alg::of(&probe),
+            touch: probe.touch,
+            root_sent: None,
+            sent: HashMap::new(),
+            root_mtime: None,
+            root_waited: false,
+            touch_after: Default::default(),
+            leftover: Default::default(),
             held: held::Held::new(settings.hold),
             settling: Vec::new(),
             last_stamp: Default::default(),
@@ -279,7 +304,7 @@ impl Remote {
             let split = |_: &Path, _: &Path, _: bool| false;
             let stdin = Some(format!("{name}\0").into_bytes());
             let report = self
-                .invocation(args, stdin, &[], &split)
+                .invocation(args, stdin, &[], None, &split)
                 .go(&self.stop, |_| {});
             if report.ended == Ended::Ok {
                 return;

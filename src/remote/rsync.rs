@@ -13,6 +13,7 @@ use std::time::Duration;
 use crossbeam_channel::RecvTimeoutError;
 
 use super::itemize::{self, Change, FORMAT};
+use super::written;
 use crate::stop::Stop;
 
 /// Marker lines the remote side writes on its standard error (see `super::script`).
@@ -49,6 +50,10 @@ pub enum Event {
     MadeParent(usize),
     /// rsync left out a SOURCE entry that is not a file, directory or symlink.
     Skipped(std::path::PathBuf),
+    /// The receiving rsync wrote this file (see [`super::written`]).
+    Wrote(Change),
+    /// The receiving rsync cannot say what it writes.
+    ReceiverMute,
 }
 
 /// What a run said.
@@ -78,8 +83,8 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Runs rsync, handing each change and rename to `on_event` as it is reported.
-    pub fn go(self, stop: &Stop, mut on_event: impl FnMut(Event)) -> Report {
+    /// The rsync command, not yet started.
+    fn command(&self) -> Command {
         let mut cmd = Command::new("rsync");
         cmd.args(&self.args)
             .arg(format!("--out-format={FORMAT}"))
@@ -112,7 +117,12 @@ impl Run<'_> {
                 .collect();
             log::debug!("running {}", crate::escape::text(&words.join(" ")));
         }
-        let mut child = match cmd.spawn() {
+        cmd
+    }
+
+    /// Runs rsync, handing each change and rename to `on_event` as it is reported.
+    pub fn go(mut self, stop: &Stop, mut on_event: impl FnMut(Event)) -> Report {
+        let mut child = match self.command().spawn() {
             Ok(child) => child,
             Err(e) => {
                 return Report {
@@ -124,7 +134,7 @@ impl Run<'_> {
             }
         };
         let pid = child.id();
-        if let (Some(mut input), Some(data)) = (child.stdin.take(), self.stdin) {
+        if let (Some(mut input), Some(data)) = (child.stdin.take(), self.stdin.take()) {
             std::thread::spawn(move || {
                 let _ = input.write_all(&data);
             });
@@ -153,33 +163,12 @@ impl Run<'_> {
             reader(Box::new(err), true);
         }
         drop(tx);
-        let mut files = None;
+        let mut said = Said::default();
         let mut stopped = false;
-        let mut errors = Vec::new();
-        let mut root_changed = false;
         loop {
             match lines.recv_timeout(Duration::from_millis(50)) {
-                Ok((false, line)) => {
-                    if let Some(change) = itemize::parse(&line, self.split) {
-                        on_event(Event::Change(change));
-                    } else if let Some(n) = itemize::files_in_stats(&line) {
-                        files = Some(n);
-                    } else if let Some(rel) = itemize::skipped(&line) {
-                        on_event(Event::Skipped(rel));
-                    }
-                }
-                Ok((true, line)) => {
-                    let number = |n: &[u8]| std::str::from_utf8(n).ok()?.trim().parse().ok();
-                    if let Some(n) = line.strip_prefix(RENAMED).and_then(number) {
-                        on_event(Event::Renamed(n));
-                    } else if let Some(n) = line.strip_prefix(MADE_PARENT).and_then(number) {
-                        on_event(Event::MadeParent(n));
-                    } else if line.starts_with(ROOT_CHANGED) {
-                        root_changed = true;
-                    } else if !line.is_empty() {
-                        errors.push(String::from_utf8_lossy(&line).into_owned());
-                    }
-                }
+                Ok((false, line)) => self.out_line(&line, &mut said, &mut on_event),
+                Ok((true, line)) => self.err_line(line, &mut said, &mut on_event),
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -193,28 +182,72 @@ impl Run<'_> {
                 }
             }
         }
-        let status = child.wait();
-        let code = status.ok().and_then(|s| s.code());
+        let code = child.wait().ok().and_then(|s| s.code());
         let ended = if stopped {
             Ended::Interrupted
-        } else if root_changed {
+        } else if said.root_changed {
             Ended::RootChanged
         } else {
-            match code {
-                Some(0) => Ended::Ok,
-                Some(23 | 24) => Ended::Partial,
-                Some(11) => Ended::Io,
-                Some(5 | 10 | 12 | 30 | 35 | 255) => Ended::Lost,
-                Some(code) => Ended::Failed(code),
-                None => Ended::Lost,
-            }
+            ended(code)
         };
         Report {
             ended,
-            errors,
-            files,
+            errors: said.errors,
+            files: said.files,
             renamed: Vec::new(),
         }
+    }
+
+    /// A line of rsync's standard output: a change, its statistics, an entry left out.
+    fn out_line(&self, line: &[u8], said: &mut Said, on_event: &mut impl FnMut(Event)) {
+        if let Some(change) = itemize::parse(line, self.split) {
+            on_event(Event::Change(change));
+        } else if let Some(n) = itemize::files_in_stats(line) {
+            said.files = Some(n);
+        } else if let Some(rel) = itemize::skipped(line) {
+            on_event(Event::Skipped(rel));
+        }
+    }
+
+    /// A line of the standard error: the remote side's markers and log, or rsync's messages.
+    fn err_line(&self, line: Vec<u8>, said: &mut Said, on_event: &mut impl FnMut(Event)) {
+        let number = |n: &[u8]| std::str::from_utf8(n).ok()?.trim().parse().ok();
+        if let Some(n) = line.strip_prefix(RENAMED).and_then(number) {
+            on_event(Event::Renamed(n));
+        } else if let Some(n) = line.strip_prefix(MADE_PARENT).and_then(number) {
+            on_event(Event::MadeParent(n));
+        } else if line.starts_with(ROOT_CHANGED) {
+            said.root_changed = true;
+        } else if let Some(change) = written::wrote(&line, self.split) {
+            on_event(Event::Wrote(change));
+        } else if written::cannot_log(&line) {
+            on_event(Event::ReceiverMute);
+        } else if written::log_line(&line) {
+            // The receiver's log repeats what rsync says anyway.
+        } else if !line.is_empty() {
+            said.errors
+                .push(String::from_utf8_lossy(&line).into_owned());
+        }
+    }
+}
+
+/// What a run said besides its changes.
+#[derive(Default)]
+struct Said {
+    files: Option<u64>,
+    errors: Vec<String>,
+    root_changed: bool,
+}
+
+/// What rsync's exit status means.
+fn ended(code: Option<i32>) -> Ended {
+    match code {
+        Some(0) => Ended::Ok,
+        Some(23 | 24) => Ended::Partial,
+        Some(11) => Ended::Io,
+        Some(5 | 10 | 12 | 30 | 35 | 255) => Ended::Lost,
+        Some(code) => Ended::Failed(code),
+        None => Ended::Lost,
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::Path;
 use log::{debug, error, info, warn};
 
 use super::rsync::{self, Ended, Event, Report};
-use super::{itemize, script, Remote};
+use super::written::Written;
+use super::{itemize, script, written, Remote};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
 
@@ -18,34 +19,40 @@ const CUT_OFF: &str = "rsync stopped before the end of its run: the files it rep
                        may not have reached REPLICA, and are looked at again (with --once, by the next run)";
 
 impl Remote {
-    /// Runs rsync with `extra` arguments, logging and counting its changes.
+    /// Runs rsync with `extra` arguments (and filter `rules`, which come before all others),
+    /// logging and counting its changes.
     pub(super) fn run(
         &self,
         source: &Root,
         extra: &[&str],
+        rules: &[OsString],
         stdin: Option<Vec<u8>>,
         renames: &[script::Rename],
         stats: &Stats,
     ) -> Report {
-        let mut args = self.run_args(extra);
+        let mut args = self.run_args(extra, rules);
         args.extend(self.backup_args());
-        let marker = if self.settings.dry_run {
-            "[dry run] "
-        } else {
-            ""
+        let dry = self.settings.dry_run;
+        if !dry {
+            args.extend(written::receiver_args().into_iter().map(OsString::from));
+        }
+        let marker = if dry { "[dry run] " } else { "" };
+        let say = |change: itemize::Change| {
+            if change.count(stats) {
+                info!("{marker}{change}");
+            } else {
+                debug!("{marker}{change}");
+            }
         };
         let split = |name: &Path, target: &Path, hard: bool| agrees(source, name, target, hard);
         let mut renamed = Vec::new();
+        let mut written = Written::new(!dry);
         let mut report = self
-            .invocation(args, stdin, renames, &split)
+            .invocation(args, stdin, renames, self.touch_after.take(), &split)
             .go(&self.stop, |event| match event {
-                Event::Change(change) => {
-                    if change.count(stats) {
-                        info!("{marker}{change}");
-                    } else {
-                        debug!("{marker}{change}");
-                    }
-                }
+                Event::Change(change) => written.sent(change).into_iter().for_each(say),
+                Event::Wrote(change) => written.wrote(change).into_iter().for_each(say),
+                Event::ReceiverMute => written.unconfirmed().into_iter().for_each(say),
                 Event::Skipped(rel) => warn!(
                     "skipped {}: only files, directories and symlinks are mirrored",
                     crate::escape::rel(&rel)
@@ -68,19 +75,28 @@ impl Remote {
                     }
                 }
             });
+        for change in written.not_written() {
+            debug!("rsync sent, but the remote side did not write: {change}");
+        }
         report.renamed = renamed;
         report
     }
 
     /// How many entries a run would remove (a dry run of it).
-    fn removals(&self, extra: &[&str], stdin: Option<Vec<u8>>, renamed: &[&Path]) -> u64 {
-        let mut args = self.run_args(extra);
+    fn removals(
+        &self,
+        extra: &[&str],
+        rules: &[OsString],
+        stdin: Option<Vec<u8>>,
+        renamed: &[&Path],
+    ) -> u64 {
+        let mut args = self.run_args(extra, rules);
         args.push(OsString::from("--dry-run"));
         // Each path once (a missing directory is listed, and so is each entry inside it), and
         // not what the batch's renames move away first.
         let mut seen = std::collections::HashSet::new();
         let split = |_: &Path, _: &Path, _: bool| false;
-        self.invocation(args, stdin, &[], &split)
+        self.invocation(args, stdin, &[], None, &split)
             .go(&self.stop, |event| {
                 if let Event::Change(itemize::Change::Removed { rel, .. }) = event {
                     if !renamed.iter().any(|from| rel.starts_with(from)) {
@@ -98,12 +114,19 @@ impl Remote {
         args: Vec<OsString>,
         stdin: Option<Vec<u8>>,
         renames: &[script::Rename],
+        touch: Option<crate::dir::Stamp>,
         split: itemize::Split<'a>,
     ) -> rsync::Run<'a> {
         rsync::Run {
             args,
             stdin,
-            rsync_path: script::guard(&self.spec.path, self.root_id.as_deref(), renames),
+            rsync_path: script::guard(
+                &self.spec.path,
+                self.root_id.as_deref(),
+                renames,
+                touch,
+                self.digests.map_or("false", |a| a.tool()),
+            ),
             rsh: self.rsh(),
             source: &self.source,
             destination: self.destination(),
@@ -111,17 +134,19 @@ impl Remote {
         }
     }
 
-    /// The shared arguments and a run's own. A run that names what it looks at by include
-    /// rules (`- *` last) never carries `--delete-excluded`: everything it leaves out would
-    /// count as excluded, and be removed.
-    fn run_args(&self, extra: &[&str]) -> Vec<OsString> {
-        let by_rules = extra.iter().any(|a| a.starts_with("--include-from"));
-        let mut args: Vec<OsString> = self
-            .args
-            .iter()
-            .filter(|a| !(by_rules && *a == "--delete-excluded"))
-            .cloned()
-            .collect();
+    /// The run's filter `rules` (first: rsync takes the first rule that matches), the shared
+    /// arguments, and the run's own. A run that names what it looks at by rules (`- *` last,
+    /// or `- /*`) never carries `--delete-excluded`, which implies `--delete`: everything the
+    /// rules leave out would count as excluded, and be removed.
+    fn run_args(&self, extra: &[&str], rules: &[OsString]) -> Vec<OsString> {
+        let by_rules = !rules.is_empty() || extra.iter().any(|a| a.starts_with("--include-from"));
+        let mut args: Vec<OsString> = rules.to_vec();
+        args.extend(
+            self.args
+                .iter()
+                .filter(|a| !(by_rules && *a == "--delete-excluded"))
+                .cloned(),
+        );
         args.extend(extra.iter().map(OsString::from));
         args
     }
@@ -130,6 +155,7 @@ impl Remote {
     pub(super) fn removals_allowed(
         &self,
         extra: &[&str],
+        rules: &[OsString],
         stdin: Option<Vec<u8>>,
         renamed: &[&Path],
         stats: &Stats,
@@ -137,7 +163,7 @@ impl Remote {
         let Some(max) = self.settings.max_delete else {
             return true;
         };
-        let n = self.removals(extra, stdin, renamed);
+        let n = self.removals(extra, rules, stdin, renamed);
         if n > max {
             error!(
                 "refusing to remove {n} entries from REPLICA, more than --max-delete {max}: \
@@ -149,9 +175,16 @@ impl Remote {
         true
     }
 
-    /// What the end of a run means for the replica; returns whether it went through.
-    pub(super) fn ended(&mut self, report: &Report, stats: &Stats) -> bool {
+    /// What the end of a run means for the replica; returns whether it went through. With
+    /// `repeat`, the run tried again only paths whose failure was said before: its errors are
+    /// logged at debug level (and still counted).
+    pub(super) fn ended(&mut self, report: &Report, stats: &Stats, repeat: bool) -> bool {
         let said = || crate::escape::text(&report.errors.join("; ")).to_string();
+        let level = if repeat {
+            log::Level::Debug
+        } else {
+            log::Level::Error
+        };
         match &report.ended {
             Ended::Ok => {
                 for line in &report.errors {
@@ -160,9 +193,10 @@ impl Remote {
                 true
             }
             Ended::Interrupted => false,
-            Ended::Partial if raced(report) => {
-                // SOURCE changed under rsync (a file removed, a directory made a file): not
-                // an error; the paths are looked at again.
+            _ if raced(report) => {
+                // SOURCE changed under rsync (a file removed, a directory made a file, a path
+                // that is no longer what rsync listed): not an error, whatever status rsync
+                // chose; the paths are looked at again.
                 for line in &report.errors {
                     debug!("{}", crate::escape::text(line));
                 }
@@ -171,15 +205,22 @@ impl Remote {
             }
             Ended::Partial | Ended::Io | Ended::Failed(_) => {
                 for line in &report.errors {
-                    error!("{}", crate::escape::text(line));
+                    log::log!(level, "{}", crate::escape::text(line));
                     stats.add(Count::Error);
                 }
                 if let Ended::Failed(code) = report.ended {
-                    error!("rsync to {} exited with status {code}", self.spec);
+                    log::log!(level, "rsync to {} exited with status {code}", self.spec);
                     stats.add(Count::Error);
                 }
                 if report.ended != Ended::Partial {
-                    warn!("{CUT_OFF}");
+                    log::log!(
+                        if repeat {
+                            log::Level::Debug
+                        } else {
+                            log::Level::Warn
+                        },
+                        "{CUT_OFF}"
+                    );
                 }
                 false
             }
@@ -210,31 +251,45 @@ impl Remote {
     }
 }
 
-/// Whether a run failed only because SOURCE changed under rsync.
+/// Whether a run failed only because SOURCE changed under rsync: each of its messages says so.
+/// rsync exits 23 or 24 then, or 2 or 4 when the list it read is no longer a tree ("invalid path
+/// from sender": a directory listed, then a file by the time its entries were read).
 pub(super) fn raced(report: &Report) -> bool {
-    report.ended == Ended::Partial && report.errors.iter().all(|l| vanished(l))
+    let aborted = report
+        .errors
+        .iter()
+        .any(|l| l.starts_with("ABORTING due to invalid path from sender: "));
+    let status = match report.ended {
+        Ended::Partial => true,
+        Ended::Failed(2 | 4) => aborted,
+        _ => false,
+    };
+    status && report.errors.iter().all(|l| vanished(l))
 }
 
 /// Whether rsync's message says only that a SOURCE path went away, or changed kind, while it
 /// was read.
 fn vanished(line: &str) -> bool {
-    let changed = line.ends_with("Is a directory (21)") || line.ends_with("Not a directory (20)");
-    if line.contains("[sender] read errors mapping \"") && changed {
+    let gone =
+        line.ends_with("No such file or directory (2)") || line.ends_with("Not a directory (20)");
+    let changed = gone || line.ends_with("Is a directory (21)");
+    // The sending side reads SOURCE: what it cannot find there has changed.
+    if line.starts_with("rsync: [sender] ") && changed {
         return true;
     }
     if line.starts_with("WARNING: parent dir is absent in the file list: ")
+        || line.starts_with("ABORTING due to invalid path from sender: ")
         || (line.contains(" failed verification -- update discarded")
             && (line.starts_with("WARNING: ") || line.starts_with("ERROR: ")))
     {
         return true;
     }
-    let gone =
-        line.ends_with("No such file or directory (2)") || line.ends_with("Not a directory (20)");
-    (line.contains("[sender] link_stat \"") && gone)
-        || line.starts_with("file has vanished: ")
+    line.starts_with("file has vanished: ")
         || line.starts_with("rsync warning: some files vanished before they could be transferred")
         || line
             .starts_with("rsync error: some files/attrs were not transferred (see previous errors)")
+        || line.starts_with("rsync error: protocol incompatibility (code 2)")
+        || line.starts_with("rsync error: requested action not supported (code 4)")
 }
 
 /// Whether SOURCE has a symlink at `name` pointing to `target` (or, `hard`, another name
@@ -257,4 +312,47 @@ fn agrees(source: &Root, name: &Path, target: &Path, hard: bool) -> bool {
         };
     }
     dir.read_link(&file).is_ok_and(|t| t == target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ended: Ended, errors: &[&str]) -> Report {
+        Report {
+            ended,
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+            files: None,
+            renamed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn source_races_whatever_the_status() {
+        let aborted = [
+            "ABORTING due to invalid path from sender: d/x",
+            "rsync error: protocol incompatibility (code 2) at generator.c(1715) [Receiver=3.5.0]",
+        ];
+        assert!(raced(&report(Ended::Failed(2), &aborted)));
+        let flist = [
+            "ABORTING due to invalid path from sender: d/x",
+            "rsync error: requested action not supported (code 4) at flist.c(2985) [Receiver]",
+        ];
+        assert!(raced(&report(Ended::Failed(4), &flist)));
+        let vanished = [
+            "file has vanished: \"/src/a\"",
+            "rsync: [sender] send_files failed to open \"/src/b\": No such file or directory (2)",
+            "rsync warning: some files vanished before they could be transferred (code 24)",
+        ];
+        assert!(raced(&report(Ended::Partial, &vanished)));
+        // A protocol error that is no race, and a race beside a real failure.
+        let protocol = ["rsync error: protocol incompatibility (code 2) at compat.c(614)"];
+        assert!(!raced(&report(Ended::Failed(2), &protocol)));
+        let full = [
+            "file has vanished: \"/src/a\"",
+            "rsync: [receiver] write failed on \"b\": No space left on device (28)",
+        ];
+        assert!(!raced(&report(Ended::Partial, &full)));
+        assert!(!raced(&report(Ended::Io, &vanished)));
+    }
 }

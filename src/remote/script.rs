@@ -10,6 +10,7 @@ use std::process::Output;
 
 use super::rsync::{MADE_PARENT, RENAMED, ROOT_CHANGED};
 use super::ssh::quote;
+use crate::dir::Stamp;
 
 /// Looks at REPLICA's root (`$1`), making it if it is missing: with its parents if `$2` is 1;
 /// alone, and only if its parent is on device N, if `$2` is `dev:N` (a root deleted while
@@ -18,6 +19,9 @@ use super::ssh::quote;
 /// where), as far as it exists.
 pub const PROBE: &str = r#"root=$1
 if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
+t=$(mktemp 2>/dev/null) && { touch -m -d @1000000000.5 "$t" 2>/dev/null && [ "$(stat -c %Y "$t")" = 1000000000 ] && echo touch; rm -f "$t"; }
+if [ "$(printf x | b2sum 2>/dev/null)" = "0909377ad35110cafb2909e185672b7f2728d1f5094f8ad68d6fac6274bf1f499485a80ea364c04ed006d29459ea3cb7c600280e2f83e032529906f88ae30d0a  -" ]; then echo b2sum; fi
+if [ "$(printf x | sha256sum 2>/dev/null)" = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881  -" ]; then echo sha256sum; fi
 real() {
   b=$1 rest=
   while [ ! -d "$b" ]; do
@@ -63,6 +67,13 @@ pub struct Probe {
     pub rsync: Option<String>,
     /// Where the backup directory is inside the root.
     pub backup_in: Option<PathBuf>,
+    /// `b2sum` and `sha256sum` are there, and say what they should: files may be renamed on
+    /// proof of their bytes.
+    pub b2sum: bool,
+    pub sha256sum: bool,
+    /// `touch -m -d @SECONDS.FRACTION` works: the root's times can be set after a run without
+    /// listing the root (see [`guard`]).
+    pub touch: bool,
     /// Why the root cannot be used.
     pub refused: Option<&'static str>,
 }
@@ -84,6 +95,9 @@ pub fn parse_probe(out: &Output) -> Result<Probe, String> {
             "made" => probe.made = true,
             "missing" => probe.missing = true,
             "content" => probe.content = true,
+            "b2sum" => probe.b2sum = true,
+            "sha256sum" => probe.sha256sum = true,
+            "touch" => probe.touch = true,
             "notdir" => probe.refused = Some("is not a directory"),
             "isroot" => probe.refused = Some("is the remote root directory"),
             "ishome" => probe.refused = Some("is the remote home directory"),
@@ -118,21 +132,29 @@ pub fn parse_probe(out: &Output) -> Result<Probe, String> {
 pub struct Rename {
     pub from: PathBuf,
     pub to: PathBuf,
-    /// `d` for a directory; `d:N` for one of N entries; `SIZE:MTIME` (seconds) for a file.
+    /// `d` for a directory; `d:N` for one of N entries; `f:SIZE:SHA256` for a file, whose
+    /// bytes the remote side checks before it renames (equal size and mtime prove nothing).
     pub what: String,
 }
 
-/// Refuses names with a symlink among their parents, so a rename never goes through a link.
+/// `fs_mv N FROM TO WHAT` renames if FROM is WHAT (a file's digest compared after its size;
+/// the last digest is kept, as the claims on one held file come together); refuses names with
+/// a symlink among their parents, so a rename never goes through a link.
 const RENAME_FUNCTIONS: &str = r#"fs_safe() { d=$1; while :; do case $d in */*) d=${d%/*}; [ -L "$d" ] && return 1;; *) return 0;; esac; done; }
+fs_sum() { [ "$1" = "$fs_last" ] && return 0; fs_last=$1; fs_hex=$(SUMTOOL < "$1") || fs_hex=; fs_hex=${fs_hex%% *}; }
 fs_mv() {
   fs_safe "$2" && fs_safe "$3" || return 0
   { [ -L "$2" ] || [ ! -e "$2" ] || [ -e "$3" ] || [ -L "$3" ]; } && return 0
   case $4 in
     d) [ -d "$2" ] || return 0;;
     d:*) [ -d "$2" ] && [ "$(ls -A -- "$2" | wc -l)" -eq "${4#d:}" ] || return 0;;
-    *) [ -f "$2" ] && [ "$(stat -c %s:%Y -- "$2")" = "$4" ] || return 0;;
+    f:*:*) w=${4#f:}
+      [ -f "$2" ] && [ "$(stat -c %s -- "$2")" = "${w%%:*}" ] || return 0
+      fs_sum "$2"; [ -n "$fs_hex" ] && [ "$fs_hex" = "${w#*:}" ] || return 0;;
+    *) return 0;;
   esac
   case $3 in */*) [ -d "${3%/*}" ] || { mkdir -p -- "${3%/*}" && echo "MADE$1" >&2; } || return 0;; esac
+  fs_last=
   mv -- "$2" "$3" && echo "MARK$1" >&2
   return 0
 }
@@ -141,9 +163,18 @@ fs_mv() {
 /// The command that runs on the remote side before rsync. With the root's `id` known, the
 /// shell moves into the root and checks that it is still that directory, makes the renames,
 /// and starts rsync there: rsync is given `.` as its destination, so what it writes is the
-/// directory just checked, whatever its path names by then. Without an id (a dry run of a
-/// root still to be made) rsync is given the root's path, and there is nothing to rename.
-pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
+/// directory just checked, whatever its path names by then. With `touch`, the root's mtime is
+/// set to it once rsync is done (rsync's status is kept). Without an id (a dry run of a root
+/// still to be made) rsync is given the root's path, and there is nothing to rename.
+/// `tool` is the remote command that computes the digest in a file's `what` (see
+/// [`super::digest::Alg`]).
+pub fn guard(
+    root: &str,
+    id: Option<&str>,
+    renames: &[Rename],
+    touch: Option<Stamp>,
+    tool: &str,
+) -> Vec<u8> {
     let mut s: Vec<u8> = Vec::new();
     let Some(id) = id else {
         s.extend_from_slice(b"rsync");
@@ -151,6 +182,7 @@ pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
     };
     if !renames.is_empty() {
         let functions = RENAME_FUNCTIONS
+            .replace("SUMTOOL", tool)
             .replace("MARK", &String::from_utf8_lossy(RENAMED))
             .replace("MADE", &String::from_utf8_lossy(MADE_PARENT));
         s.extend_from_slice(functions.as_bytes());
@@ -162,6 +194,17 @@ pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
     s.extend_from_slice(b" ]; } || { echo ");
     s.extend_from_slice(ROOT_CHANGED);
     s.extend_from_slice(b" >&2; exit 99; }\n");
+    if let Some(t) = touch {
+        // rsync appends its own arguments to this command: the function takes them.
+        s.extend_from_slice(
+            format!(
+                "fs_rsync() {{ rsync \"$@\"; fs_s=$?; touch -c -m -d @{}.{:09} . 2>/dev/null; \
+                 exit $fs_s; }}\n",
+                t.sec, t.nsec
+            )
+            .as_bytes(),
+        );
+    }
     for (i, r) in renames.iter().enumerate() {
         s.extend_from_slice(format!("fs_mv {i} ").as_bytes());
         s.extend(quote(r.from.as_os_str().as_bytes()));
@@ -171,7 +214,11 @@ pub fn guard(root: &str, id: Option<&str>, renames: &[Rename]) -> Vec<u8> {
         s.extend(quote(r.what.as_bytes()));
         s.push(b'\n');
     }
-    s.extend_from_slice(b"rsync");
+    s.extend_from_slice(if touch.is_some() {
+        b"fs_rsync"
+    } else {
+        b"rsync"
+    });
     s
 }
 
@@ -217,15 +264,19 @@ mod tests {
             let m = std::fs::metadata(&root).unwrap();
             format!("{}:{}", m.dev(), m.ino())
         };
-        let mtime = {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(root.join("f")).unwrap().mtime()
-        };
+        // sha256 of "12345" and of "12346".
+        let sum = "5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5";
+        let other = "bd9a7e1a9a3e5de8ac4e4ee4b0ac06a4a8d6d5ad8ab0f8c0a0c4a5c5c7f29b4b";
         let renames = vec![
             Rename {
                 from: "f".into(),
+                to: "h".into(),
+                what: format!("f:5:{other}"),
+            },
+            Rename {
+                from: "f".into(),
                 to: "g".into(),
-                what: format!("5:{mtime}"),
+                what: format!("f:5:{sum}"),
             },
             Rename {
                 from: "d".into(),
@@ -235,7 +286,12 @@ mod tests {
             Rename {
                 from: "it's\nodd".into(),
                 to: "e/$(touch pwned)".into(),
-                what: "1:0".into(),
+                what: "f:1:0".into(),
+            },
+            Rename {
+                from: "e/in".into(),
+                to: "old-style".into(),
+                what: "5:0".into(),
             },
             Rename {
                 from: "link/etc".into(),
@@ -243,7 +299,13 @@ mod tests {
                 what: "d".into(),
             },
         ];
-        let mut script = guard(root.to_str().unwrap(), Some(&id), &renames);
+        let mut script = guard(
+            root.to_str().unwrap(),
+            Some(&id),
+            &renames,
+            None,
+            "sha256sum",
+        );
         // Stand-in for the remote rsync.
         script.extend_from_slice(b" --version >/dev/null; echo ran; pwd -P");
         let out = Command::new("sh")
@@ -253,14 +315,16 @@ mod tests {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("foldersync-renamed 0"), "{err}");
+        assert!(!err.contains("foldersync-renamed 0"), "other bytes: {err}");
         assert!(err.contains("foldersync-renamed 1"), "{err}");
+        assert!(err.contains("foldersync-renamed 2"), "{err}");
+        assert!(!err.contains("foldersync-renamed 3"), "other bytes: {err}");
         assert!(
-            !err.contains("foldersync-renamed 2"),
-            "mtime differs: {err}"
+            !err.contains("foldersync-renamed 4"),
+            "size and mtime are no proof: {err}"
         );
         assert!(
-            !err.contains("foldersync-renamed 3"),
+            !err.contains("foldersync-renamed 5"),
             "through a symlink: {err}"
         );
         // rsync starts in the root it checked.
@@ -271,7 +335,7 @@ mod tests {
         assert!(!tmp.path().join("pwned").exists() && !root.join("pwned").exists());
         assert!(!root.join("stolen").exists());
 
-        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[]);
+        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[], None, "sha256sum");
         let out = Command::new("sh")
             .arg("-c")
             .arg(std::ffi::OsStr::from_bytes(&wrong))

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::digest::Prover;
 use super::script::Rename;
 use crate::dir::{Kind, Meta};
 use crate::root::Root;
@@ -107,15 +108,16 @@ pub fn meta_in(source: &Root, rel: &Path) -> Option<Meta> {
     source.dir.open_beneath(parent).ok()?.stat_at(name).ok()?
 }
 
-/// A rename to make on the remote side: SOURCE no longer has `from` and now has `to`, a file
-/// (matched there by size and mtime) or a directory.
-pub fn rename(source: &Root, from: &Path, to: &Path) -> Option<Rename> {
+/// A rename to make on the remote side: SOURCE no longer has `from` and now has `to`, a
+/// directory, or a file whose bytes the remote side is to find at `from` before it renames
+/// (see [`super::digest`]).
+pub fn rename(source: &Root, from: &Path, to: &Path, prover: &mut Prover) -> Option<Rename> {
     if meta_in(source, from).is_some() || from.as_os_str().as_bytes().is_empty() {
         return None;
     }
     let meta = meta_in(source, to)?;
     let what = match meta.kind {
-        Kind::File => format!("{}:{}", meta.size, meta.mtime.sec),
+        Kind::File => prover.file(source, to)?,
         Kind::Dir => "d".to_string(),
         _ => return None,
     };

@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 mod batches;
+mod converge;
 mod faults;
+mod honest;
 
 use crate::util::sshd::{self, Sshd};
 use crate::util::*;

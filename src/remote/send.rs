@@ -1,0 +1,321 @@
+//! The rsync runs of one batch: a `--files-from` list run without recursion for the entries
+//! and a recursive one with `--delete` for the trees; or, where `--delete-missing-args` does
+//! not work, one recursive run with include filters (each path, its parents, `dir/***` for a
+//! whole directory, then `- *`), as lsyncd does. A batch sends only what it names: a change in
+//! the root changes the root's times, which rsync sets only for a directory in its list, but
+//! rsync's `-d` sends every entry of a root it lists (reading them all: 20,000 root files made
+//! each batch 3 to 4 times slower). So the root is not listed while its other attributes are
+//! what was sent before: the guard sets its mtime once rsync is done. Where it is listed, filter
+//! rules let through only the root's entries the list names.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::batch::Work;
+use super::filters::{include_rules, literal};
+use super::rsync::{nul_list, Report};
+use super::script::Rename;
+use super::source::list_name;
+use super::Remote;
+use crate::dir::xattr::{self, Xattrs};
+use crate::root::Root;
+use crate::stats::Stats;
+
+/// Past this many root entries in one list, the root's entries are not named one by one: the
+/// run sends them all (as many changed, that costs little more).
+const MAX_ROOT_RULES: usize = 1000;
+
+/// What of SOURCE's root a run that lists it sends, besides its times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootLook {
+    perm: u32,
+    owner: Option<(u32, u32)>,
+    xattrs: Option<Xattrs>,
+}
+
+/// What of SOURCE's root a run that lists it would send now; `None` if it cannot be read.
+pub fn root_look(r: &Remote, source: &Root) -> Option<RootLook> {
+    let meta = source.dir.stat().ok()?;
+    let xattrs = if r.settings.xattrs {
+        Some(xattr::read(&xattr::At::Dir(&source.dir)).ok()?)
+    } else {
+        None
+    };
+    Some(RootLook {
+        perm: meta.perm,
+        owner: r.settings.owner.then_some((meta.uid, meta.gid)),
+        xattrs,
+    })
+}
+
+/// How the root's times are kept right when the batch changes entries in it: by the guard's
+/// `touch` after the last run, while the root's other attributes are as last sent (and not at
+/// all if the batch changes nothing in the root and its mtime is what REPLICA's root was last
+/// given); otherwise by listing the root (and
+/// remembering what was sent, once it went through). Returns `false` if the batch is only the
+/// root's times, left for a moment (once) to the batch with the change in the root that is
+/// coming: the watcher names a new entry's parent before the entry.
+pub fn plan_root(r: &mut Remote, source: &Root, work: &mut Work, renames: bool) -> bool {
+    let in_root = |p: &PathBuf| p.parent().is_some_and(|d| d.as_os_str().is_empty());
+    let listed = work.entries.iter().any(|p| p.as_os_str().is_empty());
+    if !listed && !work.entries.iter().chain(&work.trees).any(in_root) {
+        return true;
+    }
+    let look = root_look(r, source);
+    let mtime = source.dir.stat().ok().map(|m| m.mtime);
+    let by_touch = r.files_from && r.touch && !r.settings.dry_run;
+    if by_touch && look.is_some() && r.root_sent == look && mtime.is_some() {
+        work.entries.retain(|p| !p.as_os_str().is_empty());
+        // Nothing else in the batch changes the root's entries (which would change its times
+        // on the remote side).
+        let alone = work.entries.is_empty() && work.trees.is_empty() && !renames;
+        if alone && mtime == r.root_mtime {
+            r.root_waited = false;
+            return true;
+        }
+        if alone && !r.root_waited {
+            r.root_waited = true;
+            return false;
+        }
+        r.root_waited = false;
+        work.touch = mtime;
+        work.root_mtime = mtime;
+        return true;
+    }
+    if !work.entries.iter().any(|p| p.as_os_str().is_empty()) {
+        work.entries.push(PathBuf::new());
+    }
+    work.root_look = look;
+    work.root_mtime = mtime;
+    true
+}
+
+/// How a batch went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Went {
+    Through,
+    /// In part (some paths failed): they are tried again. `raced`: only because SOURCE
+    /// changed under rsync.
+    Partly {
+        raced: bool,
+    },
+    /// Not at all: the replica is unusable until it is found back (then a full pass runs).
+    Lost,
+}
+
+impl Went {
+    /// The worse of two: lost, then failed, then failed only because SOURCE changed.
+    pub fn worse(self, other: Went) -> Went {
+        match (self, other) {
+            (Went::Lost, _) | (_, Went::Lost) => Went::Lost,
+            (Went::Partly { raced: a }, Went::Partly { raced: b }) => {
+                Went::Partly { raced: a && b }
+            }
+            (Went::Partly { raced }, Went::Through) | (Went::Through, Went::Partly { raced }) => {
+                Went::Partly { raced }
+            }
+            (Went::Through, Went::Through) => Went::Through,
+        }
+    }
+}
+
+/// How one rsync run went; `repeat`: its failures were said before.
+fn went(r: &mut Remote, report: &Report, stats: &Stats, repeat: bool) -> Went {
+    if r.ended(report, stats, repeat) {
+        Went::Through
+    } else if r.problem.is_some() {
+        Went::Lost
+    } else {
+        Went::Partly {
+            raced: super::run::raced(report),
+        }
+    }
+}
+
+/// Sends a batch's work, with its renames made first; returns how it went and which renames
+/// the remote side made.
+pub fn send(
+    r: &mut Remote,
+    source: &Root,
+    work: &Work,
+    renames: &[Rename],
+    stats: &Stats,
+    repeat: bool,
+) -> (Went, Vec<usize>) {
+    if r.files_from {
+        by_list(r, source, work, renames, stats, repeat)
+    } else {
+        by_filters(r, source, work, renames, stats, repeat)
+    }
+}
+
+/// Files compared by content (`--checksum`) rather than by size and mtime.
+pub fn compare(
+    r: &mut Remote,
+    source: &Root,
+    files: &[PathBuf],
+    stats: &Stats,
+    repeat: bool,
+    touch: Option<crate::dir::Stamp>,
+) -> Went {
+    let list = nul_list(
+        files
+            .iter()
+            .map(|p| list_name(p))
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    let extra = [
+        "-d",
+        "--checksum",
+        "--files-from=-",
+        "--from0",
+        "--ignore-missing-args",
+    ];
+    let rules = root_rules(files);
+    // What this run writes changes its directories' times after the batch's last run set the
+    // root's: it sets them again.
+    r.touch_after.set(touch);
+    let report = r.run(source, &extra, &rules, Some(list), &[], stats);
+    went(r, &report, stats, repeat)
+}
+
+/// With the root in `paths` (named for its own times): rules that let through only the root's
+/// entries that `paths` name or lie in, so that `-d` does not send all the others. Empty
+/// without the root, or with too many root entries named.
+pub fn root_rules(paths: &[PathBuf]) -> Vec<OsString> {
+    if !paths.iter().any(|p| p.as_os_str().is_empty()) {
+        return Vec::new();
+    }
+    let mut firsts: Vec<&OsStr> = paths
+        .iter()
+        .filter_map(|p| p.components().next())
+        .map(|c| c.as_os_str())
+        .collect();
+    firsts.sort();
+    firsts.dedup();
+    if firsts.len() > MAX_ROOT_RULES {
+        return Vec::new();
+    }
+    let mut rules: Vec<OsString> = firsts
+        .into_iter()
+        .map(|name| {
+            let mut rule = OsString::from("--filter=+ /");
+            rule.push(OsStr::from_bytes(&literal(Path::new(name))));
+            rule
+        })
+        .collect();
+    rules.push(OsString::from("--filter=- /*"));
+    rules
+}
+
+fn by_list(
+    r: &mut Remote,
+    source: &Root,
+    work: &Work,
+    renames: &[Rename],
+    stats: &Stats,
+    repeat: bool,
+) -> (Went, Vec<usize>) {
+    let mut renames = renames;
+    let mut went = Went::Through;
+    let mut renamed = Vec::new();
+    // The trees first: a directory made by the run with recursion changes its parent's times,
+    // which the run without recursion, listing the parent, then sets.
+    let runs: [(&[PathBuf], &[&str]); 2] =
+        [(&work.trees, &["-r", "--delete"]), (&work.entries, &["-d"])];
+    for (paths, how) in runs {
+        let last = how[0] == "-d";
+        // An empty list runs only to carry the renames (made before the first run), or to set
+        // the root's times (after the last).
+        if paths.is_empty() && (!last || renames.is_empty() && work.touch.is_none()) {
+            continue;
+        }
+        if last {
+            r.touch_after.set(work.touch);
+        }
+        let list = nul_list(
+            paths
+                .iter()
+                .map(|p| list_name(p))
+                .collect::<Vec<_>>()
+                .iter(),
+        );
+        let rules = root_rules(paths);
+        let mut extra: Vec<&str> = how.to_vec();
+        extra.extend(["--force", "--files-from=-", "--from0"]);
+        let mut removing = extra.clone();
+        removing.push("--delete-missing-args");
+        let moved: Vec<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
+        if r.removals_allowed(&removing, &rules, Some(list.clone()), &moved, stats) {
+            extra = removing;
+        } else {
+            extra.retain(|a| *a != "--delete");
+            extra.push("--ignore-missing-args");
+        }
+        let report = r.run(source, &extra, &rules, Some(list), renames, stats);
+        renamed.extend(report.renamed.iter().copied());
+        renames = &[];
+        went = went.worse(self::went(r, &report, stats, repeat));
+        if let Went::Lost = went {
+            return (went, renamed);
+        }
+    }
+    (went, renamed)
+}
+
+fn by_filters(
+    r: &mut Remote,
+    source: &Root,
+    work: &Work,
+    renames: &[Rename],
+    stats: &Stats,
+    repeat: bool,
+) -> (Went, Vec<usize>) {
+    let rules = include_rules(&work.entries, &work.trees);
+    let mut extra = vec!["-r", "--force", "--from0", "--include-from=-"];
+    let moved: Vec<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
+    if r.removals_allowed(
+        &[extra.as_slice(), &["--delete"]].concat(),
+        &[],
+        Some(rules.clone()),
+        &moved,
+        stats,
+    ) {
+        extra.push("--delete");
+    }
+    let report = r.run(source, &extra, &[], Some(rules), renames, stats);
+    let went = went(r, &report, stats, repeat);
+    (went, report.renamed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_lets_through_only_what_is_named() {
+        assert!(root_rules(&[PathBuf::from("a")]).is_empty());
+        let rules = root_rules(&[
+            PathBuf::new(),
+            PathBuf::from("new"),
+            PathBuf::from("d/deep/f"),
+            PathBuf::from("d/g"),
+            PathBuf::from("st*r"),
+        ]);
+        let rules: Vec<String> = rules
+            .iter()
+            .map(|r| r.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "--filter=+ /d",
+                "--filter=+ /new",
+                "--filter=+ /st\\*r",
+                "--filter=- /*"
+            ]
+        );
+    }
+}
