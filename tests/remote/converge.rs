@@ -165,6 +165,8 @@ fn a_removal_reaches_the_remote_at_once() {
 fn a_rename_split_across_batches_is_still_a_remote_mv() {
     let Some((env, sshd)) = setup() else { return };
     write(env.src.join("docs/big.bin"), bytes(300_000, 5));
+    // SOURCE keeps some data meanwhile: with only an empty directory it would be empty.
+    write(env.src.join("keep"), "k");
     let mut run = watching(&env, &sshd, &[]);
     let inode = ino(&env.rep.join("docs/big.bin"));
     let outside = env.root.join("moved-out.bin");

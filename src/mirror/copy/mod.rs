@@ -134,7 +134,7 @@ impl Run<'_> {
             };
             if self.m.opts.hard_links
                 && before.nlink > 1
-                && self.link_instead(node, name, rel, &before, update)
+                && self.link_instead(node, name, rel, (&input, &before), update)
             {
                 return After::Finished;
             }

@@ -8,6 +8,9 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use super::Role;
+use std::fs::File;
+
+use crate::dir::compare;
 use crate::dir::{Dir, Id, Kind, Meta};
 use crate::mirror::apply::Run;
 use crate::mirror::copy::TempGuard;
@@ -37,7 +40,7 @@ impl Run<'_> {
         node: &Node,
         name: &OsStr,
         rel: &Path,
-        src: &Meta,
+        (input, src): (&File, &Meta),
         update: bool,
     ) -> bool {
         let known = self.m.known.knows(src.id);
@@ -56,7 +59,7 @@ impl Run<'_> {
             }
             // A new name of an inode already mirrored under another name (the watcher's `ln`):
             // that copy becomes the leader, and this name a link to it.
-            Role::Lead if !update => match self.adopt(src, rel, node, known) {
+            Role::Lead if !update => match self.adopt((input, src), rel, node, known) {
                 Adopted::From(to) => {
                     self.link_and_sync(node, name, rel, &to);
                     true
@@ -83,10 +86,7 @@ impl Run<'_> {
     /// Finds another name of `src` whose copy in REPLICA is current, and makes it the run's
     /// leader for `src`. A batch that knows no other name looks in the same directory first
     /// (`ln a b` makes no event for `a`), and else asks for a search; a pass meets every name.
-    fn adopt(&self, src: &Meta, rel: &Path, node: &Node, known: bool) -> Adopted {
-        let Some(root) = self.m.root_dir() else {
-            return Adopted::Nothing;
-        };
+    fn adopt(&self, (input, src): (&File, &Meta), rel: &Path, node: &Node, known: bool) -> Adopted {
         let mut others = self.m.known.others(src.id, rel, ADOPT_FROM);
         if others.is_empty() && !self.full {
             others = siblings(node, src, rel);
@@ -105,20 +105,8 @@ impl Run<'_> {
                 self.m.known.forget(src.id, &other);
                 continue;
             }
-            let copy = root
-                .open_beneath(parent)
-                .and_then(|d| d.stat_at(other_name))
-                .ok()
-                .flatten();
-            // Current: the same size and mtime, and written after SOURCE's inode last changed
-            // (its ctime), which is what proves the bytes the same where REPLICA keeps ctimes.
-            let current = |c: &Meta| {
-                c.kind == Kind::File
-                    && c.same_stamp(src, self.m.opts.rules.window)
-                    && !(self.m.opts.ctimes && src.changed_after(c))
-            };
-            if let Some(copy) = copy.filter(current) {
-                self.links.lead_with(src.id, &other, copy.id);
+            if let Some(copy) = self.current_copy(&other, input, src) {
+                self.links.lead_with(src.id, &other, copy);
                 return Adopted::From(other);
             }
         }
@@ -127,6 +115,29 @@ impl Run<'_> {
         } else {
             Adopted::Nothing
         }
+    }
+
+    /// REPLICA's copy at `other` (its inode), if it holds the bytes of SOURCE's `input` (as
+    /// `src` describes it): the same size and mtime, and either written after SOURCE's inode
+    /// last changed (its ctime, where REPLICA keeps ctimes), or its bytes compared (a new name
+    /// moves the inode's ctime too, as would a rewrite that kept the size and mtime).
+    fn current_copy(&self, other: &Path, input: &File, src: &Meta) -> Option<Id> {
+        let dir = self.m.root_dir()?.open_beneath(other.parent()?).ok()?;
+        let name = other.file_name()?;
+        let copy = dir.stat_at(name).ok()??;
+        if copy.kind != Kind::File || !copy.same_stamp(src, self.m.opts.rules.window) {
+            return None;
+        }
+        if !(self.m.opts.ctimes && src.changed_after(&copy)) {
+            return Some(copy.id);
+        }
+        let theirs = dir.open_file(name).ok()?;
+        if crate::dir::meta_of(&theirs).ok()?.id != copy.id {
+            return None;
+        }
+        let stop = || self.m.stop.is_set();
+        let same = compare::same_data(input, &theirs, src.size, &stop);
+        matches!(same, Ok(compare::Compared::Same)).then_some(copy.id)
     }
 
     /// Makes REPLICA's `name` (at `rel`) a hard link to REPLICA's `to`, replacing what is there
