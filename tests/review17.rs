@@ -110,6 +110,31 @@ fn a_directory_taken_by_its_names_keeps_none_of_the_old_bytes() {
     run.stop();
 }
 
+/// The same blind spot without any rename to detect: the release directory swapped in under
+/// the same name (`mv app old && mv new-build app`, the usual atomic deploy) while watching.
+/// The watcher looks at `app` as a whole (a moved-in directory), finds it on both sides, and
+/// walks it with the quick check and the ctime rule; the files inside kept the ctimes they got
+/// when they were built (a rename moves the ctime of the directory moved, not of what it
+/// holds), earlier than REPLICA's copies. REPLICA's `app/bin/app` keeps the old bytes for good.
+/// Fix: a tree look for a moved-in directory compares the bytes of files whose size and mtime
+/// match (the watcher knows the directory came in whole).
+#[test]
+fn a_directory_swapped_in_under_the_same_name_while_watching() {
+    let env = Env::new();
+    let staging = env.root.join("staging");
+    let archive = env.root.join("archive");
+    dated_file(&staging.join("app/bin/app"), 8192, 21, Y1980);
+    dated_file(&env.src.join("app/bin/app"), 8192, 20, Y1980);
+    write(env.src.join("readme"), "readme");
+    mkdir(&archive);
+    let mut run = watching(&env, &[]);
+    converges(&env, QUICK);
+    fs::rename(env.src.join("app"), archive.join("app")).unwrap();
+    fs::rename(staging.join("app"), env.src.join("app")).unwrap();
+    converges(&env, QUICK);
+    run.stop();
+}
+
 /// The same deploy made while foldersync is stopped: the pass's index (orphans/index.rs) pairs
 /// the orphan `app-1.0` with the newcomer `app-1.1` by their names inside, renames it, and walks
 /// it with the same quick check: "renamed app-1.0 -> app-1.1", "0 copied", and REPLICA keeps
@@ -444,4 +469,63 @@ fn a_remote_same_size_rewrite_that_keeps_the_mtime_is_mirrored() {
     set_mtime(&f, Y1980);
     converges(&env, crate::remote::QUICK);
     run.stop();
+}
+
+/// The other half of the same blindness: a file system a pass met inside SOURCE is unmounted
+/// while watching. REPLICA's copy is kept, as mirror/mounts.rs intends, but nothing notices the
+/// unmount until the next pass (an hour here): no error is said and `foldersync status` says
+/// healthy while REPLICA holds what SOURCE no longer shows.
+#[test]
+fn a_file_system_unmounted_inside_source_while_watching_is_said() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let env = Env::new();
+    write(env.src.join("seed"), "seed");
+    let mount = Mount::tmpfs(&env.src.join("m"), "4m");
+    write(env.src.join("m/f"), "on the mounted file system");
+    let status = env.root.join("status.json");
+    let mut run = watching(&env, &["--status-file", status.to_str().unwrap()]);
+    converges(&env, QUICK);
+    mount.unmount();
+    wait_for(
+        QUICK,
+        "`foldersync status` to say the mirror is unhealthy",
+        || crate::converge::status_check(&status).0 == 1,
+    );
+    run.stop();
+}
+
+/// A user's file whose name has the shape of a foldersync temporary file
+/// (`.foldersync-<16 hex>-<n>.tmp`) is mirrored like any other (trust.rs checks that). Removed
+/// from SOURCE, REPLICA's copy is removed as a "leftover temporary file" (apply.rs `remove_now`,
+/// done.rs), never kept in the backup directory: with `--backup-dir`, which promises that a
+/// sync never destroys anything, the user's data is gone, and the log calls it a leftover.
+/// foldersync copied that very file itself a pass earlier. Fix: a name counts as a leftover
+/// only where SOURCE never had it (a pass that finds it in SOURCE records it), or keep what
+/// has the shape in the backup directory like any other file.
+#[test]
+fn a_user_file_named_like_a_temporary_file_is_backed_up() {
+    let env = Env::new();
+    let name = ".foldersync-0123456789abcdef-7.tmp";
+    write(env.src.join(name), "precious");
+    write(env.src.join("other"), "other");
+    let backup = env.root.join("backup");
+    let args = ["--backup-dir", backup.to_str().unwrap()];
+    env.once_ok_with(&args);
+    assert_eq!(fs::read(env.rep.join(name)).unwrap(), b"precious");
+    fs::remove_file(env.src.join(name)).unwrap();
+    env.once_ok_with(&args);
+    let kept: Vec<_> = walkdir::WalkDir::new(&backup)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(name))
+        .collect();
+    assert!(
+        !kept.is_empty(),
+        "the removed file is not in the backup directory\nlog:\n{}",
+        env.log_text()
+    );
 }
