@@ -14,6 +14,7 @@ mod model;
 mod operations;
 mod pass;
 mod remote;
+mod review17;
 mod safety;
 mod signals;
 mod status;
