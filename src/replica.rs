@@ -21,6 +21,11 @@ pub struct Look {
     /// directory was just renamed, before the rename's own event came) waits the short while
     /// in which the event that explains it comes.
     pub removed: bool,
+    /// The entry came in whole from elsewhere (a directory moved in from outside SOURCE, or a
+    /// REPLICA directory taken for a new one by the names inside): the ctimes of the files below
+    /// it say nothing about REPLICA's copies there, so files whose size and mtime match have
+    /// their bytes compared.
+    pub verify: bool,
 }
 
 impl Look {
@@ -29,24 +34,28 @@ impl Look {
         tree: false,
         moved: false,
         removed: false,
+        verify: false,
     };
     /// The entry and everything below it.
     pub const TREE: Look = Look {
         tree: true,
-        moved: false,
-        removed: false,
+        ..Look::ENTRY
     };
     /// An entry moved away from its place in SOURCE.
     pub const MOVED: Look = Look {
-        tree: false,
         moved: true,
-        removed: false,
+        ..Look::ENTRY
     };
     /// An entry deleted from SOURCE.
     pub const REMOVED: Look = Look {
-        tree: false,
-        moved: false,
         removed: true,
+        ..Look::ENTRY
+    };
+    /// An entry moved into SOURCE from elsewhere: everything below it, compared.
+    pub const MOVED_IN: Look = Look {
+        tree: true,
+        verify: true,
+        ..Look::ENTRY
     };
 
     /// The closer of two looks.
@@ -55,6 +64,7 @@ impl Look {
             tree: self.tree || other.tree,
             moved: self.moved || other.moved,
             removed: self.removed || other.removed,
+            verify: self.verify || other.verify,
         }
     }
 }

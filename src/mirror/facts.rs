@@ -22,8 +22,8 @@ impl<'r> Walk<'_, 'r> {
         node: &Node<'r>,
         name: &OsStr,
         rel: &Path,
-        src: Option<Kind>,
-        dst: Option<Kind>,
+        (src, dst): (Option<Kind>, Option<Kind>),
+        verify: bool,
     ) -> Option<Facts> {
         let run = self.run;
         let needs_meta = |k: Option<Kind>, other: Option<Kind>| match k {
@@ -51,7 +51,9 @@ impl<'r> Walk<'_, 'r> {
             _ => false,
         };
         let same_bytes = match (&src, &dst) {
-            (Some(s), Some(d)) if plan::needs_bytes(s, d, status_newer, &run.m.opts.rules) => {
+            (Some(s), Some(d))
+                if plan::needs_bytes(s, d, status_newer || verify, &run.m.opts.rules) =>
+            {
                 let size = s.meta.map_or(0, |m| m.size);
                 Some(same_bytes(run, node, name, rel, size)?)
             }

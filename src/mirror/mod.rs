@@ -206,13 +206,22 @@ impl Mirror {
             crate::lock(&self.held).clear();
             crate::lock(&self.skipped).clear();
         }
+        let mut unmade = std::collections::HashSet::new();
         for (from, to) in &batch.renames {
             if self.stop.is_set() {
                 break;
             }
-            rename::rename(&run, from, to);
+            if !rename::rename(&run, from, to) {
+                unmade.insert(to);
+            }
         }
-        walk::sync_paths(&run, &batch.paths);
+        // A rename not made as one: what REPLICA holds at its new name (if anything) is not the
+        // copy of what SOURCE moved there, and the ctimes below it say nothing of it.
+        let mut paths = batch.paths;
+        for (path, look) in paths.iter_mut() {
+            look.verify |= unmade.contains(path);
+        }
+        walk::sync_paths(&run, &paths);
         let outcome = run.finish();
         if full && !self.stop.is_set() {
             crate::lock(&self.mounts).pass_ended();

@@ -28,6 +28,9 @@ pub struct Node<'r> {
     pub have: Option<Meta>,
     /// REPLICA's directory was made in this run.
     pub fresh: bool,
+    /// Its files whose size and mtime match are compared byte for byte (it came in whole from
+    /// elsewhere: their ctimes say nothing about REPLICA's copies).
+    pub verify: bool,
     /// REPLICA's directory has a default ACL, which new files inherit (asked once).
     acl_default: std::sync::OnceLock<bool>,
     /// Entries were made or removed in REPLICA's directory (so its mtime moved), or its
@@ -64,6 +67,7 @@ impl<'r> Node<'r> {
             want,
             have,
             fresh: false,
+            verify: false,
             acl_default: std::sync::OnceLock::new(),
             touched: AtomicBool::new(false),
             run,
@@ -175,4 +179,6 @@ pub struct Task<'r> {
     pub empty: bool,
     /// Walk its contents too (otherwise only its attributes are reconciled).
     pub tree: bool,
+    /// Compare the bytes of its files whose size and mtime match (see `Look::verify`).
+    pub verify: bool,
 }

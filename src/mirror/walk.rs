@@ -97,7 +97,9 @@ impl<'r> Walk<'_, 'r> {
             return;
         }
         let tree = task.tree;
-        if let Some(node) = self.open(task) {
+        let verify = task.verify;
+        if let Some(mut node) = self.open(task) {
+            node.verify = verify;
             if tree {
                 self.walk(Arc::new(node));
             }
@@ -203,7 +205,11 @@ impl<'r> Walk<'_, 'r> {
                     None => break,
                 },
             };
-            self.entry(&node, &name, src_kind, dst_kind, Look::TREE);
+            let look = Look {
+                verify: node.verify,
+                ..Look::TREE
+            };
+            self.entry(&node, &name, src_kind, dst_kind, look);
         }
     }
 
@@ -237,7 +243,7 @@ impl<'r> Walk<'_, 'r> {
             return;
         }
         run.stats.add(Count::Checked);
-        let Some(facts) = self.facts(node, name, &rel, src, dst) else {
+        let Some(facts) = self.facts(node, name, &rel, (src, dst), look.verify) else {
             return;
         };
         let plan = plan::decide(&facts, &m.opts.rules);
@@ -251,6 +257,7 @@ impl<'r> Walk<'_, 'r> {
                 made: None,
                 empty: facts.src.is_none(),
                 tree: true,
+                verify: false,
             });
             return;
         }
@@ -303,7 +310,8 @@ impl<'r> Walk<'_, 'r> {
             Op::Keep => {}
             Op::MakeDir if new && run.keep_newcomer(node, &rel, Kind::Dir, None) => {}
             Op::MakeDir if new && run.claim_dir(node, name, &rel) => {
-                // An earlier self renamed into place: its contents are reconciled.
+                // An earlier self renamed into place: its contents are reconciled, and its
+                // files compared (taken by its names, it may be another directory's copy).
                 node.touch();
                 self.push(Task {
                     parent: Arc::clone(node),
@@ -312,6 +320,7 @@ impl<'r> Walk<'_, 'r> {
                     made: None,
                     empty: false,
                     tree: true,
+                    verify: true,
                 });
             }
             Op::MakeDir => {
@@ -323,6 +332,7 @@ impl<'r> Walk<'_, 'r> {
                         made: Some(made),
                         empty: false,
                         tree: true,
+                        verify: false,
                     });
                 }
             }
@@ -333,6 +343,7 @@ impl<'r> Walk<'_, 'r> {
                 made: None,
                 empty: false,
                 tree,
+                verify: look.verify,
             }),
             Op::Copy { update } => {
                 let update = update && plan.remove.is_none();

@@ -97,8 +97,13 @@ pub fn hints(events: &[DebouncedEvent], scope: &Scope) -> Vec<Hint> {
             EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
                 out.extend(paths(Look::MOVED));
             }
-            // New or moved-in entries are looked at as a whole: nothing was reported for the
-            // contents of a moved-in directory, nor for files made in a new one before its watch.
+            // Moved in from outside SOURCE (a rename's second half alone): looked at as a whole,
+            // and compared (what it holds kept its ctimes from where it was).
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                out.extend(paths(Look::MOVED_IN));
+            }
+            // New entries are looked at as a whole: nothing was reported for files made in a
+            // new directory before its watch.
             EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) | EventKind::Any => {
                 out.extend(paths(Look::TREE));
             }
@@ -116,7 +121,7 @@ pub fn rename(event: &Event, scope: &Scope) -> Option<Hint> {
     match (scope.relative(from), scope.relative(to)) {
         (Some(from), Some(to)) => Some(Hint::Rename(from, to)),
         (Some(from), None) => Some(Hint::Path(from, Look::ENTRY)),
-        (None, Some(to)) => Some(Hint::Path(to, Look::TREE)),
+        (None, Some(to)) => Some(Hint::Path(to, Look::MOVED_IN)),
         (None, None) => None,
     }
 }
@@ -152,8 +157,9 @@ pub fn raw_hints(event: &Event, seen: Instant) -> Vec<RawHint> {
     match event.kind {
         EventKind::Modify(ModifyKind::Name(mode)) => {
             for (i, path) in event.paths.iter().enumerate() {
-                let moved_in = mode == RenameMode::To || (mode == RenameMode::Both && i == 1);
-                let look = if moved_in {
+                let look = if mode == RenameMode::To {
+                    Look::MOVED_IN
+                } else if mode == RenameMode::Both && i == 1 {
                     Look::TREE
                 } else if mode == RenameMode::From {
                     Look::MOVED
@@ -242,7 +248,7 @@ mod tests {
                 p("f", Look::ENTRY),
                 p("gone", Look::REMOVED),
                 Hint::Rename("a".into(), "b".into()),
-                p("in", Look::TREE),
+                p("in", Look::MOVED_IN),
                 p("out", Look::MOVED),
                 p("x", Look::ENTRY),
             ]

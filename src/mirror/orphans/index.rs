@@ -39,9 +39,22 @@ impl Run<'_> {
             self.index(orphans)
         };
         *crate::lock(&self.index) = Some(index);
-        self.match_dirs(&newcomers);
-        let mut paths: Vec<(PathBuf, Look)> =
-            newcomers.into_iter().map(|n| (n.rel, Look::TREE)).collect();
+        let taken = self.match_dirs(&newcomers);
+        // A directory taken by its names may be another directory's copy: its files compared.
+        let look = |rel: &PathBuf| {
+            if taken.contains(rel) {
+                Look::MOVED_IN
+            } else {
+                Look::TREE
+            }
+        };
+        let mut paths: Vec<(PathBuf, Look)> = newcomers
+            .into_iter()
+            .map(|n| {
+                let look = look(&n.rel);
+                (n.rel, look)
+            })
+            .collect();
         if !paths.is_empty() {
             paths.sort_by(|a, b| a.0.cmp(&b.0));
             super::super::walk::sync_paths(self, &paths);
@@ -101,7 +114,9 @@ impl Run<'_> {
     }
 
     /// Renames orphan directories to the arrivals that hold the same names.
-    fn match_dirs(&self, newcomers: &[Newcomer]) {
+    /// Returns the arrivals that took one.
+    fn match_dirs(&self, newcomers: &[Newcomer]) -> std::collections::HashSet<PathBuf> {
+        let mut taken = std::collections::HashSet::new();
         for n in newcomers.iter().filter(|n| n.kind == Kind::Dir) {
             if let Some(names) = self
                 .source
@@ -110,9 +125,12 @@ impl Run<'_> {
                 .ok()
                 .and_then(|d| names_of(&d))
             {
-                self.take_dir(&names, &n.rel);
+                if self.take_dir(&names, &n.rel) {
+                    taken.insert(n.rel.clone());
+                }
             }
         }
+        taken
     }
 
     /// Renames the first untaken orphan directory holding `names` to `rel`.
