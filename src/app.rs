@@ -173,6 +173,7 @@ fn first_pass_guard(
         .and_then(|s| s.load(&config.source, &described));
     if let Some(r) = &record {
         replica.know_source_mounts(r.source_mounts.clone());
+        config.own.know_past_tokens(r.tokens.clone());
     }
     let mirrored_before = record
         .as_ref()

@@ -21,6 +21,9 @@ pub struct OwnFiles {
     /// and never removed, nor are the directories that lead to them.
     in_replica: Vec<PathBuf>,
     temps: TempNames,
+    /// The tokens of earlier runs on this mirror (from the state record): their temporary
+    /// files, left by a run that was killed, are leftovers, not data.
+    past: std::sync::OnceLock<Vec<String>>,
 }
 
 impl OwnFiles {
@@ -36,7 +39,25 @@ impl OwnFiles {
             temp_dirs_in_source,
             in_replica: replica_dirs,
             temps: TempNames::new(),
+            past: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The tokens of earlier runs on this mirror (set once, at start-up).
+    pub fn know_past_tokens(&self, tokens: Vec<String>) {
+        let _ = self.past.set(tokens);
+    }
+
+    /// Whether `name` is a temporary file of this run or of an earlier run on this mirror (left
+    /// by one that was killed): a leftover, not data. A user's file of the same shape, with
+    /// another token, is data.
+    pub fn is_leftover(&self, name: &OsStr) -> bool {
+        is_temp_name(name)
+            && (self.temps.is_ours(name)
+                || self.past.get().is_some_and(|past| {
+                    let token = &name.as_bytes()[PREFIX.len()..PREFIX.len() + TOKEN_LEN];
+                    past.iter().any(|t| t.as_bytes() == token)
+                }))
     }
 
     /// Whether the SOURCE path `rel` is one of ours (so it is neither mirrored nor watched).
@@ -124,6 +145,11 @@ impl TempNames {
         name.extend_from_slice(format!("-{n}").as_bytes());
         name.extend_from_slice(SUFFIX);
         OsString::from_vec(name)
+    }
+
+    /// This process's token.
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// A wildcard pattern matching this process's temporary names (`*` for the counter).

@@ -32,6 +32,25 @@ pub struct Record {
     /// Directories inside SOURCE (relative) where a file system was mounted at the last pass.
     #[serde(default)]
     pub source_mounts: BTreeSet<PathBuf>,
+    /// The temporary-name tokens of the latest runs (see `own::TempNames`), newest last: a
+    /// temporary file one of them left is a leftover, not data.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+}
+
+/// How many runs' tokens a record keeps.
+pub const TOKENS: usize = 32;
+
+impl Record {
+    /// Adds this run's token (keeping the newest [`TOKENS`]).
+    pub fn add_token(&mut self, token: &str) {
+        if self.tokens.last().map(String::as_str) != Some(token) {
+            self.tokens.retain(|t| t != token);
+            self.tokens.push(token.to_string());
+        }
+        let extra = self.tokens.len().saturating_sub(TOKENS);
+        self.tokens.drain(..extra);
+    }
 }
 
 /// The state directory and the record file of one pair.
@@ -120,6 +139,7 @@ mod tests {
             replica_id: Some("1:2".into()),
             mirrored: true,
             source_mounts: [PathBuf::from("disk")].into(),
+            tokens: vec!["0123456789abcdef".into()],
         };
         state.save(&record).unwrap();
         assert_eq!(state.load(Path::new("/s"), "/r"), Some(record));

@@ -116,6 +116,7 @@ impl<'a> Daemon<'a> {
 
     /// Runs until stopped (or after one pass with `--once`) and returns the exit status.
     pub fn run(mut self) -> u8 {
+        self.remember_token();
         self.report.state(State::Passing, None);
         self.report.write_now();
         if self.config.watch {
@@ -492,6 +493,26 @@ impl<'a> Daemon<'a> {
         }
     }
 
+    /// Records this run's token before the first pass writes anything: a temporary file it
+    /// leaves if it is killed is then known for a leftover by the next run, never kept as data.
+    fn remember_token(&mut self) {
+        let Some(state) = self.state.as_ref().filter(|_| !self.config.dry_run) else {
+            return;
+        };
+        let mut next = self
+            .recorded
+            .clone()
+            .unwrap_or_else(|| crate::state::Record {
+                source: self.config.source.to_string_lossy().into_owned(),
+                replica: self.replica.describe(),
+                ..Default::default()
+            });
+        next.add_token(self.config.own.temps().token());
+        if state.save(&next).is_ok() {
+            self.recorded = Some(next);
+        }
+    }
+
     /// Records that this REPLICA was mirrored into, and where file systems are mounted inside
     /// SOURCE (see [`crate::state`]). A record that cannot be written is said once.
     fn remember(&mut self) {
@@ -505,6 +526,11 @@ impl<'a> Daemon<'a> {
             replica_id: self.replica.identity(),
             mirrored: true,
             source_mounts: self.replica.source_mounts(),
+            tokens: self
+                .recorded
+                .as_ref()
+                .map(|r| r.tokens.clone())
+                .unwrap_or_default(),
         };
         if self.recorded.as_ref() == Some(&record) {
             return;

@@ -63,6 +63,36 @@ pub fn same_data(a: &File, b: &File, len: u64, stop: &dyn Fn() -> bool) -> io::R
     Ok(Compared::Same)
 }
 
+/// Whether SOURCE's `input` (as `before` describes it) holds the same bytes as `theirs`, compared
+/// while no writer touched `input`: under a read lease where one can be had (a writer opening it
+/// breaks the lease), else with its ctime checked after. A writer at work, or one that came
+/// meanwhile, makes it [`Compared::Differ`]: not proven.
+pub fn same_data_undisturbed(
+    input: &File,
+    before: &super::Meta,
+    theirs: &File,
+    stop: &dyn Fn() -> bool,
+) -> io::Result<Compared> {
+    use super::lease::{self, Lease};
+    let leased = match lease::take(input) {
+        Lease::Busy => return Ok(Compared::Differ),
+        Lease::Held => true,
+        Lease::Unavailable => false,
+    };
+    let same = same_data(input, theirs, before.size, stop);
+    let undisturbed = if leased {
+        let holds = lease::holds(input);
+        lease::release(input);
+        holds
+    } else {
+        super::meta_of(input).is_ok_and(|now| now.ctime == before.ctime)
+    };
+    match same? {
+        Compared::Same if !undisturbed => Ok(Compared::Differ),
+        other => Ok(other),
+    }
+}
+
 /// The offset of the next data at or after `pos` in `file`, or `len` if there is none before
 /// it. A file system that cannot say (no `SEEK_DATA`) is taken as all data.
 fn next_data(file: &File, pos: u64, len: u64) -> io::Result<u64> {

@@ -160,8 +160,15 @@ impl Meta {
     /// few milliseconds, so a change made in the tick REPLICA's copy was written in looks no
     /// later than the copy. Such a copy is compared once more and marked checked (its ctime
     /// then moves on).
+    /// A ctime with no nanoseconds comes from a file system that keeps whole seconds (ext4 with
+    /// small inodes, ext3, FAT, many FUSE file systems): it is compared to the second, or a
+    /// change made later in the second of the copy would look older than the copy.
     pub fn changed_after(&self, other: &Meta) -> bool {
-        self.ctime >= other.ctime
+        if self.ctime.nsec == 0 {
+            self.ctime.sec >= other.ctime.sec
+        } else {
+            self.ctime >= other.ctime
+        }
     }
 }
 

@@ -202,26 +202,32 @@ impl<'a> Run<'a> {
     }
 
     fn remove_now(&self, dir: Option<&Dir>, name: &OsStr, rel: &Path, kind: Kind) -> bool {
+        // A temporary file left by a run that was killed is no data: never kept.
+        let leftover = kind == Kind::File && self.m.own().is_leftover(name);
         if self.dry_run() {
             self.note(Done::Removed {
                 rel,
                 kind,
                 kept: None,
+                leftover,
             });
             return true;
         }
         let Some(dir) = dir else {
             return false;
         };
-        // A temporary file left by a run that was killed is no data: never kept.
-        let leftover = kind == Kind::File && crate::own::is_temp_name(name);
         let kept = match &self.m.backup {
             Some(backup) if !leftover => backup.keep(dir, name, rel, kind).map(Some),
             _ => tree::remove(dir, name, kind).map(|()| None),
         };
         match kept {
             Ok(kept) => {
-                self.note(Done::Removed { rel, kind, kept });
+                self.note(Done::Removed {
+                    rel,
+                    kind,
+                    kept,
+                    leftover,
+                });
                 true
             }
             Err(e) => {

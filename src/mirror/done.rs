@@ -8,7 +8,6 @@ use super::overlay::Sim;
 use super::plan::Entry;
 use crate::dir::{Kind, Meta};
 use crate::escape::{esc, rel as show};
-use crate::own;
 
 /// A change made (or, in a dry run, that would be made) to REPLICA.
 pub enum Done<'p> {
@@ -45,6 +44,8 @@ pub enum Done<'p> {
         rel: &'p Path,
         kind: Kind,
         kept: Option<PathBuf>,
+        /// A temporary file of this run or an earlier one (see `OwnFiles::is_leftover`).
+        leftover: bool,
     },
     Renamed {
         from: &'p Path,
@@ -96,10 +97,13 @@ impl fmt::Display for Done<'_> {
                 let verb = if *update { "updated" } else { "created" };
                 write!(f, "{verb} symlink {} -> {}", show(rel), esc(target))
             }
-            Done::Removed { rel, kind, kept } => {
-                let leftover =
-                    *kind == Kind::File && rel.file_name().is_some_and(own::is_temp_name);
-                if leftover {
+            Done::Removed {
+                rel,
+                kind,
+                kept,
+                leftover,
+            } => {
+                if *leftover {
                     write!(f, "removed leftover temporary file {}", show(rel))?;
                 } else {
                     write!(f, "removed {} {}", kind.noun(), show(rel))?;

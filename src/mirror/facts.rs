@@ -69,7 +69,7 @@ impl<'r> Walk<'_, 'r> {
                     Ok(differ) => differ,
                     Err(e) if dir::is_absent(&e) => false,
                     Err(e) => {
-                        run.xattrs(Err(e));
+                        run.xattrs(Err(e), rel);
                         false
                     }
                 }
@@ -111,9 +111,14 @@ pub(super) fn same_bytes(
         return Some(false);
     };
     let stop = || run.m.stop.is_set();
+    // Compared while no writer is at work (a lease), else not taken as the same.
     let compared = s.open_file(name).and_then(|a| {
+        let before = dir::meta_of(&a)?;
+        if before.size != size {
+            return Ok(Compared::Differ);
+        }
         d.open_file(name)
-            .and_then(|b| compare::same_data(&a, &b, size, &stop))
+            .and_then(|b| compare::same_data_undisturbed(&a, &before, &b, &stop))
     });
     match compared {
         Ok(Compared::Same) => Some(true),

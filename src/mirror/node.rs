@@ -133,10 +133,11 @@ impl Drop for Node<'_> {
             if let Some(src) = &self.src {
                 use crate::dir::xattr::{self, At};
                 let (from, to) = (At::Dir(src), At::Dir(dst));
-                run.xattrs(xattr::read(&from).and_then(|w| {
+                let result = xattr::read(&from).and_then(|w| {
                     let h = xattr::read(&to)?;
                     xattr::write(&to, &w, &h)
-                }));
+                });
+                run.xattrs(result, &self.rel);
             }
         }
         if run.m.opts.fsync && touched {

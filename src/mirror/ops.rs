@@ -16,7 +16,7 @@ use crate::error::Logged;
 impl Run<'_> {
     /// Takes the result of writing extended attributes: a file system that does not keep them
     /// is said once per run, not once per file.
-    pub fn xattrs(&self, result: std::io::Result<bool>) {
+    pub fn xattrs(&self, result: std::io::Result<bool>, rel: &Path) {
         use std::sync::atomic::Ordering;
         match result {
             Ok(_) => {}
@@ -28,11 +28,16 @@ impl Run<'_> {
                     );
                 }
             }
-            Err(e) => {
-                if !self.xattrs_refused.swap(true, Ordering::Relaxed) {
-                    log::warn!("cannot copy extended attributes into REPLICA: {e}");
-                }
+            // The entry went away meanwhile: the look that follows its event sorts it out.
+            Err(e) if crate::dir::is_absent(&e) => {
+                log::debug!(
+                    "{} vanished while its extended attributes were copied",
+                    crate::escape::rel(rel)
+                );
             }
+            // Anything else (an attribute too large for REPLICA's file system, a full disk) is
+            // an error on this path, tried again like any other.
+            Err(e) => self.fail(self.dst_err("set the extended attributes of", rel, e)),
         }
     }
 
@@ -118,7 +123,7 @@ impl Run<'_> {
             let have = xattr::read(&to)?;
             xattr::write(&to, &want, &have)
         });
-        self.xattrs(result);
+        self.xattrs(result, &node.rel.join(name));
     }
 
     /// Creates the symlink `name`, or atomically re-points it (or gives it SOURCE's owner, times
@@ -145,7 +150,7 @@ impl Run<'_> {
                 }
                 if self.m.opts.xattrs {
                     use crate::dir::xattr::{self, At};
-                    self.xattrs(xattr::copy(&At::Name(src, name), &At::Name(dst, &tmp)));
+                    self.xattrs(xattr::copy(&At::Name(src, name), &At::Name(dst, &tmp)), rel);
                 }
                 held.set_times(&meta)?;
                 if how != Relink::New {

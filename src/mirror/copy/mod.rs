@@ -304,7 +304,7 @@ impl Run<'_> {
         // SOURCE's extended attributes, read first: a file with an ACL, or one whose directory
         // gives new files a default ACL, is made private and opened up only once its ACL is set,
         // so it is never readable beyond its ACL, not even for a moment.
-        let want = self.source_xattrs(input);
+        let want = self.source_xattrs(input, rel);
         let private = node.inherits_acl() || want.as_ref().is_some_and(xattr::Xattrs::has_acl);
         // As root, it is private until it has SOURCE's owner: the group a new file gets (its
         // directory's, if someone made that set-group-ID) could read it meanwhile. Otherwise it
@@ -334,7 +334,7 @@ impl Run<'_> {
             DataError::Write(e) => failed("write")(e),
         })?;
         let replica = owned.id;
-        self.finish_file(&output, before, node, want, (made, owned))
+        self.finish_file(&output, before, node, want, (made, owned, rel))
             .map_err(failed("set metadata of"))?;
         if !progress.settled(input, before).map_err(read("stat"))? {
             return Err(Failure::Changed);
@@ -402,14 +402,14 @@ impl Run<'_> {
 
     /// SOURCE's extended attributes, when they are kept (`None` if not, or unreadable: the
     /// file system's refusal is said once).
-    fn source_xattrs(&self, input: &File) -> Option<xattr::Xattrs> {
+    fn source_xattrs(&self, input: &File, rel: &Path) -> Option<xattr::Xattrs> {
         if !self.m.opts.xattrs {
             return None;
         }
         match xattr::read(&xattr::At::Fd(input)) {
             Ok(x) => Some(x),
             Err(e) => {
-                self.xattrs(Err(e));
+                self.xattrs(Err(e), rel);
                 None
             }
         }
@@ -449,15 +449,18 @@ impl Run<'_> {
         meta: &Meta,
         node: &Node,
         want: Option<xattr::Xattrs>,
-        (made, owned): (u32, Owned),
+        (made, owned, rel): (u32, Owned, &Path),
     ) -> std::io::Result<()> {
         if let Some(want) = want {
             let to = xattr::At::Fd(output);
             if node.inherits_acl() {
                 // The directory's default ACL gave the new file one: it must end as SOURCE's.
-                self.xattrs(xattr::read(&to).and_then(|have| xattr::write(&to, &want, &have)));
+                self.xattrs(
+                    xattr::read(&to).and_then(|have| xattr::write(&to, &want, &have)),
+                    rel,
+                );
             } else if !want.is_empty() {
-                self.xattrs(xattr::write(&to, &want, &xattr::Xattrs::default()));
+                self.xattrs(xattr::write(&to, &want, &xattr::Xattrs::default()), rel);
             }
         }
         let rules = &self.m.opts.rules;

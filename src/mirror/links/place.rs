@@ -136,7 +136,7 @@ impl Run<'_> {
             return None;
         }
         let stop = || self.m.stop.is_set();
-        let same = compare::same_data(input, &theirs, src.size, &stop);
+        let same = compare::same_data_undisturbed(input, src, &theirs, &stop);
         matches!(same, Ok(compare::Compared::Same)).then_some(copy.id)
     }
 

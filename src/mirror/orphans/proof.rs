@@ -11,7 +11,6 @@ use std::path::Path;
 
 use super::{Orphan, RENAME_MIN};
 use crate::dir::compare::{self, Compared};
-use crate::dir::lease::{self, Lease};
 use crate::dir::{Kind, Meta};
 use crate::mirror::apply::Run;
 use crate::mirror::node::Node;
@@ -106,21 +105,14 @@ impl Run<'_> {
         if meta.size != src.size || meta.kind != Kind::File {
             return None;
         }
-        let leased = match lease::take(input) {
-            Lease::Busy => return None,
-            Lease::Held => true,
-            Lease::Unavailable => false,
-        };
+        // Not a file with names of its own elsewhere: renaming it would carry them along, and
+        // setting its attributes would change theirs.
+        if meta.nlink > 1 {
+            return None;
+        }
         let stop = || self.m.stop.is_set();
-        let same = compare::same_data(input, &theirs, src.size, &stop);
-        let still = if leased {
-            let holds = lease::holds(input);
-            lease::release(input);
-            holds
-        } else {
-            crate::dir::meta_of(input).is_ok_and(|now| now.ctime == src.ctime)
-        };
-        (matches!(same, Ok(Compared::Same)) && still).then_some(meta.id)
+        let same = compare::same_data_undisturbed(input, src, &theirs, &stop);
+        matches!(same, Ok(Compared::Same)).then_some(meta.id)
     }
 
     /// The file just renamed into place at `rel` gets what differs of SOURCE's attributes, and
