@@ -271,15 +271,39 @@ fn user_files_named_like_temporary_files_are_mirrored() {
         env.src.join(".foldersync-0123456789abcdef-1.tmp"),
         "mine too",
     );
+    // A temporary name of no run of this mirror is someone's data.
     write(
         env.rep.join(".foldersync-fedcba9876543210-7.tmp"),
-        "a leftover",
+        "not ours",
     );
     env.once_ok();
     env.assert_mirrored();
     assert!(
         env.log_text()
-            .contains("[INFO ] removed leftover temporary file .foldersync-fedcba9876543210-7.tmp"),
+            .contains("[INFO ] removed file .foldersync-fedcba9876543210-7.tmp"),
+        "{}",
+        env.log_text()
+    );
+    // One left by an earlier run of this mirror (its token is in the state record) is a
+    // leftover.
+    let record = fs::read_dir(env.state())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .expect("a state record");
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(record.path()).unwrap()).unwrap();
+    let token = record["tokens"][0].as_str().expect("a token").to_string();
+    write(
+        env.rep.join(format!(".foldersync-{token}-7.tmp")),
+        "a leftover",
+    );
+    env.once_ok();
+    env.assert_mirrored();
+    assert!(
+        env.log_text().contains(&format!(
+            "[INFO ] removed leftover temporary file .foldersync-{token}-7.tmp"
+        )),
         "{}",
         env.log_text()
     );

@@ -43,6 +43,41 @@ pub fn place(path: &Path) -> Option<Place> {
     })
 }
 
+/// A file system mounted below a directory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Below {
+    /// Where, relative to the directory.
+    pub rel: PathBuf,
+    /// For a bind mount of a directory that is itself below the directory: that directory,
+    /// relative to it (the same directory seen at two paths).
+    pub alias_of: Option<PathBuf>,
+}
+
+/// The file systems mounted below the directory `root` (absolute, resolved), sorted; empty
+/// when that cannot be told.
+pub fn below(root: &Path) -> Vec<Below> {
+    let (Some(home), Ok(text)) = (place(root), fs::read_to_string("/proc/self/mountinfo")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Below> = text
+        .lines()
+        .filter_map(parse)
+        .filter_map(|m| {
+            let rel = m.point.strip_prefix(root).ok()?.to_path_buf();
+            if rel.as_os_str().is_empty() {
+                return None;
+            }
+            let alias_of = (m.dev == home.dev)
+                .then(|| m.root.strip_prefix(&home.path).ok().map(Path::to_path_buf))
+                .flatten();
+            Some(Below { rel, alias_of })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Whether `inner` is `outer` or lies inside it in the same file system, through whatever
 /// mounts they are seen. `inner` need not exist: its deepest existing ancestor is placed and
 /// the rest appended.

@@ -9,6 +9,7 @@ pub mod report;
 pub mod schedule;
 pub mod source;
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{after, never, select, Receiver};
@@ -17,7 +18,7 @@ use log::{debug, error, info, warn};
 use crate::config::Config;
 use crate::exit;
 use crate::progress;
-use crate::replica::{Replica, RootState};
+use crate::replica::{Look, Replica, RootState};
 use crate::stats::Stats;
 use crate::status::State;
 use crate::stop::Stop;
@@ -55,6 +56,8 @@ pub struct Daemon<'a> {
     lost: Option<String>,
     /// How many times events were lost (a pass catches up with those lost before it started).
     lost_count: u64,
+    /// The file systems mounted inside SOURCE, as last seen (watching only).
+    mounts: Vec<crate::config::mounts::Below>,
     /// Where the record of this mirror is kept, and what it says now.
     state: Option<crate::state::State>,
     recorded: Option<crate::state::Record>,
@@ -94,6 +97,7 @@ impl<'a> Daemon<'a> {
             deep_reported: false,
             lost: None,
             lost_count: 0,
+            mounts: Vec::new(),
             state: None,
             recorded: None,
             state_problem: false,
@@ -216,7 +220,58 @@ impl<'a> Daemon<'a> {
         }
     }
 
+    /// The other paths of `path` inside SOURCE: a directory bind-mounted inside SOURCE is one
+    /// directory at two paths, and its events name one of them.
+    fn aliases(&self, path: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for below in &self.mounts {
+            let Some(original) = &below.alias_of else {
+                continue;
+            };
+            if let Ok(rest) = path.strip_prefix(original) {
+                out.push(below.rel.join(rest));
+            }
+            if let Ok(rest) = path.strip_prefix(&below.rel) {
+                out.push(original.join(rest));
+            }
+        }
+        out
+    }
+
+    /// The mount table changed: where a file system came or went inside SOURCE is looked at
+    /// as a whole (one gone is an error there, see `mirror::mounts`), and SOURCE is watched
+    /// anew (the new one's directories had no watch).
+    fn mounts_changed(&mut self) {
+        let now = crate::config::mounts::below(&self.source.root.path);
+        if now == self.mounts {
+            return;
+        }
+        let changed: Vec<PathBuf> = now
+            .iter()
+            .filter(|b| !self.mounts.contains(b))
+            .chain(self.mounts.iter().filter(|b| !now.contains(b)))
+            .map(|b| b.rel.clone())
+            .collect();
+        info!(
+            "file systems were mounted or unmounted inside SOURCE: {}",
+            changed
+                .iter()
+                .map(|p| crate::escape::rel(p).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for rel in changed {
+            self.pending.add(rel, Look::TREE);
+        }
+        self.mounts = now;
+        if self.watcher.is_some() {
+            self.watcher = None;
+            self.start_watcher();
+        }
+    }
+
     fn start_watcher(&mut self) {
+        self.mounts = crate::config::mounts::below(&self.source.root.path);
         let gather_removals = self.config.max_delete.is_some();
         match Watcher::start(self.scope.clone(), self.config.debounce, gather_removals) {
             Ok(watcher) => self.watcher = Some(watcher),
@@ -236,8 +291,18 @@ impl<'a> Daemon<'a> {
             WatchMsg::Hints(hints) => {
                 for hint in hints {
                     match hint {
-                        Hint::Path(path, look) => self.pending.add(path, look),
-                        Hint::Rename(from, to) => self.pending.rename(from, to),
+                        Hint::Path(path, look) => {
+                            for alias in self.aliases(&path) {
+                                self.pending.add(alias, look);
+                            }
+                            self.pending.add(path, look);
+                        }
+                        Hint::Rename(from, to) => {
+                            for alias in self.aliases(&from).into_iter().chain(self.aliases(&to)) {
+                                self.pending.add(alias, Look::TREE);
+                            }
+                            self.pending.rename(from, to);
+                        }
                         Hint::Rescan => self.lost("the watcher asked for a rescan".into()),
                         Hint::RootGone => {
                             self.check(false);
@@ -251,6 +316,7 @@ impl<'a> Daemon<'a> {
                 }
             }
             WatchMsg::Lost(why) => self.lost(why),
+            WatchMsg::Mounts => self.mounts_changed(),
             WatchMsg::Trouble { message, degraded } => {
                 warn!("{message}");
                 if let Some(why) = degraded {

@@ -4,6 +4,7 @@
 //! ([`relay`]), and the paths the debouncer loses are kept aside and sent later ([`hints`]).
 
 pub mod hints;
+pub mod mounts;
 pub mod relay;
 
 use std::collections::VecDeque;
@@ -34,6 +35,8 @@ pub enum WatchMsg {
         message: String,
         degraded: Option<String>,
     },
+    /// The mount table changed: a file system may have come or gone inside SOURCE.
+    Mounts,
 }
 
 /// Advice for the inotify watch limit, the error notify reports as `MaxFilesWatch`.
@@ -46,6 +49,8 @@ pub struct Watcher {
     messages: Receiver<WatchMsg>,
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
+    /// The mount table's watch, where there is one.
+    _mounts: Option<mounts::MountWatch>,
 }
 
 impl Watcher {
@@ -72,6 +77,7 @@ impl Watcher {
         if let Some(e) = partial {
             let _ = out.send(trouble(&e, false));
         }
+        let mount_watch = mounts::MountWatch::start(out.clone());
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
         let (debounced_tx, debounced) = crossbeam_channel::unbounded();
         let worker = Worker {
@@ -92,6 +98,7 @@ impl Watcher {
             messages,
             stop,
             thread: Some(thread),
+            _mounts: mount_watch,
         })
     }
 
