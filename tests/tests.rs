@@ -10,6 +10,7 @@ mod edges;
 mod fidelity;
 mod filters;
 mod generated;
+mod guards;
 mod model;
 mod operations;
 mod pass;
