@@ -286,14 +286,7 @@ fn user_files_named_like_temporary_files_are_mirrored() {
     );
     // One left by an earlier run of this mirror (its token is in the state record) is a
     // leftover.
-    let record = fs::read_dir(env.state())
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .expect("a state record");
-    let record: serde_json::Value =
-        serde_json::from_slice(&fs::read(record.path()).unwrap()).unwrap();
-    let token = record["tokens"][0].as_str().expect("a token").to_string();
+    let token = env.past_token();
     write(
         env.rep.join(format!(".foldersync-{token}-7.tmp")),
         "a leftover",

@@ -68,6 +68,20 @@ impl Env {
         self.root.join("state")
     }
 
+    /// A token of this mirror's past runs, from its state record: a temporary file named with
+    /// it is what a killed run of this very mirror left.
+    pub fn past_token(&self) -> String {
+        let record = fs::read_dir(self.state())
+            .expect("the state directory")
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .expect("a state record");
+        let record: serde_json::Value =
+            serde_json::from_slice(&fs::read(record.path()).expect("the state record"))
+                .expect("a JSON state record");
+        record["tokens"][0].as_str().expect("a token").to_string()
+    }
+
     /// Runs one pass (`--once`) and returns its output.
     pub fn once(&self) -> Output {
         self.cmd().arg("--once").output().expect("run foldersync")

@@ -276,6 +276,9 @@ impl Worker {
                     }
                 }
                 self.unwatch_swapped(&e);
+                if !self.watch_new_directory(&e) {
+                    return false;
+                }
                 self.raw.extend(hints::raw_hints(&e, Instant::now()));
                 match self.sleepy.feed(Ok(e)) {
                     Ok(()) => true,
@@ -284,6 +287,49 @@ impl Worker {
             }
             Err(e) => self.out.send(trouble(&e, true)).is_ok(),
         }
+    }
+
+    /// A directory made or moved in: notify passes its event on at once but watches it only
+    /// once it has read every queued event, so what is made in it meanwhile raises no event and
+    /// a walk made on the event alone could miss it. So the directory is watched here first (a
+    /// request to notify's own thread, answered once that thread has done what it was at, its
+    /// own watch of the directory included), and then looked at as a whole: whatever the walk
+    /// misses comes after the watch, and raises events. Returns false if the run loop is gone.
+    fn watch_new_directory(&mut self, event: &Event) -> bool {
+        use notify::event::{CreateKind, ModifyKind, RenameMode};
+        let path = match (&event.kind, event.paths.as_slice()) {
+            (EventKind::Create(CreateKind::Folder), [path]) => path,
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), [path]) => path,
+            (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [_, path]) => path,
+            _ => return true,
+        };
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            return true;
+        }
+        let Some(rel) = self.scope.relative(path) else {
+            return true;
+        };
+        if let Err(e) = notify::Watcher::watch(&mut self.inotify, path, RecursiveMode::Recursive) {
+            if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                return self.out.send(trouble(&e, true)).is_ok();
+            }
+        }
+        // The second half of a rename comes first as a name moved in, then, if the kernel
+        // paired it, as the rename itself (notify sends both): a look at the new name now would
+        // make it anew in REPLICA before the rename could move it there. The watch is enough:
+        // the raw hint (held past the debounce) looks at it as moved in if no rename claims it.
+        if matches!(
+            event.kind,
+            EventKind::Modify(ModifyKind::Name(RenameMode::To))
+        ) {
+            return true;
+        }
+        self.out
+            .send(WatchMsg::Hints(vec![Hint::Path(
+                rel,
+                crate::replica::Look::TREE,
+            )]))
+            .is_ok()
     }
 
     /// notify adds watches for a new directory by walking it, and follows it if a symlink has

@@ -102,13 +102,14 @@ fn a_leftover_temporary_file_is_removed_not_kept() {
     write(env.src.join("a.txt"), "a");
     write(env.src.join("sub/b.txt"), "b");
     once_ok(&env, &opt);
-    // What a kill -9 in the middle of copies leaves.
+    // What a kill -9 in the middle of copies leaves (named with a token of this mirror's runs).
+    let token = env.past_token();
     write(
-        env.rep.join(".foldersync-0123456789abcdef-1.tmp"),
+        env.rep.join(format!(".foldersync-{token}-1.tmp")),
         "half a copy",
     );
     write(
-        env.rep.join("sub/.foldersync-0123456789abcdef-2.tmp"),
+        env.rep.join(format!("sub/.foldersync-{token}-2.tmp")),
         "half",
     );
     once_ok(&env, &opt);
