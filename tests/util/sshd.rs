@@ -56,7 +56,7 @@ impl Sshd {
     fn write_config(&self) {
         let d = self.dir.path().display();
         let config = format!(
-            "Port {}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
+            "Port {}\nListenAddress 127.0.0.1\nListenAddress [::1]\nHostKey {d}/host_key\n\
              AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nStrictModes no\nUsePAM no\n\
              PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              MaxSessions 50\nMaxStartups 50\nLogLevel ERROR\n",
@@ -90,12 +90,18 @@ impl Sshd {
         }
     }
 
+    /// The host key under every name this machine answers to: 127.0.0.1, localhost, ::1 and
+    /// its host name (the remote tests reach this machine under each).
     fn host_key_line(&self) -> String {
         let public = fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
         let mut words = public.split_whitespace();
+        let names: Vec<String> = ["127.0.0.1", "localhost", "::1", &host_name()]
+            .iter()
+            .map(|n| format!("[{n}]:{}", self.port))
+            .collect();
         format!(
-            "[127.0.0.1]:{} {} {}\n",
-            self.port,
+            "{} {} {}\n",
+            names.join(","),
             words.next().unwrap(),
             words.next().unwrap()
         )
@@ -166,6 +172,19 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Whether the server also answers on ::1 (it listens there where the machine has IPv6).
+pub fn has_ipv6(port: u16) -> bool {
+    TcpStream::connect(("::1", port)).is_ok()
 }
 
 fn free_port() -> u16 {
