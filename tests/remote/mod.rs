@@ -11,7 +11,9 @@ mod batches;
 mod converge;
 mod faults;
 mod fidelity;
+mod guards;
 mod honest;
+mod roots;
 
 use crate::util::sshd::{self, Sshd};
 use crate::util::*;

@@ -1,0 +1,112 @@
+//! Issue 18 on a remote replica, the start-up guards: a REPLICA that turns out to be this
+//! machine is checked as a local one (whatever name reaches it); a refused start touches
+//! nothing on either side.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use super::setup;
+use crate::util::sshd::{self, Sshd};
+use crate::util::*;
+
+/// One `--once` run from `source` to `replica` (written as given), with `extra` arguments
+/// (the test's log file and state directory unless they say otherwise).
+fn run_to(env: &Env, sshd: &Sshd, source: &Path, replica: &str, extra: &[&OsStr]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg(source).arg(replica).arg("-e").arg(sshd.rsh());
+    if !extra.contains(&OsStr::new("-l")) {
+        cmd.arg("-l").arg(&env.log);
+    }
+    if !extra.contains(&OsStr::new("--state-dir")) {
+        cmd.arg("--state-dir").arg(env.state());
+    }
+    cmd.arg("--once")
+        .args(extra)
+        .current_dir(&env.root)
+        .output()
+        .expect("run foldersync")
+}
+
+/// Runs, and asserts a refusal (exit 2) that says `says` and leaves `env.root` as it was.
+fn refused(env: &Env, sshd: &Sshd, source: &Path, replica: &str, extra: &[&OsStr], says: &str) {
+    let before = snapshot(&env.root);
+    let out = run_to(env, sshd, source, replica, extra);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{replica}: not refused\n{err}\n{}",
+        env.log_text()
+    );
+    assert!(err.contains(says), "{replica}: {err}");
+    assert_eq!(before, snapshot(&env.root), "{replica}: something changed");
+}
+
+/// `home/docs/photos` mirrored to `HOST:home/docs` on this very machine, under each name it
+/// answers to: SOURCE is inside REPLICA, as it would be said of local paths. It once removed
+/// SOURCE and its siblings, exit 0.
+#[test]
+fn this_machine_under_any_name_gets_local_rules() {
+    let Some((env, sshd)) = setup() else { return };
+    let docs = env.root.join("home/docs");
+    let photos = docs.join("photos");
+    write(photos.join("cat.jpg"), "meow");
+    write(docs.join("letters/to-mum.txt"), "hi");
+    let mut hosts = vec![
+        "127.0.0.1".to_string(),
+        "localhost".into(),
+        sshd::host_name(),
+    ];
+    if sshd::has_ipv6(sshd.port) {
+        hosts.push("[::1]".into());
+    } else {
+        eprintln!("no ::1 here: [::1]: left out");
+    }
+    for host in hosts {
+        let replica = format!("{host}:{}", docs.display());
+        refused(&env, &sshd, &photos, &replica, &[], "is inside REPLICA");
+    }
+    assert!(docs.join("letters/to-mum.txt").exists() && photos.join("cat.jpg").exists());
+}
+
+/// The other local rules, on this machine through the remote form: REPLICA equal to SOURCE,
+/// inside it, reached through a symlink; the log, the status file and the state directory
+/// inside REPLICA; the backup directory inside SOURCE.
+#[test]
+fn this_machine_refuses_what_a_local_replica_refuses() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("f"), "x");
+    write(env.rep.join("old"), "o");
+    symlink(&env.root, env.root.join("link"));
+    let at = |p: &Path| format!("127.0.0.1:{}", p.display());
+    let src = env.src.clone();
+    refused(&env, &sshd, &src, &at(&src), &[], "same directory");
+    refused(&env, &sshd, &src, &at(&src.join("m")), &[], "inside SOURCE");
+    let through_link = env.root.join("link");
+    refused(&env, &sshd, &src, &at(&through_link), &[], "inside REPLICA");
+    let rep = at(&env.rep);
+    let inside = |name: &str| env.rep.join(name).into_os_string();
+    let backup = src.join("bk");
+    let cases: [(&[&OsStr], &str); 4] = [
+        (&[OsStr::new("-l"), &inside("sync.log")], "log file"),
+        (
+            &[OsStr::new("--status-file"), &inside("status.json")],
+            "status file",
+        ),
+        (&[OsStr::new("--state-dir"), &inside("state")], "state"),
+        (
+            &[OsStr::new("--backup-dir"), backup.as_os_str()],
+            "backup directory",
+        ),
+    ];
+    for (extra, says) in cases {
+        refused(&env, &sshd, &src, &rep, extra, says);
+    }
+    if is_root() {
+        // A bind mount shows SOURCE's parent at another path.
+        let other = env.root.join("other");
+        let _mount = Mount::bind(&env.root, &other);
+        refused(&env, &sshd, &src, &at(&other), &[], "inside REPLICA");
+    }
+}
