@@ -130,6 +130,11 @@ impl Replica for Remote {
         })
     }
 
+    fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {
+        self.root_id.as_ref()?;
+        Some(self.survey_run())
+    }
+
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
         self.whole(source, stats, false)
     }

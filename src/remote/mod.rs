@@ -13,7 +13,8 @@
 //! the replica back ([`health`], which also makes this a [`crate::replica::Replica`]).
 //! The root is looked at once per connection ([`probe`]): resolved at start-up, never through
 //! a symlink after that; a remote machine that is this one is told apart ([`machine`]), and
-//! checked as a local REPLICA.
+//! checked as a local REPLICA; a first pass into a directory not mirrored into before is
+//! surveyed first ([`survey`]).
 
 mod batch;
 mod digest;
@@ -30,6 +31,7 @@ mod send;
 mod source;
 pub mod spec;
 mod ssh;
+mod survey;
 mod written;
 
 use std::collections::HashMap;

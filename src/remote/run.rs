@@ -75,6 +75,7 @@ impl Remote {
                         );
                     }
                 }
+                Event::Listed(..) => {}
             });
         for change in written.not_written() {
             debug!("rsync sent, but the remote side did not write: {change}");
@@ -154,6 +155,7 @@ impl Remote {
             source: &self.source,
             destination: self.destination(),
             split,
+            survey: false,
         }
     }
 

@@ -1,12 +1,15 @@
 //! Issue 18 on a remote replica, the start-up guards: a REPLICA that turns out to be this
-//! machine is checked as a local one (whatever name reaches it); a refused start touches
+//! machine is checked as a local one (whatever name reaches it), and a first pass into a
+//! directory foldersync has not mirrored into before does not empty it; a refused start touches
 //! nothing on either side.
 
 use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use super::setup;
+use super::{cmd, once, once_ok, setup};
 use crate::util::sshd::{self, Sshd};
 use crate::util::*;
 
@@ -109,4 +112,71 @@ fn this_machine_refuses_what_a_local_replica_refuses() {
         let _mount = Mount::bind(&env.root, &other);
         refused(&env, &sshd, &src, &at(&other), &[], "inside REPLICA");
     }
+}
+
+/// A directory of 1777 full of other people's files, as `/dev/shm` is: a first pass from a
+/// SOURCE that lacks them is refused before rsync touches anything (not even the root's mode
+/// or times). It once removed them all and made the root 0755.
+#[test]
+fn a_full_directory_never_mirrored_into_is_not_emptied() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("mine"), "m");
+    for i in 0..30 {
+        write(env.rep.join(format!("theirs-{i}")), "t");
+    }
+    write(env.rep.join("dir/a"), "a");
+    chmod(&env.rep, 0o1777);
+    let before = snapshot(&env.rep);
+    let out = once(&env, &sshd, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}\n{}", env.log_text());
+    assert!(
+        err.contains("would remove 32 of them") && err.contains("--adopt-replica"),
+        "{err}"
+    );
+    assert!(err.contains("theirs-0"), "{err}");
+    assert_eq!(before, snapshot(&env.rep), "REPLICA was touched");
+    assert_eq!(fs::metadata(&env.rep).unwrap().mode() & 0o7777, 0o1777);
+    assert!(!env.log.exists());
+    // Confirmed: mirrored. After that, the record says this directory was mirrored into.
+    once_ok(&env, &sshd, &["--adopt-replica"]);
+    env.assert_mirrored();
+    for i in 0..30 {
+        write(env.rep.join(format!("later-{i}")), "l");
+    }
+    once_ok(&env, &sshd, &[]);
+    env.assert_mirrored();
+}
+
+/// What is left alone does not count: excluded entries, the backup directory inside REPLICA;
+/// and a pass that removes less than half is not refused.
+#[test]
+fn only_what_a_pass_would_remove_counts() {
+    let Some((env, sshd)) = setup() else { return };
+    write(env.src.join("mine"), "m");
+    for i in 0..30 {
+        write(env.rep.join(format!("cache-{i}.keep")), "excluded");
+        write(env.rep.join(format!("bk/old-{i}")), "a backup");
+    }
+    let backup = env.rep.join("bk");
+    let extra = [
+        "--exclude",
+        "*.keep",
+        "--backup-dir",
+        backup.to_str().unwrap(),
+    ];
+    once_ok(&env, &sshd, &extra);
+    assert!(env.rep.join("cache-0.keep").exists() && backup.join("old-0").exists());
+
+    let env = Env::new();
+    for i in 0..30 {
+        write(env.src.join(format!("shared-{i}")), "s");
+        write(env.rep.join(format!("shared-{i}")), "s");
+    }
+    for i in 0..25 {
+        write(env.rep.join(format!("extra-{i}")), "e");
+    }
+    let out = cmd(&env, &sshd).arg("--once").output().unwrap();
+    assert!(out.status.success(), "{}", env.log_text());
+    env.assert_mirrored();
 }
