@@ -96,8 +96,8 @@ fn run(args: Args) -> Result<u8, StartError> {
                 stop.clone(),
             )?;
             // This very machine under another name: its local rules, before anything is made.
-            if let Some(place) = remote.on_this_machine() {
-                config.check_on_this_machine(place)?;
+            if let Some(here) = remote.on_this_machine() {
+                config.check_on_this_machine(&here.place, here.root, &here.ancestry)?;
             }
             Target::Remote(Box::new(remote))
         }

@@ -22,7 +22,7 @@ mod filters;
 mod health;
 mod held;
 pub mod itemize;
-mod machine;
+pub mod machine;
 mod probe;
 mod rsync;
 mod run;
@@ -101,7 +101,7 @@ pub struct Remote {
     /// The remote machine's id (for the record of what was mirrored), and where REPLICA is when
     /// that machine is this one (see [`machine`]).
     machine: Option<String>,
-    here: Option<PathBuf>,
+    here: Option<machine::Here>,
     /// The remote rsync compares times to the nanosecond (3.1.3 and later).
     nanoseconds: bool,
     /// Whether REPLICA holds anything (as last seen).
@@ -384,8 +384,8 @@ impl Remote {
 
     /// Where REPLICA is when the remote machine turned out to be this one: to be checked as a
     /// local REPLICA would be.
-    pub fn on_this_machine(&self) -> Option<&Path> {
-        self.here.as_deref()
+    pub fn on_this_machine(&self) -> Option<&machine::Here> {
+        self.here.as_ref()
     }
 
     fn rsh(&self) -> String {

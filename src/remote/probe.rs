@@ -42,7 +42,7 @@ if [ "$4" = 1 ] && ! nolink "$root"; then echo symlink; exit 0; fi
 real "$root"; case $? in 0) ;; 2) echo dangling; exit 0;; *) exit 1;; esac
 want=$R
 echo "where $(hex "$want")"
-echo "anchor $(cd -P -- "$B" && stat -c %d:%i .)"
+echo "ancestry $(cd -P -- "$B" && while :; do stat -c %d:%i . | tr '\n' ' '; [ "$(pwd -P)" = / ] && break; cd -P .. || break; done)"
 if [ -n "$3" ]; then
   real "$3" || exit 1
   case "$want/" in "$R"/*) echo backup-holds; exit 0;; esac
@@ -89,8 +89,9 @@ pub struct Probe {
     /// Where the root is, as the remote machine resolved it (symlinks followed; as far as it
     /// exists, the missing rest appended).
     pub place: Option<PathBuf>,
-    /// `device:inode` of the deepest directory of `place` that exists.
-    pub anchor: Option<String>,
+    /// `device:inode` of the deepest directory of `place` that exists, then of each directory
+    /// above it up to `/`.
+    pub ancestry: Vec<String>,
     /// The remote machine's `/etc/machine-id`, and the id of its current boot.
     pub machine: Option<String>,
     pub boot: Option<String>,
@@ -202,7 +203,9 @@ fn read_line(probe: &mut Probe, line: &str) {
             match key {
                 "id" => probe.id = word(value),
                 "parent" => probe.parent = word(value),
-                "anchor" => probe.anchor = word(value),
+                "ancestry" => {
+                    probe.ancestry = value.split_whitespace().map(str::to_string).collect()
+                }
                 "machine" => probe.machine = word(value),
                 "boot" => probe.boot = word(value),
                 "where" => probe.place = unhex(value).map(PathBuf::from),
@@ -269,6 +272,10 @@ mod tests {
         assert_eq!(given.refused, None);
         assert_eq!(given.place.as_deref(), Some(real.as_path()));
         assert!(given.id.is_some() && given.parent.is_some() && given.machine.is_some());
+        // The root, its parent, ... up to `/`.
+        assert_eq!(given.ancestry.first(), given.id.as_ref());
+        assert_eq!(given.ancestry.get(1), given.parent.as_ref());
+        assert_eq!(given.ancestry.len(), real.ancestors().count());
         let strict = probe(&[&o(&link), zero, none, one]);
         assert!(strict.refused.is_some_and(|r| r.contains("symlink")));
         let above = probe(&[&o(&link.join("x")), zero, none, one]);

@@ -73,6 +73,41 @@ fn this_machine_under_any_name_gets_local_rules() {
     assert!(docs.join("letters/to-mum.txt").exists() && photos.join("cat.jpg").exists());
 }
 
+/// sshd sees other mounts than foldersync (a mount namespace of its own, as systemd's
+/// `PrivateTmp=` or a container gives): `HOST:srv/docs` is SOURCE's parent there, while here
+/// `srv` is an empty directory. The identities of the remote root and of what is above it
+/// tell what its path cannot.
+#[test]
+fn this_machine_in_other_mounts_is_told_by_identity() {
+    let unshare = Command::new("unshare").arg("--version").output();
+    if !is_root() || !sshd::available() || !unshare.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: needs root, sshd and unshare");
+        return;
+    }
+    let env = Env::new();
+    let (home, srv) = (env.root.join("home"), env.root.join("srv"));
+    let photos = home.join("docs/photos");
+    write(photos.join("cat.jpg"), "meow");
+    mkdir(&srv);
+    let bind = r#"mount --bind "$1" "$2" && shift 2 && exec "$@""#;
+    let (home_s, srv_s) = (home.to_str().unwrap(), srv.to_str().unwrap());
+    let wrap = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        bind,
+        "sh",
+        home_s,
+        srv_s,
+    ];
+    let sshd = Sshd::start_wrapped(&wrap);
+    let replica = format!("127.0.0.1:{srv_s}/docs");
+    refused(&env, &sshd, &photos, &replica, &[], "is inside REPLICA");
+}
+
 /// The other local rules, on this machine through the remote form: REPLICA equal to SOURCE,
 /// inside it, reached through a symlink; the log, the status file and the state directory
 /// inside REPLICA; the backup directory inside SOURCE.

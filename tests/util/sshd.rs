@@ -23,10 +23,18 @@ pub struct Sshd {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// A command that starts sshd (given as its arguments), or none.
+    wrap: Vec<String>,
 }
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_wrapped(&[])
+    }
+
+    /// A server started by `wrap` (`unshare ...`, to run it in other mounts), sshd's own command
+    /// line appended.
+    pub fn start_wrapped(wrap: &[&str]) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for key in ["host_key", "client_key"] {
@@ -46,6 +54,7 @@ impl Sshd {
             dir,
             port: 0,
             child: None,
+            wrap: wrap.iter().map(|w| w.to_string()).collect(),
         };
         sshd.port = free_port();
         sshd.write_known_hosts(&sshd.host_key_line());
@@ -68,7 +77,15 @@ impl Sshd {
     fn run(&mut self) {
         self.write_config();
         let log = fs::File::create(self.dir.path().join("sshd.log")).unwrap();
-        let child = Command::new(SSHD)
+        let mut command = match self.wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(SSHD);
+                c
+            }
+            None => Command::new(SSHD),
+        };
+        let child = command
             .arg("-D")
             .arg("-e")
             .arg("-f")
