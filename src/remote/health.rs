@@ -26,14 +26,23 @@ impl Remote {
     /// Reconnects and checks the root, at the path resolved at start-up and through no
     /// symlink. A root that is gone is made again, alone, only where its parent is the very
     /// directory it was (not below an unmounted disk's mount point, not through a symlink
-    /// swapped in above it); any other directory in its place (one made anew by someone, a
-    /// mount over it, a symlink) is refused, never adopted.
+    /// swapped in above it) and the root was on its parent's device (not a mount point itself);
+    /// any other directory in its place (one made anew by someone, a mount over it, a symlink)
+    /// is refused, never adopted.
     pub(super) fn recover(&mut self) -> Result<RootState, String> {
         if !self.ssh.alive() {
             self.ssh.connect()?;
         }
+        // A root on another device than its parent was a mount point: gone, it is a disk
+        // unmounted, never a directory to make again on the parent's file system.
+        let device = |id: &Option<String>| {
+            id.as_deref()
+                .and_then(|i| i.split_once(':'))
+                .map(|d| d.0.to_string())
+        };
+        let mount_root = device(&self.root_id) != device(&self.parent_id);
         let make = match &self.parent_id {
-            Some(parent) if !self.settings.dry_run && self.root_id.is_some() => Make::In(parent),
+            Some(parent) if !self.settings.dry_run && !mount_root => Make::In(parent),
             _ => Make::No,
         };
         let (ssh, host) = (&self.ssh, &self.spec.host);

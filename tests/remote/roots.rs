@@ -171,3 +171,25 @@ fn setup_with_file() -> Option<(Env, Sshd)> {
     write(env.src.join("f"), "1");
     Some((env, sshd))
 }
+
+/// A root that was a mount point itself, its disk unmounted and the mount point removed: not
+/// made again on the parent's file system. (Holds on 4f06146, which compared devices; the
+/// parent's identity alone would allow it.)
+#[test]
+fn a_root_that_was_a_mount_point_is_not_made_again() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let Some((env, sshd)) = setup_with_file() else {
+        return;
+    };
+    let mount = Mount::tmpfs(&env.rep, "4m");
+    let run = watch_into(&env, &sshd, &env.rep);
+    mount.unmount();
+    fs::remove_dir(&env.rep).unwrap();
+    write(env.src.join("g"), "2");
+    env.wait_log("still unusable", 2, QUICK);
+    drop(run);
+    assert!(!env.rep.exists(), "made again on the parent's file system");
+}
