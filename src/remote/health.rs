@@ -40,7 +40,7 @@ impl Remote {
                 .and_then(|i| i.split_once(':'))
                 .map(|d| d.0.to_string())
         };
-        let mount_root = device(&self.root_id) != device(&self.parent_id);
+        let mount_root = self.mount_root || device(&self.root_id) != device(&self.parent_id);
         let make = match &self.parent_id {
             Some(parent) if !self.settings.dry_run && !mount_root => Make::In(parent),
             _ => Make::No,

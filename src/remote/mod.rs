@@ -98,6 +98,8 @@ pub struct Remote {
     /// The `device:inode` of the directory that holds the root: a root that is gone is made
     /// again only in that very directory.
     parent_id: Option<String>,
+    /// The root was a mount point when last looked at: gone, it is never made again.
+    mount_root: bool,
     /// The remote machine's id (for the record of what was mirrored), and where REPLICA is when
     /// that machine is this one (see [`machine`]).
     machine: Option<String>,
@@ -188,6 +190,7 @@ impl Remote {
             root_id: probe.id.clone(),
             root_path: place.into_os_string(),
             parent_id: probe.parent.clone(),
+            mount_root: probe.mount_root,
             machine: probe.machine.clone(),
             here: machine::this_machine(&probe),
             nanoseconds: remote_version.is_some_and(|v| v >= (3, 1, 3)),
@@ -242,6 +245,7 @@ impl Remote {
         }
         self.root_id = probe.id;
         self.parent_id = probe.parent;
+        self.mount_root = probe.mount_root;
         if probe.backup_in != self.backup_in {
             // Where the backup directory is, now that the root exists.
             self.backup_in = probe.backup_in;

@@ -68,6 +68,7 @@ if [ "$here" = / ]; then echo isroot; exit 0; fi
 if [ "$here" = "$P" ]; then echo ishome; exit 0; fi
 echo "id $(stat -c %d:%i .)"
 echo "parent $(stat -c %d:%i ..)"
+if mountpoint -q "$here" 2>/dev/null; then echo mountroot; fi
 if [ -n "$(ls -A .)" ]; then echo content; fi
 "#;
 
@@ -96,6 +97,9 @@ pub struct Probe {
     pub machine: Option<String>,
     pub boot: Option<String>,
     pub content: bool,
+    /// The root is a mount point (another file system, or a bind mount), where `mountpoint`
+    /// (util-linux, BusyBox) can tell.
+    pub mount_root: bool,
     /// The remote rsync's `--version` first line.
     pub rsync: Option<String>,
     /// Where the backup directory is inside the root.
@@ -179,6 +183,7 @@ fn read_line(probe: &mut Probe, line: &str) {
         "made" => probe.made = true,
         "missing" => probe.missing = true,
         "content" => probe.content = true,
+        "mountroot" => probe.mount_root = true,
         "b2sum" => probe.b2sum = true,
         "sha256sum" => probe.sha256sum = true,
         "notdir" => probe.refused = Some("is not a directory"),

@@ -172,9 +172,9 @@ fn setup_with_file() -> Option<(Env, Sshd)> {
     Some((env, sshd))
 }
 
-/// A root that was a mount point itself, its disk unmounted and the mount point removed: not
-/// made again on the parent's file system. (Holds on 4f06146, which compared devices; the
-/// parent's identity alone would allow it.)
+/// A root that was a mount point itself (a disk, a bind mount), unmounted and the mount point
+/// removed: not made again on the parent's file system. (The disk holds on 4f06146, which
+/// compared devices; the bind mount, on the same device, does not.)
 #[test]
 fn a_root_that_was_a_mount_point_is_not_made_again() {
     if !is_root() {
@@ -184,12 +184,22 @@ fn a_root_that_was_a_mount_point_is_not_made_again() {
     let Some((env, sshd)) = setup_with_file() else {
         return;
     };
-    let mount = Mount::tmpfs(&env.rep, "4m");
-    let run = watch_into(&env, &sshd, &env.rep);
-    mount.unmount();
-    fs::remove_dir(&env.rep).unwrap();
-    write(env.src.join("g"), "2");
-    env.wait_log("still unusable", 2, QUICK);
-    drop(run);
-    assert!(!env.rep.exists(), "made again on the parent's file system");
+    let data = env.root.join("data");
+    mkdir(&data);
+    for bind in [false, true] {
+        let mount = if bind {
+            Mount::bind(&data, &env.rep)
+        } else {
+            Mount::tmpfs(&env.rep, "4m")
+        };
+        let run = watch_into(&env, &sshd, &env.rep);
+        mount.unmount();
+        fs::remove_dir(&env.rep).unwrap();
+        write(env.src.join("g"), "2");
+        env.wait_log("still unusable", 2, QUICK);
+        drop(run);
+        assert!(!env.rep.exists(), "made again on the parent's file system");
+        fs::remove_file(&env.log).unwrap();
+        fs::remove_file(env.src.join("g")).unwrap();
+    }
 }
