@@ -88,12 +88,19 @@ fn run(args: Args) -> Result<u8, StartError> {
         .map_err(|e| StartError::new(format!("cannot open SOURCE {}: {e}", esc(&config.source))))?;
     let stop = Stop::new();
     let mut target = match &config.remote {
-        Some(spec) => Target::Remote(Box::new(Remote::connect(
-            spec.clone(),
-            &config.source,
-            remote_settings(&config),
-            stop.clone(),
-        )?)),
+        Some(spec) => {
+            let remote = Remote::connect(
+                spec.clone(),
+                &config.source,
+                remote_settings(&config),
+                stop.clone(),
+            )?;
+            // This very machine under another name: its local rules, before anything is made.
+            if let Some(here) = remote.on_this_machine() {
+                config.check_on_this_machine(&here.place, here.root, &here.ancestry)?;
+            }
+            Target::Remote(Box::new(remote))
+        }
         None => Target::Local(Box::new(local(&config, &src, &stop)?)),
     };
     if let Some(why) = source::refuse_empty(

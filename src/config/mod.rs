@@ -3,6 +3,7 @@
 //! dangerous or impossible combinations, and builds the one definition of foldersync's own
 //! files. Nothing on disk is created, changed or removed here.
 
+mod here;
 pub mod mounts;
 pub mod paths;
 

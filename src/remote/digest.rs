@@ -36,7 +36,7 @@ pub enum Alg {
 
 impl Alg {
     /// The best the remote machine has, as its probe found.
-    pub fn of(probe: &super::script::Probe) -> Option<Alg> {
+    pub fn of(probe: &super::probe::Probe) -> Option<Alg> {
         if probe.b2sum {
             Some(Alg::Blake2b)
         } else if probe.sha256sum {

@@ -2,14 +2,15 @@
 //! unusable until a check finds it back (reconnecting with a growing wait), and then a full
 //! pass runs; and the [`Replica`] the run loop sees.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
+use super::probe::{self, Make};
 use super::rsync::Ended;
 use super::run::raced;
-use super::{batch, probe as probe_fn, Remote, MAX_BACKOFF};
+use super::{batch, Remote, MAX_BACKOFF};
 use crate::replica::{Batch, Look, Outcome, Replica, RootState};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
@@ -22,50 +23,69 @@ impl Remote {
         self.next_try = Instant::now() + self.backoff;
     }
 
-    /// Reconnects and checks the root; adopts a new, empty root on the same device (made
-    /// again), never one on another device (a disk unmounted leaves its mount point).
+    /// Reconnects and checks the root, at the path resolved at start-up and through no
+    /// symlink. A root that is gone is made again, alone, only where its parent is the very
+    /// directory it was (not below an unmounted disk's mount point, not through a symlink
+    /// swapped in above it) and the root was on its parent's device (not a mount point itself);
+    /// any other directory in its place (one made anew by someone, a mount over it, a symlink)
+    /// is refused, never adopted.
     pub(super) fn recover(&mut self) -> Result<RootState, String> {
         if !self.ssh.alive() {
             self.ssh.connect()?;
         }
-        let mut probe = probe_fn(&self.ssh, &self.spec, "0", None)?;
-        let device = |id: &str| id.split(':').next().map(str::to_string);
-        if probe.missing && !self.settings.dry_run {
-            // Deleted: made again where its parent is on the device it was on.
-            if let Some(dev) = self.root_id.as_deref().and_then(device) {
-                probe = probe_fn(&self.ssh, &self.spec, &format!("dev:{dev}"), None)?;
-            }
-        }
-        if probe.missing {
-            return Err(format!("REPLICA {} is gone", self.spec));
-        }
+        // A root on another device than its parent was a mount point: gone, it is a disk
+        // unmounted, never a directory to make again on the parent's file system.
+        let device = |id: &Option<String>| {
+            id.as_deref()
+                .and_then(|i| i.split_once(':'))
+                .map(|d| d.0.to_string())
+        };
+        let mount_root = self.mount_root || device(&self.root_id) != device(&self.parent_id);
+        let make = match &self.parent_id {
+            Some(parent) if !self.settings.dry_run && !mount_root => Make::In(parent),
+            _ => Make::No,
+        };
+        let (ssh, host) = (&self.ssh, &self.spec.host);
+        let probe = probe::run(ssh, host, &self.root_path, make, None, true)?;
         self.digests = super::digest::Alg::of(&probe);
         if let Some(why) = probe.refused {
             return Err(format!("REPLICA {}: the remote path {why}", self.spec));
         }
-        match (&self.root_id, &probe.id) {
-            (Some(old), Some(new)) if old == new => Ok(RootState::Same),
-            (Some(old), Some(new)) => {
-                if !probe.content && device(old) == device(new) {
-                    info!(
-                        "REPLICA {} was made again: it is filled by a full pass",
-                        self.spec
-                    );
-                    self.root_id = Some(new.clone());
-                    Ok(RootState::Renewed)
+        if probe.missing {
+            let elsewhere = self.parent_id.is_some() && probe.parent != self.parent_id;
+            return Err(format!(
+                "REPLICA {} is gone{}",
+                self.spec,
+                if elsewhere {
+                    ", and its parent is not the directory it was (was a disk unmounted?)"
                 } else {
-                    Err(format!(
-                        "REPLICA {} is not the directory foldersync started with (replaced, \
-                         or its disk unmounted)",
-                        self.spec
-                    ))
+                    ""
                 }
-            }
-            (None, new) => {
-                self.root_id = new.clone();
+            ));
+        }
+        let moved = probe.place.as_deref() != Some(Path::new(&self.root_path));
+        match (&self.root_id, &probe.id) {
+            (Some(old), Some(new)) if old == new && !moved => Ok(RootState::Same),
+            (Some(_), Some(new)) if probe.made && !moved => {
+                info!(
+                    "REPLICA {} was made again: it is filled by a full pass",
+                    self.spec
+                );
+                self.root_id = Some(new.clone());
                 Ok(RootState::Renewed)
             }
-            (Some(_), None) => Err(format!("REPLICA {} cannot be looked at", self.spec)),
+            (Some(_), _) => Err(format!(
+                "REPLICA {} is not the directory foldersync started with (replaced, mounted \
+                 over, or its disk unmounted): nothing is written there until foldersync is \
+                 restarted",
+                self.spec
+            )),
+            (None, new) => {
+                // A dry run's REPLICA, still to be made at start-up.
+                self.root_id = new.clone();
+                self.parent_id = probe.parent;
+                Ok(RootState::Renewed)
+            }
         }
     }
 }
@@ -108,6 +128,20 @@ impl Replica for Remote {
 
     fn has_content(&self) -> bool {
         self.content
+    }
+
+    /// The root's `device:inode`, after the remote machine's id where it has one.
+    fn identity(&self) -> Option<String> {
+        let id = self.root_id.as_ref()?;
+        Some(match &self.machine {
+            Some(machine) => format!("{machine}:{id}"),
+            None => id.clone(),
+        })
+    }
+
+    fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {
+        self.root_id.as_ref()?;
+        Some(self.survey_run())
     }
 
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {

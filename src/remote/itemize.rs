@@ -163,6 +163,38 @@ pub fn parse(line: &[u8], split: Split) -> Option<Change> {
     }
 }
 
+/// What a survey run's line says of an entry (see [`listed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// In REPLICA, and kept (changed or not).
+    Kept,
+    /// In REPLICA, and removed.
+    Removed,
+    /// Not in REPLICA yet.
+    New,
+}
+
+/// One line of a dry run with every entry itemized (`-ii`): which entry (only a removed one's
+/// path is exact: others may carry a link's ` -> target`), and what the pass does to it. The
+/// root's own line is left out.
+pub fn listed(line: &[u8]) -> Option<(PathBuf, Seen)> {
+    let mut fields = line.splitn(4, |b| *b == b'\t');
+    let flags = fields.next()?;
+    let (_length, _sent) = (fields.next()?, fields.next()?);
+    let rel = path_of(&unescape(fields.next()?));
+    if flags.len() != 11 || rel.as_os_str().is_empty() {
+        return None;
+    }
+    let seen = if flags.starts_with(b"*deleting") {
+        Seen::Removed
+    } else if &flags[2..] == b"+++++++++" {
+        Seen::New
+    } else {
+        Seen::Kept
+    };
+    Some((rel, seen))
+}
+
 /// `name<arrow>target`, split where SOURCE agrees (the first arrow if it agrees nowhere).
 fn split_link(
     rest: &[u8],
@@ -315,6 +347,28 @@ mod tests {
                 update: false
             }
         );
+    }
+
+    #[test]
+    fn survey_lines() {
+        assert_eq!(
+            listed(b"*deleting  \t0\t0\tgone/"),
+            Some((PathBuf::from("gone"), Seen::Removed))
+        );
+        assert_eq!(
+            listed(b".L         \t4\t0\tln -> same").map(|l| l.1),
+            Some(Seen::Kept)
+        );
+        assert_eq!(
+            listed(b".f         \t2\t0\tsame").map(|l| l.1),
+            Some(Seen::Kept)
+        );
+        assert_eq!(
+            listed(b"cd+++++++++\t4096\t0\ttc/").map(|l| l.1),
+            Some(Seen::New)
+        );
+        assert_eq!(listed(b".d         \t4096\t0\t./"), None);
+        assert_eq!(listed(b"skipping non-regular file \"fifo\""), None);
     }
 
     #[test]

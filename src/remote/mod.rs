@@ -11,6 +11,10 @@
 //! output becomes the usual log lines ([`itemize`]); its exit status decides what happens next
 //! ([`rsync`]), and a lost connection or a replaced root stops all writing until a check finds
 //! the replica back ([`health`], which also makes this a [`crate::replica::Replica`]).
+//! The root is looked at once per connection ([`probe`]): resolved at start-up, never through
+//! a symlink after that; a remote machine that is this one is told apart ([`machine`]), and
+//! checked as a local REPLICA; a first pass into a directory not mirrored into before is
+//! surveyed first ([`survey`]).
 
 mod batch;
 mod digest;
@@ -18,6 +22,8 @@ mod filters;
 mod health;
 mod held;
 pub mod itemize;
+pub mod machine;
+mod probe;
 mod rsync;
 mod run;
 mod script;
@@ -25,10 +31,11 @@ mod send;
 mod source;
 pub mod spec;
 mod ssh;
+mod survey;
 mod written;
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +47,7 @@ use crate::filter::Filter;
 use crate::own::OwnFiles;
 use crate::stop::Stop;
 
+use probe::Make;
 use rsync::Ended;
 use spec::Spec;
 use ssh::Ssh;
@@ -83,6 +91,19 @@ pub struct Remote {
     files_from: bool,
     /// The root's `device:inode`, once known.
     root_id: Option<String>,
+    /// The root's path as the remote side resolved it at start-up (absolute, symlinks followed
+    /// then, as a local REPLICA's path is): every later look and run goes there, and a symlink
+    /// anywhere on it refuses it (see [`probe`] and [`script::guard`]).
+    root_path: OsString,
+    /// The `device:inode` of the directory that holds the root: a root that is gone is made
+    /// again only in that very directory.
+    parent_id: Option<String>,
+    /// The root was a mount point when last looked at: gone, it is never made again.
+    mount_root: bool,
+    /// The remote machine's id (for the record of what was mirrored), and where REPLICA is when
+    /// that machine is this one (see [`machine`]).
+    machine: Option<String>,
+    here: Option<machine::Here>,
     /// The remote rsync compares times to the nanosecond (3.1.3 and later).
     nanoseconds: bool,
     /// Whether REPLICA holds anything (as last seen).
@@ -140,10 +161,17 @@ impl Remote {
             .and_then(script::version);
         let mut ssh = Ssh::new(&settings.rsh, spec.destination(), stop.clone()).map_err(fail)?;
         ssh.connect().map_err(fail)?;
-        let probe = probe(&ssh, &spec, "0", settings.backup_dir.as_deref()).map_err(fail)?;
+        let path = OsStr::new(&spec.path);
+        let backup = settings.backup_dir.as_deref();
+        let probe = probe::run(&ssh, &spec.host, path, Make::No, backup, false).map_err(fail)?;
         if let Some(why) = probe.refused {
             return Err(fail(format!("the remote path {why}")));
         }
+        let Some(place) = probe.place.clone() else {
+            return Err(fail(
+                "the remote side could not say where the path leads".into(),
+            ));
+        };
         let remote_version = probe.rsync.as_deref().and_then(script::version);
         if settings.fsync && remote_version.is_none_or(|v| v < (3, 2, 4)) {
             return Err(fail(
@@ -160,13 +188,19 @@ impl Remote {
             source: source_arg,
             files_from: true,
             root_id: probe.id.clone(),
+            root_path: place.into_os_string(),
+            parent_id: probe.parent.clone(),
+            mount_root: probe.mount_root,
+            machine: probe.machine.clone(),
+            here: machine::this_machine(&probe),
             nanoseconds: remote_version.is_some_and(|v| v >= (3, 1, 3)),
             content: probe.content,
             problem: None,
             next_try: Instant::now(),
             backoff: Duration::from_secs(1),
             digests: digest::Alg::of(&probe),
-            touch: probe.touch,
+            // Learnt once the start-up guards have passed (see [`Remote::try_pair`]).
+            touch: false,
             root_sent: None,
             sent: HashMap::new(),
             root_mtime: None,
@@ -195,20 +229,23 @@ impl Remote {
         if self.settings.dry_run {
             return Ok(true);
         }
-        let probe = probe(
-            &self.ssh,
-            &self.spec,
-            "1",
-            self.settings.backup_dir.as_deref(),
-        )
-        .map_err(|e| StartError::new(format!("cannot create REPLICA {}: {e}", self.spec)))?;
-        if let Some(why) = probe.refused {
+        let backup = self.settings.backup_dir.as_deref();
+        let (ssh, host) = (&self.ssh, &self.spec.host);
+        let probe = probe::run(ssh, host, &self.root_path, Make::WithParents, backup, true)
+            .map_err(|e| StartError::new(format!("cannot create REPLICA {}: {e}", self.spec)))?;
+        let moved = probe.place.as_deref() != Some(Path::new(&self.root_path));
+        let why = probe
+            .refused
+            .or(moved.then_some("is not where it was a moment ago"));
+        if let Some(why) = why {
             return Err(StartError::new(format!(
                 "REPLICA {}: the remote path {why}",
                 self.spec
             )));
         }
         self.root_id = probe.id;
+        self.parent_id = probe.parent;
+        self.mount_root = probe.mount_root;
         if probe.backup_in != self.backup_in {
             // Where the backup directory is, now that the root exists.
             self.backup_in = probe.backup_in;
@@ -282,7 +319,11 @@ impl Remote {
     /// Tries a `--files-from` run with `--delete-missing-args` on a name that exists nowhere,
     /// without changing anything: the rsync pair must take it (rsync 3.4.3 and some distribution
     /// builds refuse it), and the remote one must keep ACLs and extended attributes if asked.
+    /// Also learns whether the remote `touch` keeps nanoseconds (see [`probe::TOUCH`]).
     pub fn try_pair(&mut self) {
+        if !self.settings.dry_run {
+            self.touch = probe::touch_works(&self.ssh);
+        }
         if self.root_id.is_none() {
             // Nothing to try it on (a dry run of a REPLICA still to be made).
             return;
@@ -345,57 +386,13 @@ impl Remote {
         destination
     }
 
+    /// Where REPLICA is when the remote machine turned out to be this one: to be checked as a
+    /// local REPLICA would be.
+    pub fn on_this_machine(&self) -> Option<&machine::Here> {
+        self.here.as_ref()
+    }
+
     fn rsh(&self) -> String {
         self.ssh.rsync_rsh()
     }
-
-    /// `--backup-dir` for one run: the suffix is the time, made unique among this process's
-    /// runs, so a file replaced twice keeps both versions.
-    fn backup_args(&self) -> Vec<OsString> {
-        let Some(dir) = &self.settings.backup_dir else {
-            return Vec::new();
-        };
-        let stamp = crate::mirror::backup::stamp();
-        let mut last = self.last_stamp.borrow_mut();
-        let suffix = if last.0 == stamp {
-            last.1 += 1;
-            format!(".{stamp}-{}", last.1)
-        } else {
-            *last = (stamp.clone(), 0);
-            format!(".{stamp}")
-        };
-        vec![
-            OsString::from("--backup"),
-            OsString::from(format!("--backup-dir={dir}")),
-            OsString::from(format!("--suffix={suffix}")),
-        ]
-    }
-}
-
-/// Runs the probe script for `spec`'s root; `make` as the script's `$2` (see
-/// [`script::PROBE`]).
-fn probe(
-    ssh: &Ssh,
-    spec: &Spec,
-    make: &str,
-    backup: Option<&str>,
-) -> Result<script::Probe, String> {
-    let out = ssh
-        .script(
-            script::PROBE,
-            &[
-                std::ffi::OsStr::new(&spec.path),
-                std::ffi::OsStr::new(make),
-                std::ffi::OsStr::new(backup.unwrap_or("")),
-            ],
-        )
-        .map_err(|e| format!("cannot run ssh: {e}"))?;
-    if out.status.code() == Some(255) {
-        return Err(format!(
-            "cannot reach {}: {}",
-            spec.host,
-            crate::escape::text(String::from_utf8_lossy(&out.stderr).trim())
-        ));
-    }
-    script::parse_probe(&out)
 }

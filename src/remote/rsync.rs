@@ -54,6 +54,8 @@ pub enum Event {
     Wrote(Change),
     /// The receiving rsync cannot say what it writes.
     ReceiverMute,
+    /// An entry of a survey run (see [`Run::survey`]).
+    Listed(PathBuf, itemize::Seen),
 }
 
 /// What a run said.
@@ -80,6 +82,9 @@ pub struct Run<'a> {
     pub destination: OsString,
     /// Settles where a link's name ends (see [`itemize::parse`]).
     pub split: itemize::Split<'a>,
+    /// A dry run that lists every entry (`-ii`), unchanged ones too: each itemized line is
+    /// handed on as [`Event::Listed`], and nothing else is.
+    pub survey: bool,
 }
 
 impl Run<'_> {
@@ -200,7 +205,11 @@ impl Run<'_> {
 
     /// A line of rsync's standard output: a change, its statistics, an entry left out.
     fn out_line(&self, line: &[u8], said: &mut Said, on_event: &mut impl FnMut(Event)) {
-        if let Some(change) = itemize::parse(line, self.split) {
+        if self.survey {
+            if let Some((rel, seen)) = itemize::listed(line) {
+                on_event(Event::Listed(rel, seen));
+            }
+        } else if let Some(change) = itemize::parse(line, self.split) {
             on_event(Event::Change(change));
         } else if let Some(n) = itemize::files_in_stats(line) {
             said.files = Some(n);

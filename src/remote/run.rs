@@ -3,6 +3,7 @@
 //! run's end means for the replica.
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use log::{debug, error, info, warn};
@@ -74,12 +75,35 @@ impl Remote {
                         );
                     }
                 }
+                Event::Listed(..) => {}
             });
         for change in written.not_written() {
             debug!("rsync sent, but the remote side did not write: {change}");
         }
         report.renamed = renamed;
         report
+    }
+
+    /// `--backup-dir` for one run: the suffix is the time, made unique among this process's
+    /// runs, so a file replaced twice keeps both versions.
+    fn backup_args(&self) -> Vec<OsString> {
+        let Some(dir) = &self.settings.backup_dir else {
+            return Vec::new();
+        };
+        let stamp = crate::mirror::backup::stamp();
+        let mut last = self.last_stamp.borrow_mut();
+        let suffix = if last.0 == stamp {
+            last.1 += 1;
+            format!(".{stamp}-{}", last.1)
+        } else {
+            *last = (stamp.clone(), 0);
+            format!(".{stamp}")
+        };
+        vec![
+            OsString::from("--backup"),
+            OsString::from(format!("--backup-dir={dir}")),
+            OsString::from(format!("--suffix={suffix}")),
+        ]
     }
 
     /// How many entries a run would remove (a dry run of it).
@@ -121,7 +145,7 @@ impl Remote {
             args,
             stdin,
             rsync_path: script::guard(
-                &self.spec.path,
+                self.root_path.as_bytes(),
                 self.root_id.as_deref(),
                 renames,
                 touch,
@@ -131,6 +155,7 @@ impl Remote {
             source: &self.source,
             destination: self.destination(),
             split,
+            survey: false,
         }
     }
 
@@ -138,7 +163,7 @@ impl Remote {
     /// arguments, and the run's own. A run that names what it looks at by rules (`- *` last,
     /// or `- /*`) never carries `--delete-excluded`, which implies `--delete`: everything the
     /// rules leave out would count as excluded, and be removed.
-    fn run_args(&self, extra: &[&str], rules: &[OsString]) -> Vec<OsString> {
+    pub(super) fn run_args(&self, extra: &[&str], rules: &[OsString]) -> Vec<OsString> {
         let by_rules = !rules.is_empty() || extra.iter().any(|a| a.starts_with("--include-from"));
         let mut args: Vec<OsString> = rules.to_vec();
         args.extend(
@@ -241,8 +266,8 @@ impl Remote {
                 );
                 stats.add(Count::Error);
                 self.lose(format!(
-                    "REPLICA {} is not the directory foldersync started with (replaced, or \
-                     its disk unmounted)",
+                    "REPLICA {} is not the directory foldersync started with (replaced, \
+                     mounted over, a symlink on its way, or its disk unmounted)",
                     self.spec
                 ));
                 false

@@ -1,130 +1,15 @@
-//! What runs on the remote machine besides rsync: small POSIX `sh` snippets, with every name
-//! passed inside single quotes ([`super::ssh::quote`]). The probe looks at REPLICA's root once
-//! per connection; the guard that runs before every remote rsync (as its `--rsync-path`) checks
-//! that the root is still the same directory and makes the batch's renames, so a batch costs
-//! one ssh session.
+//! What runs on the remote machine before rsync: a small POSIX `sh` snippet, with every name
+//! passed inside single quotes ([`super::ssh::quote`]). The guard that runs before every remote
+//! rsync (as its `--rsync-path`) checks that the root is still the same directory, reached
+//! without a symlink, and makes the batch's renames, so a batch costs one ssh session. (The
+//! look at the root once per connection is [`super::probe`].)
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::Output;
 
 use super::rsync::{MADE_PARENT, RENAMED, ROOT_CHANGED};
 use super::ssh::quote;
 use crate::dir::Stamp;
-
-/// Looks at REPLICA's root (`$1`), making it if it is missing: with its parents if `$2` is 1;
-/// alone, and only if its parent is on device N, if `$2` is `dev:N` (a root deleted while
-/// running is made again, never below an unmounted disk's mount point). With a backup
-/// directory (`$3`, absolute), says where it really is: holding the root, or inside it (and
-/// where), as far as it exists.
-pub const PROBE: &str = r#"root=$1
-if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
-t=$(mktemp 2>/dev/null) && { touch -m -d @1000000000.5 "$t" 2>/dev/null && [ "$(stat -c %Y "$t")" = 1000000000 ] && echo touch; rm -f "$t"; }
-if [ "$(printf x | b2sum 2>/dev/null)" = "0909377ad35110cafb2909e185672b7f2728d1f5094f8ad68d6fac6274bf1f499485a80ea364c04ed006d29459ea3cb7c600280e2f83e032529906f88ae30d0a  -" ]; then echo b2sum; fi
-if [ "$(printf x | sha256sum 2>/dev/null)" = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881  -" ]; then echo sha256sum; fi
-real() {
-  b=$1 rest=
-  while [ ! -d "$b" ]; do
-    case $b in */*) rest="/${b##*/}$rest"; b=${b%/*}; [ -n "$b" ] || b=/;; *) rest="/$b$rest"; b=.;; esac
-  done
-  r=$(cd -P -- "$b" && pwd -P) || return 1
-  [ "$r" = / ] && r=
-  echo "$r$rest"
-}
-if [ -n "$3" ]; then
-  want=$(real "$root") && bk=$(real "$3") || exit 1
-  case "$want/" in "$bk"/*) echo backup-holds; exit 0;; esac
-  case "$bk" in "$want"/*) echo "backup-in ${bk#"$want"/}";; esac
-fi
-if [ ! -e "$root" ] && [ ! -L "$root" ]; then
-  case $2 in
-    1) mkdir -p -- "$root" || exit 1;;
-    dev:*) up=$(dirname -- "$root")
-      { [ -d "$up" ] && [ ! -L "$up" ] && [ "$(stat -c %d -- "$up")" = "${2#dev:}" ] && mkdir -- "$root"; } || { echo missing; exit 0; };;
-    *) echo missing; exit 0;;
-  esac
-  echo made
-fi
-if [ ! -d "$root" ]; then echo notdir; exit 0; fi
-cd -P -- "$root" || exit 1
-here=$(pwd -P)
-home=$(cd && pwd -P)
-if [ "$here" = / ]; then echo isroot; exit 0; fi
-if [ "$here" = "$home" ]; then echo ishome; exit 0; fi
-echo "id $(stat -c %d:%i .)"
-if [ -n "$(ls -A .)" ]; then echo content; fi
-"#;
-
-/// What the probe found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Probe {
-    pub made: bool,
-    pub missing: bool,
-    /// `device:inode` of the root.
-    pub id: Option<String>,
-    pub content: bool,
-    /// The remote rsync's `--version` first line.
-    pub rsync: Option<String>,
-    /// Where the backup directory is inside the root.
-    pub backup_in: Option<PathBuf>,
-    /// `b2sum` and `sha256sum` are there, and say what they should: files may be renamed on
-    /// proof of their bytes.
-    pub b2sum: bool,
-    pub sha256sum: bool,
-    /// `touch -m -d @SECONDS.FRACTION` works: the root's times can be set after a run without
-    /// listing the root (see [`guard`]).
-    pub touch: bool,
-    /// Why the root cannot be used.
-    pub refused: Option<&'static str>,
-}
-
-pub fn parse_probe(out: &Output) -> Result<Probe, String> {
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err = err.trim();
-        return Err(if err.is_empty() {
-            format!("the remote side exited with {}", out.status)
-        } else {
-            crate::escape::text(err).to_string()
-        });
-    }
-    let mut probe = Probe::default();
-    for line in text.lines() {
-        match line {
-            "made" => probe.made = true,
-            "missing" => probe.missing = true,
-            "content" => probe.content = true,
-            "b2sum" => probe.b2sum = true,
-            "sha256sum" => probe.sha256sum = true,
-            "touch" => probe.touch = true,
-            "notdir" => probe.refused = Some("is not a directory"),
-            "isroot" => probe.refused = Some("is the remote root directory"),
-            "ishome" => probe.refused = Some("is the remote home directory"),
-            "norsync" => probe.refused = Some("is on a machine without rsync"),
-            "backup-holds" => {
-                probe.refused = Some(
-                    "is the backup directory or inside it: the mirror would remove what it keeps",
-                )
-            }
-            _ => {
-                if let Some(id) = line.strip_prefix("id ") {
-                    probe.id = Some(id.trim().to_string());
-                } else if let Some(rel) = line.strip_prefix("backup-in ") {
-                    probe.backup_in = Some(PathBuf::from(rel));
-                } else if let Some(v) = line.strip_prefix("rsync ") {
-                    probe.rsync = Some(v.trim().to_string());
-                }
-            }
-        }
-    }
-    if probe.refused.is_none() && !probe.missing && probe.id.is_none() {
-        return Err(
-            "the remote side could not say what REPLICA's root is (is `stat -c` there?)".into(),
-        );
-    }
-    Ok(probe)
-}
 
 /// A rename for the remote side to make: `from` to `to` (relative to the root), if what is at
 /// `from` is still what SOURCE now has at `to`.
@@ -161,7 +46,8 @@ fs_mv() {
 "#;
 
 /// The command that runs on the remote side before rsync. With the root's `id` known, the
-/// shell moves into the root and checks that it is still that directory, makes the renames,
+/// shell checks that no part of the root's path (resolved at start-up, absolute) is a symlink,
+/// moves into the root and checks that it is still that directory, makes the renames,
 /// and starts rsync there: rsync is given `.` as its destination, so what it writes is the
 /// directory just checked, whatever its path names by then. With `touch`, the root's mtime is
 /// set to it once rsync is done (rsync's status is kept). Without an id (a dry run of a root
@@ -169,7 +55,7 @@ fs_mv() {
 /// `tool` is the remote command that computes the digest in a file's `what` (see
 /// [`super::digest::Alg`]).
 pub fn guard(
-    root: &str,
+    root: &[u8],
     id: Option<&str>,
     renames: &[Rename],
     touch: Option<Stamp>,
@@ -187,8 +73,11 @@ pub fn guard(
             .replace("MADE", &String::from_utf8_lossy(MADE_PARENT));
         s.extend_from_slice(functions.as_bytes());
     }
-    s.extend_from_slice(b"{ cd -P -- ");
-    s.extend(quote(root.as_bytes()));
+    s.extend_from_slice(NO_LINK);
+    s.extend_from_slice(b"{ fs_nolink ");
+    s.extend(quote(root));
+    s.extend_from_slice(b" && cd -P -- ");
+    s.extend(quote(root));
     s.extend_from_slice(b" 2>/dev/null && [ \"$(stat -c %d:%i .)\" = ");
     s.extend(quote(id.as_bytes()));
     s.extend_from_slice(b" ]; } || { echo ");
@@ -222,6 +111,10 @@ pub fn guard(
     s
 }
 
+/// `fs_nolink PATH` fails if PATH, or any directory on the way to it, is a symlink.
+const NO_LINK: &[u8] = b"fs_nolink() { fs_p=$1; while [ -n \"$fs_p\" ] && [ \"$fs_p\" != / ]; do \
+[ -L \"$fs_p\" ] && return 1; case $fs_p in */*) fs_p=${fs_p%/*};; *) fs_p=;; esac; done; }\n";
+
 /// The remote rsync's version (from its `--version` line): (major, minor, patch).
 pub fn version(line: &str) -> Option<(u32, u32, u32)> {
     let v = line
@@ -254,7 +147,8 @@ mod tests {
     #[test]
     fn the_guard_renames_only_what_it_should() {
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("root");
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        let root = base.join("root");
         std::fs::create_dir_all(root.join("d/in")).unwrap();
         std::fs::write(root.join("f"), b"12345").unwrap();
         std::fs::write(root.join("it's\nodd"), b"x").unwrap();
@@ -300,7 +194,7 @@ mod tests {
             },
         ];
         let mut script = guard(
-            root.to_str().unwrap(),
+            root.as_os_str().as_bytes(),
             Some(&id),
             &renames,
             None,
@@ -335,13 +229,33 @@ mod tests {
         assert!(!tmp.path().join("pwned").exists() && !root.join("pwned").exists());
         assert!(!root.join("stolen").exists());
 
-        let wrong = guard(root.to_str().unwrap(), Some("1:2"), &[], None, "sha256sum");
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(std::ffi::OsStr::from_bytes(&wrong))
-            .output()
-            .unwrap();
+        let run = |root: &std::path::Path, id: &str| {
+            let script = guard(
+                root.as_os_str().as_bytes(),
+                Some(id),
+                &[],
+                None,
+                "sha256sum",
+            );
+            Command::new("sh")
+                .arg("-c")
+                .arg(std::ffi::OsStr::from_bytes(&script))
+                .output()
+                .unwrap()
+        };
+        let out = run(&root, "1:2");
         assert_eq!(out.status.code(), Some(99));
         assert!(String::from_utf8_lossy(&out.stderr).contains("foldersync-root-changed"));
+        // The root moved and a symlink to it put in its place, or one above it: the same
+        // directory, but never reached through a link.
+        let moved = base.join("moved");
+        std::fs::rename(&root, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &root).unwrap();
+        assert_eq!(run(&root, &id).status.code(), Some(99));
+        std::fs::create_dir(base.join("up")).unwrap();
+        std::os::unix::fs::symlink(&moved, base.join("up/root")).unwrap();
+        std::os::unix::fs::symlink(base.join("up"), base.join("link")).unwrap();
+        assert_eq!(run(&base.join("link/root"), &id).status.code(), Some(99));
+        assert_ne!(run(&moved, &id).status.code(), Some(99), "the check passes");
     }
 }

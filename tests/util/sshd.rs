@@ -23,10 +23,18 @@ pub struct Sshd {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// A command that starts sshd (given as its arguments), or none.
+    wrap: Vec<String>,
 }
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_wrapped(&[])
+    }
+
+    /// A server started by `wrap` (`unshare ...`, to run it in other mounts), sshd's own command
+    /// line appended.
+    pub fn start_wrapped(wrap: &[&str]) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for key in ["host_key", "client_key"] {
@@ -46,6 +54,7 @@ impl Sshd {
             dir,
             port: 0,
             child: None,
+            wrap: wrap.iter().map(|w| w.to_string()).collect(),
         };
         sshd.port = free_port();
         sshd.write_known_hosts(&sshd.host_key_line());
@@ -56,7 +65,7 @@ impl Sshd {
     fn write_config(&self) {
         let d = self.dir.path().display();
         let config = format!(
-            "Port {}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
+            "Port {}\nListenAddress 127.0.0.1\nListenAddress [::1]\nHostKey {d}/host_key\n\
              AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nStrictModes no\nUsePAM no\n\
              PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              MaxSessions 50\nMaxStartups 50\nLogLevel ERROR\n",
@@ -68,7 +77,15 @@ impl Sshd {
     fn run(&mut self) {
         self.write_config();
         let log = fs::File::create(self.dir.path().join("sshd.log")).unwrap();
-        let child = Command::new(SSHD)
+        let mut command = match self.wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(SSHD);
+                c
+            }
+            None => Command::new(SSHD),
+        };
+        let child = command
             .arg("-D")
             .arg("-e")
             .arg("-f")
@@ -90,12 +107,18 @@ impl Sshd {
         }
     }
 
+    /// The host key under every name this machine answers to: 127.0.0.1, localhost, ::1 and
+    /// its host name (the remote tests reach this machine under each).
     fn host_key_line(&self) -> String {
         let public = fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
         let mut words = public.split_whitespace();
+        let names: Vec<String> = ["127.0.0.1", "localhost", "::1", &host_name()]
+            .iter()
+            .map(|n| format!("[{n}]:{}", self.port))
+            .collect();
         format!(
-            "[127.0.0.1]:{} {} {}\n",
-            self.port,
+            "{} {} {}\n",
+            names.join(","),
             words.next().unwrap(),
             words.next().unwrap()
         )
@@ -166,6 +189,19 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Whether the server also answers on ::1 (it listens there where the machine has IPv6).
+pub fn has_ipv6(port: u16) -> bool {
+    TcpStream::connect(("::1", port)).is_ok()
 }
 
 fn free_port() -> u16 {
