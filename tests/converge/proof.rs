@@ -212,7 +212,7 @@ fn a_large_file_rewritten_while_its_rename_is_proven_aside() {
     f.seek(SeekFrom::End(-1)).unwrap();
     f.write_all(b"!").unwrap();
     drop(f);
-    set_mtime(&env.src.join("big2"), Y1980);
+    set_mtime(env.src.join("big2"), Y1980);
     converges(&env, QUICK);
     run.stop();
 }
