@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use log::{error, info};
+use log::{debug, error, info};
 
 use super::done::Done;
 use super::node::Node;
@@ -34,9 +34,8 @@ pub struct Run<'a> {
     pub(super) expected: Mutex<super::orphans::Expected>,
     /// Old names of reported renames, kept to the batch's end for their new names.
     pub(super) left: Mutex<Vec<super::orphans::Orphan>>,
-    /// Directories whose entries changed after their walk was done (renames and removals at
-    /// the end of a run, links): their attributes are set again.
-    pub(super) touched: Mutex<Vec<PathBuf>>,
+    /// The directories whose attributes are set at the run's end.
+    pub(super) settle: super::settle::Settle,
     deferred: Mutex<Deferred>,
     pub(super) retries_later: Mutex<Vec<PathBuf>>,
     /// The paths of this run that failed, to be tried again.
@@ -77,7 +76,7 @@ impl<'a> Run<'a> {
             index: Mutex::new(None),
             expected: Mutex::default(),
             left: Mutex::new(Vec::new()),
-            touched: Mutex::new(Vec::new()),
+            settle: Default::default(),
             deferred: Mutex::new(Deferred::default()),
             retries_later: Mutex::new(Vec::new()),
             failed: Mutex::new(Vec::new()),
@@ -131,29 +130,31 @@ impl<'a> Run<'a> {
 
     /// Logs a change, counts it, and in a dry run remembers it.
     pub fn note(&self, done: Done) {
-        if self.dry_run() {
-            info!("[dry run] {done}");
+        let dry = if self.dry_run() { "[dry run] " } else { "" };
+        if done.quiet() {
+            debug!("{dry}{done}");
         } else {
-            info!("{done}");
+            info!("{dry}{done}");
         }
         let count = match &done {
-            Done::Copied { update: false, .. } => Count::Copied,
+            Done::DirAttrs { .. } | Done::Verified { .. } => None,
+            Done::Copied { update: false, .. } => Some(Count::Copied),
             Done::Copied { update: true, .. } | Done::Attrs { .. } | Done::SymlinkAttrs { .. } => {
+                Some(Count::Updated)
+            }
+            Done::MadeDir { .. } => Some(Count::Created),
+            Done::Symlink { update, .. } => Some(if *update {
                 Count::Updated
-            }
-            Done::MadeDir { .. } => Count::Created,
-            Done::Symlink { update, .. } => {
-                if *update {
-                    Count::Updated
-                } else {
-                    Count::Created
-                }
-            }
-            Done::Removed { .. } => Count::Removed,
-            Done::Renamed { .. } => Count::Renamed,
-            Done::Linked { .. } => Count::Linked,
+            } else {
+                Count::Created
+            }),
+            Done::Removed { .. } => Some(Count::Removed),
+            Done::Renamed { .. } => Some(Count::Renamed),
+            Done::Linked { .. } => Some(Count::Linked),
         };
-        self.stats.add(count);
+        if let Some(count) = count {
+            self.stats.add(count);
+        }
         // The bytes a copy wrote were counted as they moved (a dropped copy's too); a dry run
         // counts those it would write.
         if let Done::Copied { bytes, .. } = &done {
@@ -260,44 +261,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Ends the run: carries out the removals held back under `--max-delete` (or none of them),
-    /// and returns what is left for later.
-    pub fn finish(self) -> Outcome {
-        self.reconcile();
-        self.remove_left();
-        if self.m.opts.hard_links {
-            self.place_unplaced();
-            let touched = self.finish_links();
-            crate::lock(&self.touched).extend(touched);
-        }
-        let mut touched = std::mem::take(&mut *crate::lock(&self.touched));
-        if !touched.is_empty() && !self.dry_run() && !self.m.stop.is_set() {
-            // These directories changed after they were done: their attributes are set again.
-            touched.sort();
-            touched.dedup();
-            let paths: Vec<(PathBuf, Look)> =
-                touched.into_iter().map(|p| (p, Look::ENTRY)).collect();
-            let run = Run::new(self.m, self.source, self.stats, false);
-            super::walk::sync_paths(&run, &paths);
-            let rest = run.finish();
-            crate::lock(&self.retries_later).extend(rest.retry);
-            crate::lock(&self.failed).extend(rest.failed);
-        }
+    /// The removals held back under `--max-delete`, carried out if the run's count allows
+    /// them (or none). Returns what to look at again: what SOURCE has there now, and the
+    /// parents.
+    pub(super) fn removals_held_back(&self) -> Vec<(PathBuf, Look)> {
         let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
-        if let Some(max) = self.m.opts.max_delete {
-            self.apply_deferred(deferred, max);
-        }
-        Outcome {
-            retry: std::mem::take(&mut *crate::lock(&self.retries_later)),
-            later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
-            unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
-            pass: false,
-            failed: std::mem::take(&mut *crate::lock(&self.failed)),
-            rewatch: crate::lock(&self.m.mounts).take_back(),
-        }
-    }
-
-    fn apply_deferred(&self, deferred: Deferred, max: u64) {
+        let Some(max) = self.m.opts.max_delete else {
+            return Vec::new();
+        };
         if deferred.entries > max {
             error!(
                 "refusing to remove {} entries from REPLICA, more than --max-delete {max}: \
@@ -305,15 +276,12 @@ impl<'a> Run<'a> {
                 deferred.entries
             );
             self.stats.add(Count::Error);
-            return;
-        }
-        if deferred.removals.is_empty() {
-            return;
+            return Vec::new();
         }
         let mut again: Vec<(PathBuf, Look)> = Vec::new();
         for (rel, kind, then) in deferred.removals {
             if self.m.stop.is_set() {
-                return;
+                return Vec::new();
             }
             let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
             let (Some(name), Some(root)) = (rel.file_name(), self.m.root_dir()) else {
@@ -333,18 +301,32 @@ impl<'a> Run<'a> {
             if self.remove_now(dir.as_ref(), name, &rel, kind) && then {
                 again.push((rel, Look::TREE));
             }
-            // The parent's mtime changed with the removal; it is set again.
-            if !again.iter().any(|(r, _)| *r == parent) {
-                again.push((parent, Look::ENTRY));
-            }
+            // The parent's mtime changed with the removal: its attributes are set again.
+            self.settle.note(&parent);
         }
-        if !again.is_empty() && !self.dry_run() {
-            again.sort_by(|a, b| a.0.cmp(&b.0));
-            let run = Run::new(self.m, self.source, self.stats, false);
-            super::walk::sync_paths(&run, &again);
-            let rest = run.finish();
-            crate::lock(&self.retries_later).extend(rest.retry);
-            crate::lock(&self.failed).extend(rest.failed);
+        if self.dry_run() {
+            return Vec::new();
+        }
+        again.sort_by(|a, b| a.0.cmp(&b.0));
+        again
+    }
+
+    /// Takes in what a run that followed this one left for later.
+    pub(super) fn absorb(&self, rest: Outcome) {
+        crate::lock(&self.retries_later).extend(rest.retry);
+        crate::lock(&self.failed).extend(rest.failed);
+        crate::lock(&self.busy_retries).extend(rest.later);
+    }
+
+    /// What the run leaves for later.
+    pub(super) fn outcome(self) -> Outcome {
+        Outcome {
+            retry: std::mem::take(&mut *crate::lock(&self.retries_later)),
+            later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
+            unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
+            pass: false,
+            failed: std::mem::take(&mut *crate::lock(&self.failed)),
+            rewatch: crate::lock(&self.m.mounts).take_back(),
         }
     }
 }

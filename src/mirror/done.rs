@@ -56,6 +56,24 @@ pub enum Done<'p> {
         rel: &'p Path,
         to: &'p Path,
     },
+    /// A directory's permissions, owner or times set, once nothing more is written into it.
+    DirAttrs {
+        rel: &'p Path,
+        meta: Meta,
+    },
+    /// A file whose status changed in SOURCE found to hold the same bytes and attributes: its
+    /// times are set again, so its ctime says it was checked.
+    Verified {
+        rel: &'p Path,
+    },
+}
+
+impl Done<'_> {
+    /// Whether it is said at debug level only: it follows from changes said already, or
+    /// changes nothing a person would see.
+    pub fn quiet(&self) -> bool {
+        matches!(self, Done::DirAttrs { .. } | Done::Verified { .. })
+    }
 }
 
 impl fmt::Display for Done<'_> {
@@ -115,6 +133,10 @@ impl fmt::Display for Done<'_> {
             }
             Done::Renamed { from, to } => write!(f, "renamed {} -> {}", show(from), show(to)),
             Done::Linked { rel, to } => write!(f, "linked {} to {}", show(rel), show(to)),
+            Done::DirAttrs { rel, .. } => {
+                write!(f, "set attributes of directory {}", show(rel))
+            }
+            Done::Verified { rel } => write!(f, "checked {}: same bytes", show(rel)),
         }
     }
 }
@@ -136,6 +158,9 @@ pub fn simulated(done: &Done) -> Vec<(PathBuf, Sim)> {
         )],
         Done::Removed { rel, .. } => vec![(rel.to_path_buf(), Sim::Gone)],
         Done::SymlinkAttrs { .. } => Vec::new(),
-        Done::Renamed { .. } | Done::Linked { .. } => Vec::new(),
+        Done::Renamed { .. }
+        | Done::Linked { .. }
+        | Done::DirAttrs { .. }
+        | Done::Verified { .. } => Vec::new(),
     }
 }

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod backup;
 pub mod copy;
 pub mod done;
+mod drive;
 pub mod facts;
 pub mod links;
 pub mod mounts;
@@ -18,6 +19,7 @@ pub mod overlay;
 pub mod plan;
 pub mod probe;
 pub mod rename;
+mod settle;
 pub mod single;
 pub mod survey;
 pub mod walk;
@@ -227,8 +229,7 @@ impl Mirror {
         for (path, look) in paths.iter_mut() {
             look.verify |= unmade.contains(path);
         }
-        walk::sync_paths(&run, &paths);
-        let outcome = run.finish();
+        let outcome = drive::drive(run, &paths);
         if full && !self.stop.is_set() {
             crate::lock(&self.mounts).pass_ended();
             if let Some(backup) = self.backup.as_ref().filter(|_| !self.opts.dry_run) {
@@ -322,7 +323,7 @@ impl Replica for Mirror {
         }
         let run = apply::Run::new(self, source, stats, false);
         let next = self.expire_held(&run, std::time::Instant::now());
-        run.finish();
+        drive::drive(run, &[]);
         next
     }
 }

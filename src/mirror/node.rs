@@ -6,16 +6,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use log::debug;
-
 use super::apply::Run;
+use super::settle::Settle;
 use crate::dir::{Dir, Meta};
 use crate::error::Logged;
-use crate::escape::rel as show;
 
 /// A directory being worked on: SOURCE's and REPLICA's handles, and the attributes REPLICA's
-/// must end up with, applied when the last reference goes (the walk has left it, and every copy
-/// into it has renamed into place).
+/// must end up with (set at the run's end, see [`super::settle`]).
 pub struct Node<'r> {
     pub rel: PathBuf,
     /// `None` when SOURCE has nothing here (a REPLICA directory that is emptied, not removed).
@@ -36,7 +33,8 @@ pub struct Node<'r> {
     /// Entries were made or removed in REPLICA's directory (so its mtime moved), or its
     /// permissions were opened up to make them.
     touched: AtomicBool,
-    run: &'r Run<'r>,
+    /// Where a touched directory is noted, for its attributes to be set at the run's end.
+    settle: &'r Settle,
 }
 
 impl<'r> Node<'r> {
@@ -74,7 +72,7 @@ impl<'r> Node<'r> {
             verify: false,
             acl_default: std::sync::OnceLock::new(),
             touched: AtomicBool::new(false),
-            run,
+            settle: &run.settle,
         })
     }
 
@@ -93,9 +91,11 @@ impl<'r> Node<'r> {
         self.want = None;
     }
 
-    /// Notes that REPLICA's directory changed (its mtime is set again at the end).
+    /// Notes that REPLICA's directory changed (its mtime is set again at the run's end).
     pub fn touch(&self) {
-        self.touched.store(true, Ordering::Relaxed);
+        if !self.touched.swap(true, Ordering::Relaxed) {
+            self.settle.note(&self.rel);
+        }
     }
 
     /// Runs `op`, which makes an entry in REPLICA's directory. Refused for lack of permission
@@ -117,58 +117,6 @@ impl<'r> Node<'r> {
                 }
             }
             other => other,
-        }
-    }
-}
-
-impl Drop for Node<'_> {
-    fn drop(&mut self) {
-        let run = self.run;
-        if run.m.stop.is_set() || run.dry_run() {
-            return;
-        }
-        let (Some(dst), Some(want), Some(have)) = (&self.dst, &self.want, &self.have) else {
-            return;
-        };
-        let touched = self.touched.load(Ordering::Relaxed);
-        // Its extended attributes and default ACL, compared on every look (listed first: two
-        // system calls where neither side has any).
-        if run.m.opts.xattrs {
-            if let Some(src) = &self.src {
-                use crate::dir::xattr::{self, At};
-                let (from, to) = (At::Dir(src), At::Dir(dst));
-                let result = xattr::read(&from).and_then(|w| {
-                    let h = xattr::read(&to)?;
-                    xattr::write(&to, &w, &h)
-                });
-                run.xattrs(result, &self.rel);
-            }
-        }
-        if run.m.opts.fsync && touched {
-            if let Err(e) = dst.sync() {
-                run.fail(run.dst_err("flush", &self.rel, e));
-            }
-        }
-        let rules = &run.m.opts.rules;
-        let differs =
-            |now: &Meta| rules.attrs_differ(want, now) || !want.mtime.near(now.mtime, rules.window);
-        if !touched && !differs(have) {
-            return;
-        }
-        let result = dst.stat().and_then(|now| {
-            if differs(&now) {
-                let mut want = *want;
-                want.perm = rules.perm_for(&want, (now.uid, now.gid));
-                if want.mtime.near(now.mtime, rules.window) {
-                    want.mtime = now.mtime;
-                }
-                dst.set_attrs(&want, &now, rules.owner, rules.perms)?;
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => debug!("set attributes of directory {}", show(&self.rel)),
-            Err(e) => run.fail(run.dst_err("set metadata of", &self.rel, e)),
         }
     }
 }

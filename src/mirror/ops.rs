@@ -206,7 +206,7 @@ impl Run<'_> {
             held.set_times(src)
         });
         match done {
-            Ok(()) => log::debug!("checked {}: same bytes", crate::escape::rel(rel)),
+            Ok(()) => self.note(Done::Verified { rel }),
             Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),
         }
     }

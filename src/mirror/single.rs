@@ -41,6 +41,9 @@ pub fn start<'r>(walk: &Walk<'_, 'r>, paths: &[(PathBuf, Look)]) {
         }
         sync_path(walk, rel, *look, &mut cache);
     }
+    if let Some((_, node)) = cache.parent.take() {
+        walk.run.dir_done(&node);
+    }
 }
 
 fn sync_path<'r>(walk: &Walk<'_, 'r>, rel: &Path, look: Look, cache: &mut Cache<'r>) {
@@ -91,9 +94,11 @@ fn root(walk: &Walk<'_, '_>, look: Look) {
     let Ok(node) = Node::new(run, PathBuf::new(), Some(src), dst) else {
         return;
     };
+    let node = Arc::new(node);
     if look.tree {
-        walk.walk(Arc::new(node));
+        walk.walk(&node);
     }
+    run.dir_done(&node);
 }
 
 /// Opens the parent directory `rel` on both sides (or takes it from the cache). When SOURCE's
@@ -153,12 +158,16 @@ fn parent_node<'r>(
         return None;
     }
     let node = Arc::new(node);
-    cache.parent = Some((rel.to_path_buf(), Arc::clone(&node)));
+    if let Some((_, done)) = cache.parent.replace((rel.to_path_buf(), Arc::clone(&node))) {
+        run.dir_done(&done);
+    }
     Some(node)
 }
 
 fn sync_ancestor<'r>(walk: &Walk<'_, 'r>, rel: &Path, cache: &mut Cache<'r>) {
-    cache.parent = None;
+    if let Some((_, done)) = cache.parent.take() {
+        walk.run.dir_done(&done);
+    }
     sync_path(walk, rel, Look::TREE, cache);
 }
 

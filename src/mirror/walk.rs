@@ -27,6 +27,9 @@ use crate::stats::Count;
 const QUEUE: usize = 256;
 /// Files up to this size are copied by the walker that meets them.
 const INLINE_COPY: u64 = 1 << 20;
+/// Batches of at most this many paths, none to be looked at as a tree, run on the calling
+/// thread alone.
+const ALONE: usize = 4;
 
 /// A file waiting for a copy worker. It holds its directory's node, so the directory's
 /// attributes are set only after the copy has renamed into it.
@@ -46,13 +49,29 @@ struct CopyJob<'r> {
 pub struct Walk<'s, 'r> {
     pub run: &'r Run<'r>,
     work: &'s Work<'r>,
-    copies: Sender<CopyJob<'r>>,
+    /// `None` where the walk runs alone, copying everything itself.
+    copies: Option<Sender<CopyJob<'r>>>,
 }
 
 /// Makes each REPLICA path (relative to the roots) match SOURCE: the same primitive serves the
 /// full pass (the root, [`Look::TREE`]) and the watcher (single paths).
 pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
+    if paths.is_empty() {
+        return;
+    }
     let work = Work::default();
+    // A few single paths (the watcher's usual batch) cost less than threads to start.
+    if paths.len() <= ALONE && paths.iter().all(|(_, look)| !look.tree) {
+        let walk = Walk {
+            run,
+            work: &work,
+            copies: None,
+        };
+        single::start(&walk, paths);
+        walk.work.close();
+        walk.work.run(|task| walk.task(task));
+        return;
+    }
     let workers = run.m.workers;
     thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<CopyJob<'r>>(QUEUE);
@@ -60,21 +79,14 @@ pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
             let rx = rx.clone();
             scope.spawn(move || {
                 for job in rx {
-                    run.copy(
-                        &job.node,
-                        &job.name,
-                        &job.rel,
-                        job.update,
-                        Some(job.opened),
-                        job.dst,
-                    );
+                    job.run(run);
                 }
             });
         }
         let walk = Walk {
             run,
             work: &work,
-            copies: tx,
+            copies: Some(tx),
         };
         for _ in 1..workers {
             let walker = walk.clone();
@@ -84,6 +96,19 @@ pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
         walk.work.close();
         walk.work.run(|task| walk.task(task));
     });
+}
+
+impl<'r> CopyJob<'r> {
+    fn run(self, run: &Run) {
+        run.copy(
+            &self.node,
+            &self.name,
+            &self.rel,
+            self.update,
+            Some(self.opened),
+            self.dst,
+        );
+    }
 }
 
 impl<'r> Walk<'_, 'r> {
@@ -100,9 +125,11 @@ impl<'r> Walk<'_, 'r> {
         let verify = task.verify;
         if let Some(mut node) = self.open(task) {
             node.verify = verify;
+            let node = Arc::new(node);
             if tree {
-                self.walk(Arc::new(node));
+                self.walk(&node);
             }
+            self.run.dir_done(&node);
         }
     }
 
@@ -160,7 +187,7 @@ impl<'r> Walk<'_, 'r> {
     }
 
     /// Reconciles a directory that exists on both sides: a merge-join of the sorted listings.
-    pub fn walk(&self, node: Arc<Node<'r>>) {
+    pub fn walk(&self, node: &Arc<Node<'r>>) {
         let run = self.run;
         let src_list = match &node.src {
             Some(dir) => match dir.list() {
@@ -209,7 +236,7 @@ impl<'r> Walk<'_, 'r> {
                 verify: node.verify,
                 ..Look::TREE
             };
-            self.entry(&node, &name, src_kind, dst_kind, look);
+            self.entry(node, &name, src_kind, dst_kind, look);
         }
     }
 
@@ -358,9 +385,6 @@ impl<'r> Walk<'_, 'r> {
                 if !update && new && run.keep_newcomer(node, &rel, Kind::File, Some(&opened.1)) {
                     return;
                 }
-                if opened.1.size <= INLINE_COPY {
-                    return run.copy(node, name, &rel, update, Some(opened), dst);
-                }
                 let job = CopyJob {
                     node: Arc::clone(node),
                     name: name.to_os_string(),
@@ -369,16 +393,13 @@ impl<'r> Walk<'_, 'r> {
                     opened,
                     dst,
                 };
-                if let Err(unsent) = self.copies.send(job) {
-                    let job = unsent.into_inner();
-                    run.copy(
-                        &job.node,
-                        &job.name,
-                        &job.rel,
-                        job.update,
-                        Some(job.opened),
-                        job.dst,
-                    );
+                match &self.copies {
+                    Some(copies) if job.opened.1.size > INLINE_COPY => {
+                        if let Err(unsent) = copies.send(job) {
+                            unsent.into_inner().run(run);
+                        }
+                    }
+                    _ => job.run(run),
                 }
             }
             Op::Attrs => {

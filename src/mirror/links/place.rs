@@ -186,12 +186,12 @@ impl Run<'_> {
     }
 
     /// The new names whose other names were unknown: one search of SOURCE finds the other names
-    /// of all their inodes, and a second run places them (a link where another name's copy is
-    /// current, a copy otherwise).
-    pub(in crate::mirror) fn place_unplaced(&self) {
+    /// of all their inodes. Returns them, for the driver to place in a run of their own (a link
+    /// where another name's copy is current, a copy otherwise).
+    pub(in crate::mirror) fn unplaced(&self) -> Vec<(PathBuf, Look)> {
         let unplaced = self.links.take_unplaced();
         if unplaced.is_empty() || self.m.stop.is_set() {
-            return;
+            return Vec::new();
         }
         let wanted: HashSet<Id> = unplaced.iter().map(|(_, id)| *id).collect();
         let stop = || self.m.stop.is_set();
@@ -206,22 +206,16 @@ impl Run<'_> {
         }
         paths.sort_by(|a, b| a.0.cmp(&b.0));
         paths.dedup_by(|a, b| a.0 == b.0);
-        let mut run = Run::new(self.m, self.source, self.stats, false);
-        run.links_searched = true;
-        crate::mirror::walk::sync_paths(&run, &paths);
-        let rest = run.finish();
-        crate::lock(&self.retries_later).extend(rest.retry);
-        crate::lock(&self.failed).extend(rest.failed);
+        paths
     }
 
     /// The end of a run: the names that waited for their leader's copy are linked to it, and
-    /// where a leader's content was rewritten, every other known name follows. Returns the
-    /// directories whose entries changed, whose attributes (mtime) must be set again.
-    pub(in crate::mirror) fn finish_links(&self) -> Vec<PathBuf> {
-        let mut touched: HashSet<PathBuf> = HashSet::new();
+    /// where a leader's content was rewritten, every other known name follows. The directories
+    /// whose entries changed get their attributes (mtime) set again.
+    pub(in crate::mirror) fn finish_links(&self) {
         let (waiting, leaders) = self.links.take();
         let Some(root) = self.m.root_dir() else {
-            return Vec::new();
+            return;
         };
         let mut seen: HashSet<PathBuf> = waiting.iter().map(|(r, _)| r.clone()).collect();
         let mut todo: Vec<(PathBuf, Id)> = waiting;
@@ -269,10 +263,9 @@ impl Run<'_> {
                 continue;
             }
             if self.link(Some(&dir), name, &rel, &leader.rel).is_some() {
-                touched.insert(parent.to_path_buf());
+                self.settle.note(parent);
             }
         }
-        touched.into_iter().collect()
     }
 }
 

@@ -25,11 +25,11 @@ pub struct Index {
 
 impl Run<'_> {
     /// The end of a pass's first part: arrival directories take the orphan directories that
-    /// hold the same names, then the arrivals are made (files take their proven earlier selves
-    /// on the way), then the orphans nothing took are removed.
-    pub(in crate::mirror) fn reconcile(&self) {
+    /// hold the same names. Returns the arrivals, for the driver to walk (files take their proven
+    /// earlier selves on the way); then [`Run::reconciled`] removes what nothing took.
+    pub(in crate::mirror) fn reconcile(&self) -> Vec<(PathBuf, Look)> {
         if !self.full || !self.deferring.swap(false, Ordering::Relaxed) {
-            return;
+            return Vec::new();
         }
         let newcomers = std::mem::take(&mut *crate::lock(&self.newcomers));
         let orphans = std::mem::take(&mut *crate::lock(&self.orphans));
@@ -55,10 +55,12 @@ impl Run<'_> {
                 (n.rel, look)
             })
             .collect();
-        if !paths.is_empty() {
-            paths.sort_by(|a, b| a.0.cmp(&b.0));
-            super::super::walk::sync_paths(self, &paths);
-        }
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        paths
+    }
+
+    /// A pass's end, after its newcomers were walked: what nothing claimed is removed.
+    pub(in crate::mirror) fn reconciled(&self) {
         let Some(index) = crate::lock(&self.index).take() else {
             return;
         };

@@ -251,7 +251,8 @@ impl Run<'_> {
             from: &orphan.rel,
             to: rel,
         });
-        crate::lock(&self.touched).extend([from_parent.to_path_buf(), to_parent.to_path_buf()]);
+        self.settle.note(from_parent);
+        self.settle.note(to_parent);
         true
     }
 
@@ -318,7 +319,7 @@ impl Run<'_> {
         if matches!(dir.stat_at(name), Ok(Some(m)) if m.kind == orphan.kind)
             && self.remove(Some(&dir), name, &orphan.rel, orphan.kind, false)
         {
-            crate::lock(&self.touched).push(parent.to_path_buf());
+            self.settle.note(parent);
         }
     }
 
