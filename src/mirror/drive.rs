@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
-use super::apply::Run;
+use super::round::Round;
 use super::walk;
 use crate::replica::{Look, Outcome};
 
 /// Makes each of `paths` in REPLICA match SOURCE, and returns what is left for later.
-pub fn drive(run: Run, paths: &[(PathBuf, Look)]) -> Outcome {
+pub fn drive(run: Round, paths: &[(PathBuf, Look)]) -> Outcome {
     walk::sync_paths(&run, paths);
     // A pass's end: the arrivals it kept back take their earlier selves, or are made.
     let arrivals = run.reconcile();
@@ -23,7 +23,7 @@ pub fn drive(run: Run, paths: &[(PathBuf, Look)]) -> Outcome {
     if run.m.opts.hard_links {
         let unplaced = run.unplaced();
         if !unplaced.is_empty() {
-            let mut placing = Run::new(run.m, run.source, run.stats, false);
+            let mut placing = Round::new(run.m, run.source, run.stats, false);
             placing.links_searched = true;
             run.absorb(drive(placing, &unplaced));
         }
@@ -31,7 +31,10 @@ pub fn drive(run: Run, paths: &[(PathBuf, Look)]) -> Outcome {
     }
     let again = run.removals_held_back();
     if !again.is_empty() && !run.m.stop.is_set() {
-        run.absorb(drive(Run::new(run.m, run.source, run.stats, false), &again));
+        run.absorb(drive(
+            Round::new(run.m, run.source, run.stats, false),
+            &again,
+        ));
     }
     run.settle_dirs();
     run.outcome()

@@ -2,16 +2,16 @@
 //! directory's mtime, and a read-only directory may have been opened up to write into it, so a
 //! directory's permissions, owner and times are set only once nothing more is written into it:
 //! the walk notes the directories that need it (their attributes differ, or an entry in them
-//! changed), and [`Run::settle_dirs`] sets them, deepest first, after every walker and copy
+//! changed), and [`Round::settle_dirs`] sets them, deepest first, after every walker and copy
 //! worker is done. An unchanged pass notes none.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::apply::Run;
-use super::done::Done;
-use super::node::Node;
+use super::change::Change;
+use super::dir_pair::DirPair;
+use super::round::Round;
 use crate::dir::xattr::{self, At};
 use crate::dir::{self, Dir, Meta};
 
@@ -32,10 +32,10 @@ impl Settle {
     }
 }
 
-impl Run<'_> {
+impl Round<'_> {
     /// The walk is done with a directory (its entries, not the copies into it): its extended
     /// attributes are made SOURCE's, and if its other attributes differ it is noted for the end.
-    pub(super) fn dir_done(&self, node: &Node) {
+    pub(super) fn dir_done(&self, node: &DirPair) {
         if self.m.stop.is_set() || self.dry_run() {
             return;
         }
@@ -95,7 +95,7 @@ impl Run<'_> {
             set_dir_attrs(&dst, &want, &now, &self.m.opts.rules).map(|set| set.then_some(want))
         });
         match result {
-            Ok(Some(meta)) => self.note(Done::DirAttrs { rel, meta }),
+            Ok(Some(meta)) => self.note(Change::DirAttrs { rel, meta }),
             Ok(None) => {}
             Err(e) if dir::is_absent(&e) => {}
             Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),

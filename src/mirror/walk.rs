@@ -11,13 +11,13 @@ use std::thread;
 use crossbeam_channel::Sender;
 use log::{debug, warn};
 
-use super::apply::Run;
+use super::dir_pair::{DirPair, DirTask};
 use super::links::Role;
-use super::node::{Node, Task};
 use super::ops::Relink;
 use super::plan::{self, Facts, Op, Plan};
-use super::work::Work;
-use super::{overlay, single};
+use super::round::Round;
+use super::stack::Stack;
+use super::{dry_view, hinted};
 use crate::dir::{self, Kind};
 use crate::escape::{esc, rel as show};
 use crate::replica::Look;
@@ -34,7 +34,7 @@ const ALONE: usize = 4;
 /// A file waiting for a copy worker. It holds its directory's node, so the directory's
 /// attributes are set only after the copy has renamed into it.
 struct CopyJob<'r> {
-    node: Arc<Node<'r>>,
+    node: Arc<DirPair<'r>>,
     name: OsString,
     rel: PathBuf,
     update: bool,
@@ -47,19 +47,19 @@ struct CopyJob<'r> {
 /// One walker's view of the run: the run, the shared stack and the copy queue.
 #[derive(Clone)]
 pub struct Walk<'s, 'r> {
-    pub run: &'r Run<'r>,
-    work: &'s Work<'r>,
+    pub run: &'r Round<'r>,
+    work: &'s Stack<'r>,
     /// `None` where the walk runs alone, copying everything itself.
     copies: Option<Sender<CopyJob<'r>>>,
 }
 
 /// Makes each REPLICA path (relative to the roots) match SOURCE: the same primitive serves the
 /// full pass (the root, [`Look::TREE`]) and the watcher (single paths).
-pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
+pub fn sync_paths<'r>(run: &'r Round<'r>, paths: &[(PathBuf, Look)]) {
     if paths.is_empty() {
         return;
     }
-    let work = Work::default();
+    let work = Stack::default();
     // A few single paths (the watcher's usual batch) cost less than threads to start.
     if paths.len() <= ALONE && paths.iter().all(|(_, look)| !look.tree) {
         let walk = Walk {
@@ -67,7 +67,7 @@ pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
             work: &work,
             copies: None,
         };
-        single::start(&walk, paths);
+        hinted::start(&walk, paths);
         walk.work.close();
         walk.work.run(|task| walk.task(task));
         return;
@@ -92,14 +92,14 @@ pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
             let walker = walk.clone();
             scope.spawn(move || walker.work.run(|task| walker.task(task)));
         }
-        single::start(&walk, paths);
+        hinted::start(&walk, paths);
         walk.work.close();
         walk.work.run(|task| walk.task(task));
     });
 }
 
 impl<'r> CopyJob<'r> {
-    fn run(self, run: &Run) {
+    fn run(self, run: &Round) {
         run.copy(
             &self.node,
             &self.name,
@@ -112,12 +112,12 @@ impl<'r> CopyJob<'r> {
 }
 
 impl<'r> Walk<'_, 'r> {
-    pub fn push(&self, task: Task<'r>) {
+    pub fn push(&self, task: DirTask<'r>) {
         self.work.push(task);
     }
 
     /// Opens a directory that waited on the stack, then walks it.
-    fn task(&self, task: Task<'r>) {
+    fn task(&self, task: DirTask<'r>) {
         if self.run.m.stop.is_set() {
             return;
         }
@@ -135,7 +135,7 @@ impl<'r> Walk<'_, 'r> {
 
     /// Opens both sides of a directory, refusing what would lead outside the roots: a SOURCE
     /// directory that is REPLICA itself, a REPLICA directory that is SOURCE or a mount point.
-    pub fn open(&self, task: Task<'r>) -> Option<Node<'r>> {
+    pub fn open(&self, task: DirTask<'r>) -> Option<DirPair<'r>> {
         let run = self.run;
         let parent = &task.parent;
         let src = match (&parent.src, task.empty) {
@@ -171,7 +171,7 @@ impl<'r> Walk<'_, 'r> {
             },
             (None, None) => None,
         };
-        let mut node = Node::new(run, task.rel, src, dst).ok()?;
+        let mut node = DirPair::new(run, task.rel, src, dst).ok()?;
         node.fresh = fresh;
         if let Some(why) = run.foreign(&node) {
             warn!("{} is left alone: {why}", show(&node.rel));
@@ -187,7 +187,7 @@ impl<'r> Walk<'_, 'r> {
     }
 
     /// Reconciles a directory that exists on both sides: a merge-join of the sorted listings.
-    pub fn walk(&self, node: &Arc<Node<'r>>) {
+    pub fn walk(&self, node: &Arc<DirPair<'r>>) {
         let run = self.run;
         let src_list = match &node.src {
             Some(dir) => match dir.list() {
@@ -201,7 +201,7 @@ impl<'r> Walk<'_, 'r> {
             },
             None => Vec::new(),
         };
-        let dst_list = match overlay::list(run, node.dst.as_ref(), &node.rel) {
+        let dst_list = match dry_view::list(run, node.dst.as_ref(), &node.rel) {
             Ok(list) => list,
             Err(e) => return run.fail(run.dst_err("read directory", &node.rel, e).tree()),
         };
@@ -244,7 +244,7 @@ impl<'r> Walk<'_, 'r> {
     /// A directory's contents are mirrored too with a tree look, and always when it is new.
     pub fn entry(
         &self,
-        node: &Arc<Node<'r>>,
+        node: &Arc<DirPair<'r>>,
         name: &OsStr,
         src: Option<Kind>,
         dst: Option<Kind>,
@@ -277,7 +277,7 @@ impl<'r> Walk<'_, 'r> {
         // A REPLICA directory that leads to foldersync's own (a backup directory) is emptied of
         // everything else, and kept.
         if plan.remove == Some(Kind::Dir) && m.own().leads_to_own(&rel) {
-            self.push(Task {
+            self.push(DirTask {
                 parent: Arc::clone(node),
                 name: name.to_os_string(),
                 rel,
@@ -294,7 +294,7 @@ impl<'r> Walk<'_, 'r> {
     /// Carries out a plan: the removal first, then the creation or update.
     fn carry(
         &self,
-        node: &Arc<Node<'r>>,
+        node: &Arc<DirPair<'r>>,
         name: &OsStr,
         rel: PathBuf,
         plan: Plan,
@@ -340,7 +340,7 @@ impl<'r> Walk<'_, 'r> {
                 // An earlier self renamed into place: its contents are reconciled, and its
                 // files compared (taken by its names, it may be another directory's copy).
                 node.touch();
-                self.push(Task {
+                self.push(DirTask {
                     parent: Arc::clone(node),
                     name: name.to_os_string(),
                     rel,
@@ -352,7 +352,7 @@ impl<'r> Walk<'_, 'r> {
             }
             Op::MakeDir => {
                 if let Ok(made) = run.make_dir(node, name, &rel) {
-                    self.push(Task {
+                    self.push(DirTask {
                         parent: Arc::clone(node),
                         name: name.to_os_string(),
                         rel,
@@ -363,7 +363,7 @@ impl<'r> Walk<'_, 'r> {
                     });
                 }
             }
-            Op::Walk => self.push(Task {
+            Op::Walk => self.push(DirTask {
                 parent: Arc::clone(node),
                 name: name.to_os_string(),
                 rel,

@@ -7,8 +7,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use super::super::apply::Run;
-use super::super::node::Node;
+use super::super::dir_pair::DirPair;
+use super::super::round::Round;
 use super::{names_of, Newcomer, Orphan, RENAME_MIN};
 use crate::dir::{Kind, Meta, Stamp};
 use crate::replica::Look;
@@ -23,10 +23,10 @@ pub struct Index {
     files: HashMap<(u64, Stamp), Vec<usize>>,
 }
 
-impl Run<'_> {
+impl Round<'_> {
     /// The end of a pass's first part: arrival directories take the orphan directories that
     /// hold the same names. Returns the arrivals, for the driver to walk (files take their proven
-    /// earlier selves on the way); then [`Run::reconciled`] removes what nothing took.
+    /// earlier selves on the way); then [`Round::reconciled`] removes what nothing took.
     pub(in crate::mirror) fn reconcile(&self) -> Vec<(PathBuf, Look)> {
         if !self.full || !self.deferring.swap(false, Ordering::Relaxed) {
             return Vec::new();
@@ -192,7 +192,7 @@ impl Run<'_> {
     }
 
     /// In a pass's second part: a new directory takes an orphan left from the first.
-    pub(super) fn claim_indexed_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> bool {
+    pub(super) fn claim_indexed_dir(&self, node: &DirPair, name: &OsStr, rel: &Path) -> bool {
         if self.deferring.load(Ordering::Relaxed) || crate::lock(&self.index).is_none() {
             return false;
         }

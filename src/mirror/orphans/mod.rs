@@ -3,7 +3,7 @@
 //! copied, but only on proof: a file's bytes are compared ([`proof`]); a directory is taken by
 //! the names inside it (its files are reconciled afterwards as any others are); a symlink by its
 //! target. Where the candidates come from:
-//! - a rename the kernel reported in this batch: its old name ([`Run::expect`]);
+//! - a rename the kernel reported in this batch: its old name ([`Round::expect`]);
 //! - an entry the watcher saw moved away in an earlier batch, held a moment ([`HOLD`]);
 //! - in a pass, every orphan, kept to the pass's end and indexed ([`index`]), with the large
 //!   arrivals kept back until then (a photo folder reorganised while foldersync was stopped).
@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::apply::Run;
-use super::done::Done;
-use super::node::Node;
+use super::change::Change;
+use super::dir_pair::DirPair;
+use super::round::Round;
 use crate::dir::{Dir, Kind, Meta, Stamp};
 use crate::escape::rel as show;
 
@@ -68,7 +68,7 @@ pub struct Expected {
     old: HashMap<PathBuf, usize>,
 }
 
-impl Run<'_> {
+impl Round<'_> {
     /// Whether renames may be looked for: there is a REPLICA to rename in (a dry run only
     /// reports them).
     pub(super) fn matching(&self) -> bool {
@@ -153,7 +153,7 @@ impl Run<'_> {
     /// that existed) for the end, when the orphans are known. Returns whether it was kept.
     pub(super) fn keep_newcomer(
         &self,
-        node: &Node,
+        node: &DirPair,
         rel: &Path,
         kind: Kind,
         meta: Option<&Meta>,
@@ -173,7 +173,7 @@ impl Run<'_> {
 
     /// A new directory about to be made takes an orphan directory that holds the same names
     /// (held by the watcher, or a pass's). Returns whether it did.
-    pub(super) fn claim_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> bool {
+    pub(super) fn claim_dir(&self, node: &DirPair, name: &OsStr, rel: &Path) -> bool {
         if !self.matching() {
             return false;
         }
@@ -247,7 +247,7 @@ impl Run<'_> {
         if !renamed {
             return false;
         }
-        self.note(Done::Renamed {
+        self.note(Change::Renamed {
             from: &orphan.rel,
             to: rel,
         });
@@ -276,15 +276,15 @@ impl Run<'_> {
     /// A dry run's rename: said, and recorded for the later looks of a watching dry run.
     fn rename_simulated(&self, orphan: &Orphan, rel: &Path, from: Option<&Dir>) -> bool {
         let name = orphan.rel.file_name().unwrap_or_default();
-        let Ok(Some(entry)) = super::overlay::stat(self, from, name, &orphan.rel) else {
+        let Ok(Some(entry)) = super::dry_view::stat(self, from, name, &orphan.rel) else {
             return false;
         };
-        if let Some(overlay) = &self.m.overlay {
-            let mut overlay = crate::lock(overlay);
-            overlay.set(rel.to_path_buf(), super::overlay::Sim::Is(entry));
-            overlay.set(orphan.rel.clone(), super::overlay::Sim::Gone);
+        if let Some(view) = &self.m.dry_view {
+            let mut view = crate::lock(view);
+            view.set(rel.to_path_buf(), super::dry_view::Would::Is(entry));
+            view.set(orphan.rel.clone(), super::dry_view::Would::Gone);
         }
-        self.note(Done::Renamed {
+        self.note(Change::Renamed {
             from: &orphan.rel,
             to: rel,
         });
@@ -347,7 +347,7 @@ fn forget_old(old: &mut HashMap<PathBuf, usize>, from: &Path) {
 impl super::Mirror {
     /// Removes the orphans the watcher held whose time is up (and that nothing claimed), and
     /// says when the next one is due.
-    pub(super) fn expire_held(&self, run: &Run, now: Instant) -> Option<Instant> {
+    pub(super) fn expire_held(&self, run: &Round, now: Instant) -> Option<Instant> {
         let due = crate::lock(&self.held).due(now);
         for orphan in due {
             // Under comparison with an arrival: it stays until the comparison ends.

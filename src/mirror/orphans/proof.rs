@@ -13,8 +13,8 @@ use super::aside::{self, Known};
 use super::{Orphan, RENAME_MIN};
 use crate::dir::compare::{self, Compared};
 use crate::dir::{Id, Kind, Meta};
-use crate::mirror::apply::Run;
-use crate::mirror::node::Node;
+use crate::mirror::dir_pair::DirPair;
+use crate::mirror::round::Round;
 
 /// What became of an arrival's search for its earlier self.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,13 +34,13 @@ enum Proven {
     Waiting,
 }
 
-impl Run<'_> {
+impl Round<'_> {
     /// Takes a proven earlier self of the file `name` (at `rel`, SOURCE's `input` with `src`)
     /// instead of copying it; over REPLICA's file if `update`. Then sets what differs of its
     /// attributes.
     pub(in crate::mirror) fn claim_file(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         (input, src): (&File, &Meta),
@@ -182,7 +182,7 @@ impl Run<'_> {
     /// The file just renamed into place at `rel` gets what differs of SOURCE's attributes, and
     /// its extended attributes (the candidate's may differ; its ctime moved with the rename, so
     /// no later look would compare them).
-    fn settle_claimed(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta, id: Id) {
+    fn settle_claimed(&self, node: &DirPair, name: &OsStr, rel: &Path, src: &Meta, id: Id) {
         if self.dry_run() {
             return;
         }

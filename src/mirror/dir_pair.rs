@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::apply::Run;
+use super::round::Round;
 use super::settle::Settle;
 use crate::dir::{Dir, Meta};
 use crate::error::Logged;
 
 /// A directory being worked on: SOURCE's and REPLICA's handles, and the attributes REPLICA's
 /// must end up with (set at the run's end, see [`super::settle`]).
-pub struct Node<'r> {
+pub struct DirPair<'r> {
     pub rel: PathBuf,
     /// `None` when SOURCE has nothing here (a REPLICA directory that is emptied, not removed).
     pub src: Option<Dir>,
@@ -37,13 +37,13 @@ pub struct Node<'r> {
     settle: &'r Settle,
 }
 
-impl<'r> Node<'r> {
+impl<'r> DirPair<'r> {
     pub fn new(
-        run: &'r Run<'r>,
+        run: &'r Round<'r>,
         rel: PathBuf,
         src: Option<Dir>,
         dst: Option<Dir>,
-    ) -> Result<Node<'r>, Logged> {
+    ) -> Result<DirPair<'r>, Logged> {
         let want = match &src {
             Some(d) => {
                 let mut want = d.stat().map_err(|e| {
@@ -62,7 +62,7 @@ impl<'r> Node<'r> {
             })?),
             None => None,
         };
-        Ok(Node {
+        Ok(DirPair {
             rel,
             src,
             dst,
@@ -122,8 +122,8 @@ impl<'r> Node<'r> {
 }
 
 /// A directory waiting to be walked.
-pub struct Task<'r> {
-    pub parent: Arc<Node<'r>>,
+pub struct DirTask<'r> {
+    pub parent: Arc<DirPair<'r>>,
     pub name: OsString,
     pub rel: PathBuf,
     /// REPLICA's directory was just made (here is its handle, unless this is a dry run).

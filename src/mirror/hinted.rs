@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use log::warn;
 
-use super::node::Node;
-use super::overlay;
+use super::dir_pair::DirPair;
+use super::dry_view;
 use super::walk::Walk;
 use crate::dir;
 use crate::escape::rel as show;
@@ -23,7 +23,7 @@ use crate::stats::Count;
 struct Cache<'r> {
     /// The parent directory of the previous path, kept open while the next paths share it
     /// (the watcher's paths come sorted, so a burst in one directory opens it once).
-    parent: Option<(PathBuf, Arc<Node<'r>>)>,
+    parent: Option<(PathBuf, Arc<DirPair<'r>>)>,
     /// The directories being mirrored as a whole (a missing ancestor, a tree look): the paths
     /// below them are theirs, and looking at them too would race with their walk.
     whole: Vec<PathBuf>,
@@ -65,7 +65,7 @@ fn sync_path<'r>(walk: &Walk<'_, 'r>, rel: &Path, look: Look, cache: &mut Cache<
         },
         None => None,
     };
-    let dst = match overlay::stat(run, node.dst.as_ref(), name, rel) {
+    let dst = match dry_view::stat(run, node.dst.as_ref(), name, rel) {
         Ok(entry) => entry.map(|e| e.kind),
         Err(e) => return run.fail(run.dst_err("stat", rel, e)),
     };
@@ -91,7 +91,7 @@ fn root(walk: &Walk<'_, '_>, look: Look) {
         Ok(d) => d,
         Err(e) => return run.fail(run.dst_err("open", "", e).tree()),
     };
-    let Ok(node) = Node::new(run, PathBuf::new(), Some(src), dst) else {
+    let Ok(node) = DirPair::new(run, PathBuf::new(), Some(src), dst) else {
         return;
     };
     let node = Arc::new(node);
@@ -108,7 +108,7 @@ fn parent_node<'r>(
     walk: &Walk<'_, 'r>,
     rel: &Path,
     cache: &mut Cache<'r>,
-) -> Option<Arc<Node<'r>>> {
+) -> Option<Arc<DirPair<'r>>> {
     if let Some((path, node)) = cache.parent.as_ref() {
         if path == rel {
             return Some(Arc::clone(node));
@@ -146,7 +146,7 @@ fn parent_node<'r>(
             }
         },
     };
-    let mut node = Node::new(run, rel.to_path_buf(), Some(src), dst).ok()?;
+    let mut node = DirPair::new(run, rel.to_path_buf(), Some(src), dst).ok()?;
     if let Some(why) = run.foreign(&node) {
         warn!("{} is left alone: {why}", show(rel));
         run.stats.add(Count::Error);

@@ -1,6 +1,7 @@
-//! Carrying out what [`super::plan`] decided. Every change to REPLICA goes through here, so this
-//! is the one place that honours a dry run, keeps backups, holds removals back under
-//! `--max-delete`, writes the log line and bumps the counter.
+//! A round: one pass or one batch of hints being carried out, with the state it keeps until
+//! its end, and removals, the one kind of change that `--max-delete` holds back. Every change
+//! to REPLICA ends in [`Round::note`], the one place that writes the log line, bumps the
+//! counter and records a dry run's change.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,8 @@ use std::sync::Mutex;
 
 use log::{debug, error, info};
 
-use super::done::Done;
-use super::node::Node;
+use super::change::Change;
+use super::dir_pair::DirPair;
 use super::Mirror;
 use crate::dir::{self, tree, Dir, Kind};
 use crate::error::PathError;
@@ -18,7 +19,7 @@ use crate::root::Root;
 use crate::stats::{Count, Stats};
 
 /// One pass or batch at work: the mirror, SOURCE's root, the counters, and what is held back.
-pub struct Run<'a> {
+pub struct Round<'a> {
     pub m: &'a Mirror,
     pub source: &'a Root,
     pub stats: &'a Stats,
@@ -63,9 +64,9 @@ struct Deferred {
     removals: Vec<(PathBuf, Kind, bool)>,
 }
 
-impl<'a> Run<'a> {
-    pub fn new(m: &'a Mirror, source: &'a Root, stats: &'a Stats, full: bool) -> Run<'a> {
-        Run {
+impl<'a> Round<'a> {
+    pub fn new(m: &'a Mirror, source: &'a Root, stats: &'a Stats, full: bool) -> Round<'a> {
+        Round {
             m,
             source,
             stats,
@@ -110,7 +111,7 @@ impl<'a> Run<'a> {
     }
 
     /// Why a directory must be left alone, if it must: it would lead outside the roots.
-    pub fn foreign(&self, node: &Node) -> Option<&'static str> {
+    pub fn foreign(&self, node: &DirPair) -> Option<&'static str> {
         let src = node.want.map(|m| m.id);
         let replica = self.m.root.as_ref().map(|r| r.id);
         let backup = self.m.backup.as_ref().map(|b| b.id());
@@ -129,7 +130,7 @@ impl<'a> Run<'a> {
     }
 
     /// Logs a change, counts it, and in a dry run remembers it.
-    pub fn note(&self, done: Done) {
+    pub fn note(&self, done: Change) {
         let dry = if self.dry_run() { "[dry run] " } else { "" };
         if done.quiet() {
             debug!("{dry}{done}");
@@ -137,36 +138,36 @@ impl<'a> Run<'a> {
             info!("{dry}{done}");
         }
         let count = match &done {
-            Done::DirAttrs { .. } | Done::Verified { .. } => None,
-            Done::Copied { update: false, .. } => Some(Count::Copied),
-            Done::Copied { update: true, .. } | Done::Attrs { .. } | Done::SymlinkAttrs { .. } => {
-                Some(Count::Updated)
-            }
-            Done::MadeDir { .. } => Some(Count::Created),
-            Done::Symlink { update, .. } => Some(if *update {
+            Change::DirAttrs { .. } | Change::Verified { .. } => None,
+            Change::Copied { update: false, .. } => Some(Count::Copied),
+            Change::Copied { update: true, .. }
+            | Change::Attrs { .. }
+            | Change::SymlinkAttrs { .. } => Some(Count::Updated),
+            Change::MadeDir { .. } => Some(Count::Created),
+            Change::Symlink { update, .. } => Some(if *update {
                 Count::Updated
             } else {
                 Count::Created
             }),
-            Done::Removed { .. } => Some(Count::Removed),
-            Done::Renamed { .. } => Some(Count::Renamed),
-            Done::Linked { .. } => Some(Count::Linked),
+            Change::Removed { .. } => Some(Count::Removed),
+            Change::Renamed { .. } => Some(Count::Renamed),
+            Change::Linked { .. } => Some(Count::Linked),
         };
         if let Some(count) = count {
             self.stats.add(count);
         }
         // The bytes a copy wrote were counted as they moved (a dropped copy's too); a dry run
         // counts those it would write.
-        if let Done::Copied { bytes, .. } = &done {
+        if let Change::Copied { bytes, .. } = &done {
             if self.dry_run() {
                 self.stats.add_bytes(*bytes);
             }
         }
-        if let Some(overlay) = &self.m.overlay {
-            crate::lock(overlay).record(&done);
+        if let Some(view) = &self.m.dry_view {
+            crate::lock(view).record(&done);
         }
         // The file systems known mounted inside SOURCE move with a directory renamed.
-        if let Done::Renamed { from, to } = &done {
+        if let Change::Renamed { from, to } = &done {
             crate::lock(&self.m.mounts).renamed(from, to);
         }
     }
@@ -210,7 +211,7 @@ impl<'a> Run<'a> {
         // A temporary file left by a run that was killed is no data: never kept.
         let leftover = kind == Kind::File && self.m.own().is_leftover(name);
         if self.dry_run() {
-            self.note(Done::Removed {
+            self.note(Change::Removed {
                 rel,
                 kind,
                 kept: None,
@@ -227,7 +228,7 @@ impl<'a> Run<'a> {
         };
         match kept {
             Ok(kept) => {
-                self.note(Done::Removed {
+                self.note(Change::Removed {
                     rel,
                     kind,
                     kept,

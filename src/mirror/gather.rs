@@ -6,10 +6,10 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
 
-use super::apply::Run;
-use super::node::Node;
-use super::overlay;
+use super::dir_pair::DirPair;
+use super::dry_view;
 use super::plan::{self, Entry, Facts};
+use super::round::Round;
 use super::walk::Walk;
 use crate::dir::compare::{self, Compared};
 use crate::dir::{self, Dir, Kind, Meta};
@@ -19,7 +19,7 @@ impl<'r> Walk<'_, 'r> {
     /// if a failure was logged.
     pub(super) fn facts(
         &self,
-        node: &Node<'r>,
+        node: &DirPair<'r>,
         name: &OsStr,
         rel: &Path,
         (src, dst): (Option<Kind>, Option<Kind>),
@@ -40,8 +40,8 @@ impl<'r> Walk<'_, 'r> {
         if let (Some(dir), Some(Entry { meta: Some(m), .. })) = (&node.src, src.as_mut()) {
             run.mark_acl_at(dir, name, m);
         }
-        let dst = if run.m.overlay.is_some() || needs_meta(dst, src.as_ref().map(|e| e.kind)) {
-            overlay::stat(run, node.dst.as_ref(), name, rel)
+        let dst = if run.m.dry_view.is_some() || needs_meta(dst, src.as_ref().map(|e| e.kind)) {
+            dry_view::stat(run, node.dst.as_ref(), name, rel)
                 .map_err(|e| run.fail(run.dst_err("stat", rel, e)))
                 .ok()?
         } else {
@@ -104,8 +104,8 @@ impl<'r> Walk<'_, 'r> {
 /// Whether SOURCE's and REPLICA's files `name` (`size` bytes each) hold the same bytes.
 /// `None` if the comparison failed (logged) or was stopped.
 pub(super) fn same_bytes(
-    run: &Run,
-    node: &Node,
+    run: &Round,
+    node: &DirPair,
     name: &OsStr,
     rel: &Path,
     size: u64,
