@@ -7,6 +7,17 @@ use std::path::PathBuf;
 use crate::root::Root;
 use crate::stats::Stats;
 
+/// What a pass would remove (asked before a first pass into a directory never mirrored into).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Survey {
+    /// Entries in REPLICA (a directory with everything in it).
+    pub total: u64,
+    /// Entries the pass would remove.
+    pub removed: u64,
+    /// Some of the paths it would remove, for the message.
+    pub sample: Vec<PathBuf>,
+}
+
 /// How closely to look at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Look {
@@ -144,7 +155,7 @@ pub trait Replica {
 
     /// What a first pass would remove, asked before one into a directory foldersync has not
     /// mirrored into before; `None` where that cannot be told beforehand.
-    fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {
+    fn survey(&self, _source: &Root) -> Option<Result<Survey, String>> {
         None
     }
 

@@ -4,10 +4,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::dry_view::Would;
 use super::plan::Entry;
 use crate::dir::{Kind, Meta};
 use crate::escape::{esc, rel as show};
+
+/// What a dry run would have left at a path.
+#[derive(Debug, Clone)]
+pub enum Would {
+    Gone,
+    Is(Entry),
+}
 
 /// A change made (or, in a dry run, that would be made) to REPLICA.
 pub enum Change<'p> {

@@ -1,15 +1,14 @@
 //! A directory being worked on, and a directory waiting to be walked.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::round::Round;
-use super::settle::Settle;
 use crate::dir::{Dir, Meta};
-use crate::error::Logged;
 
 /// A directory being worked on: SOURCE's and REPLICA's handles, and the attributes REPLICA's
 /// must end up with (set at the run's end, see [`super::settle`]).
@@ -38,30 +37,24 @@ pub struct DirPair<'r> {
 }
 
 impl<'r> DirPair<'r> {
+    /// Both sides of the directory `rel` (either may be missing), with their metadata; a
+    /// touch notes it in `settle`. An error says on which side (`true`: REPLICA's) it came.
     pub fn new(
-        run: &'r Round<'r>,
+        settle: &'r Settle,
         rel: PathBuf,
         src: Option<Dir>,
         dst: Option<Dir>,
-    ) -> Result<DirPair<'r>, Logged> {
-        let want = match &src {
-            Some(d) => {
-                let mut want = d.stat().map_err(|e| {
-                    run.fail(run.src_err("stat", &rel, e));
-                    Logged
-                })?;
-                run.mark_acl(&crate::dir::xattr::At::Dir(d), &mut want);
-                Some(want)
-            }
-            None => None,
-        };
-        let have = match &dst {
-            Some(d) => Some(d.stat().map_err(|e| {
-                run.fail(run.dst_err("stat", &rel, e));
-                Logged
-            })?),
-            None => None,
-        };
+    ) -> Result<DirPair<'r>, (bool, io::Error)> {
+        let want = src
+            .as_ref()
+            .map(Dir::stat)
+            .transpose()
+            .map_err(|e| (false, e))?;
+        let have = dst
+            .as_ref()
+            .map(Dir::stat)
+            .transpose()
+            .map_err(|e| (true, e))?;
         Ok(DirPair {
             rel,
             src,
@@ -72,7 +65,7 @@ impl<'r> DirPair<'r> {
             verify: false,
             acl_default: std::sync::OnceLock::new(),
             touched: AtomicBool::new(false),
-            settle: &run.settle,
+            settle,
         })
     }
 
@@ -134,4 +127,22 @@ pub struct DirTask<'r> {
     pub tree: bool,
     /// Compare the bytes of its files whose size and mtime match (see `Look::verify`).
     pub verify: bool,
+}
+
+/// The REPLICA directories whose attributes are set at the round's end (see
+/// [`super::settle`]).
+#[derive(Debug, Default)]
+pub struct Settle(Mutex<BTreeSet<PathBuf>>);
+
+impl Settle {
+    pub fn note(&self, rel: &Path) {
+        let mut dirs = crate::lock(&self.0);
+        if !dirs.contains(rel) {
+            dirs.insert(rel.to_path_buf());
+        }
+    }
+
+    pub fn take(&self) -> BTreeSet<PathBuf> {
+        std::mem::take(&mut *crate::lock(&self.0))
+    }
 }

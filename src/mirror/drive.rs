@@ -4,19 +4,22 @@
 //! after a search, the follow-ups of removals held back under `--max-delete`, and last the
 //! directories' attributes.
 
-use std::path::PathBuf;
-
 use super::round::Round;
-use super::walk;
+use std::path::PathBuf;
+use std::thread;
+
+use super::hinted;
+use super::stack::Stack;
+use super::walk::{CopyJob, Walk};
 use crate::replica::{Look, Outcome};
 
 /// Makes each of `paths` in REPLICA match SOURCE, and returns what is left for later.
 pub fn drive(run: Round, paths: &[(PathBuf, Look)]) -> Outcome {
-    walk::sync_paths(&run, paths);
+    sync_paths(&run, paths);
     // A pass's end: the arrivals it kept back take their earlier selves, or are made.
     let arrivals = run.reconcile();
     if !arrivals.is_empty() {
-        walk::sync_paths(&run, &arrivals);
+        sync_paths(&run, &arrivals);
     }
     run.reconciled();
     run.remove_left();
@@ -38,4 +41,45 @@ pub fn drive(run: Round, paths: &[(PathBuf, Look)]) -> Outcome {
     }
     run.settle_dirs();
     run.outcome()
+}
+
+/// How many copies may wait for a worker; bounds memory while the walkers run ahead.
+const QUEUE: usize = 256;
+/// Batches of at most this many paths, none to be looked at as a tree, run on the calling
+/// thread alone.
+const ALONE: usize = 4;
+
+/// Makes each REPLICA path (relative to the roots) match SOURCE: the same primitive serves the
+/// full pass (the root, [`Look::TREE`]) and the watcher (single paths).
+pub fn sync_paths<'r>(run: &'r Round<'r>, paths: &[(PathBuf, Look)]) {
+    if paths.is_empty() {
+        return;
+    }
+    let work = Stack::default();
+    // A few single paths (the watcher's usual batch) cost less than threads to start.
+    if paths.len() <= ALONE && paths.iter().all(|(_, look)| !look.tree) {
+        let walk = Walk::new(run, &work, None);
+        hinted::start(&walk, paths);
+        walk.run_stack();
+        return;
+    }
+    let workers = run.m.workers;
+    thread::scope(|scope| {
+        let (tx, rx) = crossbeam_channel::bounded::<CopyJob<'r>>(QUEUE);
+        for _ in 0..workers {
+            let rx = rx.clone();
+            scope.spawn(move || {
+                for job in rx {
+                    job.run(run);
+                }
+            });
+        }
+        let walk = Walk::new(run, &work, Some(tx));
+        for _ in 1..workers {
+            let walker = walk.clone();
+            scope.spawn(move || walker.help());
+        }
+        hinted::start(&walk, paths);
+        walk.run_stack();
+    });
 }

@@ -9,18 +9,11 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::change::{self, Change};
-use super::gather;
-use super::plan::Entry;
-use super::round::Round;
-use crate::dir::{Dir, Kind};
+use std::sync::Mutex;
 
-/// What a dry run would have left at a path.
-#[derive(Debug, Clone)]
-pub enum Would {
-    Gone,
-    Is(Entry),
-}
+use super::change::{self, Change, Would};
+use super::plan::Entry;
+use crate::dir::{self, Dir, Kind};
 
 /// The changes a dry run reported, by path.
 #[derive(Debug, Default)]
@@ -68,12 +61,12 @@ impl DryView {
 
 /// What REPLICA holds at `name` in `dir` (the path `rel`), as far as a dry run knows.
 pub fn stat(
-    run: &Round,
+    view: Option<&Mutex<DryView>>,
     dir: Option<&Dir>,
     name: &std::ffi::OsStr,
     rel: &Path,
 ) -> io::Result<Option<Entry>> {
-    if let Some(view) = &run.m.dry_view {
+    if let Some(view) = view {
         match crate::lock(view).find(rel) {
             Some(Would::Gone) => return Ok(None),
             Some(Would::Is(entry)) => return Ok(Some(entry)),
@@ -81,18 +74,22 @@ pub fn stat(
         }
     }
     match dir {
-        Some(d) => gather::look(d, name),
+        Some(d) => look(d, name),
         None => Ok(None),
     }
 }
 
 /// REPLICA's listing of `dir` (the directory `rel`), as far as a dry run knows.
-pub fn list(run: &Round, dir: Option<&Dir>, rel: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+pub fn list(
+    view: Option<&Mutex<DryView>>,
+    dir: Option<&Dir>,
+    rel: &Path,
+) -> io::Result<Vec<(OsString, Kind)>> {
     let mut list = match dir {
         Some(d) => d.list()?,
         None => Vec::new(),
     };
-    if let Some(view) = &run.m.dry_view {
+    if let Some(view) = view {
         let view = crate::lock(view);
         if matches!(view.find(rel), Some(Would::Gone)) {
             return Ok(Vec::new());
@@ -106,4 +103,25 @@ pub fn list(run: &Round, dir: Option<&Dir>, rel: &Path) -> io::Result<Vec<(OsStr
         list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
     Ok(list)
+}
+
+/// What `dir` holds at `name`, with metadata and (for a symlink) its target.
+pub fn look(dir: &Dir, name: &std::ffi::OsStr) -> io::Result<Option<Entry>> {
+    let Some(meta) = dir.stat_at(name)? else {
+        return Ok(None);
+    };
+    let target = if meta.kind == Kind::Symlink {
+        match dir.read_link(name) {
+            Ok(t) => Some(t),
+            Err(e) if dir::is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(Some(Entry {
+        kind: meta.kind,
+        meta: Some(meta),
+        target,
+    }))
 }

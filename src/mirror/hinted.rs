@@ -65,7 +65,7 @@ fn sync_path<'r>(walk: &Walk<'_, 'r>, rel: &Path, look: Look, cache: &mut Cache<
         },
         None => None,
     };
-    let dst = match dry_view::stat(run, node.dst.as_ref(), name, rel) {
+    let dst = match dry_view::stat(run.m.dry_view.as_ref(), node.dst.as_ref(), name, rel) {
         Ok(entry) => entry.map(|e| e.kind),
         Err(e) => return run.fail(run.dst_err("stat", rel, e)),
     };
@@ -91,7 +91,7 @@ fn root(walk: &Walk<'_, '_>, look: Look) {
         Ok(d) => d,
         Err(e) => return run.fail(run.dst_err("open", "", e).tree()),
     };
-    let Ok(node) = DirPair::new(run, PathBuf::new(), Some(src), dst) else {
+    let Some(node) = run.pair(PathBuf::new(), Some(src), dst) else {
         return;
     };
     let node = Arc::new(node);
@@ -146,7 +146,7 @@ fn parent_node<'r>(
             }
         },
     };
-    let mut node = DirPair::new(run, rel.to_path_buf(), Some(src), dst).ok()?;
+    let mut node = run.pair(rel.to_path_buf(), Some(src), dst)?;
     if let Some(why) = run.foreign(&node) {
         warn!("{} is left alone: {why}", show(rel));
         run.stats.add(Count::Error);

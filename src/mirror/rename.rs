@@ -8,8 +8,8 @@ use std::path::Path;
 use log::debug;
 
 use super::change::Change;
-use super::dry_view::{self, Would};
-use super::gather::look;
+use super::change::Would;
+use super::dry_view::{self, look};
 use super::round::Round;
 use crate::dir::{Dir, Kind};
 use crate::escape::rel as show;
@@ -48,7 +48,8 @@ pub fn rename(run: &Round, from: &Path, to: &Path) -> bool {
     if !run.dry_run() && (dst_from.is_none() || dst_to.is_none()) {
         return false;
     }
-    let Ok(Some(old)) = dry_view::stat(run, dst_from.as_ref(), from_name, from) else {
+    let Ok(Some(old)) = dry_view::stat(run.m.dry_view.as_ref(), dst_from.as_ref(), from_name, from)
+    else {
         return false;
     };
     let (Some(s), Some(d)) = (now.meta, old.meta) else {

@@ -27,16 +27,16 @@ pub struct Round<'a> {
     pub full: bool,
     /// A pass's first part: orphans and large newcomers are kept for its end.
     pub(super) deferring: std::sync::atomic::AtomicBool,
-    pub(super) orphans: Mutex<Vec<super::orphans::Orphan>>,
-    pub(super) newcomers: Mutex<Vec<super::orphans::Newcomer>>,
+    pub(super) orphans: Mutex<Vec<super::orphans::found::Orphan>>,
+    pub(super) newcomers: Mutex<Vec<super::orphans::found::Newcomer>>,
     /// A pass's orphans, indexed, from its end on.
-    pub(super) index: Mutex<Option<super::orphans::Index>>,
+    pub(super) index: Mutex<Option<super::orphans::found::Index>>,
     /// Files the kernel reported renamed in this batch: the new names may take the old ones.
-    pub(super) expected: Mutex<super::orphans::Expected>,
+    pub(super) expected: Mutex<super::orphans::found::Expected>,
     /// Old names of reported renames, kept to the batch's end for their new names.
-    pub(super) left: Mutex<Vec<super::orphans::Orphan>>,
+    pub(super) left: Mutex<Vec<super::orphans::found::Orphan>>,
     /// The directories whose attributes are set at the run's end.
-    pub(super) settle: super::settle::Settle,
+    pub(super) settle: super::dir_pair::Settle,
     deferred: Mutex<Deferred>,
     pub(super) retries_later: Mutex<Vec<PathBuf>>,
     /// The paths of this run that failed, to be tried again.
@@ -108,6 +108,30 @@ impl<'a> Round<'a> {
     pub fn dst_err(&self, op: &'static str, rel: impl AsRef<Path>, e: std::io::Error) -> PathError {
         let rel = rel.as_ref();
         PathError::new(op, self.m.path.join(rel), e).retry(rel)
+    }
+
+    /// Both sides of the directory `rel` opened as a pair; `None` if a failure was logged.
+    pub fn pair(&self, rel: PathBuf, src: Option<Dir>, dst: Option<Dir>) -> Option<DirPair<'_>> {
+        let failed = |replica: bool, rel: &Path, e| {
+            self.fail(if replica {
+                self.dst_err("stat", rel, e)
+            } else {
+                self.src_err("stat", rel, e)
+            })
+        };
+        let at = rel.clone();
+        match DirPair::new(&self.settle, rel, src, dst) {
+            Ok(mut pair) => {
+                if let (Some(d), Some(want)) = (&pair.src, pair.want.as_mut()) {
+                    self.mark_acl(&crate::dir::xattr::At::Dir(d), want);
+                }
+                Some(pair)
+            }
+            Err((replica, e)) => {
+                failed(replica, &at, e);
+                None
+            }
+        }
     }
 
     /// Why a directory must be left alone, if it must: it would lead outside the roots.

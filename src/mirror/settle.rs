@@ -5,32 +5,13 @@
 //! changed), and [`Round::settle_dirs`] sets them, deepest first, after every walker and copy
 //! worker is done. An unchanged pass notes none.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
 use super::change::Change;
 use super::dir_pair::DirPair;
 use super::round::Round;
 use crate::dir::xattr::{self, At};
 use crate::dir::{self, Dir, Meta};
-
-/// The REPLICA directories whose attributes are set at the run's end.
-#[derive(Debug, Default)]
-pub struct Settle(Mutex<BTreeSet<PathBuf>>);
-
-impl Settle {
-    pub fn note(&self, rel: &Path) {
-        let mut dirs = crate::lock(&self.0);
-        if !dirs.contains(rel) {
-            dirs.insert(rel.to_path_buf());
-        }
-    }
-
-    fn take(&self) -> BTreeSet<PathBuf> {
-        std::mem::take(&mut *crate::lock(&self.0))
-    }
-}
 
 impl Round<'_> {
     /// The walk is done with a directory (its entries, not the copies into it): its extended

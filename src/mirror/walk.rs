@@ -6,34 +6,28 @@
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread;
 
 use crossbeam_channel::Sender;
 use log::{debug, warn};
 
 use super::dir_pair::{DirPair, DirTask};
+use super::dry_view;
 use super::links::Role;
 use super::ops::Relink;
 use super::plan::{self, Facts, Op, Plan};
 use super::round::Round;
 use super::stack::Stack;
-use super::{dry_view, hinted};
 use crate::dir::{self, Kind};
 use crate::escape::{esc, rel as show};
 use crate::replica::Look;
 use crate::stats::Count;
 
-/// How many copies may wait for a worker; bounds memory while the walkers run ahead.
-const QUEUE: usize = 256;
 /// Files up to this size are copied by the walker that meets them.
 const INLINE_COPY: u64 = 1 << 20;
-/// Batches of at most this many paths, none to be looked at as a tree, run on the calling
-/// thread alone.
-const ALONE: usize = 4;
 
 /// A file waiting for a copy worker. It holds its directory's node, so the directory's
 /// attributes are set only after the copy has renamed into it.
-struct CopyJob<'r> {
+pub struct CopyJob<'r> {
     node: Arc<DirPair<'r>>,
     name: OsString,
     rel: PathBuf,
@@ -53,53 +47,8 @@ pub struct Walk<'s, 'r> {
     copies: Option<Sender<CopyJob<'r>>>,
 }
 
-/// Makes each REPLICA path (relative to the roots) match SOURCE: the same primitive serves the
-/// full pass (the root, [`Look::TREE`]) and the watcher (single paths).
-pub fn sync_paths<'r>(run: &'r Round<'r>, paths: &[(PathBuf, Look)]) {
-    if paths.is_empty() {
-        return;
-    }
-    let work = Stack::default();
-    // A few single paths (the watcher's usual batch) cost less than threads to start.
-    if paths.len() <= ALONE && paths.iter().all(|(_, look)| !look.tree) {
-        let walk = Walk {
-            run,
-            work: &work,
-            copies: None,
-        };
-        hinted::start(&walk, paths);
-        walk.work.close();
-        walk.work.run(|task| walk.task(task));
-        return;
-    }
-    let workers = run.m.workers;
-    thread::scope(|scope| {
-        let (tx, rx) = crossbeam_channel::bounded::<CopyJob<'r>>(QUEUE);
-        for _ in 0..workers {
-            let rx = rx.clone();
-            scope.spawn(move || {
-                for job in rx {
-                    job.run(run);
-                }
-            });
-        }
-        let walk = Walk {
-            run,
-            work: &work,
-            copies: Some(tx),
-        };
-        for _ in 1..workers {
-            let walker = walk.clone();
-            scope.spawn(move || walker.work.run(|task| walker.task(task)));
-        }
-        hinted::start(&walk, paths);
-        walk.work.close();
-        walk.work.run(|task| walk.task(task));
-    });
-}
-
 impl<'r> CopyJob<'r> {
-    fn run(self, run: &Round) {
+    pub fn run(self, run: &Round) {
         run.copy(
             &self.node,
             &self.name,
@@ -111,7 +60,31 @@ impl<'r> CopyJob<'r> {
     }
 }
 
-impl<'r> Walk<'_, 'r> {
+impl<'s, 'r> Walk<'s, 'r> {
+    /// A walker over `stack`, handing large copies to `copies` (or, without, making them).
+    pub fn new(
+        run: &'r Round<'r>,
+        stack: &'s Stack<'r>,
+        copies: Option<Sender<CopyJob<'r>>>,
+    ) -> Walk<'s, 'r> {
+        Walk {
+            run,
+            work: stack,
+            copies,
+        }
+    }
+
+    /// Walks directories from the stack until none are left and none can come.
+    pub fn run_stack(&self) {
+        self.work.close();
+        self.work.run(|task| self.task(task));
+    }
+
+    /// Walks directories from the stack as one of several walkers.
+    pub fn help(&self) {
+        self.work.run(|task| self.task(task));
+    }
+
     pub fn push(&self, task: DirTask<'r>) {
         self.work.push(task);
     }
@@ -171,7 +144,7 @@ impl<'r> Walk<'_, 'r> {
             },
             (None, None) => None,
         };
-        let mut node = DirPair::new(run, task.rel, src, dst).ok()?;
+        let mut node = run.pair(task.rel, src, dst)?;
         node.fresh = fresh;
         if let Some(why) = run.foreign(&node) {
             warn!("{} is left alone: {why}", show(&node.rel));
@@ -201,7 +174,7 @@ impl<'r> Walk<'_, 'r> {
             },
             None => Vec::new(),
         };
-        let dst_list = match dry_view::list(run, node.dst.as_ref(), &node.rel) {
+        let dst_list = match dry_view::list(run.m.dry_view.as_ref(), node.dst.as_ref(), &node.rel) {
             Ok(list) => list,
             Err(e) => return run.fail(run.dst_err("read directory", &node.rel, e).tree()),
         };
@@ -270,7 +243,7 @@ impl<'r> Walk<'_, 'r> {
             return;
         }
         run.stats.add(Count::Checked);
-        let Some(facts) = self.facts(node, name, &rel, (src, dst), look.verify) else {
+        let Some(facts) = run.facts(node, name, &rel, (src, dst), look.verify) else {
             return;
         };
         let plan = plan::decide(&facts, &m.opts.rules);

@@ -9,19 +9,9 @@ use std::sync::atomic::Ordering;
 
 use super::super::dir_pair::DirPair;
 use super::super::round::Round;
-use super::{names_of, Newcomer, Orphan, RENAME_MIN};
-use crate::dir::{Kind, Meta, Stamp};
+use super::{names_of, Index, Newcomer, Orphan, RENAME_MIN};
+use crate::dir::{Kind, Meta};
 use crate::replica::Look;
-
-/// A pass's orphans, indexed for matching.
-#[derive(Debug, Default)]
-pub struct Index {
-    pub orphans: Vec<Orphan>,
-    pub taken: Vec<bool>,
-    by_path: HashMap<PathBuf, usize>,
-    dirs: HashMap<Vec<OsString>, Vec<usize>>,
-    files: HashMap<(u64, Stamp), Vec<usize>>,
-}
 
 impl Round<'_> {
     /// The end of a pass's first part: arrival directories take the orphan directories that

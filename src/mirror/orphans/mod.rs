@@ -11,15 +11,16 @@
 //! What nothing claims is removed. Memory goes to the changes, not the tree.
 
 pub mod aside;
+pub mod found;
 mod held;
 mod index;
 mod proof;
 
+use found::forget_old;
+pub use found::{Expected, Index, Newcomer, Orphan};
 pub use held::Held;
-pub use index::Index;
 pub use proof::Claim;
 
-use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use super::change::Change;
 use super::dir_pair::DirPair;
 use super::round::Round;
-use crate::dir::{Dir, Kind, Meta, Stamp};
+use crate::dir::{Dir, Kind, Meta};
 use crate::escape::rel as show;
 
 /// Files smaller than this are copied rather than searched for: a copy costs less.
@@ -38,35 +39,6 @@ pub const HOLD: Duration = Duration::from_secs(1);
 /// How long an entry found missing for no reason the watcher gave waits (plus twice the
 /// debounce): the event that explains it (a rename of its directory, say) is on its way.
 pub const HOLD_BRIEF: Duration = Duration::from_millis(100);
-
-/// A REPLICA entry whose name SOURCE lacks.
-#[derive(Debug, Clone)]
-pub struct Orphan {
-    pub rel: PathBuf,
-    pub kind: Kind,
-    pub size: u64,
-    pub mtime: Stamp,
-    /// A file inside an orphan directory, indexed so it can be found; it goes with its
-    /// directory if nothing claims it.
-    pub inside: bool,
-}
-
-/// A SOURCE entry new to REPLICA, kept to the end of a pass.
-#[derive(Debug, Clone)]
-pub struct Newcomer {
-    pub rel: PathBuf,
-    pub kind: Kind,
-}
-
-/// The renames the kernel reported in one batch, for files: the new name's earlier self is the
-/// old name, if the bytes agree. The old name is not removed before the new one had its chance.
-#[derive(Debug, Default)]
-pub struct Expected {
-    /// New name -> old name, until claimed.
-    by_new: HashMap<PathBuf, PathBuf>,
-    /// The old names, with how many new names expect them.
-    old: HashMap<PathBuf, usize>,
-}
 
 impl Round<'_> {
     /// Whether renames may be looked for: there is a REPLICA to rename in (a dry run only
@@ -276,13 +248,15 @@ impl Round<'_> {
     /// A dry run's rename: said, and recorded for the later looks of a watching dry run.
     fn rename_simulated(&self, orphan: &Orphan, rel: &Path, from: Option<&Dir>) -> bool {
         let name = orphan.rel.file_name().unwrap_or_default();
-        let Ok(Some(entry)) = super::dry_view::stat(self, from, name, &orphan.rel) else {
+        let Ok(Some(entry)) =
+            super::dry_view::stat(self.m.dry_view.as_ref(), from, name, &orphan.rel)
+        else {
             return false;
         };
         if let Some(view) = &self.m.dry_view {
             let mut view = crate::lock(view);
-            view.set(rel.to_path_buf(), super::dry_view::Would::Is(entry));
-            view.set(orphan.rel.clone(), super::dry_view::Would::Gone);
+            view.set(rel.to_path_buf(), super::change::Would::Is(entry));
+            view.set(orphan.rel.clone(), super::change::Would::Gone);
         }
         self.note(Change::Renamed {
             from: &orphan.rel,
@@ -331,15 +305,6 @@ impl Round<'_> {
                 return;
             }
             self.remove_orphan(&orphan);
-        }
-    }
-}
-
-fn forget_old(old: &mut HashMap<PathBuf, usize>, from: &Path) {
-    if let Some(n) = old.get_mut(from) {
-        *n -= 1;
-        if *n == 0 {
-            old.remove(from);
         }
     }
 }
