@@ -185,6 +185,11 @@ fn first_pass_guard(
     let mirrored_before = record
         .as_ref()
         .is_some_and(|r| r.mirrored && r.replica_id == replica.identity());
+    replica.keep_record(
+        state.as_ref(),
+        &config.source,
+        record.as_ref().filter(|_| mirrored_before),
+    );
     let guarded = !mirrored_before
         && !config.adopt_replica
         && !config.dry_run

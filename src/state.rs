@@ -36,6 +36,24 @@ pub struct Record {
     /// temporary file one of them left is a leftover, not data.
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// What a remote REPLICA's passes compared by content (see [`Proof`]).
+    #[serde(default)]
+    pub proof: Proof,
+}
+
+/// What rsync's quick check (size and mtime) cannot be trusted with on a remote REPLICA, kept
+/// between runs (see `remote::proof`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// When the last full pass that went through began (seconds and nanoseconds, this
+    /// machine's clock, less a margin): a SOURCE file whose ctime is earlier had not changed
+    /// since then, and that pass left REPLICA's copy as SOURCE has it.
+    #[serde(default)]
+    pub since: Option<(i64, u32)>,
+    /// Directories REPLICA holds by a rename (or a move into SOURCE) whose files are still to be
+    /// compared by content. Names that are not UTF-8 are kept as their nearest ancestor that is.
+    #[serde(default)]
+    pub unproven: BTreeSet<PathBuf>,
 }
 
 /// How many runs' tokens a record keeps.
@@ -140,6 +158,10 @@ mod tests {
             mirrored: true,
             source_mounts: [PathBuf::from("disk")].into(),
             tokens: vec!["0123456789abcdef".into()],
+            proof: Proof {
+                since: Some((1, 2)),
+                unproven: [PathBuf::from("app")].into(),
+            },
         };
         state.save(&record).unwrap();
         assert_eq!(state.load(Path::new("/s"), "/r"), Some(record));
@@ -150,5 +172,13 @@ mod tests {
             std::fs::read_dir(tmp.path().join("state")).unwrap().count(),
             1
         );
+    }
+
+    /// A record written before the proof was kept reads as one without it.
+    #[test]
+    fn an_older_record_has_no_proof() {
+        let old = r#"{"source": "/s", "replica": "/r", "replica_id": null, "mirrored": true}"#;
+        let record: Record = serde_json::from_str(old).unwrap();
+        assert_eq!(record.proof, Proof::default());
     }
 }

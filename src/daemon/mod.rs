@@ -592,6 +592,7 @@ impl<'a> Daemon<'a> {
             replica_id: self.replica.identity(),
             mirrored: true,
             source_mounts: self.replica.source_mounts(),
+            proof: self.replica.proof(),
             tokens: self
                 .recorded
                 .as_ref()
