@@ -167,7 +167,6 @@ pub trait Replica {
     fn keep_record(
         &mut self,
         _state: Option<&crate::state::State>,
-        _source: &std::path::Path,
         _recorded: Option<&crate::state::Record>,
     ) {
     }

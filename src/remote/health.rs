@@ -152,12 +152,10 @@ impl Replica for Remote {
     fn keep_record(
         &mut self,
         state: Option<&crate::state::State>,
-        source: &Path,
         recorded: Option<&crate::state::Record>,
     ) {
         let write = !self.settings.dry_run;
-        let replica = self.spec.to_string();
-        self.proof.keep(state, (source, replica), recorded, write);
+        self.proof.keep(state, recorded, write);
     }
 
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {

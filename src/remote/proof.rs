@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use log::debug;
 
 use crate::dir::Stamp;
-use crate::state::{Record, State};
+use crate::state::{Loaded, Record, State};
 
 /// How far before a pass began its mark is put: a file system's clock for ctimes lags the
 /// wall clock by up to a tick, and keeps whole seconds on some file systems.
@@ -38,15 +38,8 @@ pub struct Proof {
     /// See the module's documentation; `None` before any pass on record.
     pub mark: Option<Stamp>,
     unproven: BTreeSet<PathBuf>,
-    keeper: Option<Keeper>,
-}
-
-/// Where the proof is written between passes.
-#[derive(Debug)]
-struct Keeper {
-    state: State,
-    source: PathBuf,
-    replica: String,
+    /// Where the unproven directories are written as soon as they change (none in a dry run).
+    keeper: Option<State>,
 }
 
 /// The mark of a pass that begins at `now`.
@@ -63,16 +56,10 @@ pub fn mark_at(now: SystemTime) -> Stamp {
 
 impl Proof {
     /// Takes what the record says of this REPLICA (`recorded`: `None` if it says nothing of
-    /// it), and writes later changes to the record of `source` -> `replica` in `state` (none
-    /// in a dry run). A mark later than now says this machine's clock went back since: every
-    /// file is then compared, once.
-    pub fn keep(
-        &mut self,
-        state: Option<&State>,
-        (source, replica): (&Path, String),
-        recorded: Option<&Record>,
-        write: bool,
-    ) {
+    /// it), and writes later changes to the record in `state` (`write`: not in a dry run). A
+    /// mark later than now says this machine's clock went back since: every file whose ctime
+    /// is later than the epoch is then compared, once.
+    pub fn keep(&mut self, state: Option<&State>, recorded: Option<&Record>, write: bool) {
         if let Some(r) = recorded {
             let now = mark_at(SystemTime::now() + MARGIN);
             self.mark = r.proof.since.map(|(sec, nsec)| Stamp { sec, nsec });
@@ -82,18 +69,14 @@ impl Proof {
             }
             self.unproven = r.proof.unproven.clone();
         }
-        self.keeper = state.filter(|_| write).map(|s| Keeper {
-            state: s.clone(),
-            source: source.to_path_buf(),
-            replica,
-        });
+        self.keeper = state.filter(|_| write).cloned();
     }
 
     /// The proof as the record keeps it.
     pub fn record(&self) -> crate::state::Proof {
         crate::state::Proof {
             since: self.mark.map(|m| (m.sec, m.nsec)),
-            unproven: self.unproven.iter().map(|p| utf8_ancestor(p)).collect(),
+            unproven: self.unproven.clone(),
         }
     }
 
@@ -154,14 +137,15 @@ impl Proof {
         }
     }
 
+    /// Writes the unproven directories into the record, keeping the rest of it: the run loop
+    /// makes the record before the first pass, and writes the whole of it after each pass.
     fn save(&self) {
-        let Some(k) = &self.keeper else { return };
-        // The run loop makes the record before the first pass, and keeps the rest of it.
-        let Some(mut record) = k.state.load(&k.source, &k.replica) else {
+        let Some(state) = &self.keeper else { return };
+        let Loaded::Record(mut record) = state.load() else {
             return;
         };
-        record.proof.unproven = self.record().unproven;
-        if let Err(e) = k.state.save(&record) {
+        record.proof.unproven = self.unproven.clone();
+        if let Err(e) = state.save(&record) {
             debug!("cannot write the record of what is unproven: {e}");
         }
     }
@@ -181,18 +165,9 @@ fn add(set: &mut BTreeSet<PathBuf>, dir: &Path) {
     }
 }
 
-/// `rel`, or its nearest ancestor whose name is UTF-8 (the record is JSON text).
-fn utf8_ancestor(rel: &Path) -> PathBuf {
-    rel.ancestors()
-        .find(|a| a.to_str().is_some())
-        .unwrap_or(Path::new(""))
-        .to_path_buf()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStrExt;
 
     fn set(paths: &[&str]) -> BTreeSet<PathBuf> {
         paths.iter().map(PathBuf::from).collect()
@@ -229,40 +204,25 @@ mod tests {
     }
 
     #[test]
-    fn the_record_keeps_text_names() {
-        let mut p = Proof::default();
-        let odd = Path::new("a").join(std::ffi::OsStr::from_bytes(b"\xff/x"));
-        p.doubt(&[odd, PathBuf::from("b")]);
-        assert_eq!(p.record().unproven, set(&["a", "b"]));
-    }
-
-    #[test]
     fn a_mark_is_before_the_pass_and_one_from_the_future_is_not_trusted() {
         let t = UNIX_EPOCH + Duration::new(100, 5);
         assert_eq!(mark_at(t), Stamp { sec: 98, nsec: 5 });
         assert_eq!(mark_at(UNIX_EPOCH), Stamp::default());
         let tmp = tempfile::tempdir().unwrap();
-        let state = State::new(tmp.path().to_path_buf(), Path::new("/s"), "h:/r");
-        let mut record = Record {
-            source: "/s".into(),
-            replica: "h:/r".into(),
-            ..Record::default()
-        };
+        let state = State::new(tmp.path().to_path_buf(), Path::new("/s"), Path::new("h:/r"));
+        let mut record = state.fresh();
         record.proof.since = Some((i64::MAX / 2, 0));
         record.proof.unproven = set(&["app"]);
         state.save(&record).unwrap();
         let mut p = Proof::default();
-        p.keep(
-            Some(&state),
-            (Path::new("/s"), "h:/r".into()),
-            Some(&record),
-            true,
-        );
+        p.keep(Some(&state), Some(&record), true);
         assert_eq!(p.mark, Some(Stamp::default()));
         assert!(p.unproven(Path::new("app/f")));
         // Written back as soon as it changes.
         p.proven(&[PathBuf::from("app")]);
-        let read = state.load(Path::new("/s"), "h:/r").unwrap();
+        let Loaded::Record(read) = state.load() else {
+            panic!("no record")
+        };
         assert!(read.proof.unproven.is_empty());
     }
 }
