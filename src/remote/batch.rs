@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use super::digest::Prover;
 use super::script::Rename;
 use super::send::{compare, plan_root, send, Done, RootLook, Went};
-use super::suspects;
 use super::source::{inside, lift, rename, Looks};
+use super::suspects;
 use super::Remote;
 use crate::dir::{Kind, Stamp};
 use crate::replica::{Batch, Look, Outcome};
@@ -126,7 +126,16 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         (work.entries.len() + work.trees.len()) as u64,
     );
     let done = send(r, source, &work, &renames, stats, repeat);
-    let went = compared(r, &mut looks, (&batch.renames, &renames), &work, done, named, stats, repeat);
+    let went = compared(
+        r,
+        &mut looks,
+        (&batch.renames, &renames),
+        &work,
+        done,
+        named,
+        stats,
+        repeat,
+    );
     let mut outcome = outcome(r, &mut looks, went, work);
     outcome.pass = other_names;
     outcome

@@ -114,10 +114,10 @@ impl Proof {
         if !self.unproven.iter().any(|u| u.starts_with(from)) {
             return;
         }
-        let (moved, kept): (BTreeSet<PathBuf>, BTreeSet<PathBuf>) = std::mem::take(&mut self
-            .unproven)
-            .into_iter()
-            .partition(|u| u.starts_with(from));
+        let (moved, kept): (BTreeSet<PathBuf>, BTreeSet<PathBuf>) =
+            std::mem::take(&mut self.unproven)
+                .into_iter()
+                .partition(|u| u.starts_with(from));
         self.unproven = kept;
         for u in moved {
             let rest = u.strip_prefix(from).unwrap_or(Path::new(""));

@@ -150,7 +150,7 @@ mod tests {
     use super::*;
 
     fn meta(ctime: i64) -> Meta {
-        let mut m = crate::dir::meta_of(&std::fs::File::open("/").unwrap()).unwrap();
+        let mut m = crate::dir::meta_of(std::fs::File::open("/").unwrap()).unwrap();
         m.kind = Kind::File;
         m.ctime = Stamp {
             sec: ctime,
