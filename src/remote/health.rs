@@ -246,14 +246,17 @@ impl Remote {
             }
             self.root_sent = root;
             self.root_mtime = root_mtime;
-            match self.compare_after_pass(source, &sent, &report.copied, stats, repeat) {
-                Went::Through => self.proof.passed(mark),
-                // Files changed while they were compared: the watcher brings them, and the
+            return match self.compare_after_pass(source, &sent, &report.copied, stats, repeat) {
+                Went::Through => {
+                    self.proof.passed(mark);
+                    Outcome::default()
+                }
+                // Files changed while they were compared (the watcher brings them), or the
+                // replica was lost or the run stopped (a pass follows when it is back): the
                 // next pass compares again what this one could not.
-                Went::Partly { raced: true } => {}
-                _ => return Self::failed_pass(),
-            }
-            return Outcome::default();
+                Went::Partly { raced: true } | Went::Lost => Outcome::default(),
+                Went::Partly { raced: false } => Self::failed_pass(),
+            };
         }
         let retry = match report.ended {
             // Tried again when REPLICA is back (a full pass then), or not at all.
@@ -298,7 +301,11 @@ impl Remote {
         if files.is_empty() {
             return Went::Through;
         }
-        debug!("comparing {} files by content", files.len());
+        debug!(
+            "the pass compares {} files by content (changed since the last pass, or in \
+             directories not proven yet)",
+            files.len()
+        );
         super::send::compare(self, source, &files, stats, repeat, None)
     }
 }
