@@ -120,8 +120,10 @@ impl Proof {
                 .partition(|u| u.starts_with(from));
         self.unproven = kept;
         for u in moved {
-            let rest = u.strip_prefix(from).unwrap_or(Path::new(""));
-            add(&mut self.unproven, &to.join(rest));
+            match u.strip_prefix(from) {
+                Ok(rest) if !rest.as_os_str().is_empty() => add(&mut self.unproven, &to.join(rest)),
+                _ => add(&mut self.unproven, to),
+            }
         }
         self.save();
     }
@@ -193,11 +195,17 @@ mod tests {
         assert!(p.unproven(Path::new("app-1.1/lib/x.so")));
         assert!(!p.unproven(Path::new("app-1.1/bin/app")));
         p.renamed(Path::new("app-1.1"), Path::new("current"));
+        p.renamed(Path::new("other"), Path::new("else"));
+        assert_eq!(p.record().unproven, set(&["current/lib", "else"]));
+        assert_eq!(
+            serde_json::to_string(&p.record().unproven).unwrap(),
+            r#"["current/lib","else"]"#
+        );
         assert!(p.unproven(Path::new("current/lib/x.so")));
         assert!(!p.unproven(Path::new("app-1.1/lib/x.so")));
         p.proven(&[PathBuf::from("current")]);
         assert!(!p.unproven(Path::new("current/lib/x.so")));
-        assert!(p.unproven(Path::new("other/f")));
+        assert!(p.unproven(Path::new("else/f")));
         p.passed(Stamp { sec: 5, nsec: 0 });
         assert!(!p.any_unproven());
         assert_eq!(p.record().since, Some((5, 0)));
