@@ -100,6 +100,8 @@ pub struct Mirror {
     /// The fifos, sockets and devices said to be skipped since the last pass began, and what
     /// each was.
     pub(crate) skipped: Mutex<std::collections::HashMap<PathBuf, &'static str>>,
+    /// Comparisons of large arrivals with their candidates, running aside.
+    pub(crate) aside: Mutex<orphans::aside::Aside>,
 }
 
 impl Mirror {
@@ -134,6 +136,7 @@ impl Mirror {
             hold_extra,
             mounts: Mutex::default(),
             skipped: Mutex::default(),
+            aside: Mutex::default(),
         }
     }
 

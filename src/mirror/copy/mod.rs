@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::apply::Run;
 use super::done::Done;
 use super::node::Node;
+use super::orphans::Claim;
 use crate::dir::copy::{self as data, DataError};
 use crate::dir::lease::{self, Lease};
 use crate::dir::{self, xattr, Id, Kind, Meta};
@@ -139,8 +140,16 @@ impl Run<'_> {
                 return After::Finished;
             }
             // Its earlier self, renamed in REPLICA, if its bytes prove it.
-            if tries == 1 && self.claim_file(node, name, rel, (&input, &before), update) {
-                return After::Finished;
+            if tries == 1 {
+                match self.claim_file(node, name, rel, (&input, &before), update) {
+                    Claim::Claimed => return After::Finished,
+                    Claim::Waiting => {
+                        let due = Instant::now() + super::orphans::aside::POLL;
+                        crate::lock(&self.busy_retries).push((rel.to_path_buf(), due));
+                        return After::Waiting;
+                    }
+                    Claim::No => {}
+                }
             }
             let how = How { update, force, dst };
             match self.copy_once(node, name, rel, how, &input, &before) {

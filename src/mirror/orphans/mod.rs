@@ -10,12 +10,14 @@
 //!
 //! What nothing claims is removed. Memory goes to the changes, not the tree.
 
+pub mod aside;
 mod held;
 mod index;
 mod proof;
 
 pub use held::Held;
 pub use index::Index;
+pub use proof::Claim;
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -347,6 +349,11 @@ impl super::Mirror {
     pub(super) fn expire_held(&self, run: &Run, now: Instant) -> Option<Instant> {
         let due = crate::lock(&self.held).due(now);
         for orphan in due {
+            // Under comparison with an arrival: it stays until the comparison ends.
+            if crate::lock(&self.aside).busy_with(&orphan.rel) {
+                crate::lock(&self.held).hold(orphan, now + aside::POLL, None);
+                continue;
+            }
             run.remove_orphan(&orphan);
         }
         crate::lock(&self.held).next()
