@@ -217,7 +217,7 @@ fn compared(
             r.proof.renamed(&m.from, &m.to);
         }
     }
-    let mut suspects = swapped(r, looks, seen, renames, &done.renamed);
+    let mut suspects = suspects::swapped(r, looks, seen, renames, &done.renamed);
     if done.went == Went::Through && comparing(r) {
         suspects.extend(named.into_iter().filter(|p| !done.copied.contains(p)));
         let source = looks.source();
@@ -332,33 +332,6 @@ fn newcomers(r: &Remote, source: &Root, looks: &mut Looks, work: &Work) -> Vec<P
         );
     }
     out
-}
-
-/// Files that took another's name by a rename the remote side did not make (two files swapped,
-/// say) may have the size and mtime of what REPLICA holds there, which rsync's quick check
-/// takes as the same file: they are to be compared by content.
-fn swapped(
-    r: &Remote,
-    looks: &mut Looks,
-    seen: &[(PathBuf, PathBuf)],
-    renames: &[Rename],
-    renamed: &[usize],
-) -> Vec<PathBuf> {
-    let moved: Vec<&Path> = renamed
-        .iter()
-        .filter_map(|&i| renames.get(i))
-        .map(|m| m.to.as_path())
-        .collect();
-    let mut suspects: Vec<PathBuf> = seen
-        .iter()
-        .flat_map(|(from, to)| [from, to])
-        .filter(|p| !moved.contains(&p.as_path()))
-        .filter(|p| looks.kind(p) == Some(Kind::File) && wanted(r, p, false))
-        .cloned()
-        .collect();
-    suspects.sort();
-    suspects.dedup();
-    suspects
 }
 
 /// What the run loop is to do after a batch that went as `went`.

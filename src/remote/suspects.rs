@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::batch::{sent_key, wanted, Sent, Work};
+use super::script::Rename;
 use super::source::Looks;
 use super::Remote;
 use crate::dir::{Dir, Kind, Meta, Stamp};
@@ -40,6 +41,33 @@ fn changed(m: &Meta, sent: Option<&Sent>, mark: Option<Stamp>) -> bool {
         Some(s) => *s != sent_key(m),
         None => mark.is_none_or(|mark| m.ctime >= mark),
     }
+}
+
+/// Files that took another's name by a rename the remote side did not make (two files swapped,
+/// say) may have the size and mtime of what REPLICA holds there, which rsync's quick check
+/// takes as the same file: they are to be compared by content.
+pub fn swapped(
+    r: &Remote,
+    looks: &mut Looks,
+    seen: &[(PathBuf, PathBuf)],
+    renames: &[Rename],
+    renamed: &[usize],
+) -> Vec<PathBuf> {
+    let moved: Vec<&Path> = renamed
+        .iter()
+        .filter_map(|&i| renames.get(i))
+        .map(|m| m.to.as_path())
+        .collect();
+    let mut suspects: Vec<PathBuf> = seen
+        .iter()
+        .flat_map(|(from, to)| [from, to])
+        .filter(|p| !moved.contains(&p.as_path()))
+        .filter(|p| looks.kind(p) == Some(Kind::File) && wanted(r, p, false))
+        .cloned()
+        .collect();
+    suspects.sort();
+    suspects.dedup();
+    suspects
 }
 
 /// The files in the batch's `trees` that rsync did not send (`copied`) and may differ: in an
