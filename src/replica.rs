@@ -166,6 +166,22 @@ pub trait Replica {
     }
     fn know_source_mounts(&mut self, _mounts: std::collections::BTreeSet<PathBuf>) {}
 
+    /// What the replica keeps between runs of what it compared by content (a remote one: see
+    /// [`crate::state::Proof`]); nothing for a local one.
+    fn proof(&self) -> crate::state::Proof {
+        Default::default()
+    }
+
+    /// Where the record of this mirror is kept, and the record if it speaks for this very
+    /// REPLICA: a remote replica takes its proof from it, and writes the proof back there as
+    /// soon as it changes between passes.
+    fn keep_record(
+        &mut self,
+        _state: Option<&crate::state::State>,
+        _recorded: Option<&crate::state::Record>,
+    ) {
+    }
+
     /// Makes the whole replica match `source`.
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome;
 

@@ -24,6 +24,7 @@ mod held;
 pub mod itemize;
 pub mod machine;
 mod probe;
+mod proof;
 mod rsync;
 mod run;
 mod script;
@@ -32,6 +33,7 @@ mod source;
 pub mod spec;
 mod ssh;
 mod survey;
+mod suspects;
 mod written;
 
 use std::collections::HashMap;
@@ -121,6 +123,8 @@ pub struct Remote {
     root_sent: Option<send::RootLook>,
     /// The files and symlinks runs that went through sent, as SOURCE had them then.
     sent: HashMap<PathBuf, batch::Sent>,
+    /// What rsync's quick check is not trusted with (see [`proof`]).
+    proof: proof::Proof,
     /// SOURCE's root mtime that REPLICA's root was last given (by a run that went through).
     root_mtime: Option<crate::dir::Stamp>,
     /// A batch of only the root's times was left for a moment (see [`send::plan_root`]).
@@ -203,6 +207,7 @@ impl Remote {
             touch: false,
             root_sent: None,
             sent: HashMap::new(),
+            proof: Default::default(),
             root_mtime: None,
             root_waited: false,
             touch_after: Default::default(),

@@ -13,6 +13,7 @@ mod faults;
 mod fidelity;
 mod guards;
 mod honest;
+mod quick;
 mod roots;
 
 use crate::util::sshd::{self, Sshd};
