@@ -13,54 +13,20 @@ use std::time::{Duration, Instant};
 
 use super::digest::Prover;
 use super::script::Rename;
-use super::send::{compare, plan_root, send, Done, RootLook, Went};
+use super::send::{compare, plan_root, send, Done, Went};
 use super::source::{inside, lift, rename, Looks};
 use super::suspects;
+use super::work::{sent_key, wanted, Work, MAX_SENT};
 use super::Remote;
-use crate::dir::{Kind, Stamp};
+use crate::dir::Kind;
 use crate::replica::{Batch, Look, Outcome};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
-
-/// At most this many entries are remembered as sent (see [`Sent`]).
-const MAX_SENT: usize = 100_000;
-
-/// What SOURCE's file or symlink was (all but its atime) when a run that went through sent it.
-/// The watcher names a new file twice (when it is closed, and again when its creation is
-/// reported); a run for a path SOURCE has not changed since would send nothing, and would hold
-/// up the next change for the length of a run. A change since (even of the same size and
-/// mtime) moves the ctime. A full pass forgets them all.
-pub type Sent = (Kind, u32, u32, u32, u64, Stamp, Stamp, crate::dir::Id, u64);
-
-pub fn sent_key(m: &crate::dir::Meta) -> Sent {
-    (
-        m.kind, m.perm, m.uid, m.gid, m.size, m.mtime, m.ctime, m.id, m.nlink,
-    )
-}
 
 /// At most this many renames ride on one batch's remote command line.
 const MAX_RENAMES: usize = 256;
 /// How deep inside a new directory entries are offered to what is held.
 const NEWCOMER_DEPTH: usize = 2;
-
-/// What a batch sends: the paths to look at alone and those to look at whole.
-#[derive(Debug, Default)]
-pub struct Work {
-    pub entries: Vec<PathBuf>,
-    pub trees: Vec<PathBuf>,
-    /// Paths SOURCE lacks.
-    gone: HashSet<PathBuf>,
-    /// Paths SOURCE moved away (a rename's first half, the other half maybe still to come).
-    moved: HashSet<PathBuf>,
-    /// Paths that came in whole from elsewhere (see [`crate::replica::Look::verify`]).
-    pub verify: HashSet<PathBuf>,
-    /// The root's mtime, for the guard to set after the last run (see [`super::send`]).
-    pub touch: Option<Stamp>,
-    /// What of the root the batch sends by listing it.
-    pub root_look: Option<RootLook>,
-    /// The root's mtime the batch gives REPLICA's root, by listing it or by `touch`.
-    pub root_mtime: Option<Stamp>,
-}
 
 /// Applies a batch; with `hold`, what SOURCE moved away is held back a moment (see
 /// [`super::held`]), and new directories settle before they are sent whole.
@@ -385,13 +351,4 @@ fn outcome(r: &mut Remote, looks: &mut Looks, went: Went, work: Work) -> Outcome
         }
     }
     outcome
-}
-
-/// Whether a batch's path is mirrored at all: not one of foldersync's own, not excluded.
-pub fn wanted(r: &Remote, rel: &Path, is_dir: bool) -> bool {
-    let own = &r.settings.own;
-    !own.in_source(rel)
-        && !own.in_replica(rel)
-        && !r.backup_in.as_ref().is_some_and(|b| rel.starts_with(b))
-        && !r.settings.filter.excludes_path(rel, is_dir)
 }

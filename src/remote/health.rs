@@ -286,7 +286,7 @@ impl Remote {
     fn compare_after_pass(
         &mut self,
         source: &Root,
-        sent: &std::collections::HashMap<PathBuf, batch::Sent>,
+        sent: &std::collections::HashMap<PathBuf, super::work::Sent>,
         copied: &std::collections::HashSet<PathBuf>,
         stats: &Stats,
         repeat: bool,

@@ -34,6 +34,7 @@ pub mod spec;
 mod ssh;
 mod survey;
 mod suspects;
+mod work;
 mod written;
 
 use std::collections::HashMap;
@@ -120,9 +121,9 @@ pub struct Remote {
     /// of the root sets its times that way rather than by listing it (see [`send`]).
     touch: bool,
     /// What of SOURCE's root (all but its times) the last run that listed the root sent.
-    root_sent: Option<send::RootLook>,
+    root_sent: Option<work::RootLook>,
     /// The files and symlinks runs that went through sent, as SOURCE had them then.
-    sent: HashMap<PathBuf, batch::Sent>,
+    sent: HashMap<PathBuf, work::Sent>,
     /// What rsync's quick check is not trusted with (see [`proof`]).
     proof: proof::Proof,
     /// SOURCE's root mtime that REPLICA's root was last given (by a run that went through).

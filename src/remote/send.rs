@@ -13,27 +13,19 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::batch::Work;
 use super::filters::{include_rules, literal};
 use super::rsync::{nul_list, Report};
 use super::script::Rename;
 use super::source::list_name;
+use super::work::{RootLook, Work};
 use super::Remote;
-use crate::dir::xattr::{self, Xattrs};
+use crate::dir::xattr;
 use crate::root::Root;
 use crate::stats::Stats;
 
 /// Past this many root entries in one list, the root's entries are not named one by one: the
 /// run sends them all (as many changed, that costs little more).
 const MAX_ROOT_RULES: usize = 1000;
-
-/// What of SOURCE's root a run that lists it sends, besides its times.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootLook {
-    perm: u32,
-    owner: Option<(u32, u32)>,
-    xattrs: Option<Xattrs>,
-}
 
 /// What of SOURCE's root a run that lists it would send now; `None` if it cannot be read.
 pub fn root_look(r: &Remote, source: &Root) -> Option<RootLook> {

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::batch::{sent_key, wanted, Sent, Work};
 use super::script::Rename;
 use super::source::Looks;
+use super::work::{sent_key, wanted, Sent, Work};
 use super::Remote;
 use crate::dir::{Dir, Kind, Meta, Stamp};
 use crate::root::Root;
