@@ -60,23 +60,7 @@ impl Round<'_> {
             }
             _ => None,
         };
-        let xattrs_differ = match (&src, &dst, &node.src, &node.dst) {
-            (Some(s), Some(d), Some(sd), Some(dd))
-                if run.m.opts.xattrs
-                    && s.kind == d.kind
-                    && matches!(s.kind, Kind::File | Kind::Symlink) =>
-            {
-                match crate::dir::xattr::differ(sd, name, dd, name) {
-                    Ok(differ) => differ,
-                    Err(e) if dir::is_absent(&e) => false,
-                    Err(e) => {
-                        run.xattrs(Err(e), rel);
-                        false
-                    }
-                }
-            }
-            _ => false,
-        };
+        let xattrs_differ = self.xattrs_differ(node, name, rel, (&src, &dst));
         let link = match &src {
             Some(Entry {
                 kind: Kind::File,
@@ -96,6 +80,34 @@ impl Round<'_> {
             link,
             xattrs_differ,
         })
+    }
+
+    /// Whether the extended attributes (and ACLs) of the file or symlink `name` differ between
+    /// the sides; a failure to read them is said (once, where the file system keeps none).
+    fn xattrs_differ(
+        &self,
+        node: &DirPair,
+        name: &OsStr,
+        rel: &Path,
+        (src, dst): (&Option<Entry>, &Option<Entry>),
+    ) -> bool {
+        match (src, dst, &node.src, &node.dst) {
+            (Some(s), Some(d), Some(sd), Some(dd))
+                if self.m.opts.xattrs
+                    && s.kind == d.kind
+                    && matches!(s.kind, Kind::File | Kind::Symlink) =>
+            {
+                match crate::dir::xattr::differ(sd, name, dd, name) {
+                    Ok(differ) => differ,
+                    Err(e) if dir::is_absent(&e) => false,
+                    Err(e) => {
+                        self.xattrs(Err(e), rel);
+                        false
+                    }
+                }
+            }
+            _ => false,
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! and [`settle`] sets directories' attributes at a round's end.
 
 pub mod backup;
+mod carry;
 pub mod change;
 pub mod copy;
 pub mod dir_pair;

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use log::debug;
 
-use super::change::Change;
-use super::change::Would;
+use super::change::{Change, Would};
 use super::dry_view::{self, look};
+use super::plan::Entry;
 use super::round::Round;
 use crate::dir::{Dir, Kind};
 use crate::escape::rel as show;
@@ -52,10 +52,9 @@ pub fn rename(run: &Round, from: &Path, to: &Path) -> bool {
     else {
         return false;
     };
-    let (Some(s), Some(d)) = (now.meta, old.meta) else {
+    if now.meta.is_none() || old.meta.is_none() {
         return false;
-    };
-    let _ = (s, d);
+    }
     let matches = now.kind == old.kind
         && match now.kind {
             // A file's bytes must be proven the same first: the new name takes the old one
@@ -68,11 +67,22 @@ pub fn rename(run: &Round, from: &Path, to: &Path) -> bool {
             Kind::Dir => true,
             Kind::Special(_) => false,
         };
-    if !matches {
+    matches && rename_now(run, (dst_from.as_ref(), from), (dst_to.as_ref(), to), old)
+}
+
+/// Renames REPLICA's `from` (in its directory `dst_from`) to `to`, keeping what it overwrites
+/// with `--backup-dir`; a dry run only says so. Returns whether it was (or would be) done.
+fn rename_now(
+    run: &Round,
+    (dst_from, from): (Option<&Dir>, &Path),
+    (dst_to, to): (Option<&Dir>, &Path),
+    old: Entry,
+) -> bool {
+    let (Some(from_name), Some(to_name)) = (from.file_name(), to.file_name()) else {
         return false;
-    }
-    if let (Some(dst_from), Some(dst_to)) = (dst_from.as_ref().filter(|_| !run.dry_run()), &dst_to)
-    {
+    };
+    let m = run.m;
+    if let (Some(dst_from), Some(dst_to)) = (dst_from.filter(|_| !run.dry_run()), dst_to) {
         if let Some(backup) = &m.backup {
             // What the rename would overwrite is kept.
             if let Ok(Some(there)) = dst_to.stat_at(to_name) {

@@ -12,30 +12,25 @@ use log::{debug, warn};
 
 use super::dir_pair::{DirPair, DirTask};
 use super::dry_view;
-use super::links::Role;
-use super::ops::Relink;
-use super::plan::{self, Facts, Op, Plan};
+use super::plan;
 use super::round::Round;
 use super::stack::Stack;
 use crate::dir::{self, Kind};
-use crate::escape::{esc, rel as show};
+use crate::escape::rel as show;
 use crate::replica::Look;
 use crate::stats::Count;
-
-/// Files up to this size are copied by the walker that meets them.
-const INLINE_COPY: u64 = 1 << 20;
 
 /// A file waiting for a copy worker. It holds its directory's node, so the directory's
 /// attributes are set only after the copy has renamed into it.
 pub struct CopyJob<'r> {
-    node: Arc<DirPair<'r>>,
-    name: OsString,
-    rel: PathBuf,
-    update: bool,
+    pub node: Arc<DirPair<'r>>,
+    pub name: OsString,
+    pub rel: PathBuf,
+    pub update: bool,
     /// The source, opened by the walker, and its metadata.
-    opened: (std::fs::File, crate::dir::Meta),
+    pub opened: (std::fs::File, crate::dir::Meta),
     /// The replica's file as the walk found it, for an update.
-    dst: Option<crate::dir::Meta>,
+    pub dst: Option<crate::dir::Meta>,
 }
 
 /// One walker's view of the run: the run, the shared stack and the copy queue.
@@ -78,6 +73,18 @@ impl<'s, 'r> Walk<'s, 'r> {
     pub fn run_stack(&self) {
         self.work.close();
         self.work.run(|task| self.task(task));
+    }
+
+    /// Hands a copy to a worker, or (up to `inline` bytes, or walking alone) makes it here.
+    pub(super) fn hand(&self, job: CopyJob<'r>, inline: u64) {
+        match &self.copies {
+            Some(copies) if job.opened.1.size > inline => {
+                if let Err(unsent) = copies.send(job) {
+                    unsent.into_inner().run(self.run);
+                }
+            }
+            _ => job.run(self.run),
+        }
     }
 
     /// Walks directories from the stack as one of several walkers.
@@ -262,149 +269,5 @@ impl<'s, 'r> Walk<'s, 'r> {
             return;
         }
         self.carry(node, name, rel, plan, &facts, look);
-    }
-
-    /// Carries out a plan: the removal first, then the creation or update.
-    fn carry(
-        &self,
-        node: &Arc<DirPair<'r>>,
-        name: &OsStr,
-        rel: PathBuf,
-        plan: Plan,
-        facts: &Facts,
-        look: Look,
-    ) {
-        let run = self.run;
-        let tree = look.tree;
-        if let Some(what) = plan.skipped {
-            // Said once per pass, however often it is touched, and again if it changes kind.
-            if run.m.skipped(&rel, what) {
-                warn!(
-                    "skipped {what} {}: only files, directories and symlinks are mirrored",
-                    esc(&run.source_path().join(&rel))
-                );
-            }
-        }
-        if let Some(kind) = plan.remove {
-            // An entry SOURCE lacks may be half of a rename: it is kept for its other half.
-            if plan.then == Op::Keep && run.orphan(node.dst.as_ref(), name, &rel, kind, look) {
-                return;
-            }
-            if !run.remove(node.dst.as_ref(), name, &rel, kind, plan.then != Op::Keep) {
-                return;
-            }
-            node.touch();
-        }
-        let new = plan.remove.is_none();
-        let src_meta = facts.src.as_ref().and_then(|e| e.meta);
-        let dst_meta = facts.dst.as_ref().and_then(|e| e.meta);
-        // Extended attributes are written when they differ, or may (SOURCE's status changed).
-        let newer = facts.status_newer || facts.xattrs_differ;
-        if let (Some(Role::Lead), Some(s), Some(d)) = (&facts.link, src_meta, dst_meta) {
-            // The leader's copy stays where it is: the other names link to it.
-            if !matches!(plan.then, Op::Copy { .. }) && plan.remove.is_none() {
-                run.links.settle(s.id, d.id, false);
-            }
-        }
-        match plan.then {
-            Op::Keep => {}
-            Op::MakeDir if new && run.keep_newcomer(node, &rel, Kind::Dir, None) => {}
-            Op::MakeDir if new && run.claim_dir(node, name, &rel) => {
-                // An earlier self renamed into place: its contents are reconciled, and its
-                // files compared (taken by its names, it may be another directory's copy).
-                node.touch();
-                self.push(DirTask {
-                    parent: Arc::clone(node),
-                    name: name.to_os_string(),
-                    rel,
-                    made: None,
-                    empty: false,
-                    tree: true,
-                    verify: true,
-                });
-            }
-            Op::MakeDir => {
-                if let Ok(made) = run.make_dir(node, name, &rel) {
-                    self.push(DirTask {
-                        parent: Arc::clone(node),
-                        name: name.to_os_string(),
-                        rel,
-                        made: Some(made),
-                        empty: false,
-                        tree: true,
-                        verify: false,
-                    });
-                }
-            }
-            Op::Walk => self.push(DirTask {
-                parent: Arc::clone(node),
-                name: name.to_os_string(),
-                rel,
-                made: None,
-                empty: false,
-                tree,
-                verify: look.verify,
-            }),
-            Op::Copy { update } => {
-                let update = update && plan.remove.is_none();
-                let dst = if update { dst_meta } else { None };
-                // The source is opened here: a small file is copied at once (handing it to a
-                // worker costs more than the copy); a large one goes to the pool, opened, so the
-                // walk goes on meanwhile.
-                let opened = match run.open_source(node, name, &rel) {
-                    Ok(opened) => opened,
-                    Err(failure) => return run.failed(failure, &rel),
-                };
-                if !update && new && run.keep_newcomer(node, &rel, Kind::File, Some(&opened.1)) {
-                    return;
-                }
-                let job = CopyJob {
-                    node: Arc::clone(node),
-                    name: name.to_os_string(),
-                    rel,
-                    update,
-                    opened,
-                    dst,
-                };
-                match &self.copies {
-                    Some(copies) if job.opened.1.size > INLINE_COPY => {
-                        if let Err(unsent) = copies.send(job) {
-                            unsent.into_inner().run(run);
-                        }
-                    }
-                    _ => job.run(run),
-                }
-            }
-            Op::Attrs => {
-                if let (Some(s), Some(d)) = (src_meta, dst_meta) {
-                    run.attrs(node, name, &rel, &s, &d, newer);
-                }
-            }
-            Op::Symlink { target, update } => {
-                let how = if update { Relink::Update } else { Relink::New };
-                run.symlink(node, name, &rel, &target, how)
-            }
-            Op::SymlinkAttrs => {
-                if let Some(target) = facts.src.as_ref().and_then(|e| e.target.as_deref()) {
-                    run.symlink(node, name, &rel, target, Relink::Attrs);
-                }
-            }
-            Op::Verified => {
-                if let (Some(s), Some(d)) = (src_meta, dst_meta) {
-                    run.verified(node, name, &rel, &s, &d);
-                }
-            }
-            Op::Link { to } => {
-                if let Some(id) = run.link(node.dst.as_ref(), name, &rel, &to) {
-                    node.touch();
-                    run.sync_xattrs(node, name, Some(id));
-                }
-            }
-            Op::LinkLater { .. } => {
-                if let Some(s) = src_meta {
-                    run.links.wait(&rel, s.id);
-                }
-            }
-        }
     }
 }
