@@ -3,11 +3,16 @@
 //! The binary is a thin wrapper around [`app::main`]. The data flows top to bottom:
 //! [`cli`] (the raw command line) → [`config`] (validated settings, and [`own`]: foldersync's
 //! own files) → [`app`] (roots opened, REPLICA made, [`logging`], [`stop`]) → [`daemon`] (the
-//! run loop, fed by [`watch`]) → [`replica`] (the seam) → [`mirror`] (plan, apply, walk) →
-//! [`dir`] (every file system call, beneath an open directory). Besides: [`root`], [`filter`],
-//! [`status`], [`progress`], [`stats`], [`escape`], [`duration`], [`error`] and [`exit`].
+//! run loop, fed by [`watch`]) → [`replica`] (the seam, and [`replica::open`], which turns a
+//! config into one) → [`mirror`] (a local REPLICA) or [`remote`] (one over rsync and ssh) →
+//! [`dir`] (every file system call, beneath an open directory). What both engines share:
+//! [`rules`] (what is compared and kept), [`backup`] (what is kept of what is replaced),
+//! [`address`] (`[USER@]HOST:PATH`). Besides: [`root`], [`filter`], [`status`], [`progress`],
+//! [`stats`], [`escape`], [`duration`], [`error`] and [`exit`].
 
+pub mod address;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -25,6 +30,7 @@ pub mod progress;
 pub mod remote;
 pub mod replica;
 pub mod root;
+pub mod rules;
 pub mod state;
 pub mod stats;
 pub mod status;

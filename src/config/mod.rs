@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::address::{self as spec, Spec};
 use crate::cli::Args;
 use crate::dir;
 use crate::error::StartError;
 use crate::escape::esc;
 use crate::filter::Filter;
-use crate::mirror::plan::Rules;
 use crate::own::OwnFiles;
-use crate::remote::spec::{self, Spec};
+use crate::rules::Rules;
 
 use paths::{resolve, within};
 
@@ -65,7 +65,7 @@ pub struct Config {
     /// Where removed and overwritten files go (absolute), if anywhere.
     pub backup_dir: Option<PathBuf>,
     /// How many versions of a path, and for how long, the backup directory keeps.
-    pub retention: crate::mirror::backup::Retention,
+    pub retention: crate::backup::Retention,
     /// Where the status document is kept (absolute), if anywhere.
     pub status_file: Option<PathBuf>,
     /// The console's log level (-v, -q) and the log file's (--log-level).
@@ -135,7 +135,7 @@ impl Config {
                 )));
             }
         }
-        let retention = crate::mirror::backup::Retention {
+        let retention = crate::backup::Retention {
             versions: (args.backup_versions > 0).then_some(args.backup_versions),
             max_age: args.backup_max_age,
         };

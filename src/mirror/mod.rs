@@ -7,7 +7,6 @@
 //! renames as renames, [`orphans`] finds renames by looking, [`backup`] keeps what is replaced,
 //! and [`settle`] sets directories' attributes at a round's end.
 
-pub mod backup;
 mod carry;
 pub mod change;
 pub mod copy;
@@ -44,7 +43,7 @@ use crate::root::{self, Now, Root};
 use crate::stats::Stats;
 use crate::stop::Stop;
 
-use backup::Backup;
+use crate::backup::Backup;
 use dry_view::DryView;
 
 /// How the mirror behaves, beyond its roots.

@@ -30,7 +30,6 @@ mod run;
 mod script;
 mod send;
 mod source;
-pub mod spec;
 mod ssh;
 mod survey;
 mod suspects;
@@ -50,9 +49,9 @@ use crate::filter::Filter;
 use crate::own::OwnFiles;
 use crate::stop::Stop;
 
+use crate::address::Spec;
 use probe::Make;
 use rsync::Ended;
-use spec::Spec;
 use ssh::Ssh;
 
 /// The longest wait between two attempts to reach a lost REPLICA.

@@ -97,7 +97,7 @@ impl Remote {
         let Some(dir) = &self.settings.backup_dir else {
             return Vec::new();
         };
-        let stamp = crate::mirror::backup::stamp();
+        let stamp = crate::backup::stamp();
         let mut last = self.last_stamp.borrow_mut();
         let suffix = if last.0 == stamp {
             last.1 += 1;

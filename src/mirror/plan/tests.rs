@@ -3,6 +3,7 @@
 mod decide {
     use super::super::*;
     use crate::dir::{Id, Stamp};
+    use std::time::Duration;
 
     fn meta(kind: Kind, size: u64, mtime: i64, perm: u32) -> Meta {
         let t = Stamp {
