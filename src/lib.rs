@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod data;
 pub mod dir;
 pub mod duration;
 pub mod error;

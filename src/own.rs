@@ -15,6 +15,9 @@ pub struct OwnFiles {
     /// Our files inside SOURCE, relative to it (the log file, the status file): never mirrored,
     /// never counted as content, and their events never reach the mirror.
     in_source: Vec<PathBuf>,
+    /// Our directories inside SOURCE, relative to it (the state directory, when SOURCE holds
+    /// it: a home directory): never mirrored, never counted, never watched.
+    dirs_in_source: Vec<PathBuf>,
     /// Directories inside SOURCE where our temporary files appear (the status file's directory).
     temp_dirs_in_source: Vec<PathBuf>,
     /// Our directories inside REPLICA, relative to it (a backup directory): never mirrored into
@@ -36,11 +39,28 @@ impl OwnFiles {
             .collect();
         OwnFiles {
             in_source: source_files,
+            dirs_in_source: Vec::new(),
             temp_dirs_in_source,
             in_replica: replica_dirs,
             temps: TempNames::new(),
             past: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Adds our directories inside SOURCE (relative paths; the root itself never is one).
+    pub fn with_source_dirs(mut self, dirs: Vec<PathBuf>) -> OwnFiles {
+        self.dirs_in_source = dirs
+            .into_iter()
+            .filter(|d| !d.as_os_str().is_empty())
+            .collect();
+        self
+    }
+
+    /// Adds directories of ours inside REPLICA (relative paths; the root itself never is one).
+    pub fn with_replica_dirs(mut self, dirs: Vec<PathBuf>) -> OwnFiles {
+        self.in_replica
+            .extend(dirs.into_iter().filter(|d| !d.as_os_str().is_empty()));
+        self
     }
 
     /// The tokens of earlier runs on this mirror (set once, at start-up).
@@ -62,7 +82,9 @@ impl OwnFiles {
 
     /// Whether the SOURCE path `rel` is one of ours (so it is neither mirrored nor watched).
     pub fn in_source(&self, rel: &Path) -> bool {
-        if self.in_source.iter().any(|p| p == rel) {
+        if self.in_source.iter().any(|p| p == rel)
+            || self.dirs_in_source.iter().any(|d| rel.starts_with(d))
+        {
             return true;
         }
         rel.file_name().is_some_and(|name| {
@@ -101,6 +123,11 @@ impl OwnFiles {
     /// Our files inside SOURCE, relative to it.
     pub fn source_files(&self) -> &[PathBuf] {
         &self.in_source
+    }
+
+    /// Our directories inside SOURCE, relative to it.
+    pub fn source_dirs(&self) -> &[PathBuf] {
+        &self.dirs_in_source
     }
 
     /// The SOURCE directories where our temporary files appear.

@@ -55,6 +55,23 @@ impl Root {
         })
     }
 
+    /// What names this very directory, for the state record: `device:inode:birth:file system`.
+    /// The device and inode alone name a place: the root of any file system mounted at a mount
+    /// point has the same inode, and often the same device number. Its birth time and the file
+    /// system's id tell another file system, or a directory made anew, from this one.
+    pub fn fingerprint(&self) -> String {
+        use rustix::fs::{AtFlags, StatxFlags};
+        let birth = rustix::fs::statx(&self.dir, c"", AtFlags::EMPTY_PATH, StatxFlags::BTIME)
+            .ok()
+            .filter(|x| x.stx_mask & StatxFlags::BTIME.bits() != 0)
+            .map(|x| format!("{}.{:09}", x.stx_btime.tv_sec, x.stx_btime.tv_nsec))
+            .unwrap_or_default();
+        let fs = rustix::fs::fstatvfs(&self.dir)
+            .map(|v| format!("{:016x}", v.f_fsid))
+            .unwrap_or_default();
+        format!("{}:{}:{birth}:{fs}", self.id.dev, self.id.ino)
+    }
+
     /// What is at the root's path now, without following a symlink on the way.
     fn meta_now(&self) -> io::Result<Option<Meta>> {
         let (parent, name) = Dir::open_parent(&self.path)?;

@@ -16,6 +16,7 @@ mod operations;
 mod pass;
 mod remote;
 mod review17;
+mod review18;
 mod review18r;
 mod safety;
 mod signals;

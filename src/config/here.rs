@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::paths::{ancestry, id, within};
-use super::{bad, check_apart, check_backup, check_state_dir, Config};
+use super::{bad, check_apart, check_backup, Config};
 use crate::dir::Id;
 use crate::error::StartError;
 use crate::escape::esc;
@@ -63,7 +63,6 @@ impl Config {
             check_backup(backup, &self.source, place)?;
         }
         if let Some(state) = &self.state_dir {
-            check_state_dir(state, &self.source, Some(place))?;
             if inside(state) {
                 return Err(bad(format!(
                     "state directory {} is inside REPLICA {shown}: the mirror would remove it",

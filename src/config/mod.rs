@@ -50,6 +50,9 @@ pub struct Config {
     pub adopt_replica: bool,
     /// Where foldersync remembers what it mirrored, if anywhere.
     pub state_dir: Option<PathBuf>,
+    /// SOURCE and REPLICA as given (absolute, symlinks not resolved; a remote REPLICA as
+    /// written): what names the pair's record.
+    pub given: (PathBuf, PathBuf),
     /// Exclude patterns.
     pub filter: Filter,
     /// foldersync's own files: the log, the status file, the backup directory, temporary files.
@@ -191,11 +194,34 @@ impl Config {
                 )));
             }
         }
+        // The state directory may lie inside SOURCE (a home directory mirrored with the default
+        // one) or inside REPLICA: it is then one of foldersync's own directories there.
         let state_dir = match &args.state_dir {
-            Some(arg) => Some(check_state_dir(arg, &source, local_replica)?),
-            None => crate::state::default_dir()
-                .filter(|d| !within(d, &source) && local_replica.is_none_or(|r| !within(d, r))),
+            Some(arg) => Some(check_state_dir(arg)?),
+            None => crate::state::default_dir().map(|d| resolve(&d).unwrap_or(d)),
         };
+        let own = own
+            .with_source_dirs(
+                state_dir
+                    .iter()
+                    .filter_map(|d| paths::relative(d, &source))
+                    .collect(),
+            )
+            .with_replica_dirs(
+                state_dir
+                    .iter()
+                    .filter_map(|d| local_replica.and_then(|r| paths::relative(d, r)))
+                    .collect(),
+            );
+        // The pair as given (absolute, symlinks not resolved) names the record: a symlink put
+        // at REPLICA's path later leads elsewhere, and the record says where it led.
+        let given = (
+            given_path(&source_arg, &source),
+            match &remote {
+                Some(_) => replica.clone(),
+                None => given_path(&replica_arg, &replica),
+            },
+        );
         let filter = Filter::new(
             &source,
             &args.exclude,
@@ -219,6 +245,7 @@ impl Config {
             allow_empty_source: args.allow_empty_source,
             adopt_replica: args.adopt_replica,
             state_dir,
+            given,
             console_level,
             file_level: args.log_level,
             filter,
@@ -228,6 +255,7 @@ impl Config {
                 owner: rustix::process::geteuid().is_root(),
                 perms: true,
                 window: args.modify_window,
+                acls: !args.no_xattrs,
             },
             hard_links: !args.no_hard_links,
             xattrs: !args.no_xattrs,
@@ -264,25 +292,11 @@ fn check_apart(
     Ok(())
 }
 
-/// The state directory: not inside SOURCE (foldersync never writes there) nor REPLICA (the
-/// mirror would remove it); a directory if it exists.
-fn check_state_dir(
-    arg: &Path,
-    source: &Path,
-    replica: Option<&Path>,
-) -> Result<PathBuf, StartError> {
+/// The state directory: a directory if it exists. Inside SOURCE or REPLICA it is one of
+/// foldersync's own directories there, never mirrored, never removed.
+fn check_state_dir(arg: &Path) -> Result<PathBuf, StartError> {
     let shown = esc(arg);
     let path = resolve(arg).map_err(|e| bad(format!("cannot use state directory {shown}: {e}")))?;
-    if within(&path, source) {
-        return Err(bad(format!(
-            "state directory {shown} is inside SOURCE: foldersync never writes into SOURCE"
-        )));
-    }
-    if replica.is_some_and(|r| within(&path, r) || within(r, &path)) {
-        return Err(bad(format!(
-            "state directory {shown} is inside REPLICA or holds it: the mirror would remove it"
-        )));
-    }
     if fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
         return Err(bad(format!("state directory {shown} is not a directory")));
     }
@@ -389,6 +403,14 @@ fn check_source(arg: &Path) -> Result<PathBuf, StartError> {
         return Err(bad(format!("SOURCE {shown} is not readable: {e}")));
     }
     fs::canonicalize(arg).map_err(|e| bad(format!("cannot resolve SOURCE {shown}: {e}")))
+}
+
+/// A root as given on the command line, made absolute without resolving symlinks (`.` and
+/// trailing slashes dropped); `resolved` if that cannot be done.
+fn given_path(arg: &Path, resolved: &Path) -> PathBuf {
+    std::path::absolute(arg)
+        .map(|p| p.components().collect())
+        .unwrap_or_else(|_| resolved.to_path_buf())
 }
 
 /// Returns REPLICA resolved, and whether it must be created.

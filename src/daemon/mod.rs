@@ -4,6 +4,7 @@
 //! SOURCE may be mirrored, [`pending`] what waits, and [`report`] keeps the status document.
 
 pub mod failing;
+mod memory;
 pub mod pending;
 pub mod report;
 pub mod schedule;
@@ -58,11 +59,8 @@ pub struct Daemon<'a> {
     lost_count: u64,
     /// The file systems mounted inside SOURCE, as last seen (watching only).
     mounts: Vec<crate::config::mounts::Below>,
-    /// Where the record of this mirror is kept, and what it says now.
-    state: Option<crate::state::State>,
-    recorded: Option<crate::state::Record>,
-    /// The record could not be written (said once).
-    state_problem: bool,
+    /// What is kept of this mirror between runs.
+    memory: memory::Memory,
     /// When the replica has something due (removing what the watcher held back).
     replica_due: Option<Instant>,
     stop: Stop,
@@ -98,29 +96,28 @@ impl<'a> Daemon<'a> {
             lost: None,
             lost_count: 0,
             mounts: Vec::new(),
-            state: None,
-            recorded: None,
-            state_problem: false,
+            memory: memory::Memory::default(),
             replica_due: None,
             stop,
             stop_rx,
         }
     }
 
-    /// Keeps the record of this mirror (what it says at start-up is `recorded`).
+    /// Keeps the record of this mirror (what it says at start-up is `recorded`), and the
+    /// pair's lock.
     pub fn with_state(
         mut self,
         state: Option<crate::state::State>,
         recorded: Option<crate::state::Record>,
+        lock: Option<std::fs::File>,
     ) -> Self {
-        self.state = state;
-        self.recorded = recorded;
+        self.memory = memory::Memory::new(state, recorded, lock);
         self
     }
 
     /// Runs until stopped (or after one pass with `--once`) and returns the exit status.
     pub fn run(mut self) -> u8 {
-        self.remember_token();
+        self.memory.token(self.config);
         self.report.state(State::Passing, None);
         self.report.write_now();
         if self.config.watch {
@@ -200,6 +197,7 @@ impl<'a> Daemon<'a> {
 
     fn stopped(&mut self) -> u8 {
         info!("stopped by user (Ctrl+C or SIGTERM)");
+        self.remember(false);
         self.report.finish(State::Stopped);
         // A daemon stopped is a success; a single pass cut short is not (a cron job must not
         // take it for one).
@@ -470,7 +468,7 @@ impl<'a> Daemon<'a> {
             self.start_watcher();
         }
         if !interrupted {
-            self.remember();
+            self.remember(true);
         }
         if outcome.unwatchable && !self.deep_reported {
             self.deep_reported = true;
@@ -512,6 +510,8 @@ impl<'a> Daemon<'a> {
         }
         self.replica_due = self.replica.tick(&self.source.root, &stats);
         self.take_leftover();
+        // A file system met inside SOURCE is remembered at once, not at the next pass.
+        self.remember(false);
         self.report.applied(paths, stats.snapshot().bytes);
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
@@ -559,61 +559,10 @@ impl<'a> Daemon<'a> {
         }
     }
 
-    /// Records this run's token before the first pass writes anything: a temporary file it
-    /// leaves if it is killed is then known for a leftover by the next run, never kept as data.
-    fn remember_token(&mut self) {
-        let Some(state) = self.state.as_ref().filter(|_| !self.config.dry_run) else {
-            return;
-        };
-        let mut next = self
-            .recorded
-            .clone()
-            .unwrap_or_else(|| crate::state::Record {
-                source: self.config.source.to_string_lossy().into_owned(),
-                replica: self.replica.describe(),
-                ..Default::default()
-            });
-        next.add_token(self.config.own.temps().token());
-        if state.save(&next).is_ok() {
-            self.recorded = Some(next);
-        }
-    }
-
-    /// Records that this REPLICA was mirrored into, and where file systems are mounted inside
-    /// SOURCE (see [`crate::state`]). A record that cannot be written is said once.
-    fn remember(&mut self) {
-        let Some(state) = &self.state else { return };
-        if self.config.dry_run {
-            return;
-        }
-        let record = crate::state::Record {
-            source: self.config.source.to_string_lossy().into_owned(),
-            replica: self.replica.describe(),
-            replica_id: self.replica.identity(),
-            mirrored: true,
-            source_mounts: self.replica.source_mounts(),
-            tokens: self
-                .recorded
-                .as_ref()
-                .map(|r| r.tokens.clone())
-                .unwrap_or_default(),
-        };
-        if self.recorded.as_ref() == Some(&record) {
-            return;
-        }
-        match state.save(&record) {
-            Ok(()) => self.recorded = Some(record),
-            Err(e) => {
-                if !self.state_problem {
-                    self.state_problem = true;
-                    warn!(
-                        "cannot keep foldersync's record of this mirror at {}: {e} (set \
-                         --state-dir): the next start cannot tell this REPLICA was mirrored into",
-                        crate::escape::esc(state.path())
-                    );
-                }
-            }
-        }
+    /// Keeps what is known now in the record (see [`memory::Memory::remember`]).
+    fn remember(&mut self, pass_done: bool) {
+        self.memory
+            .remember(self.config, &self.source.root, &*self.replica, pass_done);
     }
 
     fn note_failing(&mut self) {

@@ -3,13 +3,11 @@
 //! not. A problem is logged once, and again only when it changes; REPLICA is left alone until
 //! SOURCE is back.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
 
-use crate::dir::Kind;
 use crate::escape::esc;
 use crate::filter::Filter;
 use crate::own::OwnFiles;
@@ -45,56 +43,10 @@ pub struct Source {
     next_check: Option<Instant>,
 }
 
-/// Whether SOURCE holds no data that is mirrored: no file or symlink anywhere, but for
-/// foldersync's own files and excluded entries. A freshly made file system (its empty
-/// `lost+found`), empty directories, fifos and sockets are not data: an unmounted or newly
-/// formatted disk at SOURCE must not empty REPLICA. One definition, asked at start-up and while
-/// running; it reads no further than the first file it finds.
+/// Whether SOURCE holds no data that is mirrored (see [`crate::data`]). One definition, asked
+/// at start-up and while running.
 pub fn is_empty(source: &Root, own: &OwnFiles, filter: &Filter) -> bool {
-    try_empty(source, own, filter).unwrap_or(false)
-}
-
-fn try_empty(source: &Root, own: &OwnFiles, filter: &Filter) -> std::io::Result<bool> {
-    let mut todo: Vec<(PathBuf, crate::dir::Dir)> = vec![(PathBuf::new(), source.dir.dup()?)];
-    while let Some((rel, dir)) = todo.pop() {
-        let mut dirs = Vec::new();
-        let listed = dir.any(|name, kind| {
-            let path = rel.join(name);
-            // mkfs leaves an empty `lost+found` at a file system's root (only root may read it).
-            let lost_found = rel.as_os_str().is_empty() && name == "lost+found";
-            if lost_found || own.in_source(&path) || filter.excludes(&path, kind == Kind::Dir) {
-                return false;
-            }
-            match kind {
-                Kind::File | Kind::Symlink => true,
-                Kind::Dir => {
-                    dirs.push(path);
-                    false
-                }
-                Kind::Special(_) => false,
-            }
-        });
-        match listed {
-            Ok(false) => {}
-            Ok(true) => return Ok(false),
-            // SOURCE itself cannot be read: that is its problem, said as such.
-            Err(e) if rel.as_os_str().is_empty() => return Err(e),
-            // A directory that cannot be read may hold data: SOURCE is not empty.
-            Err(_) => return Ok(false),
-        }
-        for path in dirs {
-            let Some(name) = path.file_name() else {
-                continue;
-            };
-            match dir.open_dir(name) {
-                Ok(sub) => todo.push((path.clone(), sub)),
-                Err(e) if crate::dir::is_not_a_dir(&e) => {}
-                // A directory that cannot be read may hold data: SOURCE is not empty.
-                Err(_) => return Ok(false),
-            }
-        }
-    }
-    Ok(true)
+    crate::data::holds_none(&source.dir, std::path::Path::new(""), own, filter).unwrap_or(false)
 }
 
 /// Why an empty SOURCE must not be mirrored, if it must not.
@@ -168,7 +120,12 @@ impl Source {
                 return Ok(());
             }
             // One look at the listing says both: SOURCE is readable, and whether it is empty.
-            let empty = match try_empty(&self.root, &self.own, &self.filter) {
+            let empty = match crate::data::holds_none(
+                &self.root.dir,
+                std::path::Path::new(""),
+                &self.own,
+                &self.filter,
+            ) {
                 Ok(empty) => empty,
                 Err(e) => {
                     return Err(format!(

@@ -92,6 +92,9 @@ pub struct Meta {
     pub id: Id,
     /// The root of a mount (a mount point, bind mounts included).
     pub mount_root: bool,
+    /// It has an access ACL that REPLICA will not carry (set by the mirror where that matters:
+    /// see `Rules::perm_for`).
+    pub acl: bool,
 }
 
 /// An inode's identity: device and inode number.
@@ -125,6 +128,7 @@ impl Meta {
                 ino: x.stx_ino,
             },
             mount_root,
+            acl: false,
         }
     }
 
@@ -143,6 +147,7 @@ impl Meta {
             ctime: mtime,
             id: Id { dev: 0, ino: 0 },
             mount_root: false,
+            acl: false,
         }
     }
 

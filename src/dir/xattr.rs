@@ -211,6 +211,30 @@ pub fn differ(a: &Dir, a_name: &OsStr, b: &Dir, b_name: &OsStr) -> io::Result<bo
     Ok(keep(read(&At::Name(a, a_name))?) != keep(read(&At::Name(b, b_name))?))
 }
 
+/// Whether the entry `name` in `dir` has an access ACL (beyond its mode bits). An entry whose
+/// attributes cannot be listed has none that foldersync could carry.
+pub fn has_acl_at(dir: &Dir, name: &OsStr) -> bool {
+    list_at(dir, name).is_ok_and(|list| list.split(|c| *c == 0).any(|n| n == ACL_ACCESS))
+}
+
+/// Whether the open file or directory has an access ACL (beyond its mode bits).
+pub fn has_acl(at: &At) -> bool {
+    read_names(at).is_ok_and(|names| {
+        names
+            .iter()
+            .any(|n| std::os::unix::ffi::OsStrExt::as_bytes(n.as_os_str()) == ACL_ACCESS)
+    })
+}
+
+fn read_names(at: &At) -> io::Result<Vec<OsString>> {
+    match with_file(at, |f| Ok(f.list_xattr()?.collect())) {
+        Some(result) => result,
+        None => Ok(Vec::new()),
+    }
+}
+
+const ACL_ACCESS: &[u8] = b"system.posix_acl_access";
+
 /// Whether `listxattrat` is missing from this kernel (older than 6.13).
 static NO_LISTXATTRAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

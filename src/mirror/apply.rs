@@ -164,6 +164,10 @@ impl<'a> Run<'a> {
         if let Some(overlay) = &self.m.overlay {
             crate::lock(overlay).record(&done);
         }
+        // The file systems known mounted inside SOURCE move with a directory renamed.
+        if let Done::Renamed { from, to } = &done {
+            crate::lock(&self.m.mounts).renamed(from, to);
+        }
     }
 
     /// Logs a failure on one path, counts it, and keeps its path to be tried again; the run

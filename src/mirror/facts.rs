@@ -31,12 +31,15 @@ impl<'r> Walk<'_, 'r> {
             Some(Kind::File) => other == Some(Kind::File),
             _ => false,
         };
-        let src = match (&node.src, src) {
+        let mut src = match (&node.src, src) {
             (Some(dir), Some(kind)) if needs_meta(Some(kind), dst) => look(dir, name)
                 .map_err(|e| run.fail(run.src_err("stat", rel, e)))
                 .ok()?,
             (_, kind) => kind.map(Entry::of),
         };
+        if let (Some(dir), Some(Entry { meta: Some(m), .. })) = (&node.src, src.as_mut()) {
+            run.mark_acl_at(dir, name, m);
+        }
         let dst = if run.m.overlay.is_some() || needs_meta(dst, src.as_ref().map(|e| e.kind)) {
             overlay::stat(run, node.dst.as_ref(), name, rel)
                 .map_err(|e| run.fail(run.dst_err("stat", rel, e)))

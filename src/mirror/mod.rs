@@ -52,6 +52,8 @@ pub struct Options {
     pub requeue: bool,
     /// Log what would be done, marked, and change nothing.
     pub dry_run: bool,
+    /// A file system mounted inside SOURCE that holds no data may empty REPLICA's copy of it.
+    pub allow_empty_source: bool,
     /// A pass or batch that would remove more entries than this removes none.
     pub max_delete: Option<u64>,
     /// Keep hard links as hard links.
@@ -171,6 +173,7 @@ impl Mirror {
         opts.rules.owner = found.owner;
         opts.hard_links = found.links;
         opts.xattrs = found.xattrs;
+        opts.rules.acls = found.xattrs;
         opts.stamp_after_rename = !found.rename_keeps_mtime;
         opts.ctimes = found.ctimes;
     }
@@ -270,8 +273,7 @@ impl Replica for Mirror {
     }
 
     fn identity(&self) -> Option<String> {
-        let root = self.root.as_ref()?;
-        Some(format!("{}:{}", root.id.dev, root.id.ino))
+        Some(self.root.as_ref()?.fingerprint())
     }
 
     fn survey(&self, source: &Root) -> Option<Result<survey::Survey, String>> {
@@ -344,7 +346,8 @@ impl Mirror {
                 gone()
             ));
         }
-        match parent.make_dir(&name, 0o755) {
+        // Private until a pass gives it SOURCE's root's mode.
+        match parent.make_dir(&name, 0o700) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(format!("{}, and cannot be made again: {e}", gone())),

@@ -40,6 +40,24 @@ impl SourceMounts {
         self.known = seen.into_iter().chain(self.gone.iter().cloned()).collect();
     }
 
+    /// A directory moved from `from` to `to` (a rename mirrored): the mount points below it
+    /// moved with it.
+    pub fn renamed(&mut self, from: &std::path::Path, to: &std::path::Path) {
+        for set in [&mut self.known, &mut self.seen, &mut self.gone] {
+            let moved: Vec<PathBuf> = set
+                .iter()
+                .filter(|p| p.starts_with(from))
+                .cloned()
+                .collect();
+            for path in moved {
+                set.remove(&path);
+                if let Ok(rest) = path.strip_prefix(from) {
+                    set.insert(to.join(rest));
+                }
+            }
+        }
+    }
+
     /// Whether a mount point came back since this was last asked.
     pub fn take_back(&mut self) -> bool {
         std::mem::take(&mut self.back)
@@ -58,7 +76,7 @@ impl Run<'_> {
             return false;
         }
         let mut mounts = crate::lock(&self.m.mounts);
-        if want.mount_root {
+        let why = if want.mount_root {
             if mounts.gone.remove(&node.rel) {
                 mounts.back = true;
             }
@@ -66,25 +84,40 @@ impl Run<'_> {
             if self.full {
                 mounts.seen.insert(node.rel.clone());
             }
-            return false;
-        }
-        if !mounts.known.contains(&node.rel) {
-            return false;
-        }
-        mounts.gone.insert(node.rel.clone());
-        drop(mounts);
+            drop(mounts);
+            if self.m.opts.allow_empty_source || !self.fresh_file_system(node) {
+                return false;
+            }
+            "the file system mounted there holds no data (freshly formatted? the wrong disk?) \
+             while REPLICA's copy does: the copy is kept; use --allow-empty-source to mirror it"
+        } else {
+            if !mounts.known.contains(&node.rel) {
+                return false;
+            }
+            mounts.gone.insert(node.rel.clone());
+            "the file system mounted there is gone (unmounted?); REPLICA's copy is kept until it \
+             is back"
+        };
         self.fail(
             PathError::new(
                 "mirror",
                 self.source_path().join(&node.rel),
-                std::io::Error::other(
-                    "the file system mounted there is gone (unmounted?); REPLICA's copy is kept \
-                     until it is back",
-                ),
+                std::io::Error::other(why),
             )
             .retry(node.rel.clone())
             .tree(),
         );
         true
+    }
+
+    /// Whether SOURCE's mount point of `node` holds no data while REPLICA's copy of it does:
+    /// a freshly formatted disk where the one mirrored was (see [`crate::data`]).
+    fn fresh_file_system(&self, node: &Node) -> bool {
+        let (Some(src), Some(dst)) = (&node.src, &node.dst) else {
+            return false;
+        };
+        let (own, filter) = (self.m.own(), &self.m.opts.filter);
+        crate::data::holds_none(src, &node.rel, own, filter).unwrap_or(false)
+            && !crate::data::holds_none(dst, &node.rel, own, filter).unwrap_or(true)
     }
 }

@@ -47,10 +47,14 @@ impl<'r> Node<'r> {
         dst: Option<Dir>,
     ) -> Result<Node<'r>, Logged> {
         let want = match &src {
-            Some(d) => Some(d.stat().map_err(|e| {
-                run.fail(run.src_err("stat", &rel, e));
-                Logged
-            })?),
+            Some(d) => {
+                let mut want = d.stat().map_err(|e| {
+                    run.fail(run.src_err("stat", &rel, e));
+                    Logged
+                })?;
+                run.mark_acl(&crate::dir::xattr::At::Dir(d), &mut want);
+                Some(want)
+            }
             None => None,
         };
         let have = match &dst {

@@ -41,6 +41,21 @@ impl Run<'_> {
         }
     }
 
+    /// Marks SOURCE's metadata `meta` of the entry `name` in `dir` if it has an ACL that
+    /// REPLICA will not carry (see `Rules::perm_for`): one listing, only where that matters.
+    pub fn mark_acl_at(&self, dir: &Dir, name: &OsStr, meta: &mut Meta) {
+        if self.m.opts.rules.asks_acl() && matches!(meta.kind, Kind::File | Kind::Dir) {
+            meta.acl = crate::dir::xattr::has_acl_at(dir, name);
+        }
+    }
+
+    /// As [`Run::mark_acl_at`], for an open SOURCE file or directory.
+    pub fn mark_acl(&self, at: &crate::dir::xattr::At, meta: &mut Meta) {
+        if self.m.opts.rules.asks_acl() && matches!(meta.kind, Kind::File | Kind::Dir) {
+            meta.acl = crate::dir::xattr::has_acl(at);
+        }
+    }
+
     /// Creates the directory `name`; returns its handle (`None` in a dry run), or an error that
     /// was logged.
     pub fn make_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> Result<Option<Dir>, Logged> {

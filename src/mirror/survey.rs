@@ -85,24 +85,34 @@ impl Survey {
 }
 
 /// The refusal, for a start-up error.
-pub fn refusal(replica: &str, survey: &Survey) -> String {
+pub fn refusal(replica: &str, survey: &Survey, stranger: bool) -> String {
     let sample: Vec<String> = survey
         .sample
         .iter()
         .map(|p| crate::escape::rel(Path::new(p)).to_string())
         .collect();
     format!(
-        "REPLICA {replica} holds {} entries that foldersync has not mirrored into before, and \
-         the first pass would remove {} of them ({}{}): refusing. If REPLICA is to become a copy \
-         of SOURCE, start again with --adopt-replica (or bound what a pass may remove with \
-         --max-delete N)",
+        "REPLICA {replica} holds {} entries {}, and the first pass would remove {} of them \
+         ({}{}): refusing. If REPLICA is to become a copy of SOURCE, start again with \
+         --adopt-replica{}",
         survey.total,
+        if stranger {
+            "and is not the directory foldersync mirrored into before (another file system or \
+             another directory is there now)"
+        } else {
+            "that foldersync has not mirrored into before"
+        },
         survey.removed,
         sample.join(", "),
         if survey.removed > sample.len() as u64 {
             ", ..."
         } else {
             ""
+        },
+        if stranger {
+            ""
+        } else {
+            " (or bound what a pass may remove with --max-delete N)"
         }
     )
 }

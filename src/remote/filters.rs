@@ -21,6 +21,10 @@ pub fn rules(filter: &Filter, own: &OwnFiles, backup_in: Option<&Path>) -> Vec<O
         out.push(rule("P /", &literal(rel), ""));
         out.push(rule("- /", &literal(rel), ""));
     }
+    for rel in own.source_dirs() {
+        out.push(rule("P /", &literal(rel), "/"));
+        out.push(rule("- /", &literal(rel), "/"));
+    }
     for dir in own.source_temp_dirs() {
         // The pattern has a wildcard, so the directory's part is escaped in full.
         let mut pattern = escaped(dir.as_os_str().as_bytes());

@@ -52,7 +52,11 @@ fn a_directory_never_mirrored_into_is_not_emptied() {
     files(&env.rep, "later", 30);
     once_ok(&env, &[]);
     env.assert_mirrored();
-    let state: Vec<_> = fs::read_dir(env.root.join("state")).unwrap().collect();
+    let state: Vec<_> = fs::read_dir(env.root.join("state"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .collect();
     assert_eq!(state.len(), 1, "one record for the pair");
 
     // --max-delete bounds what the first pass may remove: it goes through.
@@ -99,4 +103,50 @@ fn the_record_is_of_that_very_directory() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(before, snapshot(&env.rep));
     assert!(err.contains("--adopt-replica"), "{err}");
+}
+
+/// Two foldersync processes on one pair (a cron `--once` beside the service, a second service
+/// instance) would each take the other's temporary files for leftovers of a killed run, and
+/// remove them under it. The second is refused, saying which lock it met; a dry run, which
+/// writes nothing, may look meanwhile.
+#[test]
+fn a_second_foldersync_on_the_same_pair_is_refused() {
+    let env = Env::new();
+    write(env.src.join("a.txt"), "a");
+    let mut run = watching(&env, &[]);
+    env.converges(QUICK);
+    let out = once(&env, &[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("another foldersync is mirroring"), "{said}");
+    let dry = once(&env, &["--dry-run"]);
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    run.stop();
+    once_ok(&env, &[]);
+}
+
+/// A state record that cannot be understood (a disk error, an edit by hand) is said, and taken
+/// for none: the guards act as on a first run, and the next pass writes a good one.
+#[test]
+fn an_unreadable_record_is_said_and_replaced() {
+    let env = Env::new();
+    write(env.src.join("a.txt"), "a");
+    once_ok(&env, &[]);
+    let record = fs::read_dir(env.root.join("state"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .expect("a state record")
+        .path();
+    fs::write(&record, "{ not json").unwrap();
+    let out = once_ok(&env, &[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("cannot be read"), "{said}");
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&record).unwrap()).unwrap();
+    assert_eq!(json["mirrored"], true);
 }

@@ -1,5 +1,7 @@
 //! `--backup-dir`: what the mirror removes or overwrites is kept, as `DIR/<path>.<UTC stamp>`,
-//! instead of being destroyed. Moves are renames within a file system and copies across; an
+//! instead of being destroyed. A directory on the way whose name has a version's shape
+//! (`db.20200101T000000Z`) gets `.dir` added, so a version is never taken for one, nor one for
+//! a version. Moves are renames within a file system and copies across; an
 //! overwritten file's old version is hard-linked before the new one is renamed over it, so the
 //! replacement stays atomic. Names stay within the file system's 255-byte limit. Directories
 //! made there are private (0700): a version of a file from a private directory must not
@@ -89,9 +91,14 @@ impl Backup {
         rel: &Path,
         put: impl Fn(&Dir, &OsStr) -> io::Result<()>,
     ) -> io::Result<PathBuf> {
-        let parent = rel.parent().unwrap_or(Path::new(""));
+        let parent: PathBuf = rel
+            .parent()
+            .unwrap_or(Path::new(""))
+            .iter()
+            .map(retention::path_dir_name)
+            .collect();
         let name = rel.file_name().unwrap_or(OsStr::new("root"));
-        let sub = tree::make_dirs(&self.root.dir, parent, 0o700)?;
+        let sub = tree::make_dirs(&self.root.dir, &parent, 0o700)?;
         let stamp = stamp();
         for n in 0..1000 {
             let target = backup_name(name, &stamp, n);
@@ -101,7 +108,7 @@ impl Backup {
             match put(&sub, &target) {
                 Ok(()) => {
                     retention::prune_versions(&sub, name, &self.retention);
-                    return Ok(self.root.path.join(parent).join(&target));
+                    return Ok(self.root.path.join(&parent).join(&target));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),

@@ -39,6 +39,21 @@ fn version_of(entry: &OsStr) -> Option<(String, u32)> {
     shape.then(|| (stamp.to_string(), n))
 }
 
+/// The name a directory on the way to a version gets in the backup directory: its own, with
+/// `.dir` added where it has a version's shape, or has one under `.dir` suffixes (so no
+/// directory there has a version's shape, and two names never meet).
+pub(super) fn path_dir_name(name: &OsStr) -> OsString {
+    let mut bare = name.as_bytes();
+    while let Some(rest) = bare.strip_suffix(b".dir") {
+        bare = rest;
+    }
+    let mut out = name.to_os_string();
+    if version_of(OsStr::from_bytes(bare)).is_some() {
+        out.push(".dir");
+    }
+    out
+}
+
 /// Keeps the newest [`Retention::versions`] versions of `name` in `dir`, removing the others.
 pub(super) fn prune_versions(dir: &Dir, name: &OsStr, retention: &Retention) {
     let Some(most) = retention.versions else {
@@ -100,6 +115,22 @@ pub(super) fn prune_old(root: &Dir, retention: &Retention, stop: &dyn Fn() -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_on_the_way_never_have_a_versions_shape() {
+        let name = |n: &str| path_dir_name(OsStr::new(n)).into_string().unwrap();
+        assert_eq!(name("db"), "db");
+        assert_eq!(name("db.dir"), "db.dir");
+        assert_eq!(name("db.20200101T000000Z"), "db.20200101T000000Z.dir");
+        assert_eq!(
+            name("db.20200101T000000Z.dir"),
+            "db.20200101T000000Z.dir.dir"
+        );
+        assert_eq!(name("db.20200101T000000Z-2"), "db.20200101T000000Z-2.dir");
+        for n in ["db.20200101T000000Z", "db.20200101T000000Z.dir", "x"] {
+            assert!(version_of(&path_dir_name(OsStr::new(n))).is_none(), "{n}");
+        }
+    }
 
     #[test]
     fn versions_are_read_back_and_pruned() {

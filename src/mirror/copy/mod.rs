@@ -236,10 +236,11 @@ impl Run<'_> {
             Err(e) if dir::is_not_a_dir(&e) => return Err(Failure::Vanished),
             Err(e) => return Err(read("open")(e)),
         };
-        let before = dir::meta_of(&input).map_err(read("stat"))?;
+        let mut before = dir::meta_of(&input).map_err(read("stat"))?;
         if before.kind != Kind::File {
             return Err(Failure::Vanished);
         }
+        self.mark_acl(&xattr::At::Fd(&input), &mut before);
         Ok((input, before))
     }
 
@@ -384,9 +385,10 @@ impl Run<'_> {
     /// Sets the attributes of the copy just renamed into place at `rel` (REPLICA's inode
     /// `replica`) again, from SOURCE's file as it is now (they changed while it was copied).
     fn restamp(&self, node: &Node, name: &OsStr, rel: &Path, input: &File, replica: Id) {
-        let (Some(dst), Ok(src)) = (node.dst.as_ref(), dir::meta_of(input)) else {
+        let (Some(dst), Ok(mut src)) = (node.dst.as_ref(), dir::meta_of(input)) else {
             return;
         };
+        self.mark_acl(&xattr::At::Fd(input), &mut src);
         match dst.stat_at(name) {
             Ok(Some(now)) if now.id == replica => {
                 self.sync_xattrs(node, name, Some(replica));

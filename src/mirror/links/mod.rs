@@ -184,6 +184,7 @@ mod tests {
             ctime: Stamp::default(),
             id: Id { dev: 1, ino },
             mount_root: false,
+            acl: false,
         }
     }
 

@@ -55,6 +55,10 @@ pub struct Rules {
     pub perms: bool,
     /// mtimes this close count as equal (`--modify-window`).
     pub window: Duration,
+    /// ACLs are kept (extended attributes are, and REPLICA's file system keeps them). Where
+    /// they are not, an entry with an ACL is mirrored owner-only: its mode bits alone would let
+    /// read it whom the ACL denies.
+    pub acls: bool,
 }
 
 impl Rules {
@@ -64,6 +68,7 @@ impl Rules {
         owner: true,
         perms: true,
         window: Duration::ZERO,
+        acls: true,
     };
 
     /// The permission bits REPLICA's copy of `src` gets, the copy being owned by `owner` (its
@@ -77,7 +82,17 @@ impl Rules {
         } else {
             owner
         };
-        crate::dir::tree::safe_perm(src.perm, (src.uid, src.gid), (uid, gid))
+        let perm = if src.acl && !self.acls {
+            src.perm & 0o7700
+        } else {
+            src.perm
+        };
+        crate::dir::tree::safe_perm(perm, (src.uid, src.gid), (uid, gid))
+    }
+
+    /// Whether an entry's ACL matters to its mode here: permissions are kept, ACLs are not.
+    pub fn asks_acl(&self) -> bool {
+        self.perms && !self.acls
     }
 
     /// Whether the attributes that are kept differ: permission bits, ownership.

@@ -22,6 +22,7 @@ mod decide {
             ctime: t,
             id: Id { dev: 1, ino: 1 },
             mount_root: false,
+            acl: false,
         }
     }
 
@@ -175,6 +176,7 @@ mod status {
                 },
                 id: Id { dev: 1, ino: 2 },
                 mount_root: false,
+                acl: false,
             }),
             target: None,
         })
@@ -241,6 +243,7 @@ mod links {
                 ctime: t,
                 id: Id { dev: 9, ino },
                 mount_root: false,
+                acl: false,
             }),
             target: None,
         })

@@ -2,6 +2,8 @@
 //! backup directory, the log file), then hand over to the run loop. A refused start-up exits 2
 //! and leaves nothing behind: what start-up made is removed again.
 
+mod guard;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -112,7 +114,7 @@ fn run(args: Args) -> Result<u8, StartError> {
     ) {
         return Err(StartError::new(why));
     }
-    let (state, record) = first_pass_guard(&config, &src, target.replica())?;
+    let kept = guard::check(&config, &src, target.replica())?;
 
     // Opened before anything is made: a status file that cannot be used refuses the start.
     let status = match &config.status_file {
@@ -141,6 +143,9 @@ fn run(args: Args) -> Result<u8, StartError> {
     };
     let stop_rx = stop::install(&stop)?;
     started(&config, target.replica_ref(), made_root);
+    for warning in &kept.warnings {
+        log::warn!("{warning}");
+    }
     match &mut target {
         Target::Local(mirror) => mirror.probe(),
         Target::Remote(remote) => remote.try_pair(),
@@ -156,51 +161,9 @@ fn run(args: Args) -> Result<u8, StartError> {
     );
     Ok(
         Daemon::new(&config, target.replica(), source, report, stop, stop_rx)
-            .with_state(state, record)
+            .with_state(kept.state, kept.record, kept.lock)
             .run(),
     )
-}
-
-/// The record of this mirror, and the guard it allows: a first pass into a directory foldersync
-/// has not mirrored into before (no record for this very directory) is refused when it would
-/// remove more than half of it and more than 20 entries, unless `--adopt-replica` or
-/// `--max-delete` says otherwise. A dry run removes nothing and is not refused.
-fn first_pass_guard(
-    config: &Config,
-    src: &Root,
-    replica: &mut dyn Replica,
-) -> Result<(Option<crate::state::State>, Option<crate::state::Record>), StartError> {
-    let described = replica.describe();
-    let state = config
-        .state_dir
-        .clone()
-        .map(|dir| crate::state::State::new(dir, &config.source, &described));
-    let record = state
-        .as_ref()
-        .and_then(|s| s.load(&config.source, &described));
-    if let Some(r) = &record {
-        replica.know_source_mounts(r.source_mounts.clone());
-        config.own.know_past_tokens(r.tokens.clone());
-    }
-    let mirrored_before = record
-        .as_ref()
-        .is_some_and(|r| r.mirrored && r.replica_id == replica.identity());
-    let guarded = !mirrored_before
-        && !config.adopt_replica
-        && !config.dry_run
-        && config.max_delete.is_none()
-        && replica.has_content();
-    if guarded {
-        if let Some(survey) = replica.survey(src) {
-            let survey = survey.map_err(StartError::new)?;
-            if survey.too_much() {
-                return Err(StartError::new(crate::mirror::survey::refusal(
-                    &described, &survey,
-                )));
-            }
-        }
-    }
-    Ok((state, record))
 }
 
 /// Where the mirror writes: a directory here, or one on another machine.
@@ -254,6 +217,7 @@ fn local(config: &Config, src: &Root, stop: &Stop) -> Result<Mirror, StartError>
             requeue: config.watch,
             dry_run: config.dry_run,
             max_delete: config.max_delete,
+            allow_empty_source: config.allow_empty_source,
             hard_links: config.hard_links,
             xattrs: config.xattrs,
             fsync: config.fsync,
@@ -299,7 +263,9 @@ fn make(config: &Config, target: &mut Target, made: &mut Made) -> Result<bool, S
     };
     let mut made_root = false;
     if config.create_replica && !config.dry_run {
-        let root = make_dirs(&config.replica, made).map_err(|e| {
+        // Private until the first pass gives it SOURCE's root's mode: a private SOURCE's files
+        // must not be readable through it meanwhile, nor after a pass cut short.
+        let root = make_dirs(&config.replica, made, 0o755, 0o700).map_err(|e| {
             StartError::new(format!(
                 "cannot create REPLICA {}: {e}",
                 esc(&config.replica)
@@ -309,7 +275,8 @@ fn make(config: &Config, target: &mut Target, made: &mut Made) -> Result<bool, S
         made_root = true;
     }
     if let Some(path) = config.backup_dir.as_ref().filter(|_| !config.dry_run) {
-        let root = make_dirs(path, made).map_err(|e| {
+        // Private, parents and all: what it keeps came from directories that may have been.
+        let root = make_dirs(path, made, 0o700, 0o700).map_err(|e| {
             StartError::new(format!("cannot create backup directory {}: {e}", esc(path)))
         })?;
         mirror.set_backup(Backup::new(root, config.retention));
@@ -325,9 +292,9 @@ fn init_log(config: &Config, made: &mut Made) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Makes the directory `path` and its missing parents, one component at a time beneath the
-/// deepest one that exists, never through a symlink; opens it.
-fn make_dirs(path: &Path, made: &mut Made) -> io::Result<Root> {
+/// Makes the directory `path` (with permissions `mode`) and its missing parents (`parents`), one
+/// component at a time beneath the deepest one that exists, never through a symlink; opens it.
+fn make_dirs(path: &Path, made: &mut Made, parents: u32, mode: u32) -> io::Result<Root> {
     let mut base = path;
     while fs::symlink_metadata(base).is_err() {
         base = base.parent().unwrap_or(Path::new("/"));
@@ -335,10 +302,11 @@ fn make_dirs(path: &Path, made: &mut Made) -> io::Result<Root> {
     let rest = path.strip_prefix(base).unwrap_or(Path::new(""));
     let mut dir = Dir::open(base)?;
     let mut at = base.to_path_buf();
-    for part in rest.components() {
+    let last = rest.components().count();
+    for (i, part) in rest.components().enumerate() {
         let name = part.as_os_str();
         at.push(name);
-        match dir.make_dir(name, 0o755) {
+        match dir.make_dir(name, if i + 1 == last { mode } else { parents }) {
             Ok(()) => made.0.push(at.clone()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
