@@ -99,7 +99,7 @@ fn run(args: Args) -> Result<u8, StartError> {
             )?;
             // This very machine under another name: its local rules, before anything is made.
             if let Some(here) = remote.on_this_machine() {
-                config.check_on_this_machine(&here.place, here.root, &here.ancestry)?;
+                config.check_on_this_machine(here)?;
             }
             Target::Remote(Box::new(remote))
         }
