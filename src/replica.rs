@@ -142,6 +142,12 @@ pub trait Replica {
         None
     }
 
+    /// Whether the root is a mount point (a disk mounted there), for the record: one that was
+    /// and is not at the next start is an unmounted disk, whose mount point is not filled.
+    fn mount_root(&self) -> bool {
+        false
+    }
+
     /// What a first pass would remove, asked before one into a directory foldersync has not
     /// mirrored into before; `None` where that cannot be told beforehand.
     fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {

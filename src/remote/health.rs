@@ -72,6 +72,7 @@ impl Remote {
                     self.spec
                 );
                 self.root_id = Some(new.clone());
+                self.root_born = probe.born;
                 Ok(RootState::Renewed)
             }
             (Some(_), _) => Err(format!(
@@ -83,6 +84,7 @@ impl Remote {
             (None, new) => {
                 // A dry run's REPLICA, still to be made at start-up.
                 self.root_id = new.clone();
+                self.root_born = probe.born;
                 self.parent_id = probe.parent;
                 Ok(RootState::Renewed)
             }
@@ -130,13 +132,13 @@ impl Replica for Remote {
         self.content
     }
 
-    /// The root's `device:inode`, after the remote machine's id where it has one.
+    /// The root's fingerprint (see [`super::identity`]).
     fn identity(&self) -> Option<String> {
-        let id = self.root_id.as_ref()?;
-        Some(match &self.machine {
-            Some(machine) => format!("{machine}:{id}"),
-            None => id.clone(),
-        })
+        self.fingerprint()
+    }
+
+    fn mount_root(&self) -> bool {
+        self.is_mount_root()
     }
 
     fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {

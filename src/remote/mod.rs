@@ -21,8 +21,10 @@ mod digest;
 mod filters;
 mod health;
 mod held;
+mod identity;
 pub mod itemize;
 pub mod machine;
+mod pair;
 mod probe;
 mod rsync;
 mod run;
@@ -40,15 +42,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::warn;
-
 use crate::error::StartError;
 use crate::filter::Filter;
 use crate::own::OwnFiles;
 use crate::stop::Stop;
 
 use probe::Make;
-use rsync::Ended;
 use spec::Spec;
 use ssh::Ssh;
 
@@ -91,6 +90,8 @@ pub struct Remote {
     files_from: bool,
     /// The root's `device:inode`, once known.
     root_id: Option<String>,
+    /// The root's birth time and file system id (see [`identity`]).
+    root_born: Option<String>,
     /// The root's path as the remote side resolved it at start-up (absolute, symlinks followed
     /// then, as a local REPLICA's path is): every later look and run goes there, and a symlink
     /// anywhere on it refuses it (see [`probe`] and [`script::guard`]).
@@ -188,6 +189,7 @@ impl Remote {
             source: source_arg,
             files_from: true,
             root_id: probe.id.clone(),
+            root_born: probe.born.clone(),
             root_path: place.into_os_string(),
             parent_id: probe.parent.clone(),
             mount_root: probe.mount_root,
@@ -244,6 +246,7 @@ impl Remote {
             )));
         }
         self.root_id = probe.id;
+        self.root_born = probe.born;
         self.parent_id = probe.parent;
         self.mount_root = probe.mount_root;
         if probe.backup_in != self.backup_in {
@@ -314,61 +317,6 @@ impl Remote {
             a.push(arg);
         }
         a
-    }
-
-    /// Tries a `--files-from` run with `--delete-missing-args` on a name that exists nowhere,
-    /// without changing anything: the rsync pair must take it (rsync 3.4.3 and some distribution
-    /// builds refuse it), and the remote one must keep ACLs and extended attributes if asked.
-    /// Also learns whether the remote `touch` keeps nanoseconds (see [`probe::TOUCH`]).
-    pub fn try_pair(&mut self) {
-        if !self.settings.dry_run {
-            self.touch = probe::touch_works(&self.ssh);
-        }
-        if self.root_id.is_none() {
-            // Nothing to try it on (a dry run of a REPLICA still to be made).
-            return;
-        }
-        for _ in 0..2 {
-            let mut args = self.args.clone();
-            args.extend(
-                [
-                    "--dry-run",
-                    "-d",
-                    "--files-from=-",
-                    "--from0",
-                    "--delete-missing-args",
-                ]
-                .iter()
-                .map(OsString::from),
-            );
-            let name = format!(".foldersync-probe-{}", std::process::id());
-            let split = |_: &Path, _: &Path, _: bool| false;
-            let stdin = Some(format!("{name}\0").into_bytes());
-            let report = self
-                .invocation(args, stdin, &[], None, &split)
-                .go(&self.stop, |_| {});
-            if report.ended == Ended::Ok {
-                return;
-            }
-            let said = report.errors.join("; ");
-            if self.settings.xattrs && (said.contains("ACL") || said.contains("xattr")) {
-                warn!(
-                    "rsync on {} keeps no ACLs or extended attributes ({}): they are not mirrored",
-                    self.spec.host,
-                    crate::escape::text(&said)
-                );
-                self.args = self.shared_args(false);
-                continue;
-            }
-            warn!(
-                "rsync here and on {} cannot delete by a --files-from list ({}): watcher \
-                 batches use include filters instead",
-                self.spec.host,
-                crate::escape::text(&said)
-            );
-            self.files_from = false;
-            return;
-        }
     }
 
     /// rsync's destination argument: `host:.` where the guard (see [`script::guard`]) has
