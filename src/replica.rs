@@ -106,6 +106,10 @@ pub struct Outcome {
     /// A file system found unmounted inside SOURCE is mounted again: the watch is to be made
     /// anew (it lost the watches below it), with a full pass.
     pub rewatch: bool,
+    /// A pass that did not make REPLICA a copy of SOURCE: its removals were refused
+    /// (`--max-delete`), or it did not go through to its end. It does not count as having
+    /// mirrored into REPLICA (see [`crate::state`]): the first-pass guard still applies.
+    pub held_back: bool,
 }
 
 /// What a replica's root check found.

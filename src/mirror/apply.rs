@@ -284,9 +284,10 @@ impl<'a> Run<'a> {
             crate::lock(&self.failed).extend(rest.failed);
         }
         let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
-        if let Some(max) = self.m.opts.max_delete {
-            self.apply_deferred(deferred, max);
-        }
+        let refused = match self.m.opts.max_delete {
+            Some(max) => !self.apply_deferred(deferred, max),
+            None => false,
+        };
         Outcome {
             retry: std::mem::take(&mut *crate::lock(&self.retries_later)),
             later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
@@ -294,10 +295,12 @@ impl<'a> Run<'a> {
             pass: false,
             failed: std::mem::take(&mut *crate::lock(&self.failed)),
             rewatch: crate::lock(&self.m.mounts).take_back(),
+            held_back: refused,
         }
     }
 
-    fn apply_deferred(&self, deferred: Deferred, max: u64) {
+    /// Returns whether the removals went ahead (not refused).
+    fn apply_deferred(&self, deferred: Deferred, max: u64) -> bool {
         if deferred.entries > max {
             error!(
                 "refusing to remove {} entries from REPLICA, more than --max-delete {max}: \
@@ -305,15 +308,15 @@ impl<'a> Run<'a> {
                 deferred.entries
             );
             self.stats.add(Count::Error);
-            return;
+            return false;
         }
         if deferred.removals.is_empty() {
-            return;
+            return true;
         }
         let mut again: Vec<(PathBuf, Look)> = Vec::new();
         for (rel, kind, then) in deferred.removals {
             if self.m.stop.is_set() {
-                return;
+                return true;
             }
             let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
             let (Some(name), Some(root)) = (rel.file_name(), self.m.root_dir()) else {
@@ -346,5 +349,6 @@ impl<'a> Run<'a> {
             crate::lock(&self.retries_later).extend(rest.retry);
             crate::lock(&self.failed).extend(rest.failed);
         }
+        true
     }
 }

@@ -217,21 +217,21 @@ impl Remote {
         self.sent.clear();
         let root = super::send::root_look(self, source);
         let root_mtime = source.dir.stat().ok().map(|m| m.mtime);
-        let mut extra = vec!["-r", "--force", "--stats"];
-        if self.removals_allowed(&["-r", "--delete"], &[], None, &[], stats) {
-            extra.push("--delete");
-        }
-        let report = self.run(source, &extra, &[], None, &[], stats);
+        // Its removals refused, the pass did not send the root (see [`super::bound`]).
+        let (report, refused) = self.whole_run(source, stats);
         if let Some(n) = report.files {
             stats.add_n(Count::Checked, n);
         }
         if self.ended(&report, stats, repeat) {
             self.content = self.content || report.files.is_some_and(|n| n > 1);
-            if !self.settings.dry_run {
+            if !self.settings.dry_run && !refused {
                 self.root_sent = root;
                 self.root_mtime = root_mtime;
             }
-            return Outcome::default();
+            return Outcome {
+                held_back: refused,
+                ..Outcome::default()
+            };
         }
         let retry = match report.ended {
             // Tried again when REPLICA is back (a full pass then), or not at all.
@@ -248,6 +248,7 @@ impl Remote {
             } else {
                 Vec::new()
             },
+            held_back: refused || !matches!(report.ended, Ended::Partial),
             ..Outcome::default()
         }
     }

@@ -7,16 +7,18 @@
 //! ([`source`]), sent as [`send`] says; a file is renamed only on proof of its bytes
 //! ([`digest`]). What SOURCE moved away waits a moment in case it turns out to be a rename
 //! ([`held`]); "copied" is said only for what the remote side wrote ([`written`]).
-//! One rsync run, its `--max-delete` check and its log lines are [`run`]; rsync's itemized
-//! output becomes the usual log lines ([`itemize`]); its exit status decides what happens next
-//! ([`rsync`]), and a lost connection or a replaced root stops all writing until a check finds
-//! the replica back ([`health`], which also makes this a [`crate::replica::Replica`]).
+//! One rsync run and its log lines are [`run`], its `--max-delete` check [`bound`]; rsync's
+//! itemized output becomes the usual log lines ([`itemize`]); its exit status decides what
+//! happens next ([`rsync`]), and a lost connection or a replaced root stops all writing until
+//! a check finds the replica back ([`health`], which also makes this a
+//! [`crate::replica::Replica`]).
 //! The root is looked at once per connection ([`probe`]): resolved at start-up, never through
 //! a symlink after that; a remote machine that is this one is told apart ([`machine`]), and
 //! checked as a local REPLICA; a first pass into a directory not mirrored into before is
 //! surveyed first ([`survey`]).
 
 mod batch;
+mod bound;
 mod digest;
 mod filters;
 mod health;

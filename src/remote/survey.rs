@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::bound::SAY_DELETIONS;
 use super::itemize::Seen;
 use super::rsync::{Ended, Event};
 use super::run::raced;
@@ -24,7 +25,15 @@ const KEEP: usize = 50_000;
 impl Remote {
     /// Counts REPLICA's entries and those a full pass would remove.
     pub(super) fn survey_run(&self) -> Result<Survey, String> {
-        let extra = ["-r", "--delete", "--force", "--dry-run", "-ii"];
+        // Entries replaced by one of another kind count as removed (see [`super::bound`]).
+        let extra = [
+            "-r",
+            "--delete",
+            "--force",
+            "--dry-run",
+            "-ii",
+            SAY_DELETIONS,
+        ];
         let mut args = self.run_args(&extra, &[]);
         // Whether an entry stays is all that counts, not its bytes.
         args.retain(|a| a != "--checksum");
@@ -39,6 +48,10 @@ impl Remote {
                 removed.insert(rel);
             }
             Event::Listed(_, Seen::Removed) => more += 1,
+            Event::MadeRoom(rel) if removed.len() < KEEP => {
+                removed.insert(rel);
+            }
+            Event::MadeRoom(_) => more += 1,
             Event::Listed(_, Seen::Kept) => kept += 1,
             _ => {}
         });
