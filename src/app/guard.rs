@@ -52,7 +52,10 @@ pub fn check(config: &Config, src: &Root, replica: &mut dyn Replica) -> Result<K
         _ => None,
     };
     if let Some(r) = &record {
-        replica.know_source_mounts(r.source_mounts.clone());
+        // `--adopt-replica` retires the mount points met before: SOURCE is mirrored as it is.
+        if !config.adopt_replica {
+            replica.know_source_mounts(r.source_mounts.clone());
+        }
         config.own.know_past_tokens(r.tokens.clone());
         if !config.adopt_replica {
             moved_roots(config, src, &*replica, r)?;

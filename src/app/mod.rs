@@ -233,6 +233,7 @@ fn remote_settings(config: &Config) -> Settings {
         rsh: config.rsh.clone(),
         dry_run: config.dry_run,
         max_delete: config.max_delete,
+        allow_empty_source: config.allow_empty_source,
         checksum: config.rules.checksum,
         owner: config.rules.owner,
         hard_links: config.hard_links,

@@ -169,7 +169,12 @@ impl Remote {
         let mut args = self.run_args(&extra, &rules);
         args.retain(|a| a != "--delete-excluded");
         let names: Vec<PathBuf> = match source.dir.list() {
-            Ok(names) => names.into_iter().map(|(n, _)| PathBuf::from(n)).collect(),
+            // A name the list gives passes the filter rules by: kept mount points stay out.
+            Ok(names) => names
+                .into_iter()
+                .map(|(n, _)| PathBuf::from(n))
+                .filter(|n| !self.mounts.keeps(n))
+                .collect(),
             Err(e) => {
                 error!("cannot list SOURCE {}: {e}", source);
                 stats.add(Count::Error);

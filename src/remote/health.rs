@@ -10,7 +10,7 @@ use log::{debug, info};
 use super::probe::{self, Make};
 use super::rsync::Ended;
 use super::run::raced;
-use super::{batch, Remote, MAX_BACKOFF};
+use super::{Remote, MAX_BACKOFF};
 use crate::replica::{Batch, Look, Outcome, Replica, RootState};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
@@ -146,13 +146,21 @@ impl Replica for Remote {
         Some(self.survey_run())
     }
 
+    fn source_mounts(&self) -> std::collections::BTreeSet<PathBuf> {
+        self.mounts.known()
+    }
+
+    fn know_source_mounts(&mut self, mounts: std::collections::BTreeSet<PathBuf>) {
+        self.mounts.know(mounts);
+    }
+
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
-        self.whole(source, stats, false)
+        self.pass_beside_mounts(source, stats)
     }
 
     fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome {
         self.content = true;
-        batch::apply(self, source, batch, stats, true)
+        self.apply_beside_mounts(source, batch, stats, true)
     }
 
     fn tick(&mut self, source: &Root, stats: &Stats) -> Option<Instant> {
@@ -166,7 +174,7 @@ impl Replica for Remote {
                     paths: settled.into_iter().map(|(p, _)| (p, Look::TREE)).collect(),
                     ..Batch::default()
                 };
-                let outcome = batch::apply(self, source, batch, stats, false);
+                let outcome = self.apply_beside_mounts(source, batch, stats, false);
                 self.keep(outcome);
             }
             let due = self.held.due(Instant::now());
@@ -183,7 +191,7 @@ impl Replica for Remote {
                     paths,
                     ..Batch::default()
                 };
-                let outcome = batch::apply(self, source, batch, stats, false);
+                let outcome = self.apply_beside_mounts(source, batch, stats, false);
                 self.keep(outcome);
             }
         }

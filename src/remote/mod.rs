@@ -26,6 +26,7 @@ mod held;
 mod identity;
 pub mod itemize;
 pub mod machine;
+mod mounts;
 mod pair;
 mod probe;
 mod rsync;
@@ -62,6 +63,8 @@ pub struct Settings {
     pub rsh: String,
     pub dry_run: bool,
     pub max_delete: Option<u64>,
+    /// A file system inside SOURCE that holds no data may empty REPLICA's copy of it.
+    pub allow_empty_source: bool,
     pub checksum: bool,
     pub owner: bool,
     pub hard_links: bool,
@@ -134,6 +137,8 @@ pub struct Remote {
     leftover: crate::replica::Outcome,
     /// Removals held back, in case they were renames.
     held: held::Held,
+    /// The file systems mounted inside SOURCE, and those whose copies are kept (see [`mounts`]).
+    mounts: mounts::SourceMounts,
     /// New directories waiting to settle before they are sent whole, and until when.
     settling: Vec<(PathBuf, Instant)>,
     /// Where the backup directory is inside REPLICA (as the remote side resolved it): left
@@ -212,6 +217,7 @@ impl Remote {
             touch_after: Default::default(),
             leftover: Default::default(),
             held: held::Held::new(settings.hold),
+            mounts: Default::default(),
             settling: Vec::new(),
             last_stamp: Default::default(),
             backup_in: probe.backup_in.clone(),

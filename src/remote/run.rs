@@ -152,7 +152,9 @@ impl Remote {
     /// rules leave out would count as excluded, and be removed.
     pub(super) fn run_args(&self, extra: &[&str], rules: &[OsString]) -> Vec<OsString> {
         let by_rules = !rules.is_empty() || extra.iter().any(|a| a.starts_with("--include-from"));
-        let mut args: Vec<OsString> = rules.to_vec();
+        // The copies of file systems gone from inside SOURCE first of all (see [`super::mounts`]).
+        let mut args: Vec<OsString> = self.mounts.rules();
+        args.extend(rules.iter().cloned());
         args.extend(
             self.args
                 .iter()

@@ -13,6 +13,7 @@ mod faults;
 mod fidelity;
 mod guards;
 mod honest;
+mod mounts;
 mod roots;
 
 use crate::util::sshd::{self, Sshd};
