@@ -124,7 +124,8 @@ impl Remote {
         self.mounts.known.extend(now.iter().cloned());
         let mut gone = BTreeSet::new();
         // Sorted: a directory comes before what is below it.
-        for rel in self.mounts.known.iter().filter(|r| !now.contains(*r)) {
+        let looked_at = |r: &&PathBuf| !now.contains(*r) && !ignored(r);
+        for rel in self.mounts.known.iter().filter(looked_at) {
             let below_gone = rel.ancestors().skip(1).any(|a| gone.contains(a));
             if below_gone || source.dir.open_beneath(rel).is_ok() {
                 gone.insert(rel.clone());
