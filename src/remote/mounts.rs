@@ -50,8 +50,10 @@ pub struct SourceMounts {
     gone: BTreeSet<PathBuf>,
     /// Mounted ones holding no data while REPLICA's copy holds some.
     fresh: BTreeSet<PathBuf>,
-    /// Mounted ones holding no data whose copy holds none either (asked once a full pass).
+    /// Mounted ones holding no data whose copy holds none either, and those whose copy holds
+    /// some (asked once a full pass).
     empty: BTreeSet<PathBuf>,
+    full: BTreeSet<PathBuf>,
     /// A kept one is mirrored again: the watch is to be made anew.
     back: bool,
 }
@@ -127,24 +129,40 @@ impl Remote {
         let looked_at = |r: &&PathBuf| !now.contains(*r) && !ignored(r);
         for rel in self.mounts.known.iter().filter(looked_at) {
             let below_gone = rel.ancestors().skip(1).any(|a| gone.contains(a));
-            if below_gone || source.dir.open_beneath(rel).is_ok() {
+            // Its directory, if SOURCE still has one there: still a mount point (a mount table
+            // that cannot be read says nothing), or the directory beneath it.
+            let mounted = match source.dir.open_beneath(rel) {
+                Ok(dir) => dir.stat().is_ok_and(|m| m.mount_root),
+                Err(_) if below_gone => false,
+                Err(_) => continue,
+            };
+            if !mounted {
                 gone.insert(rel.clone());
             }
         }
         let mut fresh = BTreeSet::new();
         if !self.settings.allow_empty_source {
-            for rel in now
+            let live = now
                 .iter()
-                .filter(|r| !gone.iter().any(|g| r.starts_with(g)))
-            {
-                if !self.holds_none(source, rel) {
-                    self.mounts.empty.remove(rel);
-                } else if self.mounts.fresh.contains(rel)
-                    || (!self.mounts.empty.contains(rel) && self.copy_holds_data(rel))
-                {
-                    fresh.insert(rel.clone());
+                .filter(|r| !gone.iter().any(|g| r.starts_with(g)));
+            for rel in live {
+                let m = &self.mounts;
+                if m.empty.contains(rel) || !self.holds_none(source, rel) {
+                    continue;
+                }
+                let copy = if m.full.contains(rel) {
+                    Some(true)
                 } else {
-                    self.mounts.empty.insert(rel.clone());
+                    self.copy_holds_data(rel)
+                };
+                match copy {
+                    Some(true) => _ = self.mounts.full.insert(rel.clone()),
+                    Some(false) => _ = self.mounts.empty.insert(rel.clone()),
+                    // Not known now: kept this time, and asked again.
+                    None => {}
+                }
+                if copy != Some(false) {
+                    fresh.insert(rel.clone());
                 }
             }
         }
@@ -167,6 +185,7 @@ impl Remote {
         if full {
             self.mounts.known = now.union(&gone).cloned().collect();
             self.mounts.empty.clear();
+            self.mounts.full.clear();
         }
         self.mounts.gone = gone;
         self.mounts.fresh = fresh;
@@ -182,13 +201,13 @@ impl Remote {
             .unwrap_or(false)
     }
 
-    /// Whether REPLICA's copy of `rel` holds data, as the remote side says (when it cannot say,
-    /// it may: kept).
-    fn copy_holds_data(&self, rel: &Path) -> bool {
+    /// Whether REPLICA's copy of `rel` holds data, as the remote side says; `None` when it
+    /// cannot say.
+    fn copy_holds_data(&self, rel: &Path) -> Option<bool> {
         let args = [self.root_path.as_os_str(), rel.as_os_str()];
         match self.ssh.script(HOLDS_DATA, &args) {
-            Ok(out) if out.status.success() => out.stdout.starts_with(b"data"),
-            _ => true,
+            Ok(out) if out.status.success() => Some(out.stdout.starts_with(b"data")),
+            _ => None,
         }
     }
 
@@ -225,11 +244,23 @@ impl Remote {
         source: &Root,
         mut batch: Batch,
     ) -> (Batch, BTreeSet<PathBuf>) {
+        // A rename from inside a kept one (or of the mount point itself: the directory beneath
+        // it moved away) is not made; the known mount points follow the other renames.
+        let mut left: BTreeSet<PathBuf> = BTreeSet::new();
+        let m = &self.mounts;
+        let (inside, renames): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.renames)
+            .into_iter()
+            .partition(|(from, _)| m.keeps(from));
+        left.extend(
+            inside
+                .iter()
+                .filter_map(|(from, _)| m.keeping(from).cloned()),
+        );
+        batch.renames = renames;
         for (from, to) in &batch.renames {
             self.mounts.renamed(from, to);
         }
         self.look_at_mounts(source, false);
-        let mut left: BTreeSet<PathBuf> = BTreeSet::new();
         let m = &self.mounts;
         batch.renames.retain(|(from, to)| {
             let kept = m.keeping(from).or_else(|| m.keeping(to));
