@@ -74,7 +74,9 @@ impl Remote {
     ) -> Removals {
         let mut args = self.run_args(extra, rules);
         args.push(OsString::from("--dry-run"));
-        args.push(OsString::from(SAY_DELETIONS));
+        if self.says_deletions {
+            args.push(OsString::from(SAY_DELETIONS));
+        }
         // Each path once (a missing directory is listed, and so is each entry inside it), and
         // not what the batch's renames move away first.
         let mut seen = std::collections::HashSet::new();

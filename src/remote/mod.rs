@@ -112,6 +112,8 @@ pub struct Remote {
     here: Option<machine::Here>,
     /// The remote rsync compares times to the nanosecond (3.1.3 and later).
     nanoseconds: bool,
+    /// The remote rsync can say what it removes and why (3.1.0 and later, see [`bound`]).
+    says_deletions: bool,
     /// Whether REPLICA holds anything (as last seen).
     content: bool,
     problem: Option<String>,
@@ -203,6 +205,7 @@ impl Remote {
             machine: probe.machine.clone(),
             here: machine::this_machine(&probe),
             nanoseconds: remote_version.is_some_and(|v| v >= (3, 1, 3)),
+            says_deletions: remote_version.is_some_and(|v| v >= (3, 1, 0)),
             content: probe.content,
             problem: None,
             next_try: Instant::now(),

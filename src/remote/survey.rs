@@ -25,16 +25,12 @@ const KEEP: usize = 50_000;
 impl Remote {
     /// Counts REPLICA's entries and those a full pass would remove.
     pub(super) fn survey_run(&self) -> Result<Survey, String> {
-        // Entries replaced by one of another kind count as removed (see [`super::bound`]).
-        let extra = [
-            "-r",
-            "--delete",
-            "--force",
-            "--dry-run",
-            "-ii",
-            SAY_DELETIONS,
-        ];
+        let extra = ["-r", "--delete", "--force", "--dry-run", "-ii"];
         let mut args = self.run_args(&extra, &[]);
+        // Entries replaced by one of another kind count as removed (see [`super::bound`]).
+        if self.says_deletions {
+            args.push(SAY_DELETIONS.into());
+        }
         // Whether an entry stays is all that counts, not its bytes.
         args.retain(|a| a != "--checksum");
         let split = |_: &Path, _: &Path, _: bool| false;
