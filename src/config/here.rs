@@ -24,7 +24,15 @@ impl Config {
     /// own); identities always.
     pub fn check_on_this_machine(&self, here: &Here) -> Result<(), StartError> {
         let (place, root, above) = (&here.place, here.root, &here.ancestry);
-        let shown = format!("{} (on this machine: {})", esc(&self.replica), esc(place));
+        let shown = if here.paths {
+            format!("{} (on this machine: {})", esc(&self.replica), esc(place))
+        } else {
+            // A container on this kernel: its paths name other directories here.
+            format!(
+                "{} (on this machine's kernel, told by the identity of its directories)",
+                esc(&self.replica)
+            )
+        };
         let src = esc(&self.source);
         if here.paths {
             check_apart(&self.source, place, &src, &shown)?;
@@ -164,6 +172,12 @@ mod tests {
             ..other.clone()
         };
         assert!(config.check_on_this_machine(&container).is_ok());
+        let holding = Here {
+            paths: false,
+            ..here(docs, &[docs.unwrap()])
+        };
+        let err = config.check_on_this_machine(&holding).unwrap_err();
+        assert!(err.to_string().contains("told by the identity"), "{err}");
         // Its backup directory seen inside SOURCE there, or holding it.
         let backup = |dir: &Path, whole: bool| (ancestry(dir), whole);
         let in_source = Here {
