@@ -7,6 +7,17 @@ use std::path::PathBuf;
 use crate::root::Root;
 use crate::stats::Stats;
 
+/// What a pass would remove (asked before a first pass into a directory never mirrored into).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Survey {
+    /// Entries in REPLICA (a directory with everything in it).
+    pub total: u64,
+    /// Entries the pass would remove.
+    pub removed: u64,
+    /// Some of the paths it would remove, for the message.
+    pub sample: Vec<PathBuf>,
+}
+
 /// How closely to look at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Look {
@@ -154,7 +165,7 @@ pub trait Replica {
 
     /// What a first pass would remove, asked before one into a directory foldersync has not
     /// mirrored into before; `None` where that cannot be told beforehand.
-    fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {
+    fn survey(&self, _source: &Root) -> Option<Result<Survey, String>> {
         None
     }
 
@@ -164,6 +175,22 @@ pub trait Replica {
         Default::default()
     }
     fn know_source_mounts(&mut self, _mounts: std::collections::BTreeSet<PathBuf>) {}
+
+    /// What the replica keeps between runs of what it compared by content (a remote one: see
+    /// [`crate::state::Proof`]); nothing for a local one.
+    fn proof(&self) -> crate::state::Proof {
+        Default::default()
+    }
+
+    /// Where the record of this mirror is kept, and the record if it speaks for this very
+    /// REPLICA: a remote replica takes its proof from it, and writes the proof back there as
+    /// soon as it changes between passes.
+    fn keep_record(
+        &mut self,
+        _state: Option<&crate::state::State>,
+        _recorded: Option<&crate::state::Record>,
+    ) {
+    }
 
     /// Makes the whole replica match `source`.
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome;

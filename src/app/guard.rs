@@ -62,6 +62,11 @@ pub fn check(config: &Config, src: &Root, replica: &mut dyn Replica) -> Result<K
         }
     }
     first_pass(config, src, replica, record.as_ref())?;
+    // What the record says of what REPLICA holds speaks only for this very pair of directories.
+    let trusted = record
+        .as_ref()
+        .filter(|r| mirrored_before(r, src, replica.identity()));
+    replica.keep_record(state.as_ref(), trusted);
     Ok(Kept {
         state,
         record,
@@ -148,10 +153,9 @@ fn first_pass(
 ) -> Result<(), StartError> {
     let mirrored = record.filter(|r| r.mirrored);
     let same_replica = mirrored.is_some_and(|r| r.replica_id == replica.identity());
-    let same_source =
-        mirrored.is_some_and(|r| r.source_id.is_none() || r.source_id == Some(src.fingerprint()));
     let stranger = mirrored.is_some() && !same_replica && replica.identity().is_some();
-    if (same_replica && same_source) || config.adopt_replica || config.dry_run {
+    let before = record.is_some_and(|r| mirrored_before(r, src, replica.identity()));
+    if before || config.adopt_replica || config.dry_run {
         return Ok(());
     }
     if (config.max_delete.is_some() && !stranger) || !replica.has_content() {
@@ -169,4 +173,12 @@ fn first_pass(
         )));
     }
     Ok(())
+}
+
+/// Whether `record` says foldersync mirrored from this very SOURCE into this very REPLICA
+/// (whose identity is `replica`).
+fn mirrored_before(record: &Record, src: &Root, replica: Option<String>) -> bool {
+    record.mirrored
+        && record.replica_id == replica
+        && (record.source_id.is_none() || record.source_id == Some(src.fingerprint()))
 }

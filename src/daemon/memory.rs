@@ -67,6 +67,7 @@ impl Memory {
             next.source_mount = source.mount_root;
         }
         next.source_mounts = replica.source_mounts();
+        next.proof = replica.proof();
         self.save(next);
     }
 

@@ -1,27 +1,32 @@
-//! The local replica: a directory that is made to match SOURCE. For each entry, [`plan`] decides
-//! what it needs and [`apply`] carries that out; [`walk`] schedules the work over both trees on
-//! every core, [`single`] starts it from the watcher's paths, [`rename`] mirrors renames as
-//! renames, [`backup`] keeps what is replaced, and [`overlay`] keeps a dry run's view of what it
-//! would have done.
+//! The local replica: a directory that is made to match SOURCE. A batch of hints or a pass is a
+//! [`round`]; [`drive`] takes it through its steps. For each entry, [`gather`] collects what the
+//! decision needs, [`plan`] decides (pure), and the [`round`]'s operations carry it out, each
+//! change ending in [`round::Round::note`] as a [`change::Change`] (the log line, the counter, the
+//! [`dry_view`]). [`walk`] schedules the work over both trees on every core from a [`stack`] of
+//! [`dir_pair::DirTask`]s, [`hinted`] starts it from the watcher's paths, [`rename`] mirrors
+//! renames as renames, [`orphans`] finds renames by looking, [`backup`] keeps what is replaced,
+//! and [`settle`] sets directories' attributes at a round's end.
 
-pub mod apply;
 pub mod backup;
+pub mod change;
 pub mod copy;
-pub mod done;
-pub mod facts;
+pub mod dir_pair;
+mod drive;
+pub mod dry_view;
+pub mod gather;
+pub mod hinted;
 pub mod links;
 pub mod mounts;
-pub mod node;
 pub mod ops;
 pub mod orphans;
-pub mod overlay;
 pub mod plan;
 pub mod probe;
 pub mod rename;
-pub mod single;
+pub mod round;
+mod settle;
+pub mod stack;
 pub mod survey;
 pub mod walk;
-pub mod work;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +44,7 @@ use crate::stats::Stats;
 use crate::stop::Stop;
 
 use backup::Backup;
-use overlay::Overlay;
+use dry_view::DryView;
 
 /// How the mirror behaves, beyond its roots.
 #[derive(Debug)]
@@ -84,7 +89,7 @@ pub struct Mirror {
     pub(crate) workers: usize,
     /// What a dry run would have changed, so later looks (of the same pass, or of the watcher)
     /// agree with it.
-    pub(crate) overlay: Option<Mutex<Overlay>>,
+    pub(crate) dry_view: Option<Mutex<DryView>>,
     /// The names of SOURCE's multi-link inodes, from pass to pass.
     pub(crate) known: links::Known,
     /// This process's user and group: the owner of every file it makes.
@@ -100,6 +105,8 @@ pub struct Mirror {
     /// The fifos, sockets and devices said to be skipped since the last pass began, and what
     /// each was.
     pub(crate) skipped: Mutex<std::collections::HashMap<PathBuf, &'static str>>,
+    /// Comparisons of large arrivals with their candidates, running aside.
+    pub(crate) aside: Mutex<orphans::aside::Aside>,
 }
 
 impl Mirror {
@@ -114,7 +121,7 @@ impl Mirror {
             .map(|n| n.get())
             .unwrap_or(2)
             .clamp(2, 8);
-        let overlay = opts.dry_run.then(|| Mutex::new(Overlay::default()));
+        let dry_view = opts.dry_run.then(|| Mutex::new(DryView::default()));
         let hold_extra = opts.hold;
         Mirror {
             root,
@@ -123,7 +130,7 @@ impl Mirror {
             backup,
             stop,
             workers,
-            overlay,
+            dry_view,
             known: links::Known::default(),
             me: (
                 rustix::process::geteuid().as_raw(),
@@ -134,6 +141,7 @@ impl Mirror {
             hold_extra,
             mounts: Mutex::default(),
             skipped: Mutex::default(),
+            aside: Mutex::default(),
         }
     }
 
@@ -198,11 +206,11 @@ impl Mirror {
     }
 
     fn run_sync(&self, source: &Root, batch: Batch, full: bool, stats: &Stats) -> Outcome {
-        let mut run = apply::Run::new(self, source, stats, full);
+        let mut run = round::Round::new(self, source, stats, full);
         run.retries = batch.retries;
         if full {
-            if let Some(overlay) = &self.overlay {
-                crate::lock(overlay).clear();
+            if let Some(view) = &self.dry_view {
+                crate::lock(view).clear();
             }
             // A pass meets every name again, the held orphans among them.
             self.known.clear();
@@ -224,8 +232,7 @@ impl Mirror {
         for (path, look) in paths.iter_mut() {
             look.verify |= unmade.contains(path);
         }
-        walk::sync_paths(&run, &paths);
-        let outcome = run.finish();
+        let outcome = drive::drive(run, &paths);
         if full && !self.stop.is_set() {
             crate::lock(&self.mounts).pass_ended();
             if let Some(backup) = self.backup.as_ref().filter(|_| !self.opts.dry_run) {
@@ -321,9 +328,9 @@ impl Replica for Mirror {
         if crate::lock(&self.held).is_empty() {
             return None;
         }
-        let run = apply::Run::new(self, source, stats, false);
+        let run = round::Round::new(self, source, stats, false);
         let next = self.expire_held(&run, std::time::Instant::now());
-        run.finish();
+        drive::drive(run, &[]);
         next
     }
 }

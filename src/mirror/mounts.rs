@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::apply::Run;
-use super::node::Node;
+use super::dir_pair::DirPair;
+use super::round::Round;
 use crate::error::PathError;
 
 /// Where file systems are mounted inside SOURCE (relative paths).
@@ -64,11 +64,11 @@ impl SourceMounts {
     }
 }
 
-impl Run<'_> {
+impl Round<'_> {
     /// Whether SOURCE's directory of `node` is a known mount point whose file system is gone.
     /// That is said (an error for its subtree, to be tried again) and nothing below it is to be
     /// touched. A mount point met is remembered.
-    pub(super) fn unmounted(&self, node: &Node) -> bool {
+    pub(super) fn unmounted(&self, node: &DirPair) -> bool {
         let (Some(want), false) = (&node.want, node.rel.as_os_str().is_empty()) else {
             return false;
         };
@@ -112,7 +112,7 @@ impl Run<'_> {
 
     /// Whether SOURCE's mount point of `node` holds no data while REPLICA's copy of it does:
     /// a freshly formatted disk where the one mirrored was (see [`crate::data`]).
-    fn fresh_file_system(&self, node: &Node) -> bool {
+    fn fresh_file_system(&self, node: &DirPair) -> bool {
         let (Some(src), Some(dst)) = (&node.src, &node.dst) else {
             return false;
         };

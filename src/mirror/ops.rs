@@ -1,19 +1,19 @@
 //! The operations on one REPLICA entry besides copies and removals: making a directory,
 //! setting a file's or a symlink's attributes, making a symlink, marking a copy as checked, and
-//! keeping extended attributes in step. Each logs and counts through [`Run::note`].
+//! keeping extended attributes in step. Each logs and counts through [`Round::note`].
 
 use std::ffi::OsStr;
 use std::path::Path;
 
-use super::apply::Run;
+use super::change::Change;
 use super::copy::TempGuard;
-use super::done::Done;
-use super::node::Node;
+use super::dir_pair::DirPair;
+use super::round::Round;
 use crate::dir::handle::Handle;
 use crate::dir::{Dir, Id, Kind, Meta};
 use crate::error::Logged;
 
-impl Run<'_> {
+impl Round<'_> {
     /// Takes the result of writing extended attributes: a file system that does not keep them
     /// is said once per run, not once per file.
     pub fn xattrs(&self, result: std::io::Result<bool>, rel: &Path) {
@@ -49,7 +49,7 @@ impl Run<'_> {
         }
     }
 
-    /// As [`Run::mark_acl_at`], for an open SOURCE file or directory.
+    /// As [`Round::mark_acl_at`], for an open SOURCE file or directory.
     pub fn mark_acl(&self, at: &crate::dir::xattr::At, meta: &mut Meta) {
         if self.m.opts.rules.asks_acl() && matches!(meta.kind, Kind::File | Kind::Dir) {
             meta.acl = crate::dir::xattr::has_acl(at);
@@ -58,9 +58,14 @@ impl Run<'_> {
 
     /// Creates the directory `name`; returns its handle (`None` in a dry run), or an error that
     /// was logged.
-    pub fn make_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> Result<Option<Dir>, Logged> {
+    pub fn make_dir(
+        &self,
+        node: &DirPair,
+        name: &OsStr,
+        rel: &Path,
+    ) -> Result<Option<Dir>, Logged> {
         let Some(dst) = node.dst.as_ref().filter(|_| !self.dry_run()) else {
-            self.note(Done::MadeDir { rel });
+            self.note(Change::MadeDir { rel });
             return Ok(None);
         };
         let made = node
@@ -69,7 +74,7 @@ impl Run<'_> {
         match made {
             Ok(dir) => {
                 node.touch();
-                self.note(Done::MadeDir { rel });
+                self.note(Change::MadeDir { rel });
                 Ok(Some(dir))
             }
             Err(e) => {
@@ -83,7 +88,7 @@ impl Run<'_> {
     /// bytes being the same, through the very file that was looked at (`dst`).
     pub fn attrs(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         src: &Meta,
@@ -101,13 +106,13 @@ impl Run<'_> {
                 return self.fail(self.dst_err("set metadata of", rel, e));
             }
         }
-        self.note(Done::Attrs { rel, meta: *src });
+        self.note(Change::Attrs { rel, meta: *src });
     }
 
     /// Makes REPLICA's file `name` carry SOURCE's extended attributes, if it is still the one
     /// `expect` names (foldersync just linked or renamed it there, which moved its ctime and
     /// would hide a change to them from later looks).
-    pub(super) fn sync_xattrs(&self, node: &Node, name: &OsStr, expect: Option<Id>) {
+    pub(super) fn sync_xattrs(&self, node: &DirPair, name: &OsStr, expect: Option<Id>) {
         let Some(dst) = node
             .dst
             .as_ref()
@@ -127,7 +132,7 @@ impl Run<'_> {
     }
 
     /// Makes the held REPLICA file carry the extended attributes of SOURCE's `name`.
-    fn sync_xattrs_held(&self, node: &Node, name: &OsStr, held: &Handle) {
+    fn sync_xattrs_held(&self, node: &DirPair, name: &OsStr, held: &Handle) {
         use crate::dir::xattr::{self, At};
         let Some(src) = &node.src else { return };
         if !self.m.opts.xattrs {
@@ -144,7 +149,7 @@ impl Run<'_> {
     /// Creates the symlink `name`, or atomically re-points it (or gives it SOURCE's owner, times
     /// and attributes: `attrs`, which are set on a new symlink under a temporary name before it
     /// is renamed over the old one, never on a name someone else may have swapped).
-    pub fn symlink(&self, node: &Node, name: &OsStr, rel: &Path, target: &Path, how: Relink) {
+    pub fn symlink(&self, node: &DirPair, name: &OsStr, rel: &Path, target: &Path, how: Relink) {
         let Some(src) = &node.src else { return };
         let meta = match src.stat_at(name) {
             Ok(Some(meta)) if meta.kind == Kind::Symlink => meta,
@@ -183,8 +188,8 @@ impl Run<'_> {
             node.touch();
         }
         match how {
-            Relink::Attrs => self.note(Done::SymlinkAttrs { rel, meta }),
-            how => self.note(Done::Symlink {
+            Relink::Attrs => self.note(Change::SymlinkAttrs { rel, meta }),
+            how => self.note(Change::Symlink {
                 rel,
                 target,
                 update: how == Relink::Update,
@@ -196,7 +201,7 @@ impl Run<'_> {
     /// Marks REPLICA's copy of a file as checked: its status changed in SOURCE, but its bytes
     /// and attributes are the same. Setting its times again moves the copy's ctime, so the next
     /// look does not compare the bytes again.
-    pub fn verified(&self, node: &Node, name: &OsStr, rel: &Path, src: &Meta, dst: &Meta) {
+    pub fn verified(&self, node: &DirPair, name: &OsStr, rel: &Path, src: &Meta, dst: &Meta) {
         if self.dry_run() {
             return;
         }
@@ -206,13 +211,13 @@ impl Run<'_> {
             held.set_times(src)
         });
         match done {
-            Ok(()) => log::debug!("checked {}: same bytes", crate::escape::rel(rel)),
+            Ok(()) => self.note(Change::Verified { rel }),
             Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),
         }
     }
 }
 
-/// How [`Run::symlink`] makes its symlink.
+/// How [`Round::symlink`] makes its symlink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Relink {
     /// There is none yet.

@@ -7,15 +7,15 @@ use std::path::Path;
 
 use log::debug;
 
-use super::apply::Run;
-use super::done::Done;
-use super::facts::look;
-use super::overlay::{self, Sim};
+use super::change::Change;
+use super::change::Would;
+use super::dry_view::{self, look};
+use super::round::Round;
 use crate::dir::{Dir, Kind};
 use crate::escape::rel as show;
 
 /// Mirrors the rename of `from` to `to` (both relative). Returns whether REPLICA was renamed.
-pub fn rename(run: &Run, from: &Path, to: &Path) -> bool {
+pub fn rename(run: &Round, from: &Path, to: &Path) -> bool {
     let m = run.m;
     let plain = |p: &Path| {
         !p.as_os_str().is_empty()
@@ -48,7 +48,8 @@ pub fn rename(run: &Run, from: &Path, to: &Path) -> bool {
     if !run.dry_run() && (dst_from.is_none() || dst_to.is_none()) {
         return false;
     }
-    let Ok(Some(old)) = overlay::stat(run, dst_from.as_ref(), from_name, from) else {
+    let Ok(Some(old)) = dry_view::stat(run.m.dry_view.as_ref(), dst_from.as_ref(), from_name, from)
+    else {
         return false;
     };
     let (Some(s), Some(d)) = (now.meta, old.meta) else {
@@ -90,11 +91,11 @@ pub fn rename(run: &Run, from: &Path, to: &Path) -> bool {
             return false;
         }
     }
-    if let Some(overlay) = &m.overlay {
-        let mut overlay = crate::lock(overlay);
-        overlay.set(to.to_path_buf(), Sim::Is(old));
-        overlay.set(from.to_path_buf(), Sim::Gone);
+    if let Some(view) = &m.dry_view {
+        let mut view = crate::lock(view);
+        view.set(to.to_path_buf(), Would::Is(old));
+        view.set(from.to_path_buf(), Would::Gone);
     }
-    run.note(Done::Renamed { from, to });
+    run.note(Change::Renamed { from, to });
     true
 }

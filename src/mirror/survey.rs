@@ -9,16 +9,7 @@ use crate::dir::{tree, Dir, Kind};
 use crate::filter::Filter;
 use crate::own::{self, OwnFiles};
 
-/// What a pass would remove.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Survey {
-    /// Entries in REPLICA (a directory with everything in it).
-    pub total: u64,
-    /// Entries the pass would remove.
-    pub removed: u64,
-    /// Some of the paths it would remove, for the message.
-    pub sample: Vec<PathBuf>,
-}
+pub use crate::replica::Survey;
 
 /// How many of the paths that would go are named.
 const SAMPLE: usize = 8;

@@ -6,32 +6,29 @@
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread;
 
 use crossbeam_channel::Sender;
 use log::{debug, warn};
 
-use super::apply::Run;
+use super::dir_pair::{DirPair, DirTask};
+use super::dry_view;
 use super::links::Role;
-use super::node::{Node, Task};
 use super::ops::Relink;
 use super::plan::{self, Facts, Op, Plan};
-use super::work::Work;
-use super::{overlay, single};
+use super::round::Round;
+use super::stack::Stack;
 use crate::dir::{self, Kind};
 use crate::escape::{esc, rel as show};
 use crate::replica::Look;
 use crate::stats::Count;
 
-/// How many copies may wait for a worker; bounds memory while the walkers run ahead.
-const QUEUE: usize = 256;
 /// Files up to this size are copied by the walker that meets them.
 const INLINE_COPY: u64 = 1 << 20;
 
 /// A file waiting for a copy worker. It holds its directory's node, so the directory's
 /// attributes are set only after the copy has renamed into it.
-struct CopyJob<'r> {
-    node: Arc<Node<'r>>,
+pub struct CopyJob<'r> {
+    node: Arc<DirPair<'r>>,
     name: OsString,
     rel: PathBuf,
     update: bool,
@@ -44,55 +41,56 @@ struct CopyJob<'r> {
 /// One walker's view of the run: the run, the shared stack and the copy queue.
 #[derive(Clone)]
 pub struct Walk<'s, 'r> {
-    pub run: &'r Run<'r>,
-    work: &'s Work<'r>,
-    copies: Sender<CopyJob<'r>>,
+    pub run: &'r Round<'r>,
+    work: &'s Stack<'r>,
+    /// `None` where the walk runs alone, copying everything itself.
+    copies: Option<Sender<CopyJob<'r>>>,
 }
 
-/// Makes each REPLICA path (relative to the roots) match SOURCE: the same primitive serves the
-/// full pass (the root, [`Look::TREE`]) and the watcher (single paths).
-pub fn sync_paths<'r>(run: &'r Run<'r>, paths: &[(PathBuf, Look)]) {
-    let work = Work::default();
-    let workers = run.m.workers;
-    thread::scope(|scope| {
-        let (tx, rx) = crossbeam_channel::bounded::<CopyJob<'r>>(QUEUE);
-        for _ in 0..workers {
-            let rx = rx.clone();
-            scope.spawn(move || {
-                for job in rx {
-                    run.copy(
-                        &job.node,
-                        &job.name,
-                        &job.rel,
-                        job.update,
-                        Some(job.opened),
-                        job.dst,
-                    );
-                }
-            });
-        }
-        let walk = Walk {
+impl<'r> CopyJob<'r> {
+    pub fn run(self, run: &Round) {
+        run.copy(
+            &self.node,
+            &self.name,
+            &self.rel,
+            self.update,
+            Some(self.opened),
+            self.dst,
+        );
+    }
+}
+
+impl<'s, 'r> Walk<'s, 'r> {
+    /// A walker over `stack`, handing large copies to `copies` (or, without, making them).
+    pub fn new(
+        run: &'r Round<'r>,
+        stack: &'s Stack<'r>,
+        copies: Option<Sender<CopyJob<'r>>>,
+    ) -> Walk<'s, 'r> {
+        Walk {
             run,
-            work: &work,
-            copies: tx,
-        };
-        for _ in 1..workers {
-            let walker = walk.clone();
-            scope.spawn(move || walker.work.run(|task| walker.task(task)));
+            work: stack,
+            copies,
         }
-        single::start(&walk, paths);
-        walk.work.close();
-        walk.work.run(|task| walk.task(task));
-    });
-}
+    }
 
-impl<'r> Walk<'_, 'r> {
-    pub fn push(&self, task: Task<'r>) {
+    /// Walks directories from the stack until none are left and none can come.
+    pub fn run_stack(&self) {
+        self.work.close();
+        self.work.run(|task| self.task(task));
+    }
+
+    /// Walks directories from the stack as one of several walkers.
+    pub fn help(&self) {
+        self.work.run(|task| self.task(task));
+    }
+
+    pub fn push(&self, task: DirTask<'r>) {
         self.work.push(task);
     }
 
     /// Opens a directory that waited on the stack, then walks it.
-    fn task(&self, task: Task<'r>) {
+    fn task(&self, task: DirTask<'r>) {
         if self.run.m.stop.is_set() {
             return;
         }
@@ -100,15 +98,17 @@ impl<'r> Walk<'_, 'r> {
         let verify = task.verify;
         if let Some(mut node) = self.open(task) {
             node.verify = verify;
+            let node = Arc::new(node);
             if tree {
-                self.walk(Arc::new(node));
+                self.walk(&node);
             }
+            self.run.dir_done(&node);
         }
     }
 
     /// Opens both sides of a directory, refusing what would lead outside the roots: a SOURCE
     /// directory that is REPLICA itself, a REPLICA directory that is SOURCE or a mount point.
-    pub fn open(&self, task: Task<'r>) -> Option<Node<'r>> {
+    pub fn open(&self, task: DirTask<'r>) -> Option<DirPair<'r>> {
         let run = self.run;
         let parent = &task.parent;
         let src = match (&parent.src, task.empty) {
@@ -144,7 +144,7 @@ impl<'r> Walk<'_, 'r> {
             },
             (None, None) => None,
         };
-        let mut node = Node::new(run, task.rel, src, dst).ok()?;
+        let mut node = run.pair(task.rel, src, dst)?;
         node.fresh = fresh;
         if let Some(why) = run.foreign(&node) {
             warn!("{} is left alone: {why}", show(&node.rel));
@@ -160,7 +160,7 @@ impl<'r> Walk<'_, 'r> {
     }
 
     /// Reconciles a directory that exists on both sides: a merge-join of the sorted listings.
-    pub fn walk(&self, node: Arc<Node<'r>>) {
+    pub fn walk(&self, node: &Arc<DirPair<'r>>) {
         let run = self.run;
         let src_list = match &node.src {
             Some(dir) => match dir.list() {
@@ -174,7 +174,7 @@ impl<'r> Walk<'_, 'r> {
             },
             None => Vec::new(),
         };
-        let dst_list = match overlay::list(run, node.dst.as_ref(), &node.rel) {
+        let dst_list = match dry_view::list(run.m.dry_view.as_ref(), node.dst.as_ref(), &node.rel) {
             Ok(list) => list,
             Err(e) => return run.fail(run.dst_err("read directory", &node.rel, e).tree()),
         };
@@ -209,7 +209,7 @@ impl<'r> Walk<'_, 'r> {
                 verify: node.verify,
                 ..Look::TREE
             };
-            self.entry(&node, &name, src_kind, dst_kind, look);
+            self.entry(node, &name, src_kind, dst_kind, look);
         }
     }
 
@@ -217,7 +217,7 @@ impl<'r> Walk<'_, 'r> {
     /// A directory's contents are mirrored too with a tree look, and always when it is new.
     pub fn entry(
         &self,
-        node: &Arc<Node<'r>>,
+        node: &Arc<DirPair<'r>>,
         name: &OsStr,
         src: Option<Kind>,
         dst: Option<Kind>,
@@ -243,14 +243,14 @@ impl<'r> Walk<'_, 'r> {
             return;
         }
         run.stats.add(Count::Checked);
-        let Some(facts) = self.facts(node, name, &rel, (src, dst), look.verify) else {
+        let Some(facts) = run.facts(node, name, &rel, (src, dst), look.verify) else {
             return;
         };
         let plan = plan::decide(&facts, &m.opts.rules);
         // A REPLICA directory that leads to foldersync's own (a backup directory) is emptied of
         // everything else, and kept.
         if plan.remove == Some(Kind::Dir) && m.own().leads_to_own(&rel) {
-            self.push(Task {
+            self.push(DirTask {
                 parent: Arc::clone(node),
                 name: name.to_os_string(),
                 rel,
@@ -267,7 +267,7 @@ impl<'r> Walk<'_, 'r> {
     /// Carries out a plan: the removal first, then the creation or update.
     fn carry(
         &self,
-        node: &Arc<Node<'r>>,
+        node: &Arc<DirPair<'r>>,
         name: &OsStr,
         rel: PathBuf,
         plan: Plan,
@@ -313,7 +313,7 @@ impl<'r> Walk<'_, 'r> {
                 // An earlier self renamed into place: its contents are reconciled, and its
                 // files compared (taken by its names, it may be another directory's copy).
                 node.touch();
-                self.push(Task {
+                self.push(DirTask {
                     parent: Arc::clone(node),
                     name: name.to_os_string(),
                     rel,
@@ -325,7 +325,7 @@ impl<'r> Walk<'_, 'r> {
             }
             Op::MakeDir => {
                 if let Ok(made) = run.make_dir(node, name, &rel) {
-                    self.push(Task {
+                    self.push(DirTask {
                         parent: Arc::clone(node),
                         name: name.to_os_string(),
                         rel,
@@ -336,7 +336,7 @@ impl<'r> Walk<'_, 'r> {
                     });
                 }
             }
-            Op::Walk => self.push(Task {
+            Op::Walk => self.push(DirTask {
                 parent: Arc::clone(node),
                 name: name.to_os_string(),
                 rel,
@@ -358,9 +358,6 @@ impl<'r> Walk<'_, 'r> {
                 if !update && new && run.keep_newcomer(node, &rel, Kind::File, Some(&opened.1)) {
                     return;
                 }
-                if opened.1.size <= INLINE_COPY {
-                    return run.copy(node, name, &rel, update, Some(opened), dst);
-                }
                 let job = CopyJob {
                     node: Arc::clone(node),
                     name: name.to_os_string(),
@@ -369,16 +366,13 @@ impl<'r> Walk<'_, 'r> {
                     opened,
                     dst,
                 };
-                if let Err(unsent) = self.copies.send(job) {
-                    let job = unsent.into_inner();
-                    run.copy(
-                        &job.node,
-                        &job.name,
-                        &job.rel,
-                        job.update,
-                        Some(job.opened),
-                        job.dst,
-                    );
+                match &self.copies {
+                    Some(copies) if job.opened.1.size > INLINE_COPY => {
+                        if let Err(unsent) = copies.send(job) {
+                            unsent.into_inner().run(run);
+                        }
+                    }
+                    _ => job.run(run),
                 }
             }
             Op::Attrs => {

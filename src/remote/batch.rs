@@ -13,51 +13,20 @@ use std::time::{Duration, Instant};
 
 use super::digest::Prover;
 use super::script::Rename;
-use super::send::{compare, plan_root, send, RootLook, Went};
+use super::send::{compare, plan_root, send, Done, Went};
 use super::source::{inside, lift, rename, Looks};
+use super::suspects;
+use super::work::{sent_key, wanted, Work, MAX_SENT};
 use super::Remote;
-use crate::dir::{Kind, Stamp};
+use crate::dir::Kind;
 use crate::replica::{Batch, Look, Outcome};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
-
-/// At most this many entries are remembered as sent (see [`Sent`]).
-const MAX_SENT: usize = 100_000;
-
-/// What SOURCE's file or symlink was (all but its atime) when a run that went through sent it.
-/// The watcher names a new file twice (when it is closed, and again when its creation is
-/// reported); a run for a path SOURCE has not changed since would send nothing, and would hold
-/// up the next change for the length of a run. A change since (even of the same size and
-/// mtime) moves the ctime. A full pass forgets them all.
-pub type Sent = (Kind, u32, u32, u32, u64, Stamp, Stamp, crate::dir::Id, u64);
-
-fn sent_key(m: &crate::dir::Meta) -> Sent {
-    (
-        m.kind, m.perm, m.uid, m.gid, m.size, m.mtime, m.ctime, m.id, m.nlink,
-    )
-}
 
 /// At most this many renames ride on one batch's remote command line.
 const MAX_RENAMES: usize = 256;
 /// How deep inside a new directory entries are offered to what is held.
 const NEWCOMER_DEPTH: usize = 2;
-
-/// What a batch sends: the paths to look at alone and those to look at whole.
-#[derive(Debug, Default)]
-pub struct Work {
-    pub entries: Vec<PathBuf>,
-    pub trees: Vec<PathBuf>,
-    /// Paths SOURCE lacks.
-    gone: HashSet<PathBuf>,
-    /// Paths SOURCE moved away (a rename's first half, the other half maybe still to come).
-    moved: HashSet<PathBuf>,
-    /// The root's mtime, for the guard to set after the last run (see [`super::send`]).
-    pub touch: Option<Stamp>,
-    /// What of the root the batch sends by listing it.
-    pub root_look: Option<RootLook>,
-    /// The root's mtime the batch gives REPLICA's root, by listing it or by `touch`.
-    pub root_mtime: Option<Stamp>,
-}
 
 /// Applies a batch; with `hold`, what SOURCE moved away is held back a moment (see
 /// [`super::held`]), and new directories settle before they are sent whole.
@@ -81,6 +50,14 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
             .meta(p)
             .is_some_and(|m| m.kind != Kind::Dir && sent.get(p) == Some(&sent_key(&m)))
     });
+    if comparing(r) {
+        // Moved in whole: what REPLICA holds there may be of the same size and mtime.
+        let dirs: Vec<PathBuf> = (work.verify.iter())
+            .filter(|p| looks.kind(p) == Some(Kind::Dir))
+            .cloned()
+            .collect();
+        r.proof.doubt(&dirs);
+    }
     // rsync's -H links only the names in one run's list: another name of a changed file is
     // left as it was until a full pass.
     let other_names = r.settings.hard_links
@@ -89,29 +66,12 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
                 .meta(p)
                 .is_some_and(|m| m.kind == Kind::File && m.nlink > 1)
         });
-    let mut prover = Prover::new(r.stop.clone(), r.digests);
-    let mut renames: Vec<Rename> = Vec::new();
-    if !r.settings.dry_run {
-        renames = batch
-            .renames
-            .iter()
-            .filter_map(|(from, to)| rename(source, from, to, &mut prover))
-            // Never to or from a name the mirror leaves out.
-            .filter(|m| {
-                let is_dir = m.what.starts_with('d');
-                wanted(r, &m.from, is_dir) && wanted(r, &m.to, is_dir)
-            })
-            .take(MAX_RENAMES)
-            .collect();
-    }
-    if hold && !r.settings.dry_run {
-        settle(r, &mut looks, &mut work.trees);
-        hold_moved(r, &mut work, &renames);
-        if r.held.any() {
-            let newcomers = newcomers(r, source, &mut looks, &work);
-            renames.extend(r.held.claims(source, &newcomers, &mut prover));
-        }
-    }
+    let renames = renames(r, source, &mut looks, &mut work, &batch.renames, hold);
+    let named = if comparing(r) {
+        suspects::named(r, &mut looks, &work)
+    } else {
+        Vec::new()
+    };
     // A change directly in the root changes the root's times (parents deeper down are listed,
     // or implied by the list).
     if !plan_root(r, source, &mut work, !renames.is_empty()) {
@@ -131,22 +91,119 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         Count::Checked,
         (work.entries.len() + work.trees.len()) as u64,
     );
-    let (went, renamed) = send(r, source, &work, &renames, stats, repeat);
-    for &i in &renamed {
-        if let Some(done) = renames.get(i) {
-            r.held.release(&done.from);
-        }
-    }
-    let suspects = swapped(r, &mut looks, &batch.renames, &renames, &renamed);
-    let went = match went {
-        Went::Lost => Went::Lost,
-        // A dry run changed nothing: comparing again would only say the same again.
-        _ if suspects.is_empty() || r.settings.dry_run => went,
-        _ => went.worse(compare(r, source, &suspects, stats, repeat, work.touch)),
-    };
+    let done = send(r, source, &work, &renames, stats, repeat);
+    let went = compared(
+        r,
+        &mut looks,
+        (&batch.renames, &renames),
+        &work,
+        done,
+        named,
+        stats,
+        repeat,
+    );
     let mut outcome = outcome(r, &mut looks, went, work);
     outcome.pass = other_names;
     outcome
+}
+
+/// Whether runs compare what rsync's quick check may pass over by content afterwards (not
+/// with `--checksum`, which compares everything anyway, nor in a dry run).
+fn comparing(r: &Remote) -> bool {
+    !r.settings.checksum && !r.settings.dry_run
+}
+
+/// The renames for the remote side to try before the batch's runs: those seen in SOURCE, and
+/// (with `hold`) what is held taken by what is new. A directory taken for a new one by the
+/// names inside is unproven (see [`super::proof`]) and goes whole.
+fn renames(
+    r: &mut Remote,
+    source: &Root,
+    looks: &mut Looks,
+    work: &mut Work,
+    seen: &[(PathBuf, PathBuf)],
+    hold: bool,
+) -> Vec<Rename> {
+    if r.settings.dry_run {
+        return Vec::new();
+    }
+    let mut prover = Prover::new(r.stop.clone(), r.digests);
+    let mut renames: Vec<Rename> = seen
+        .iter()
+        .filter_map(|(from, to)| rename(source, from, to, &mut prover))
+        // Never to or from a name the mirror leaves out.
+        .filter(|m| {
+            let is_dir = m.what.starts_with('d');
+            wanted(r, &m.from, is_dir) && wanted(r, &m.to, is_dir)
+        })
+        .take(MAX_RENAMES)
+        .collect();
+    if hold {
+        settle(r, looks, &mut work.trees);
+        hold_moved(r, work, &renames);
+        if r.held.any() {
+            let newcomers = newcomers(r, source, looks, work);
+            renames.extend(r.held.claims(source, &newcomers, &mut prover));
+        }
+    }
+    let claimed: Vec<PathBuf> = (renames.iter())
+        .filter(|m| m.what.starts_with("d:"))
+        .map(|m| m.to.clone())
+        .collect();
+    for to in &claimed {
+        if !work.trees.iter().any(|t| to.starts_with(t)) {
+            work.entries.retain(|p| p != to);
+            work.trees.push(to.clone());
+        }
+    }
+    if comparing(r) {
+        r.proof.doubt(&claimed);
+    }
+    renames
+}
+
+/// After the batch's runs: what REPLICA holds by the renames made moves with them, and the
+/// files rsync's quick check may have passed over are compared by content: files that took
+/// another's name by a rename the remote side did not make, `named` entries and files in the
+/// batch's trees (see [`suspects`]) that rsync did not send. Returns how the batch went.
+#[allow(clippy::too_many_arguments)]
+fn compared(
+    r: &mut Remote,
+    looks: &mut Looks,
+    (seen, renames): (&[(PathBuf, PathBuf)], &[Rename]),
+    work: &Work,
+    done: Done,
+    named: Vec<PathBuf>,
+    stats: &Stats,
+    repeat: bool,
+) -> Went {
+    for &i in &done.renamed {
+        if let Some(m) = renames.get(i) {
+            r.held.release(&m.from);
+            r.proof.renamed(&m.from, &m.to);
+        }
+    }
+    let mut suspects = suspects::swapped(r, looks, seen, renames, &done.renamed);
+    if done.went == Went::Through && comparing(r) {
+        suspects.extend(named.into_iter().filter(|p| !done.copied.contains(p)));
+        let source = looks.source();
+        suspects.extend(suspects::in_trees(r, source, &work.trees, &done.copied));
+        suspects.sort();
+        suspects.dedup();
+    }
+    let went = match done.went {
+        Went::Lost => Went::Lost,
+        // A dry run changed nothing: comparing again would only say the same again.
+        went if suspects.is_empty() || r.settings.dry_run => went,
+        went => {
+            let source = looks.source();
+            went.worse(compare(r, source, &suspects, stats, repeat, work.touch))
+        }
+    };
+    if went == Went::Through && comparing(r) {
+        r.proof.proven(&work.trees);
+    }
+    went
 }
 
 /// The batch's paths sorted into entries and trees, without what the mirror leaves out; a path
@@ -168,6 +225,9 @@ fn sort(r: &Remote, looks: &mut Looks, paths: Vec<(PathBuf, Look)>) -> Work {
         }
         if look.moved && !lifted {
             work.moved.insert(rel.clone());
+        }
+        if look.verify && !lifted {
+            work.verify.insert(rel.clone());
         }
         if look.tree && is_dir && !rel.as_os_str().is_empty() {
             work.trees.push(rel);
@@ -240,33 +300,6 @@ fn newcomers(r: &Remote, source: &Root, looks: &mut Looks, work: &Work) -> Vec<P
     out
 }
 
-/// Files that took another's name by a rename the remote side did not make (two files swapped,
-/// say) may have the size and mtime of what REPLICA holds there, which rsync's quick check
-/// takes as the same file: they are to be compared by content.
-fn swapped(
-    r: &Remote,
-    looks: &mut Looks,
-    seen: &[(PathBuf, PathBuf)],
-    renames: &[Rename],
-    renamed: &[usize],
-) -> Vec<PathBuf> {
-    let moved: Vec<&Path> = renamed
-        .iter()
-        .filter_map(|&i| renames.get(i))
-        .map(|m| m.to.as_path())
-        .collect();
-    let mut suspects: Vec<PathBuf> = seen
-        .iter()
-        .flat_map(|(from, to)| [from, to])
-        .filter(|p| !moved.contains(&p.as_path()))
-        .filter(|p| looks.kind(p) == Some(Kind::File) && wanted(r, p, false))
-        .cloned()
-        .collect();
-    suspects.sort();
-    suspects.dedup();
-    suspects
-}
-
 /// What the run loop is to do after a batch that went as `went`.
 fn outcome(r: &mut Remote, looks: &mut Looks, went: Went, work: Work) -> Outcome {
     let mut outcome = Outcome::default();
@@ -318,13 +351,4 @@ fn outcome(r: &mut Remote, looks: &mut Looks, went: Went, work: Work) -> Outcome
         }
     }
     outcome
-}
-
-/// Whether a batch's path is mirrored at all: not one of foldersync's own, not excluded.
-pub fn wanted(r: &Remote, rel: &Path, is_dir: bool) -> bool {
-    let own = &r.settings.own;
-    !own.in_source(rel)
-        && !own.in_replica(rel)
-        && !r.backup_in.as_ref().is_some_and(|b| rel.starts_with(b))
-        && !r.settings.filter.excludes_path(rel, is_dir)
 }

@@ -10,6 +10,7 @@ use log::{debug, info};
 use super::probe::{self, Make};
 use super::rsync::Ended;
 use super::run::raced;
+use super::send::Went;
 use super::{Remote, MAX_BACKOFF};
 use crate::replica::{Batch, Look, Outcome, Replica, RootState};
 use crate::root::Root;
@@ -154,6 +155,19 @@ impl Replica for Remote {
         self.mounts.know(mounts);
     }
 
+    fn proof(&self) -> crate::state::Proof {
+        self.proof.record()
+    }
+
+    fn keep_record(
+        &mut self,
+        state: Option<&crate::state::State>,
+        recorded: Option<&crate::state::Record>,
+    ) {
+        let write = !self.settings.dry_run;
+        self.proof.keep(state, recorded, write);
+    }
+
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
         self.pass_beside_mounts(source, stats)
     }
@@ -216,29 +230,51 @@ impl Remote {
     }
 
     /// One run over the whole replica (a full pass, or one tried again because it failed):
-    /// `rsync -r --delete`. Everything held or settling goes with it. A run that failed before
-    /// its end (a full remote disk stops rsync at the file that did not fit, and nothing sorted
-    /// after it is sent) leaves the whole replica to be tried again.
+    /// `rsync -r --delete`, then the files its quick check may have passed over compared by
+    /// content (see [`super::suspects::after_pass`]). Everything held or settling goes with it.
+    /// A run that failed before its end (a full remote disk stops rsync at the file that did
+    /// not fit, and nothing sorted after it is sent) leaves the whole replica to be tried again.
     pub(super) fn whole(&mut self, source: &Root, stats: &Stats, repeat: bool) -> Outcome {
         self.held.clear();
         self.settling.clear();
-        self.sent.clear();
+        let sent = std::mem::take(&mut self.sent);
+        let mark = super::proof::mark_at(std::time::SystemTime::now());
         let root = super::send::root_look(self, source);
         let root_mtime = source.dir.stat().ok().map(|m| m.mtime);
-        // Its removals refused, the pass did not send the root (see [`super::bound`]).
+        // Its removals refused, the pass did not send the root, nor what it would have
+        // replaced (see [`super::bound`]): REPLICA is not yet SOURCE's copy.
         let (report, refused) = self.whole_run(source, stats);
+        let held_back = Outcome {
+            held_back: refused,
+            ..Outcome::default()
+        };
         if let Some(n) = report.files {
             stats.add_n(Count::Checked, n);
         }
         if self.ended(&report, stats, repeat) {
             self.content = self.content || report.files.is_some_and(|n| n > 1);
-            if !self.settings.dry_run && !refused {
+            if self.settings.dry_run {
+                return held_back;
+            }
+            if !refused {
                 self.root_sent = root;
                 self.root_mtime = root_mtime;
             }
-            return Outcome {
-                held_back: refused,
-                ..Outcome::default()
+            return match self.compare_after_pass(source, &sent, &report.copied, stats, repeat) {
+                Went::Through => {
+                    if !refused {
+                        self.proof.passed(mark);
+                    }
+                    held_back
+                }
+                // Files changed while they were compared (the watcher brings them), or the
+                // replica was lost or the run stopped (a pass follows when it is back): the
+                // next pass compares again what this one could not.
+                Went::Partly { raced: true } | Went::Lost => held_back,
+                Went::Partly { raced: false } => Outcome {
+                    held_back: refused,
+                    ..Self::failed_pass()
+                },
             };
         }
         let retry = match report.ended {
@@ -250,14 +286,47 @@ impl Remote {
             Ended::Partial if raced(&report) => false,
             _ => true,
         };
+        let mut outcome = if retry {
+            Self::failed_pass()
+        } else {
+            Outcome::default()
+        };
+        outcome.held_back = refused || !matches!(report.ended, Ended::Partial);
+        outcome
+    }
+
+    /// A pass to be tried again as a whole.
+    fn failed_pass() -> Outcome {
         Outcome {
-            failed: if retry {
-                vec![(PathBuf::new(), Look::TREE)]
-            } else {
-                Vec::new()
-            },
-            held_back: refused || !matches!(report.ended, Ended::Partial),
+            failed: vec![(PathBuf::new(), Look::TREE)],
             ..Outcome::default()
         }
+    }
+
+    /// The pass's comparison by content (none with `--checksum`, which compared everything).
+    fn compare_after_pass(
+        &mut self,
+        source: &Root,
+        sent: &std::collections::HashMap<PathBuf, super::work::Sent>,
+        copied: &std::collections::HashSet<PathBuf>,
+        stats: &Stats,
+        repeat: bool,
+    ) -> Went {
+        if self.settings.checksum {
+            return Went::Through;
+        }
+        let files = super::suspects::after_pass(self, source, sent, copied);
+        if self.stop.is_set() {
+            return Went::Lost;
+        }
+        if files.is_empty() {
+            return Went::Through;
+        }
+        debug!(
+            "the pass compares {} files by content (changed since the last pass, or in \
+             directories not proven yet)",
+            files.len()
+        );
+        super::send::compare(self, source, &files, stats, repeat, None)
     }
 }

@@ -29,6 +29,7 @@ pub mod machine;
 mod mounts;
 mod pair;
 mod probe;
+mod proof;
 mod rsync;
 mod run;
 mod script;
@@ -37,6 +38,8 @@ mod source;
 pub mod spec;
 mod ssh;
 mod survey;
+mod suspects;
+mod work;
 mod written;
 
 use std::collections::HashMap;
@@ -126,9 +129,11 @@ pub struct Remote {
     /// of the root sets its times that way rather than by listing it (see [`send`]).
     touch: bool,
     /// What of SOURCE's root (all but its times) the last run that listed the root sent.
-    root_sent: Option<send::RootLook>,
+    root_sent: Option<work::RootLook>,
     /// The files and symlinks runs that went through sent, as SOURCE had them then.
-    sent: HashMap<PathBuf, batch::Sent>,
+    sent: HashMap<PathBuf, work::Sent>,
+    /// What rsync's quick check is not trusted with (see [`proof`]).
+    proof: proof::Proof,
     /// SOURCE's root mtime that REPLICA's root was last given (by a run that went through).
     root_mtime: Option<crate::dir::Stamp>,
     /// A batch of only the root's times was left for a moment (see [`send::plan_root`]).
@@ -215,6 +220,7 @@ impl Remote {
             touch: false,
             root_sent: None,
             sent: HashMap::new(),
+            proof: Default::default(),
             root_mtime: None,
             root_waited: false,
             touch_after: Default::default(),

@@ -71,6 +71,9 @@ pub struct Report {
     pub files: Option<u64>,
     /// The renames the remote side made (their numbers), filled in by the caller.
     pub renamed: Vec<usize>,
+    /// The files whose data rsync sent (their bytes are SOURCE's once the run went through),
+    /// filled in by the caller.
+    pub copied: std::collections::HashSet<PathBuf>,
 }
 
 /// One rsync invocation, with everything but its changes' handling.
@@ -138,6 +141,7 @@ impl Run<'_> {
                     errors: vec![format!("cannot run rsync: {e}")],
                     files: None,
                     renamed: Vec::new(),
+                    copied: Default::default(),
                 }
             }
         };
@@ -203,6 +207,7 @@ impl Run<'_> {
             errors: said.errors,
             files: said.files,
             renamed: Vec::new(),
+            copied: Default::default(),
         }
     }
 

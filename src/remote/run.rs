@@ -59,11 +59,17 @@ impl Remote {
         };
         let split = |name: &Path, target: &Path, hard: bool| agrees(source, name, target, hard);
         let mut renamed = Vec::new();
+        let mut copied = std::collections::HashSet::new();
         let mut written = Written::new(!dry);
         let mut report = self
             .invocation(args, stdin, renames, self.touch_after.take(), &split)
             .go(&self.stop, |event| match event {
-                Event::Change(change) => written.sent(change).into_iter().for_each(say),
+                Event::Change(change) => {
+                    if let itemize::Change::Copied { rel, .. } = &change {
+                        copied.insert(rel.clone());
+                    }
+                    written.sent(change).into_iter().for_each(say)
+                }
                 Event::Wrote(change) => written.wrote(change).into_iter().for_each(say),
                 Event::ReceiverMute => written.unconfirmed().into_iter().for_each(say),
                 Event::Skipped(rel) => warn!(
@@ -93,6 +99,7 @@ impl Remote {
             debug!("rsync sent, but the remote side did not write: {change}");
         }
         report.renamed = renamed;
+        report.copied = copied;
         report
     }
 
@@ -314,6 +321,7 @@ mod tests {
             errors: errors.iter().map(|e| e.to_string()).collect(),
             files: None,
             renamed: Vec::new(),
+            copied: Default::default(),
         }
     }
 

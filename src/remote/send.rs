@@ -8,31 +8,24 @@
 //! what was sent before: the guard sets its mtime once rsync is done. Where it is listed, filter
 //! rules let through only the root's entries the list names.
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::batch::Work;
 use super::filters::{include_rules, literal};
 use super::rsync::{nul_list, Report};
 use super::script::Rename;
 use super::source::list_name;
+use super::work::{RootLook, Work};
 use super::Remote;
-use crate::dir::xattr::{self, Xattrs};
+use crate::dir::xattr;
 use crate::root::Root;
 use crate::stats::Stats;
 
 /// Past this many root entries in one list, the root's entries are not named one by one: the
 /// run sends them all (as many changed, that costs little more).
 const MAX_ROOT_RULES: usize = 1000;
-
-/// What of SOURCE's root a run that lists it sends, besides its times.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootLook {
-    perm: u32,
-    owner: Option<(u32, u32)>,
-    xattrs: Option<Xattrs>,
-}
 
 /// What of SOURCE's root a run that lists it would send now; `None` if it cannot be read.
 pub fn root_look(r: &Remote, source: &Root) -> Option<RootLook> {
@@ -133,8 +126,17 @@ fn went(r: &mut Remote, report: &Report, stats: &Stats, repeat: bool) -> Went {
     }
 }
 
-/// Sends a batch's work, with its renames made first; returns how it went and which renames
-/// the remote side made.
+/// What the runs of a batch did.
+#[derive(Debug)]
+pub struct Done {
+    pub went: Went,
+    /// The renames the remote side made (their numbers).
+    pub renamed: Vec<usize>,
+    /// The files whose data rsync sent.
+    pub copied: HashSet<PathBuf>,
+}
+
+/// Sends a batch's work, with its renames made first.
 pub fn send(
     r: &mut Remote,
     source: &Root,
@@ -142,7 +144,7 @@ pub fn send(
     renames: &[Rename],
     stats: &Stats,
     repeat: bool,
-) -> (Went, Vec<usize>) {
+) -> Done {
     if r.files_from {
         by_list(r, source, work, renames, stats, repeat)
     } else {
@@ -150,7 +152,9 @@ pub fn send(
     }
 }
 
-/// Files compared by content (`--checksum`) rather than by size and mtime.
+/// Files compared by content (`--checksum`) rather than by size and mtime. What this run
+/// writes in the root changes the root's times: `touch` (the batch's) sets them again, or the
+/// remote `touch` does with SOURCE's, or else the root is listed.
 pub fn compare(
     r: &mut Remote,
     source: &Root,
@@ -159,6 +163,19 @@ pub fn compare(
     repeat: bool,
     touch: Option<crate::dir::Stamp>,
 ) -> Went {
+    let in_root = files
+        .iter()
+        .any(|p| p.parent().is_some_and(|d| d.as_os_str().is_empty()));
+    let touch = match touch {
+        None if in_root && r.touch && !r.settings.dry_run => {
+            source.dir.stat().ok().map(|m| m.mtime)
+        }
+        touch => touch,
+    };
+    let mut files = files.to_vec();
+    if in_root && touch.is_none() && !files.iter().any(|p| p.as_os_str().is_empty()) {
+        files.push(PathBuf::new());
+    }
     let list = nul_list(
         files
             .iter()
@@ -173,9 +190,7 @@ pub fn compare(
         "--from0",
         "--ignore-missing-args",
     ];
-    let rules = root_rules(files);
-    // What this run writes changes its directories' times after the batch's last run set the
-    // root's: it sets them again.
+    let rules = root_rules(&files);
     r.touch_after.set(touch);
     let report = r.run(source, &extra, &rules, Some(list), &[], stats);
     went(r, &report, stats, repeat)
@@ -217,10 +232,13 @@ fn by_list(
     renames: &[Rename],
     stats: &Stats,
     repeat: bool,
-) -> (Went, Vec<usize>) {
+) -> Done {
     let mut renames = renames;
-    let mut went = Went::Through;
-    let mut renamed = Vec::new();
+    let mut done = Done {
+        went: Went::Through,
+        renamed: Vec::new(),
+        copied: HashSet::new(),
+    };
     // The trees first: a directory made by the run with recursion changes its parent's times,
     // which the run without recursion, listing the parent, then sets.
     let runs: [(&[PathBuf], &[&str]); 2] =
@@ -254,15 +272,16 @@ fn by_list(
             extra.retain(|a| *a != "--delete");
             extra.push("--ignore-missing-args");
         }
-        let report = r.run(source, &extra, &rules, Some(list), renames, stats);
-        renamed.extend(report.renamed.iter().copied());
+        let mut report = r.run(source, &extra, &rules, Some(list), renames, stats);
+        done.renamed.extend(report.renamed.iter().copied());
+        done.copied.extend(std::mem::take(&mut report.copied));
         renames = &[];
-        went = went.worse(self::went(r, &report, stats, repeat));
-        if let Went::Lost = went {
-            return (went, renamed);
+        done.went = done.went.worse(went(r, &report, stats, repeat));
+        if let Went::Lost = done.went {
+            return done;
         }
     }
-    (went, renamed)
+    done
 }
 
 fn by_filters(
@@ -272,7 +291,7 @@ fn by_filters(
     renames: &[Rename],
     stats: &Stats,
     repeat: bool,
-) -> (Went, Vec<usize>) {
+) -> Done {
     let rules = include_rules(&work.entries, &work.trees);
     let mut extra = vec!["-r", "--force", "--from0", "--include-from=-"];
     let moved: Vec<&Path> = renames.iter().map(|m| m.from.as_path()).collect();
@@ -286,8 +305,11 @@ fn by_filters(
         extra.push("--delete");
     }
     let report = r.run(source, &extra, &[], Some(rules), renames, stats);
-    let went = went(r, &report, stats, repeat);
-    (went, report.renamed)
+    Done {
+        went: went(r, &report, stats, repeat),
+        renamed: report.renamed,
+        copied: report.copied,
+    }
 }
 
 #[cfg(test)]

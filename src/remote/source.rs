@@ -70,6 +70,10 @@ impl<'a> Looks<'a> {
         meta
     }
 
+    pub fn source(&self) -> &'a Root {
+        self.source
+    }
+
     pub fn kind(&mut self, rel: &Path) -> Option<Kind> {
         self.meta(rel).map(|m| m.kind)
     }

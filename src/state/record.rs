@@ -42,6 +42,24 @@ pub struct Record {
     /// temporary file one of them left is a leftover, not data.
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// What a remote REPLICA's passes compared by content (see [`Proof`]).
+    #[serde(default)]
+    pub proof: Proof,
+}
+
+/// What rsync's quick check (size and mtime) is not trusted with on a remote REPLICA, kept
+/// between runs (see `remote::proof`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// When the last full pass that went through began (seconds and nanoseconds, this
+    /// machine's clock, less a margin): a SOURCE file whose ctime is earlier had not changed
+    /// since then, and that pass left REPLICA's copy as SOURCE has it.
+    #[serde(default)]
+    pub since: Option<(i64, u32)>,
+    /// Directories REPLICA holds by a rename found by looking (or that came into SOURCE whole
+    /// from elsewhere), whose files are still to be compared by content.
+    #[serde(default, with = "set")]
+    pub unproven: BTreeSet<PathBuf>,
 }
 
 /// How many runs' tokens a record keeps.
@@ -195,5 +213,23 @@ mod tests {
         record.add_token(&format!("{:016x}", 39));
         assert_eq!(record.tokens.len(), TOKENS);
         assert_eq!(record.tokens.last().unwrap(), &format!("{:016x}", 39));
+    }
+
+    /// A record written before the proof was kept reads as one without it.
+    #[test]
+    fn an_older_record_has_no_proof() {
+        let old = r#"{"source": "/s", "replica": "/r", "replica_id": null, "mirrored": true}"#;
+        let record: Record = serde_json::from_str(old).unwrap();
+        assert_eq!(record.proof, Proof::default());
+        let odd = PathBuf::from(OsString::from_vec(b"app-\xff".to_vec()));
+        let kept = Record {
+            proof: Proof {
+                since: Some((1, 2)),
+                unproven: [odd, PathBuf::from("app")].into(),
+            },
+            ..Record::default()
+        };
+        let json = serde_json::to_string(&kept).unwrap();
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), kept);
     }
 }

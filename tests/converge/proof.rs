@@ -193,3 +193,26 @@ fn a_swap_of_two_future_dated_files_while_stopped() {
     env.once_ok();
     env.assert_mirrored();
 }
+
+/// A large file renamed while watching is proven aside (orphans/aside.rs); rewritten in place
+/// meanwhile, same size and mtime, the arrival must not take REPLICA's old bytes on the strength
+/// of a comparison made before the rewrite.
+#[test]
+fn a_large_file_rewritten_while_its_rename_is_proven_aside() {
+    use std::io::{Seek, SeekFrom, Write};
+    let env = Env::new();
+    let big = env.src.join("big");
+    dated_file(&big, 64 << 20, 7, Y1980);
+    let mut run = watching(&env, &[]);
+    fs::rename(&big, env.src.join("big2")).unwrap();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(env.src.join("big2"))
+        .unwrap();
+    f.seek(SeekFrom::End(-1)).unwrap();
+    f.write_all(b"!").unwrap();
+    drop(f);
+    set_mtime(env.src.join("big2"), Y1980);
+    converges(&env, QUICK);
+    run.stop();
+}

@@ -14,6 +14,7 @@ mod fidelity;
 mod guards;
 mod honest;
 mod mounts;
+mod quick;
 mod roots;
 
 use crate::util::sshd::{self, Sshd};

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::super::apply::Run;
-use super::super::node::Node;
+use super::super::dir_pair::DirPair;
+use super::super::round::Round;
 use super::{CopyProgress, Failure};
 use crate::dir::copy::{self as data, DataError};
 use crate::dir::{self, Kind, Meta};
@@ -20,13 +20,13 @@ use crate::dir::{self, Kind, Meta};
 /// both); they are copied whole instead.
 pub const VERIFY_AT_MOST: u64 = 64 << 20;
 
-impl Run<'_> {
+impl Round<'_> {
     /// Appends what `input` (as `before` describes it) gained since REPLICA's copy `dst` was made.
     /// `None` when the file did not simply grow, or the copy is not its beginning: then it is
     /// copied as usual.
     pub(super) fn append(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         (input, before): (&File, &Meta),

@@ -17,9 +17,10 @@ use log::{debug, warn};
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-use super::apply::Run;
-use super::done::Done;
-use super::node::Node;
+use super::change::Change;
+use super::dir_pair::DirPair;
+use super::orphans::Claim;
+use super::round::Round;
 use crate::dir::copy::{self as data, DataError};
 use crate::dir::lease::{self, Lease};
 use crate::dir::{self, xattr, Id, Kind, Meta};
@@ -44,7 +45,7 @@ pub(super) struct Copied {
     open: bool,
 }
 
-/// What became of a file [`Run::copy`] was asked to copy.
+/// What became of a file [`Round::copy`] was asked to copy.
 enum After {
     /// Copied, or given up on (vanished, failed, kept changing).
     Finished,
@@ -65,7 +66,7 @@ pub(super) struct How {
     dst: Option<Meta>,
 }
 
-impl Run<'_> {
+impl Round<'_> {
     /// Copies one file into place. `opened` is the source already opened (and looked at) by
     /// the caller, for the first try; `dst` what REPLICA holds there. A file that is open for
     /// writing waits for its writer (the watcher sees the close); one that stays open is copied
@@ -74,7 +75,7 @@ impl Run<'_> {
     /// becomes a hard link instead.
     pub fn copy(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         update: bool,
@@ -102,10 +103,10 @@ impl Run<'_> {
         }
     }
 
-    /// [`Run::copy`]'s tries: what became of the file.
+    /// [`Round::copy`]'s tries: what became of the file.
     fn copy_tries(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         update: bool,
@@ -139,8 +140,16 @@ impl Run<'_> {
                 return After::Finished;
             }
             // Its earlier self, renamed in REPLICA, if its bytes prove it.
-            if tries == 1 && self.claim_file(node, name, rel, (&input, &before), update) {
-                return After::Finished;
+            if tries == 1 {
+                match self.claim_file(node, name, rel, (&input, &before), update) {
+                    Claim::Claimed => return After::Finished,
+                    Claim::Waiting => {
+                        let due = Instant::now() + super::orphans::aside::POLL;
+                        crate::lock(&self.busy_retries).push((rel.to_path_buf(), due));
+                        return After::Waiting;
+                    }
+                    Claim::No => {}
+                }
             }
             let how = How { update, force, dst };
             match self.copy_once(node, name, rel, how, &input, &before) {
@@ -150,7 +159,7 @@ impl Run<'_> {
                             self.links.settle(before.id, replica, true);
                         }
                     }
-                    self.note(Done::Copied {
+                    self.note(Change::Copied {
                         rel,
                         bytes: done.bytes,
                         update,
@@ -223,7 +232,7 @@ impl Run<'_> {
     /// Opens the source file and takes its metadata.
     pub(super) fn open_source(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
     ) -> Result<(File, Meta), Failure> {
@@ -250,7 +259,7 @@ impl Run<'_> {
     /// waits, unless `force`), or opens it meanwhile (then the copy is dropped).
     fn copy_once(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         How {
@@ -384,7 +393,7 @@ impl Run<'_> {
 
     /// Sets the attributes of the copy just renamed into place at `rel` (REPLICA's inode
     /// `replica`) again, from SOURCE's file as it is now (they changed while it was copied).
-    fn restamp(&self, node: &Node, name: &OsStr, rel: &Path, input: &File, replica: Id) {
+    fn restamp(&self, node: &DirPair, name: &OsStr, rel: &Path, input: &File, replica: Id) {
         let (Some(dst), Ok(mut src)) = (node.dst.as_ref(), dir::meta_of(input)) else {
             return;
         };
@@ -449,7 +458,7 @@ impl Run<'_> {
         &self,
         output: &File,
         meta: &Meta,
-        node: &Node,
+        node: &DirPair,
         want: Option<xattr::Xattrs>,
         (made, owned, rel): (u32, Owned, &Path),
     ) -> std::io::Result<()> {

@@ -5,7 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 
-use super::super::apply::Run;
+use super::super::round::Round;
 use crate::dir::copy::{self as data, Progress};
 use crate::dir::lease;
 use crate::dir::{Dir, Meta};
@@ -25,7 +25,7 @@ pub(in crate::mirror) enum Failure {
 
 /// The copy's link to the run: the stop flag, the progress line, and the source's state.
 pub(in crate::mirror) struct CopyProgress<'r, 'a> {
-    pub(super) run: &'r Run<'a>,
+    pub(super) run: &'r Round<'a>,
     /// The source, while a read lease on it holds.
     pub(super) leased: Option<&'r File>,
     /// A writer has the source open, and the copy goes on anyway: changes do not stop it.

@@ -12,16 +12,16 @@ use std::fs::File;
 
 use crate::dir::compare;
 use crate::dir::{Dir, Id, Kind, Meta};
-use crate::mirror::apply::Run;
+use crate::mirror::change::Change;
 use crate::mirror::copy::TempGuard;
-use crate::mirror::done::Done;
-use crate::mirror::node::Node;
+use crate::mirror::dir_pair::DirPair;
+use crate::mirror::round::Round;
 use crate::replica::Look;
 
 /// At most this many other names are tried for a copy to adopt.
 const ADOPT_FROM: usize = 16;
 
-/// What [`Run::adopt`] found.
+/// What [`Round::adopt`] found.
 enum Adopted {
     /// This other name's copy is current: link to it.
     From(PathBuf),
@@ -31,13 +31,13 @@ enum Adopted {
     Nothing,
 }
 
-impl Run<'_> {
+impl Round<'_> {
     /// For a file with more than one link about to be copied: links it to the copy another of
     /// its names already has in REPLICA, or leaves it waiting for that copy (or for a search
     /// for its other names), instead of copying again. Returns whether the copy is skipped.
     pub(in crate::mirror) fn link_instead(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         (input, src): (&File, &Meta),
@@ -76,7 +76,7 @@ impl Run<'_> {
 
     /// Links `rel` to `to`'s copy, and gives it SOURCE's extended attributes: linking moved
     /// the copy's ctime, which would hide a change to them from later looks.
-    fn link_and_sync(&self, node: &Node, name: &OsStr, rel: &Path, to: &Path) {
+    fn link_and_sync(&self, node: &DirPair, name: &OsStr, rel: &Path, to: &Path) {
         if let Some(id) = self.link(node.dst.as_ref(), name, rel, to) {
             node.touch();
             self.sync_xattrs(node, name, Some(id));
@@ -86,7 +86,13 @@ impl Run<'_> {
     /// Finds another name of `src` whose copy in REPLICA is current, and makes it the run's
     /// leader for `src`. A batch that knows no other name looks in the same directory first
     /// (`ln a b` makes no event for `a`), and else asks for a search; a pass meets every name.
-    fn adopt(&self, (input, src): (&File, &Meta), rel: &Path, node: &Node, known: bool) -> Adopted {
+    fn adopt(
+        &self,
+        (input, src): (&File, &Meta),
+        rel: &Path,
+        node: &DirPair,
+        known: bool,
+    ) -> Adopted {
         let mut others = self.m.known.others(src.id, rel, ADOPT_FROM);
         if others.is_empty() && !self.full {
             others = siblings(node, src, rel);
@@ -151,7 +157,7 @@ impl Run<'_> {
         to: &Path,
     ) -> Option<Id> {
         if self.dry_run() {
-            self.note(Done::Linked { rel, to });
+            self.note(Change::Linked { rel, to });
             return Some(Id { dev: 0, ino: 0 });
         }
         let (Some(dir), Some(root), Some(to_parent), Some(to_name)) =
@@ -175,7 +181,7 @@ impl Run<'_> {
         });
         match made {
             Ok(linked) => {
-                self.note(Done::Linked { rel, to });
+                self.note(Change::Linked { rel, to });
                 Some(linked)
             }
             Err(e) => {
@@ -186,12 +192,12 @@ impl Run<'_> {
     }
 
     /// The new names whose other names were unknown: one search of SOURCE finds the other names
-    /// of all their inodes, and a second run places them (a link where another name's copy is
-    /// current, a copy otherwise).
-    pub(in crate::mirror) fn place_unplaced(&self) {
+    /// of all their inodes. Returns them, for the driver to place in a run of their own (a link
+    /// where another name's copy is current, a copy otherwise).
+    pub(in crate::mirror) fn unplaced(&self) -> Vec<(PathBuf, Look)> {
         let unplaced = self.links.take_unplaced();
         if unplaced.is_empty() || self.m.stop.is_set() {
-            return;
+            return Vec::new();
         }
         let wanted: HashSet<Id> = unplaced.iter().map(|(_, id)| *id).collect();
         let stop = || self.m.stop.is_set();
@@ -206,22 +212,16 @@ impl Run<'_> {
         }
         paths.sort_by(|a, b| a.0.cmp(&b.0));
         paths.dedup_by(|a, b| a.0 == b.0);
-        let mut run = Run::new(self.m, self.source, self.stats, false);
-        run.links_searched = true;
-        crate::mirror::walk::sync_paths(&run, &paths);
-        let rest = run.finish();
-        crate::lock(&self.retries_later).extend(rest.retry);
-        crate::lock(&self.failed).extend(rest.failed);
+        paths
     }
 
     /// The end of a run: the names that waited for their leader's copy are linked to it, and
-    /// where a leader's content was rewritten, every other known name follows. Returns the
-    /// directories whose entries changed, whose attributes (mtime) must be set again.
-    pub(in crate::mirror) fn finish_links(&self) -> Vec<PathBuf> {
-        let mut touched: HashSet<PathBuf> = HashSet::new();
+    /// where a leader's content was rewritten, every other known name follows. The directories
+    /// whose entries changed get their attributes (mtime) set again.
+    pub(in crate::mirror) fn finish_links(&self) {
         let (waiting, leaders) = self.links.take();
         let Some(root) = self.m.root_dir() else {
-            return Vec::new();
+            return;
         };
         let mut seen: HashSet<PathBuf> = waiting.iter().map(|(r, _)| r.clone()).collect();
         let mut todo: Vec<(PathBuf, Id)> = waiting;
@@ -269,15 +269,14 @@ impl Run<'_> {
                 continue;
             }
             if self.link(Some(&dir), name, &rel, &leader.rel).is_some() {
-                touched.insert(parent.to_path_buf());
+                self.settle.note(parent);
             }
         }
-        touched.into_iter().collect()
     }
 }
 
 /// The other names of `src` in `rel`'s own directory of SOURCE.
-fn siblings(node: &Node, src: &Meta, rel: &Path) -> Vec<PathBuf> {
+fn siblings(node: &DirPair, src: &Meta, rel: &Path) -> Vec<PathBuf> {
     /// More than this many entries, and the search at the batch's end is the cheaper way.
     const LOOK_AT_MOST: usize = 10_000;
     let (Some(dir), Some(parent)) = (&node.src, rel.parent()) else {

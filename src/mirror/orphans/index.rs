@@ -7,29 +7,19 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use super::super::apply::Run;
-use super::super::node::Node;
-use super::{names_of, Newcomer, Orphan, RENAME_MIN};
-use crate::dir::{Kind, Meta, Stamp};
+use super::super::dir_pair::DirPair;
+use super::super::round::Round;
+use super::{names_of, Index, Newcomer, Orphan, RENAME_MIN};
+use crate::dir::{Kind, Meta};
 use crate::replica::Look;
 
-/// A pass's orphans, indexed for matching.
-#[derive(Debug, Default)]
-pub struct Index {
-    pub orphans: Vec<Orphan>,
-    pub taken: Vec<bool>,
-    by_path: HashMap<PathBuf, usize>,
-    dirs: HashMap<Vec<OsString>, Vec<usize>>,
-    files: HashMap<(u64, Stamp), Vec<usize>>,
-}
-
-impl Run<'_> {
+impl Round<'_> {
     /// The end of a pass's first part: arrival directories take the orphan directories that
-    /// hold the same names, then the arrivals are made (files take their proven earlier selves
-    /// on the way), then the orphans nothing took are removed.
-    pub(in crate::mirror) fn reconcile(&self) {
+    /// hold the same names. Returns the arrivals, for the driver to walk (files take their proven
+    /// earlier selves on the way); then [`Round::reconciled`] removes what nothing took.
+    pub(in crate::mirror) fn reconcile(&self) -> Vec<(PathBuf, Look)> {
         if !self.full || !self.deferring.swap(false, Ordering::Relaxed) {
-            return;
+            return Vec::new();
         }
         let newcomers = std::mem::take(&mut *crate::lock(&self.newcomers));
         let orphans = std::mem::take(&mut *crate::lock(&self.orphans));
@@ -55,10 +45,12 @@ impl Run<'_> {
                 (n.rel, look)
             })
             .collect();
-        if !paths.is_empty() {
-            paths.sort_by(|a, b| a.0.cmp(&b.0));
-            super::super::walk::sync_paths(self, &paths);
-        }
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        paths
+    }
+
+    /// A pass's end, after its newcomers were walked: what nothing claimed is removed.
+    pub(in crate::mirror) fn reconciled(&self) {
         let Some(index) = crate::lock(&self.index).take() else {
             return;
         };
@@ -190,7 +182,7 @@ impl Run<'_> {
     }
 
     /// In a pass's second part: a new directory takes an orphan left from the first.
-    pub(super) fn claim_indexed_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> bool {
+    pub(super) fn claim_indexed_dir(&self, node: &DirPair, name: &OsStr, rel: &Path) -> bool {
         if self.deferring.load(Ordering::Relaxed) || crate::lock(&self.index).is_none() {
             return false;
         }

@@ -3,30 +3,33 @@
 //! copied, but only on proof: a file's bytes are compared ([`proof`]); a directory is taken by
 //! the names inside it (its files are reconciled afterwards as any others are); a symlink by its
 //! target. Where the candidates come from:
-//! - a rename the kernel reported in this batch: its old name ([`Run::expect`]);
+//! - a rename the kernel reported in this batch: its old name ([`Round::expect`]);
 //! - an entry the watcher saw moved away in an earlier batch, held a moment ([`HOLD`]);
 //! - in a pass, every orphan, kept to the pass's end and indexed ([`index`]), with the large
 //!   arrivals kept back until then (a photo folder reorganised while foldersync was stopped).
 //!
 //! What nothing claims is removed. Memory goes to the changes, not the tree.
 
+pub mod aside;
+pub mod found;
 mod held;
 mod index;
 mod proof;
 
+use found::forget_old;
+pub use found::{Expected, Index, Newcomer, Orphan};
 pub use held::Held;
-pub use index::Index;
+pub use proof::Claim;
 
-use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::apply::Run;
-use super::done::Done;
-use super::node::Node;
-use crate::dir::{Dir, Kind, Meta, Stamp};
+use super::change::Change;
+use super::dir_pair::DirPair;
+use super::round::Round;
+use crate::dir::{Dir, Kind, Meta};
 use crate::escape::rel as show;
 
 /// Files smaller than this are copied rather than searched for: a copy costs less.
@@ -37,36 +40,7 @@ pub const HOLD: Duration = Duration::from_secs(1);
 /// debounce): the event that explains it (a rename of its directory, say) is on its way.
 pub const HOLD_BRIEF: Duration = Duration::from_millis(100);
 
-/// A REPLICA entry whose name SOURCE lacks.
-#[derive(Debug, Clone)]
-pub struct Orphan {
-    pub rel: PathBuf,
-    pub kind: Kind,
-    pub size: u64,
-    pub mtime: Stamp,
-    /// A file inside an orphan directory, indexed so it can be found; it goes with its
-    /// directory if nothing claims it.
-    pub inside: bool,
-}
-
-/// A SOURCE entry new to REPLICA, kept to the end of a pass.
-#[derive(Debug, Clone)]
-pub struct Newcomer {
-    pub rel: PathBuf,
-    pub kind: Kind,
-}
-
-/// The renames the kernel reported in one batch, for files: the new name's earlier self is the
-/// old name, if the bytes agree. The old name is not removed before the new one had its chance.
-#[derive(Debug, Default)]
-pub struct Expected {
-    /// New name -> old name, until claimed.
-    by_new: HashMap<PathBuf, PathBuf>,
-    /// The old names, with how many new names expect them.
-    old: HashMap<PathBuf, usize>,
-}
-
-impl Run<'_> {
+impl Round<'_> {
     /// Whether renames may be looked for: there is a REPLICA to rename in (a dry run only
     /// reports them).
     pub(super) fn matching(&self) -> bool {
@@ -151,7 +125,7 @@ impl Run<'_> {
     /// that existed) for the end, when the orphans are known. Returns whether it was kept.
     pub(super) fn keep_newcomer(
         &self,
-        node: &Node,
+        node: &DirPair,
         rel: &Path,
         kind: Kind,
         meta: Option<&Meta>,
@@ -171,7 +145,7 @@ impl Run<'_> {
 
     /// A new directory about to be made takes an orphan directory that holds the same names
     /// (held by the watcher, or a pass's). Returns whether it did.
-    pub(super) fn claim_dir(&self, node: &Node, name: &OsStr, rel: &Path) -> bool {
+    pub(super) fn claim_dir(&self, node: &DirPair, name: &OsStr, rel: &Path) -> bool {
         if !self.matching() {
             return false;
         }
@@ -245,11 +219,12 @@ impl Run<'_> {
         if !renamed {
             return false;
         }
-        self.note(Done::Renamed {
+        self.note(Change::Renamed {
             from: &orphan.rel,
             to: rel,
         });
-        crate::lock(&self.touched).extend([from_parent.to_path_buf(), to_parent.to_path_buf()]);
+        self.settle.note(from_parent);
+        self.settle.note(to_parent);
         true
     }
 
@@ -273,15 +248,17 @@ impl Run<'_> {
     /// A dry run's rename: said, and recorded for the later looks of a watching dry run.
     fn rename_simulated(&self, orphan: &Orphan, rel: &Path, from: Option<&Dir>) -> bool {
         let name = orphan.rel.file_name().unwrap_or_default();
-        let Ok(Some(entry)) = super::overlay::stat(self, from, name, &orphan.rel) else {
+        let Ok(Some(entry)) =
+            super::dry_view::stat(self.m.dry_view.as_ref(), from, name, &orphan.rel)
+        else {
             return false;
         };
-        if let Some(overlay) = &self.m.overlay {
-            let mut overlay = crate::lock(overlay);
-            overlay.set(rel.to_path_buf(), super::overlay::Sim::Is(entry));
-            overlay.set(orphan.rel.clone(), super::overlay::Sim::Gone);
+        if let Some(view) = &self.m.dry_view {
+            let mut view = crate::lock(view);
+            view.set(rel.to_path_buf(), super::change::Would::Is(entry));
+            view.set(orphan.rel.clone(), super::change::Would::Gone);
         }
-        self.note(Done::Renamed {
+        self.note(Change::Renamed {
             from: &orphan.rel,
             to: rel,
         });
@@ -316,7 +293,7 @@ impl Run<'_> {
         if matches!(dir.stat_at(name), Ok(Some(m)) if m.kind == orphan.kind)
             && self.remove(Some(&dir), name, &orphan.rel, orphan.kind, false)
         {
-            crate::lock(&self.touched).push(parent.to_path_buf());
+            self.settle.note(parent);
         }
     }
 
@@ -332,21 +309,17 @@ impl Run<'_> {
     }
 }
 
-fn forget_old(old: &mut HashMap<PathBuf, usize>, from: &Path) {
-    if let Some(n) = old.get_mut(from) {
-        *n -= 1;
-        if *n == 0 {
-            old.remove(from);
-        }
-    }
-}
-
 impl super::Mirror {
     /// Removes the orphans the watcher held whose time is up (and that nothing claimed), and
     /// says when the next one is due.
-    pub(super) fn expire_held(&self, run: &Run, now: Instant) -> Option<Instant> {
+    pub(super) fn expire_held(&self, run: &Round, now: Instant) -> Option<Instant> {
         let due = crate::lock(&self.held).due(now);
         for orphan in due {
+            // Under comparison with an arrival: it stays until the comparison ends.
+            if crate::lock(&self.aside).busy_with(&orphan.rel) {
+                crate::lock(&self.held).hold(orphan, now + aside::POLL, None);
+                continue;
+            }
             run.remove_orphan(&orphan);
         }
         crate::lock(&self.held).next()

@@ -9,41 +9,78 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::path::Path;
 
+use super::aside::{self, Known};
 use super::{Orphan, RENAME_MIN};
 use crate::dir::compare::{self, Compared};
-use crate::dir::{Kind, Meta};
-use crate::mirror::apply::Run;
-use crate::mirror::node::Node;
+use crate::dir::{Id, Kind, Meta};
+use crate::mirror::dir_pair::DirPair;
+use crate::mirror::round::Round;
 
-impl Run<'_> {
+/// What became of an arrival's search for its earlier self.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Found and renamed into place.
+    Claimed,
+    /// None proven: it is copied.
+    No,
+    /// A comparison runs aside (see [`super::aside`]): the arrival waits for it.
+    Waiting,
+}
+
+/// Whether a candidate is proven.
+enum Proven {
+    Same(Id),
+    Not,
+    Waiting,
+}
+
+impl Round<'_> {
     /// Takes a proven earlier self of the file `name` (at `rel`, SOURCE's `input` with `src`)
     /// instead of copying it; over REPLICA's file if `update`. Then sets what differs of its
-    /// attributes. Returns whether it did.
+    /// attributes.
     pub(in crate::mirror) fn claim_file(
         &self,
-        node: &Node,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         (input, src): (&File, &Meta),
         update: bool,
-    ) -> bool {
+    ) -> Claim {
         if !self.matching() {
-            return false;
+            return Claim::No;
         }
         for candidate in self.candidates(rel, src) {
             if self.m.stop.is_set() {
-                return false;
+                return Claim::No;
             }
-            let Some(id) = self.proven(&candidate, input, src) else {
-                continue;
+            let id = match self.proven(&candidate, rel, input, src) {
+                Proven::Same(id) => id,
+                Proven::Not => continue,
+                Proven::Waiting => {
+                    self.keep_for_proof(&candidate);
+                    return Claim::Waiting;
+                }
             };
             if self.rename_orphan(&candidate, rel, update) {
                 self.taken(&candidate);
                 self.settle_claimed(node, name, rel, src, id);
-                return true;
+                return Claim::Claimed;
             }
         }
-        false
+        Claim::No
+    }
+
+    /// A candidate under comparison aside stays until the comparison ends: the old name of a
+    /// reported rename, removed at the batch's end otherwise, is held instead.
+    fn keep_for_proof(&self, candidate: &Orphan) {
+        let mut left = crate::lock(&self.left);
+        let Some(i) = left.iter().position(|o| o.rel == candidate.rel) else {
+            return;
+        };
+        let orphan = left.remove(i);
+        drop(left);
+        let until = std::time::Instant::now() + super::HOLD + self.m.hold_extra;
+        crate::lock(&self.m.held).hold(orphan, until, None);
     }
 
     /// Who may be `rel`'s earlier self, most likely first: the old name of a reported rename,
@@ -91,41 +128,61 @@ impl Run<'_> {
         })
     }
 
-    /// Whether REPLICA's `candidate` holds exactly the bytes of SOURCE's `input` (as `src`
-    /// describes it), compared while no writer touches `input` (a read lease, where one can be
-    /// had): the candidate's inode if so.
-    fn proven(&self, candidate: &Orphan, input: &File, src: &Meta) -> Option<crate::dir::Id> {
-        let root = self.m.root_dir()?;
-        let (parent, name) = (candidate.rel.parent()?, candidate.rel.file_name()?);
-        let theirs = root
-            .open_beneath(parent)
-            .and_then(|d| d.open_file(name))
-            .ok()?;
-        let meta = crate::dir::meta_of(&theirs).ok()?;
-        if meta.size != src.size || meta.kind != Kind::File {
-            return None;
-        }
+    /// Whether REPLICA's `candidate` holds exactly the bytes of SOURCE's `input` at `rel` (as
+    /// `src` describes it), compared while no writer touches `input` (a read lease, where one
+    /// can be had); a large file in watch mode is compared aside.
+    fn proven(&self, candidate: &Orphan, rel: &Path, input: &File, src: &Meta) -> Proven {
+        let Some(root) = self.m.root_dir() else {
+            return Proven::Not;
+        };
+        let (Some(parent), Some(name)) = (candidate.rel.parent(), candidate.rel.file_name()) else {
+            return Proven::Not;
+        };
+        let Ok(theirs) = root.open_beneath(parent).and_then(|d| d.open_file(name)) else {
+            return Proven::Not;
+        };
+        let Ok(meta) = crate::dir::meta_of(&theirs) else {
+            return Proven::Not;
+        };
         // Not a file with names of its own elsewhere: renaming it would carry them along, and
         // setting its attributes would change theirs.
-        if meta.nlink > 1 {
-            return None;
+        if meta.size != src.size || meta.kind != Kind::File || meta.nlink > 1 {
+            return Proven::Not;
         }
+        if self.m.opts.requeue && !self.full && src.size >= aside::ASIDE_MIN {
+            let asked = crate::lock(&self.m.aside).ask(
+                (rel, input, src),
+                (&candidate.rel, theirs, &meta),
+                &self.m.stop,
+            );
+            match asked {
+                Known::Same => return Proven::Same(meta.id),
+                Known::Differ => return Proven::Not,
+                Known::Running => return Proven::Waiting,
+                Known::InLine => {
+                    let Ok(again) = root.open_beneath(parent).and_then(|d| d.open_file(name))
+                    else {
+                        return Proven::Not;
+                    };
+                    return self.compare_in_line(input, src, &again, &meta);
+                }
+            }
+        }
+        self.compare_in_line(input, src, &theirs, &meta)
+    }
+
+    fn compare_in_line(&self, input: &File, src: &Meta, theirs: &File, meta: &Meta) -> Proven {
         let stop = || self.m.stop.is_set();
-        let same = compare::same_data_undisturbed(input, src, &theirs, &stop);
-        matches!(same, Ok(Compared::Same)).then_some(meta.id)
+        match compare::same_data_undisturbed(input, src, theirs, &stop) {
+            Ok(Compared::Same) => Proven::Same(meta.id),
+            _ => Proven::Not,
+        }
     }
 
     /// The file just renamed into place at `rel` gets what differs of SOURCE's attributes, and
     /// its extended attributes (the candidate's may differ; its ctime moved with the rename, so
     /// no later look would compare them).
-    fn settle_claimed(
-        &self,
-        node: &Node,
-        name: &OsStr,
-        rel: &Path,
-        src: &Meta,
-        id: crate::dir::Id,
-    ) {
+    fn settle_claimed(&self, node: &DirPair, name: &OsStr, rel: &Path, src: &Meta, id: Id) {
         if self.dry_run() {
             return;
         }

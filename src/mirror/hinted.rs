@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use log::warn;
 
-use super::node::Node;
-use super::overlay;
+use super::dir_pair::DirPair;
+use super::dry_view;
 use super::walk::Walk;
 use crate::dir;
 use crate::escape::rel as show;
@@ -23,7 +23,7 @@ use crate::stats::Count;
 struct Cache<'r> {
     /// The parent directory of the previous path, kept open while the next paths share it
     /// (the watcher's paths come sorted, so a burst in one directory opens it once).
-    parent: Option<(PathBuf, Arc<Node<'r>>)>,
+    parent: Option<(PathBuf, Arc<DirPair<'r>>)>,
     /// The directories being mirrored as a whole (a missing ancestor, a tree look): the paths
     /// below them are theirs, and looking at them too would race with their walk.
     whole: Vec<PathBuf>,
@@ -40,6 +40,9 @@ pub fn start<'r>(walk: &Walk<'_, 'r>, paths: &[(PathBuf, Look)]) {
             continue;
         }
         sync_path(walk, rel, *look, &mut cache);
+    }
+    if let Some((_, node)) = cache.parent.take() {
+        walk.run.dir_done(&node);
     }
 }
 
@@ -62,7 +65,7 @@ fn sync_path<'r>(walk: &Walk<'_, 'r>, rel: &Path, look: Look, cache: &mut Cache<
         },
         None => None,
     };
-    let dst = match overlay::stat(run, node.dst.as_ref(), name, rel) {
+    let dst = match dry_view::stat(run.m.dry_view.as_ref(), node.dst.as_ref(), name, rel) {
         Ok(entry) => entry.map(|e| e.kind),
         Err(e) => return run.fail(run.dst_err("stat", rel, e)),
     };
@@ -88,12 +91,14 @@ fn root(walk: &Walk<'_, '_>, look: Look) {
         Ok(d) => d,
         Err(e) => return run.fail(run.dst_err("open", "", e).tree()),
     };
-    let Ok(node) = Node::new(run, PathBuf::new(), Some(src), dst) else {
+    let Some(node) = run.pair(PathBuf::new(), Some(src), dst) else {
         return;
     };
+    let node = Arc::new(node);
     if look.tree {
-        walk.walk(Arc::new(node));
+        walk.walk(&node);
     }
+    run.dir_done(&node);
 }
 
 /// Opens the parent directory `rel` on both sides (or takes it from the cache). When SOURCE's
@@ -103,7 +108,7 @@ fn parent_node<'r>(
     walk: &Walk<'_, 'r>,
     rel: &Path,
     cache: &mut Cache<'r>,
-) -> Option<Arc<Node<'r>>> {
+) -> Option<Arc<DirPair<'r>>> {
     if let Some((path, node)) = cache.parent.as_ref() {
         if path == rel {
             return Some(Arc::clone(node));
@@ -141,7 +146,7 @@ fn parent_node<'r>(
             }
         },
     };
-    let mut node = Node::new(run, rel.to_path_buf(), Some(src), dst).ok()?;
+    let mut node = run.pair(rel.to_path_buf(), Some(src), dst)?;
     if let Some(why) = run.foreign(&node) {
         warn!("{} is left alone: {why}", show(rel));
         run.stats.add(Count::Error);
@@ -153,12 +158,16 @@ fn parent_node<'r>(
         return None;
     }
     let node = Arc::new(node);
-    cache.parent = Some((rel.to_path_buf(), Arc::clone(&node)));
+    if let Some((_, done)) = cache.parent.replace((rel.to_path_buf(), Arc::clone(&node))) {
+        run.dir_done(&done);
+    }
     Some(node)
 }
 
 fn sync_ancestor<'r>(walk: &Walk<'_, 'r>, rel: &Path, cache: &mut Cache<'r>) {
-    cache.parent = None;
+    if let Some((_, done)) = cache.parent.take() {
+        walk.run.dir_done(&done);
+    }
     sync_path(walk, rel, Look::TREE, cache);
 }
 

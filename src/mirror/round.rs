@@ -1,15 +1,16 @@
-//! Carrying out what [`super::plan`] decided. Every change to REPLICA goes through here, so this
-//! is the one place that honours a dry run, keeps backups, holds removals back under
-//! `--max-delete`, writes the log line and bumps the counter.
+//! A round: one pass or one batch of hints being carried out, with the state it keeps until
+//! its end, and removals, the one kind of change that `--max-delete` holds back. Every change
+//! to REPLICA ends in [`Round::note`], the one place that writes the log line, bumps the
+//! counter and records a dry run's change.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use log::{error, info};
+use log::{debug, error, info};
 
-use super::done::Done;
-use super::node::Node;
+use super::change::Change;
+use super::dir_pair::DirPair;
 use super::Mirror;
 use crate::dir::{self, tree, Dir, Kind};
 use crate::error::PathError;
@@ -18,7 +19,7 @@ use crate::root::Root;
 use crate::stats::{Count, Stats};
 
 /// One pass or batch at work: the mirror, SOURCE's root, the counters, and what is held back.
-pub struct Run<'a> {
+pub struct Round<'a> {
     pub m: &'a Mirror,
     pub source: &'a Root,
     pub stats: &'a Stats,
@@ -26,17 +27,16 @@ pub struct Run<'a> {
     pub full: bool,
     /// A pass's first part: orphans and large newcomers are kept for its end.
     pub(super) deferring: std::sync::atomic::AtomicBool,
-    pub(super) orphans: Mutex<Vec<super::orphans::Orphan>>,
-    pub(super) newcomers: Mutex<Vec<super::orphans::Newcomer>>,
+    pub(super) orphans: Mutex<Vec<super::orphans::found::Orphan>>,
+    pub(super) newcomers: Mutex<Vec<super::orphans::found::Newcomer>>,
     /// A pass's orphans, indexed, from its end on.
-    pub(super) index: Mutex<Option<super::orphans::Index>>,
+    pub(super) index: Mutex<Option<super::orphans::found::Index>>,
     /// Files the kernel reported renamed in this batch: the new names may take the old ones.
-    pub(super) expected: Mutex<super::orphans::Expected>,
+    pub(super) expected: Mutex<super::orphans::found::Expected>,
     /// Old names of reported renames, kept to the batch's end for their new names.
-    pub(super) left: Mutex<Vec<super::orphans::Orphan>>,
-    /// Directories whose entries changed after their walk was done (renames and removals at
-    /// the end of a run, links): their attributes are set again.
-    pub(super) touched: Mutex<Vec<PathBuf>>,
+    pub(super) left: Mutex<Vec<super::orphans::found::Orphan>>,
+    /// The directories whose attributes are set at the run's end.
+    pub(super) settle: super::dir_pair::Settle,
     deferred: Mutex<Deferred>,
     pub(super) retries_later: Mutex<Vec<PathBuf>>,
     /// The paths of this run that failed, to be tried again.
@@ -53,6 +53,8 @@ pub struct Run<'a> {
     pub(super) unwatchable: std::sync::atomic::AtomicBool,
     /// REPLICA's file system refused extended attributes (said once per run).
     pub(super) xattrs_refused: std::sync::atomic::AtomicBool,
+    /// `--max-delete` refused the run's removals: it did not make REPLICA a copy of SOURCE.
+    removals_refused: std::sync::atomic::AtomicBool,
 }
 
 /// Removals held back under `--max-delete` until the run's count is known.
@@ -64,9 +66,9 @@ struct Deferred {
     removals: Vec<(PathBuf, Kind, bool)>,
 }
 
-impl<'a> Run<'a> {
-    pub fn new(m: &'a Mirror, source: &'a Root, stats: &'a Stats, full: bool) -> Run<'a> {
-        Run {
+impl<'a> Round<'a> {
+    pub fn new(m: &'a Mirror, source: &'a Root, stats: &'a Stats, full: bool) -> Round<'a> {
+        Round {
             m,
             source,
             stats,
@@ -77,7 +79,7 @@ impl<'a> Run<'a> {
             index: Mutex::new(None),
             expected: Mutex::default(),
             left: Mutex::new(Vec::new()),
-            touched: Mutex::new(Vec::new()),
+            settle: Default::default(),
             deferred: Mutex::new(Deferred::default()),
             retries_later: Mutex::new(Vec::new()),
             failed: Mutex::new(Vec::new()),
@@ -87,6 +89,7 @@ impl<'a> Run<'a> {
             links_searched: false,
             unwatchable: Default::default(),
             xattrs_refused: Default::default(),
+            removals_refused: Default::default(),
         }
     }
 
@@ -110,8 +113,32 @@ impl<'a> Run<'a> {
         PathError::new(op, self.m.path.join(rel), e).retry(rel)
     }
 
+    /// Both sides of the directory `rel` opened as a pair; `None` if a failure was logged.
+    pub fn pair(&self, rel: PathBuf, src: Option<Dir>, dst: Option<Dir>) -> Option<DirPair<'_>> {
+        let failed = |replica: bool, rel: &Path, e| {
+            self.fail(if replica {
+                self.dst_err("stat", rel, e)
+            } else {
+                self.src_err("stat", rel, e)
+            })
+        };
+        let at = rel.clone();
+        match DirPair::new(&self.settle, rel, src, dst) {
+            Ok(mut pair) => {
+                if let (Some(d), Some(want)) = (&pair.src, pair.want.as_mut()) {
+                    self.mark_acl(&crate::dir::xattr::At::Dir(d), want);
+                }
+                Some(pair)
+            }
+            Err((replica, e)) => {
+                failed(replica, &at, e);
+                None
+            }
+        }
+    }
+
     /// Why a directory must be left alone, if it must: it would lead outside the roots.
-    pub fn foreign(&self, node: &Node) -> Option<&'static str> {
+    pub fn foreign(&self, node: &DirPair) -> Option<&'static str> {
         let src = node.want.map(|m| m.id);
         let replica = self.m.root.as_ref().map(|r| r.id);
         let backup = self.m.backup.as_ref().map(|b| b.id());
@@ -130,42 +157,44 @@ impl<'a> Run<'a> {
     }
 
     /// Logs a change, counts it, and in a dry run remembers it.
-    pub fn note(&self, done: Done) {
-        if self.dry_run() {
-            info!("[dry run] {done}");
+    pub fn note(&self, done: Change) {
+        let dry = if self.dry_run() { "[dry run] " } else { "" };
+        if done.quiet() {
+            debug!("{dry}{done}");
         } else {
-            info!("{done}");
+            info!("{dry}{done}");
         }
         let count = match &done {
-            Done::Copied { update: false, .. } => Count::Copied,
-            Done::Copied { update: true, .. } | Done::Attrs { .. } | Done::SymlinkAttrs { .. } => {
+            Change::DirAttrs { .. } | Change::Verified { .. } => None,
+            Change::Copied { update: false, .. } => Some(Count::Copied),
+            Change::Copied { update: true, .. }
+            | Change::Attrs { .. }
+            | Change::SymlinkAttrs { .. } => Some(Count::Updated),
+            Change::MadeDir { .. } => Some(Count::Created),
+            Change::Symlink { update, .. } => Some(if *update {
                 Count::Updated
-            }
-            Done::MadeDir { .. } => Count::Created,
-            Done::Symlink { update, .. } => {
-                if *update {
-                    Count::Updated
-                } else {
-                    Count::Created
-                }
-            }
-            Done::Removed { .. } => Count::Removed,
-            Done::Renamed { .. } => Count::Renamed,
-            Done::Linked { .. } => Count::Linked,
+            } else {
+                Count::Created
+            }),
+            Change::Removed { .. } => Some(Count::Removed),
+            Change::Renamed { .. } => Some(Count::Renamed),
+            Change::Linked { .. } => Some(Count::Linked),
         };
-        self.stats.add(count);
+        if let Some(count) = count {
+            self.stats.add(count);
+        }
         // The bytes a copy wrote were counted as they moved (a dropped copy's too); a dry run
         // counts those it would write.
-        if let Done::Copied { bytes, .. } = &done {
+        if let Change::Copied { bytes, .. } = &done {
             if self.dry_run() {
                 self.stats.add_bytes(*bytes);
             }
         }
-        if let Some(overlay) = &self.m.overlay {
-            crate::lock(overlay).record(&done);
+        if let Some(view) = &self.m.dry_view {
+            crate::lock(view).record(&done);
         }
         // The file systems known mounted inside SOURCE move with a directory renamed.
-        if let Done::Renamed { from, to } = &done {
+        if let Change::Renamed { from, to } = &done {
             crate::lock(&self.m.mounts).renamed(from, to);
         }
     }
@@ -209,7 +238,7 @@ impl<'a> Run<'a> {
         // A temporary file left by a run that was killed is no data: never kept.
         let leftover = kind == Kind::File && self.m.own().is_leftover(name);
         if self.dry_run() {
-            self.note(Done::Removed {
+            self.note(Change::Removed {
                 rel,
                 kind,
                 kept: None,
@@ -226,7 +255,7 @@ impl<'a> Run<'a> {
         };
         match kept {
             Ok(kept) => {
-                self.note(Done::Removed {
+                self.note(Change::Removed {
                     rel,
                     kind,
                     kept,
@@ -260,47 +289,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Ends the run: carries out the removals held back under `--max-delete` (or none of them),
-    /// and returns what is left for later.
-    pub fn finish(self) -> Outcome {
-        self.reconcile();
-        self.remove_left();
-        if self.m.opts.hard_links {
-            self.place_unplaced();
-            let touched = self.finish_links();
-            crate::lock(&self.touched).extend(touched);
-        }
-        let mut touched = std::mem::take(&mut *crate::lock(&self.touched));
-        if !touched.is_empty() && !self.dry_run() && !self.m.stop.is_set() {
-            // These directories changed after they were done: their attributes are set again.
-            touched.sort();
-            touched.dedup();
-            let paths: Vec<(PathBuf, Look)> =
-                touched.into_iter().map(|p| (p, Look::ENTRY)).collect();
-            let run = Run::new(self.m, self.source, self.stats, false);
-            super::walk::sync_paths(&run, &paths);
-            let rest = run.finish();
-            crate::lock(&self.retries_later).extend(rest.retry);
-            crate::lock(&self.failed).extend(rest.failed);
-        }
+    /// The removals held back under `--max-delete`, carried out if the run's count allows
+    /// them (or none). Returns what to look at again: what SOURCE has there now, and the
+    /// parents.
+    pub(super) fn removals_held_back(&self) -> Vec<(PathBuf, Look)> {
         let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
-        let refused = match self.m.opts.max_delete {
-            Some(max) => !self.apply_deferred(deferred, max),
-            None => false,
+        let Some(max) = self.m.opts.max_delete else {
+            return Vec::new();
         };
-        Outcome {
-            retry: std::mem::take(&mut *crate::lock(&self.retries_later)),
-            later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
-            unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
-            pass: false,
-            failed: std::mem::take(&mut *crate::lock(&self.failed)),
-            rewatch: crate::lock(&self.m.mounts).take_back(),
-            held_back: refused,
-        }
-    }
-
-    /// Returns whether the removals went ahead (not refused).
-    fn apply_deferred(&self, deferred: Deferred, max: u64) -> bool {
         if deferred.entries > max {
             error!(
                 "refusing to remove {} entries from REPLICA, more than --max-delete {max}: \
@@ -308,15 +304,13 @@ impl<'a> Run<'a> {
                 deferred.entries
             );
             self.stats.add(Count::Error);
-            return false;
-        }
-        if deferred.removals.is_empty() {
-            return true;
+            (self.removals_refused).store(true, std::sync::atomic::Ordering::Relaxed);
+            return Vec::new();
         }
         let mut again: Vec<(PathBuf, Look)> = Vec::new();
         for (rel, kind, then) in deferred.removals {
             if self.m.stop.is_set() {
-                return true;
+                return Vec::new();
             }
             let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
             let (Some(name), Some(root)) = (rel.file_name(), self.m.root_dir()) else {
@@ -336,19 +330,33 @@ impl<'a> Run<'a> {
             if self.remove_now(dir.as_ref(), name, &rel, kind) && then {
                 again.push((rel, Look::TREE));
             }
-            // The parent's mtime changed with the removal; it is set again.
-            if !again.iter().any(|(r, _)| *r == parent) {
-                again.push((parent, Look::ENTRY));
-            }
+            // The parent's mtime changed with the removal: its attributes are set again.
+            self.settle.note(&parent);
         }
-        if !again.is_empty() && !self.dry_run() {
-            again.sort_by(|a, b| a.0.cmp(&b.0));
-            let run = Run::new(self.m, self.source, self.stats, false);
-            super::walk::sync_paths(&run, &again);
-            let rest = run.finish();
-            crate::lock(&self.retries_later).extend(rest.retry);
-            crate::lock(&self.failed).extend(rest.failed);
+        if self.dry_run() {
+            return Vec::new();
         }
-        true
+        again.sort_by(|a, b| a.0.cmp(&b.0));
+        again
+    }
+
+    /// Takes in what a run that followed this one left for later.
+    pub(super) fn absorb(&self, rest: Outcome) {
+        crate::lock(&self.retries_later).extend(rest.retry);
+        crate::lock(&self.failed).extend(rest.failed);
+        crate::lock(&self.busy_retries).extend(rest.later);
+    }
+
+    /// What the run leaves for later.
+    pub(super) fn outcome(self) -> Outcome {
+        Outcome {
+            retry: std::mem::take(&mut *crate::lock(&self.retries_later)),
+            later: std::mem::take(&mut *crate::lock(&self.busy_retries)),
+            unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
+            pass: false,
+            failed: std::mem::take(&mut *crate::lock(&self.failed)),
+            rewatch: crate::lock(&self.m.mounts).take_back(),
+            held_back: (self.removals_refused).load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 }

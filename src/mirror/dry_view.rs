@@ -9,55 +9,48 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::apply::Run;
-use super::done::{self, Done};
-use super::facts;
-use super::plan::Entry;
-use crate::dir::{Dir, Kind};
+use std::sync::Mutex;
 
-/// What a dry run would have left at a path.
-#[derive(Debug, Clone)]
-pub enum Sim {
-    Gone,
-    Is(Entry),
-}
+use super::change::{self, Change, Would};
+use super::plan::Entry;
+use crate::dir::{self, Dir, Kind};
 
 /// The changes a dry run reported, by path.
 #[derive(Debug, Default)]
-pub struct Overlay {
-    map: BTreeMap<PathBuf, Sim>,
+pub struct DryView {
+    map: BTreeMap<PathBuf, Would>,
 }
 
-impl Overlay {
+impl DryView {
     pub fn clear(&mut self) {
         self.map.clear();
     }
 
-    pub fn record(&mut self, done: &Done) {
-        for (rel, sim) in done::simulated(done) {
+    pub fn record(&mut self, done: &Change) {
+        for (rel, sim) in change::simulated(done) {
             self.set(rel, sim);
         }
     }
 
-    pub fn set(&mut self, rel: PathBuf, sim: Sim) {
-        if matches!(sim, Sim::Gone) {
+    pub fn set(&mut self, rel: PathBuf, sim: Would) {
+        if matches!(sim, Would::Gone) {
             self.map.retain(|p, _| !p.starts_with(&rel) || p == &rel);
         }
         self.map.insert(rel, sim);
     }
 
     /// What the dry run left at `rel`, if it touched it or an ancestor.
-    pub fn find(&self, rel: &Path) -> Option<Sim> {
+    pub fn find(&self, rel: &Path) -> Option<Would> {
         if let Some(sim) = self.map.get(rel) {
             return Some(sim.clone());
         }
         rel.ancestors()
             .skip(1)
-            .any(|a| matches!(self.map.get(a), Some(Sim::Gone)))
-            .then_some(Sim::Gone)
+            .any(|a| matches!(self.map.get(a), Some(Would::Gone)))
+            .then_some(Would::Gone)
     }
 
-    fn children(&self, rel: &Path) -> Vec<(OsString, Sim)> {
+    fn children(&self, rel: &Path) -> Vec<(OsString, Would)> {
         self.map
             .iter()
             .filter(|(p, _)| p.parent() == Some(rel) && !p.as_os_str().is_empty())
@@ -68,42 +61,67 @@ impl Overlay {
 
 /// What REPLICA holds at `name` in `dir` (the path `rel`), as far as a dry run knows.
 pub fn stat(
-    run: &Run,
+    view: Option<&Mutex<DryView>>,
     dir: Option<&Dir>,
     name: &std::ffi::OsStr,
     rel: &Path,
 ) -> io::Result<Option<Entry>> {
-    if let Some(overlay) = &run.m.overlay {
-        match crate::lock(overlay).find(rel) {
-            Some(Sim::Gone) => return Ok(None),
-            Some(Sim::Is(entry)) => return Ok(Some(entry)),
+    if let Some(view) = view {
+        match crate::lock(view).find(rel) {
+            Some(Would::Gone) => return Ok(None),
+            Some(Would::Is(entry)) => return Ok(Some(entry)),
             None => {}
         }
     }
     match dir {
-        Some(d) => facts::look(d, name),
+        Some(d) => look(d, name),
         None => Ok(None),
     }
 }
 
 /// REPLICA's listing of `dir` (the directory `rel`), as far as a dry run knows.
-pub fn list(run: &Run, dir: Option<&Dir>, rel: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+pub fn list(
+    view: Option<&Mutex<DryView>>,
+    dir: Option<&Dir>,
+    rel: &Path,
+) -> io::Result<Vec<(OsString, Kind)>> {
     let mut list = match dir {
         Some(d) => d.list()?,
         None => Vec::new(),
     };
-    if let Some(overlay) = &run.m.overlay {
-        let overlay = crate::lock(overlay);
-        if matches!(overlay.find(rel), Some(Sim::Gone)) {
+    if let Some(view) = view {
+        let view = crate::lock(view);
+        if matches!(view.find(rel), Some(Would::Gone)) {
             return Ok(Vec::new());
         }
-        for (name, sim) in overlay.children(rel) {
+        for (name, sim) in view.children(rel) {
             list.retain(|(n, _)| *n != name);
-            if let Sim::Is(entry) = sim {
+            if let Would::Is(entry) = sim {
                 list.push((name, entry.kind));
             }
         }
         list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
     Ok(list)
+}
+
+/// What `dir` holds at `name`, with metadata and (for a symlink) its target.
+pub fn look(dir: &Dir, name: &std::ffi::OsStr) -> io::Result<Option<Entry>> {
+    let Some(meta) = dir.stat_at(name)? else {
+        return Ok(None);
+    };
+    let target = if meta.kind == Kind::Symlink {
+        match dir.read_link(name) {
+            Ok(t) => Some(t),
+            Err(e) if dir::is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(Some(Entry {
+        kind: meta.kind,
+        meta: Some(meta),
+        target,
+    }))
 }

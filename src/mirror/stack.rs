@@ -3,26 +3,26 @@
 
 use std::sync::{Condvar, Mutex};
 
-use super::node::Task;
+use super::dir_pair::DirTask;
 
 /// Directories waiting to be walked, shared by the walker threads.
 #[derive(Default)]
-pub struct Work<'r> {
+pub struct Stack<'r> {
     state: Mutex<WorkState<'r>>,
     changed: Condvar,
 }
 
 #[derive(Default)]
 struct WorkState<'r> {
-    stack: Vec<Task<'r>>,
+    stack: Vec<DirTask<'r>>,
     /// Directories pushed and not yet finished (being walked or waiting).
     unfinished: usize,
     /// No more directories will come from outside the walkers.
     closed: bool,
 }
 
-impl<'r> Work<'r> {
-    pub fn push(&self, task: Task<'r>) {
+impl<'r> Stack<'r> {
+    pub fn push(&self, task: DirTask<'r>) {
         let mut state = crate::lock(&self.state);
         state.stack.push(task);
         state.unfinished += 1;
@@ -35,7 +35,7 @@ impl<'r> Work<'r> {
     }
 
     /// Walks directories until there are none left and none can come.
-    pub fn run(&self, mut walk: impl FnMut(Task<'r>)) {
+    pub fn run(&self, mut walk: impl FnMut(DirTask<'r>)) {
         loop {
             let task = {
                 let mut state = crate::lock(&self.state);

@@ -4,13 +4,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::overlay::Sim;
 use super::plan::Entry;
 use crate::dir::{Kind, Meta};
 use crate::escape::{esc, rel as show};
 
+/// What a dry run would have left at a path.
+#[derive(Debug, Clone)]
+pub enum Would {
+    Gone,
+    Is(Entry),
+}
+
 /// A change made (or, in a dry run, that would be made) to REPLICA.
-pub enum Done<'p> {
+pub enum Change<'p> {
     Copied {
         rel: &'p Path,
         bytes: u64,
@@ -56,12 +62,30 @@ pub enum Done<'p> {
         rel: &'p Path,
         to: &'p Path,
     },
+    /// A directory's permissions, owner or times set, once nothing more is written into it.
+    DirAttrs {
+        rel: &'p Path,
+        meta: Meta,
+    },
+    /// A file whose status changed in SOURCE found to hold the same bytes and attributes: its
+    /// times are set again, so its ctime says it was checked.
+    Verified {
+        rel: &'p Path,
+    },
 }
 
-impl fmt::Display for Done<'_> {
+impl Change<'_> {
+    /// Whether it is said at debug level only: it follows from changes said already, or
+    /// changes nothing a person would see.
+    pub fn quiet(&self) -> bool {
+        matches!(self, Change::DirAttrs { .. } | Change::Verified { .. })
+    }
+}
+
+impl fmt::Display for Change<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Done::Copied {
+            Change::Copied {
                 rel,
                 bytes,
                 update,
@@ -83,12 +107,12 @@ impl fmt::Display for Done<'_> {
                 }
                 f.write_str(")")
             }
-            Done::Attrs { rel, .. } => write!(f, "updated attributes of {}", show(rel)),
-            Done::SymlinkAttrs { rel, .. } => {
+            Change::Attrs { rel, .. } => write!(f, "updated attributes of {}", show(rel)),
+            Change::SymlinkAttrs { rel, .. } => {
                 write!(f, "updated attributes of symlink {}", show(rel))
             }
-            Done::MadeDir { rel } => write!(f, "created directory {}", show(rel)),
-            Done::Symlink {
+            Change::MadeDir { rel } => write!(f, "created directory {}", show(rel)),
+            Change::Symlink {
                 rel,
                 target,
                 update,
@@ -97,7 +121,7 @@ impl fmt::Display for Done<'_> {
                 let verb = if *update { "updated" } else { "created" };
                 write!(f, "{verb} symlink {} -> {}", show(rel), esc(target))
             }
-            Done::Removed {
+            Change::Removed {
                 rel,
                 kind,
                 kept,
@@ -113,29 +137,36 @@ impl fmt::Display for Done<'_> {
                     None => Ok(()),
                 }
             }
-            Done::Renamed { from, to } => write!(f, "renamed {} -> {}", show(from), show(to)),
-            Done::Linked { rel, to } => write!(f, "linked {} to {}", show(rel), show(to)),
+            Change::Renamed { from, to } => write!(f, "renamed {} -> {}", show(from), show(to)),
+            Change::Linked { rel, to } => write!(f, "linked {} to {}", show(rel), show(to)),
+            Change::DirAttrs { rel, .. } => {
+                write!(f, "set attributes of directory {}", show(rel))
+            }
+            Change::Verified { rel } => write!(f, "checked {}: same bytes", show(rel)),
         }
     }
 }
-/// What REPLICA would hold after `done`, for the dry run's overlay.
-pub fn simulated(done: &Done) -> Vec<(PathBuf, Sim)> {
+/// What REPLICA would hold after `done`, for the dry run's view.
+pub fn simulated(done: &Change) -> Vec<(PathBuf, Would)> {
     let entry = |kind: Kind, meta: Option<Meta>, target: Option<PathBuf>| {
-        Sim::Is(Entry { kind, meta, target })
+        Would::Is(Entry { kind, meta, target })
     };
     match done {
-        Done::Copied { rel, meta, .. } | Done::Attrs { rel, meta } => {
+        Change::Copied { rel, meta, .. } | Change::Attrs { rel, meta } => {
             vec![(rel.to_path_buf(), entry(Kind::File, Some(*meta), None))]
         }
-        Done::MadeDir { rel } => vec![(rel.to_path_buf(), entry(Kind::Dir, None, None))],
-        Done::Symlink {
+        Change::MadeDir { rel } => vec![(rel.to_path_buf(), entry(Kind::Dir, None, None))],
+        Change::Symlink {
             rel, target, meta, ..
         } => vec![(
             rel.to_path_buf(),
             entry(Kind::Symlink, Some(*meta), Some(target.to_path_buf())),
         )],
-        Done::Removed { rel, .. } => vec![(rel.to_path_buf(), Sim::Gone)],
-        Done::SymlinkAttrs { .. } => Vec::new(),
-        Done::Renamed { .. } | Done::Linked { .. } => Vec::new(),
+        Change::Removed { rel, .. } => vec![(rel.to_path_buf(), Would::Gone)],
+        Change::SymlinkAttrs { .. } => Vec::new(),
+        Change::Renamed { .. }
+        | Change::Linked { .. }
+        | Change::DirAttrs { .. }
+        | Change::Verified { .. } => Vec::new(),
     }
 }

@@ -3,29 +3,27 @@
 //! looked at, so an unchanged pass stays with one `statx` per file and side.
 
 use std::ffi::OsStr;
-use std::io;
 use std::path::Path;
 
-use super::apply::Run;
-use super::node::Node;
-use super::overlay;
+use super::dir_pair::DirPair;
+use super::dry_view::{self, look};
 use super::plan::{self, Entry, Facts};
-use super::walk::Walk;
+use super::round::Round;
 use crate::dir::compare::{self, Compared};
-use crate::dir::{self, Dir, Kind, Meta};
+use crate::dir::{self, Kind, Meta};
 
-impl<'r> Walk<'_, 'r> {
+impl Round<'_> {
     /// Gathers what the decision needs for `name`, given the kinds the listings found. `None`
     /// if a failure was logged.
     pub(super) fn facts(
         &self,
-        node: &Node<'r>,
+        node: &DirPair,
         name: &OsStr,
         rel: &Path,
         (src, dst): (Option<Kind>, Option<Kind>),
         verify: bool,
     ) -> Option<Facts> {
-        let run = self.run;
+        let run = self;
         let needs_meta = |k: Option<Kind>, other: Option<Kind>| match k {
             Some(Kind::Symlink) => true,
             Some(Kind::File) => other == Some(Kind::File),
@@ -40,8 +38,8 @@ impl<'r> Walk<'_, 'r> {
         if let (Some(dir), Some(Entry { meta: Some(m), .. })) = (&node.src, src.as_mut()) {
             run.mark_acl_at(dir, name, m);
         }
-        let dst = if run.m.overlay.is_some() || needs_meta(dst, src.as_ref().map(|e| e.kind)) {
-            overlay::stat(run, node.dst.as_ref(), name, rel)
+        let dst = if run.m.dry_view.is_some() || needs_meta(dst, src.as_ref().map(|e| e.kind)) {
+            dry_view::stat(run.m.dry_view.as_ref(), node.dst.as_ref(), name, rel)
                 .map_err(|e| run.fail(run.dst_err("stat", rel, e)))
                 .ok()?
         } else {
@@ -104,8 +102,8 @@ impl<'r> Walk<'_, 'r> {
 /// Whether SOURCE's and REPLICA's files `name` (`size` bytes each) hold the same bytes.
 /// `None` if the comparison failed (logged) or was stopped.
 pub(super) fn same_bytes(
-    run: &Run,
-    node: &Node,
+    run: &Round,
+    node: &DirPair,
     name: &OsStr,
     rel: &Path,
     size: u64,
@@ -143,25 +141,4 @@ fn status_newer(src: &Meta, dst: &Meta) -> bool {
         .map(|d| d.as_secs() as i64 + 1)
         .unwrap_or(i64::MAX);
     src.changed_after(dst) && src.ctime.sec <= now
-}
-
-/// What `dir` holds at `name`, with metadata and (for a symlink) its target.
-pub fn look(dir: &Dir, name: &OsStr) -> io::Result<Option<Entry>> {
-    let Some(meta) = dir.stat_at(name)? else {
-        return Ok(None);
-    };
-    let target = if meta.kind == Kind::Symlink {
-        match dir.read_link(name) {
-            Ok(t) => Some(t),
-            Err(e) if dir::is_absent(&e) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
-    Ok(Some(Entry {
-        kind: meta.kind,
-        meta: Some(meta),
-        target,
-    }))
 }

@@ -1,22 +1,18 @@
 //! A directory being worked on, and a directory waiting to be walked.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use log::debug;
-
-use super::apply::Run;
 use crate::dir::{Dir, Meta};
-use crate::error::Logged;
-use crate::escape::rel as show;
 
 /// A directory being worked on: SOURCE's and REPLICA's handles, and the attributes REPLICA's
-/// must end up with, applied when the last reference goes (the walk has left it, and every copy
-/// into it has renamed into place).
-pub struct Node<'r> {
+/// must end up with (set at the run's end, see [`super::settle`]).
+pub struct DirPair<'r> {
     pub rel: PathBuf,
     /// `None` when SOURCE has nothing here (a REPLICA directory that is emptied, not removed).
     pub src: Option<Dir>,
@@ -36,35 +32,30 @@ pub struct Node<'r> {
     /// Entries were made or removed in REPLICA's directory (so its mtime moved), or its
     /// permissions were opened up to make them.
     touched: AtomicBool,
-    run: &'r Run<'r>,
+    /// Where a touched directory is noted, for its attributes to be set at the run's end.
+    settle: &'r Settle,
 }
 
-impl<'r> Node<'r> {
+impl<'r> DirPair<'r> {
+    /// Both sides of the directory `rel` (either may be missing), with their metadata; a
+    /// touch notes it in `settle`. An error says on which side (`true`: REPLICA's) it came.
     pub fn new(
-        run: &'r Run<'r>,
+        settle: &'r Settle,
         rel: PathBuf,
         src: Option<Dir>,
         dst: Option<Dir>,
-    ) -> Result<Node<'r>, Logged> {
-        let want = match &src {
-            Some(d) => {
-                let mut want = d.stat().map_err(|e| {
-                    run.fail(run.src_err("stat", &rel, e));
-                    Logged
-                })?;
-                run.mark_acl(&crate::dir::xattr::At::Dir(d), &mut want);
-                Some(want)
-            }
-            None => None,
-        };
-        let have = match &dst {
-            Some(d) => Some(d.stat().map_err(|e| {
-                run.fail(run.dst_err("stat", &rel, e));
-                Logged
-            })?),
-            None => None,
-        };
-        Ok(Node {
+    ) -> Result<DirPair<'r>, (bool, io::Error)> {
+        let want = src
+            .as_ref()
+            .map(Dir::stat)
+            .transpose()
+            .map_err(|e| (false, e))?;
+        let have = dst
+            .as_ref()
+            .map(Dir::stat)
+            .transpose()
+            .map_err(|e| (true, e))?;
+        Ok(DirPair {
             rel,
             src,
             dst,
@@ -74,7 +65,7 @@ impl<'r> Node<'r> {
             verify: false,
             acl_default: std::sync::OnceLock::new(),
             touched: AtomicBool::new(false),
-            run,
+            settle,
         })
     }
 
@@ -93,9 +84,11 @@ impl<'r> Node<'r> {
         self.want = None;
     }
 
-    /// Notes that REPLICA's directory changed (its mtime is set again at the end).
+    /// Notes that REPLICA's directory changed (its mtime is set again at the run's end).
     pub fn touch(&self) {
-        self.touched.store(true, Ordering::Relaxed);
+        if !self.touched.swap(true, Ordering::Relaxed) {
+            self.settle.note(&self.rel);
+        }
     }
 
     /// Runs `op`, which makes an entry in REPLICA's directory. Refused for lack of permission
@@ -121,61 +114,9 @@ impl<'r> Node<'r> {
     }
 }
 
-impl Drop for Node<'_> {
-    fn drop(&mut self) {
-        let run = self.run;
-        if run.m.stop.is_set() || run.dry_run() {
-            return;
-        }
-        let (Some(dst), Some(want), Some(have)) = (&self.dst, &self.want, &self.have) else {
-            return;
-        };
-        let touched = self.touched.load(Ordering::Relaxed);
-        // Its extended attributes and default ACL, compared on every look (listed first: two
-        // system calls where neither side has any).
-        if run.m.opts.xattrs {
-            if let Some(src) = &self.src {
-                use crate::dir::xattr::{self, At};
-                let (from, to) = (At::Dir(src), At::Dir(dst));
-                let result = xattr::read(&from).and_then(|w| {
-                    let h = xattr::read(&to)?;
-                    xattr::write(&to, &w, &h)
-                });
-                run.xattrs(result, &self.rel);
-            }
-        }
-        if run.m.opts.fsync && touched {
-            if let Err(e) = dst.sync() {
-                run.fail(run.dst_err("flush", &self.rel, e));
-            }
-        }
-        let rules = &run.m.opts.rules;
-        let differs =
-            |now: &Meta| rules.attrs_differ(want, now) || !want.mtime.near(now.mtime, rules.window);
-        if !touched && !differs(have) {
-            return;
-        }
-        let result = dst.stat().and_then(|now| {
-            if differs(&now) {
-                let mut want = *want;
-                want.perm = rules.perm_for(&want, (now.uid, now.gid));
-                if want.mtime.near(now.mtime, rules.window) {
-                    want.mtime = now.mtime;
-                }
-                dst.set_attrs(&want, &now, rules.owner, rules.perms)?;
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => debug!("set attributes of directory {}", show(&self.rel)),
-            Err(e) => run.fail(run.dst_err("set metadata of", &self.rel, e)),
-        }
-    }
-}
-
 /// A directory waiting to be walked.
-pub struct Task<'r> {
-    pub parent: Arc<Node<'r>>,
+pub struct DirTask<'r> {
+    pub parent: Arc<DirPair<'r>>,
     pub name: OsString,
     pub rel: PathBuf,
     /// REPLICA's directory was just made (here is its handle, unless this is a dry run).
@@ -186,4 +127,22 @@ pub struct Task<'r> {
     pub tree: bool,
     /// Compare the bytes of its files whose size and mtime match (see `Look::verify`).
     pub verify: bool,
+}
+
+/// The REPLICA directories whose attributes are set at the round's end (see
+/// [`super::settle`]).
+#[derive(Debug, Default)]
+pub struct Settle(Mutex<BTreeSet<PathBuf>>);
+
+impl Settle {
+    pub fn note(&self, rel: &Path) {
+        let mut dirs = crate::lock(&self.0);
+        if !dirs.contains(rel) {
+            dirs.insert(rel.to_path_buf());
+        }
+    }
+
+    pub fn take(&self) -> BTreeSet<PathBuf> {
+        std::mem::take(&mut *crate::lock(&self.0))
+    }
 }
