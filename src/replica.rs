@@ -117,6 +117,10 @@ pub struct Outcome {
     /// A file system found unmounted inside SOURCE is mounted again: the watch is to be made
     /// anew (it lost the watches below it), with a full pass.
     pub rewatch: bool,
+    /// A pass that did not make REPLICA a copy of SOURCE: its removals were refused
+    /// (`--max-delete`), or it did not go through to its end. It does not count as having
+    /// mirrored into REPLICA (see [`crate::state`]): the first-pass guard still applies.
+    pub held_back: bool,
 }
 
 /// What a replica's root check found.
@@ -151,6 +155,12 @@ pub trait Replica {
     /// mirrored (see [`crate::state`]).
     fn identity(&self) -> Option<String> {
         None
+    }
+
+    /// Whether the root is a mount point (a disk mounted there), for the record: one that was
+    /// and is not at the next start is an unmounted disk, whose mount point is not filled.
+    fn mount_root(&self) -> bool {
+        false
     }
 
     /// What a first pass would remove, asked before one into a directory foldersync has not

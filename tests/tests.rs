@@ -17,6 +17,7 @@ mod pass;
 mod remote;
 mod review17;
 mod review18;
+mod review18r;
 mod safety;
 mod signals;
 mod status;

@@ -31,7 +31,7 @@ pub fn open(config: &Config, src: &Root, stop: &Stop) -> Result<Engine, StartErr
             )?;
             // This very machine under another name: its local rules, before anything is made.
             if let Some(here) = remote.on_this_machine() {
-                config.check_on_this_machine(&here.place, here.root, &here.ancestry)?;
+                config.check_on_this_machine(here)?;
             }
             Engine::Remote(Box::new(remote))
         }
@@ -115,6 +115,7 @@ fn remote_settings(config: &Config) -> Settings {
         rsh: config.rsh.clone(),
         dry_run: config.dry_run,
         max_delete: config.max_delete,
+        allow_empty_source: config.allow_empty_source,
         checksum: config.rules.checksum,
         owner: config.rules.owner,
         hard_links: config.hard_links,

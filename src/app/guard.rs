@@ -52,10 +52,13 @@ pub fn check(config: &Config, src: &Root, replica: &mut dyn Replica) -> Result<K
         _ => None,
     };
     if let Some(r) = &record {
-        replica.know_source_mounts(r.source_mounts.clone());
+        // `--adopt-replica` retires the mount points met before: SOURCE is mirrored as it is.
+        if !config.adopt_replica {
+            replica.know_source_mounts(r.source_mounts.clone());
+        }
         config.own.know_past_tokens(r.tokens.clone());
         if !config.adopt_replica {
-            moved_roots(config, src, r)?;
+            moved_roots(config, src, &*replica, r)?;
         }
     }
     first_pass(config, src, replica, record.as_ref())?;
@@ -98,15 +101,28 @@ fn lock(
     }
 }
 
-/// SOURCE was a mount point and is not one now (its disk is not mounted: the directory beneath
-/// shows), or REPLICA's path leads elsewhere than it did (a symlink put there): refused.
-fn moved_roots(config: &Config, src: &Root, record: &Record) -> Result<(), StartError> {
+/// SOURCE or REPLICA was a mount point and is not one now (its disk is not mounted: the
+/// directory beneath shows, or nothing), or REPLICA's path leads elsewhere than it did (a
+/// symlink put there): refused.
+fn moved_roots(
+    config: &Config,
+    src: &Root,
+    replica: &dyn Replica,
+    record: &Record,
+) -> Result<(), StartError> {
     let confirm = "if that is meant, start again with --adopt-replica";
     if record.source_mount && !src.mount_root {
         return Err(StartError::new(format!(
             "SOURCE {} was a mount point when foldersync last mirrored it, and is not one now: \
              is its disk mounted? ({confirm})",
             esc(&config.source)
+        )));
+    }
+    if record.mirrored && record.replica_mount && !replica.mount_root() {
+        return Err(StartError::new(format!(
+            "REPLICA {} was a mount point when foldersync last mirrored into it, and is not one \
+             now: is its disk mounted? ({confirm})",
+            replica.describe()
         )));
     }
     let place = config.remote.is_none().then_some(&config.replica);

@@ -61,6 +61,7 @@ impl Memory {
         if pass_done {
             next.mirrored = true;
             next.replica_id = replica.identity();
+            next.replica_mount = replica.mount_root();
             next.replica_place = config.remote.is_none().then(|| config.replica.clone());
             next.source_id = Some(source.fingerprint());
             next.source_mount = source.mount_root;

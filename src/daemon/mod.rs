@@ -421,6 +421,8 @@ impl<'a> Daemon<'a> {
         let stats = Stats::new();
         let (replica, source) = (&mut *self.replica, &self.source.root);
         let outcome = progress::during(&stats, || replica.pass(source, &stats));
+        // A pass held back (its removals refused) has not made REPLICA a copy of SOURCE.
+        let held_back = outcome.held_back;
         // Whether the stop cut the pass short, not whether it came just after.
         let interrupted = self.stop.is_set();
         let counts = stats.snapshot();
@@ -468,7 +470,7 @@ impl<'a> Daemon<'a> {
             self.start_watcher();
         }
         if !interrupted {
-            self.remember(true);
+            self.remember(!held_back);
         }
         if outcome.unwatchable && !self.deep_reported {
             self.deep_reported = true;

@@ -283,6 +283,10 @@ impl Replica for Mirror {
         Some(self.root.as_ref()?.fingerprint())
     }
 
+    fn mount_root(&self) -> bool {
+        self.root.as_ref().is_some_and(|r| r.mount_root)
+    }
+
     fn survey(&self, source: &Root) -> Option<Result<survey::Survey, String>> {
         let root = self.root.as_ref()?;
         Some(

@@ -53,6 +53,8 @@ pub struct Round<'a> {
     pub(super) unwatchable: std::sync::atomic::AtomicBool,
     /// REPLICA's file system refused extended attributes (said once per run).
     pub(super) xattrs_refused: std::sync::atomic::AtomicBool,
+    /// `--max-delete` refused the run's removals: it did not make REPLICA a copy of SOURCE.
+    removals_refused: std::sync::atomic::AtomicBool,
 }
 
 /// Removals held back under `--max-delete` until the run's count is known.
@@ -87,6 +89,7 @@ impl<'a> Round<'a> {
             links_searched: false,
             unwatchable: Default::default(),
             xattrs_refused: Default::default(),
+            removals_refused: Default::default(),
         }
     }
 
@@ -301,6 +304,7 @@ impl<'a> Round<'a> {
                 deferred.entries
             );
             self.stats.add(Count::Error);
+            (self.removals_refused).store(true, std::sync::atomic::Ordering::Relaxed);
             return Vec::new();
         }
         let mut again: Vec<(PathBuf, Look)> = Vec::new();
@@ -352,6 +356,7 @@ impl<'a> Round<'a> {
             pass: false,
             failed: std::mem::take(&mut *crate::lock(&self.failed)),
             rewatch: crate::lock(&self.m.mounts).take_back(),
+            held_back: (self.removals_refused).load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }

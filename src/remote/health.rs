@@ -11,7 +11,7 @@ use super::probe::{self, Make};
 use super::rsync::Ended;
 use super::run::raced;
 use super::send::Went;
-use super::{batch, Remote, MAX_BACKOFF};
+use super::{Remote, MAX_BACKOFF};
 use crate::replica::{Batch, Look, Outcome, Replica, RootState};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
@@ -73,6 +73,7 @@ impl Remote {
                     self.spec
                 );
                 self.root_id = Some(new.clone());
+                self.root_born = probe.born;
                 Ok(RootState::Renewed)
             }
             (Some(_), _) => Err(format!(
@@ -84,6 +85,7 @@ impl Remote {
             (None, new) => {
                 // A dry run's REPLICA, still to be made at start-up.
                 self.root_id = new.clone();
+                self.root_born = probe.born;
                 self.parent_id = probe.parent;
                 Ok(RootState::Renewed)
             }
@@ -131,18 +133,26 @@ impl Replica for Remote {
         self.content
     }
 
-    /// The root's `device:inode`, after the remote machine's id where it has one.
+    /// The root's fingerprint (see [`super::identity`]).
     fn identity(&self) -> Option<String> {
-        let id = self.root_id.as_ref()?;
-        Some(match &self.machine {
-            Some(machine) => format!("{machine}:{id}"),
-            None => id.clone(),
-        })
+        self.fingerprint()
+    }
+
+    fn mount_root(&self) -> bool {
+        self.is_mount_root()
     }
 
     fn survey(&self, _source: &Root) -> Option<Result<crate::mirror::survey::Survey, String>> {
         self.root_id.as_ref()?;
         Some(self.survey_run())
+    }
+
+    fn source_mounts(&self) -> std::collections::BTreeSet<PathBuf> {
+        self.mounts.known()
+    }
+
+    fn know_source_mounts(&mut self, mounts: std::collections::BTreeSet<PathBuf>) {
+        self.mounts.know(mounts);
     }
 
     fn proof(&self) -> crate::state::Proof {
@@ -159,12 +169,12 @@ impl Replica for Remote {
     }
 
     fn pass(&mut self, source: &Root, stats: &Stats) -> Outcome {
-        self.whole(source, stats, false)
+        self.pass_beside_mounts(source, stats)
     }
 
     fn apply(&mut self, source: &Root, batch: Batch, stats: &Stats) -> Outcome {
         self.content = true;
-        batch::apply(self, source, batch, stats, true)
+        self.apply_beside_mounts(source, batch, stats, true)
     }
 
     fn tick(&mut self, source: &Root, stats: &Stats) -> Option<Instant> {
@@ -178,7 +188,7 @@ impl Replica for Remote {
                     paths: settled.into_iter().map(|(p, _)| (p, Look::TREE)).collect(),
                     ..Batch::default()
                 };
-                let outcome = batch::apply(self, source, batch, stats, false);
+                let outcome = self.apply_beside_mounts(source, batch, stats, false);
                 self.keep(outcome);
             }
             let due = self.held.due(Instant::now());
@@ -195,7 +205,7 @@ impl Replica for Remote {
                     paths,
                     ..Batch::default()
                 };
-                let outcome = batch::apply(self, source, batch, stats, false);
+                let outcome = self.apply_beside_mounts(source, batch, stats, false);
                 self.keep(outcome);
             }
         }
@@ -231,31 +241,40 @@ impl Remote {
         let mark = super::proof::mark_at(std::time::SystemTime::now());
         let root = super::send::root_look(self, source);
         let root_mtime = source.dir.stat().ok().map(|m| m.mtime);
-        let mut extra = vec!["-r", "--force", "--stats"];
-        if self.removals_allowed(&["-r", "--delete"], &[], None, &[], stats) {
-            extra.push("--delete");
-        }
-        let report = self.run(source, &extra, &[], None, &[], stats);
+        // Its removals refused, the pass did not send the root, nor what it would have
+        // replaced (see [`super::bound`]): REPLICA is not yet SOURCE's copy.
+        let (report, refused) = self.whole_run(source, stats);
+        let held_back = Outcome {
+            held_back: refused,
+            ..Outcome::default()
+        };
         if let Some(n) = report.files {
             stats.add_n(Count::Checked, n);
         }
         if self.ended(&report, stats, repeat) {
             self.content = self.content || report.files.is_some_and(|n| n > 1);
             if self.settings.dry_run {
-                return Outcome::default();
+                return held_back;
             }
-            self.root_sent = root;
-            self.root_mtime = root_mtime;
+            if !refused {
+                self.root_sent = root;
+                self.root_mtime = root_mtime;
+            }
             return match self.compare_after_pass(source, &sent, &report.copied, stats, repeat) {
                 Went::Through => {
-                    self.proof.passed(mark);
-                    Outcome::default()
+                    if !refused {
+                        self.proof.passed(mark);
+                    }
+                    held_back
                 }
                 // Files changed while they were compared (the watcher brings them), or the
                 // replica was lost or the run stopped (a pass follows when it is back): the
                 // next pass compares again what this one could not.
-                Went::Partly { raced: true } | Went::Lost => Outcome::default(),
-                Went::Partly { raced: false } => Self::failed_pass(),
+                Went::Partly { raced: true } | Went::Lost => held_back,
+                Went::Partly { raced: false } => Outcome {
+                    held_back: refused,
+                    ..Self::failed_pass()
+                },
             };
         }
         let retry = match report.ended {
@@ -267,11 +286,13 @@ impl Remote {
             Ended::Partial if raced(&report) => false,
             _ => true,
         };
-        if retry {
+        let mut outcome = if retry {
             Self::failed_pass()
         } else {
             Outcome::default()
-        }
+        };
+        outcome.held_back = refused || !matches!(report.ended, Ended::Partial);
+        outcome
     }
 
     /// A pass to be tried again as a whole.

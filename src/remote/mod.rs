@@ -7,22 +7,27 @@
 //! ([`source`]), sent as [`send`] says; a file is renamed only on proof of its bytes
 //! ([`digest`]). What SOURCE moved away waits a moment in case it turns out to be a rename
 //! ([`held`]); "copied" is said only for what the remote side wrote ([`written`]).
-//! One rsync run, its `--max-delete` check and its log lines are [`run`]; rsync's itemized
-//! output becomes the usual log lines ([`itemize`]); its exit status decides what happens next
-//! ([`rsync`]), and a lost connection or a replaced root stops all writing until a check finds
-//! the replica back ([`health`], which also makes this a [`crate::replica::Replica`]).
+//! One rsync run and its log lines are [`run`], its `--max-delete` check [`bound`]; rsync's
+//! itemized output becomes the usual log lines ([`itemize`]); its exit status decides what
+//! happens next ([`rsync`]), and a lost connection or a replaced root stops all writing until
+//! a check finds the replica back ([`health`], which also makes this a
+//! [`crate::replica::Replica`]).
 //! The root is looked at once per connection ([`probe`]): resolved at start-up, never through
 //! a symlink after that; a remote machine that is this one is told apart ([`machine`]), and
 //! checked as a local REPLICA; a first pass into a directory not mirrored into before is
 //! surveyed first ([`survey`]).
 
 mod batch;
+mod bound;
 mod digest;
 mod filters;
 mod health;
 mod held;
+mod identity;
 pub mod itemize;
 pub mod machine;
+mod mounts;
+mod pair;
 mod probe;
 mod proof;
 mod rsync;
@@ -42,8 +47,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::warn;
-
 use crate::error::StartError;
 use crate::filter::Filter;
 use crate::own::OwnFiles;
@@ -51,7 +54,6 @@ use crate::stop::Stop;
 
 use crate::address::Spec;
 use probe::Make;
-use rsync::Ended;
 use ssh::Ssh;
 
 /// The longest wait between two attempts to reach a lost REPLICA.
@@ -63,6 +65,8 @@ pub struct Settings {
     pub rsh: String,
     pub dry_run: bool,
     pub max_delete: Option<u64>,
+    /// A file system inside SOURCE that holds no data may empty REPLICA's copy of it.
+    pub allow_empty_source: bool,
     pub checksum: bool,
     pub owner: bool,
     pub hard_links: bool,
@@ -93,6 +97,8 @@ pub struct Remote {
     files_from: bool,
     /// The root's `device:inode`, once known.
     root_id: Option<String>,
+    /// The root's birth time and file system id (see [`identity`]).
+    root_born: Option<String>,
     /// The root's path as the remote side resolved it at start-up (absolute, symlinks followed
     /// then, as a local REPLICA's path is): every later look and run goes there, and a symlink
     /// anywhere on it refuses it (see [`probe`] and [`script::guard`]).
@@ -108,6 +114,8 @@ pub struct Remote {
     here: Option<machine::Here>,
     /// The remote rsync compares times to the nanosecond (3.1.3 and later).
     nanoseconds: bool,
+    /// The remote rsync can say what it removes and why (3.1.0 and later, see [`bound`]).
+    says_deletions: bool,
     /// Whether REPLICA holds anything (as last seen).
     content: bool,
     problem: Option<String>,
@@ -135,6 +143,8 @@ pub struct Remote {
     leftover: crate::replica::Outcome,
     /// Removals held back, in case they were renames.
     held: held::Held,
+    /// The file systems mounted inside SOURCE, and those whose copies are kept (see [`mounts`]).
+    mounts: mounts::SourceMounts,
     /// New directories waiting to settle before they are sent whole, and until when.
     settling: Vec<(PathBuf, Instant)>,
     /// Where the backup directory is inside REPLICA (as the remote side resolved it): left
@@ -192,12 +202,14 @@ impl Remote {
             source: source_arg,
             files_from: true,
             root_id: probe.id.clone(),
+            root_born: probe.born.clone(),
             root_path: place.into_os_string(),
             parent_id: probe.parent.clone(),
             mount_root: probe.mount_root,
             machine: probe.machine.clone(),
             here: machine::this_machine(&probe),
             nanoseconds: remote_version.is_some_and(|v| v >= (3, 1, 3)),
+            says_deletions: remote_version.is_some_and(|v| v >= (3, 1, 0)),
             content: probe.content,
             problem: None,
             next_try: Instant::now(),
@@ -213,6 +225,7 @@ impl Remote {
             touch_after: Default::default(),
             leftover: Default::default(),
             held: held::Held::new(settings.hold),
+            mounts: Default::default(),
             settling: Vec::new(),
             last_stamp: Default::default(),
             backup_in: probe.backup_in.clone(),
@@ -249,6 +262,7 @@ impl Remote {
             )));
         }
         self.root_id = probe.id;
+        self.root_born = probe.born;
         self.parent_id = probe.parent;
         self.mount_root = probe.mount_root;
         if probe.backup_in != self.backup_in {
@@ -319,61 +333,6 @@ impl Remote {
             a.push(arg);
         }
         a
-    }
-
-    /// Tries a `--files-from` run with `--delete-missing-args` on a name that exists nowhere,
-    /// without changing anything: the rsync pair must take it (rsync 3.4.3 and some distribution
-    /// builds refuse it), and the remote one must keep ACLs and extended attributes if asked.
-    /// Also learns whether the remote `touch` keeps nanoseconds (see [`probe::TOUCH`]).
-    pub fn try_pair(&mut self) {
-        if !self.settings.dry_run {
-            self.touch = probe::touch_works(&self.ssh);
-        }
-        if self.root_id.is_none() {
-            // Nothing to try it on (a dry run of a REPLICA still to be made).
-            return;
-        }
-        for _ in 0..2 {
-            let mut args = self.args.clone();
-            args.extend(
-                [
-                    "--dry-run",
-                    "-d",
-                    "--files-from=-",
-                    "--from0",
-                    "--delete-missing-args",
-                ]
-                .iter()
-                .map(OsString::from),
-            );
-            let name = format!(".foldersync-probe-{}", std::process::id());
-            let split = |_: &Path, _: &Path, _: bool| false;
-            let stdin = Some(format!("{name}\0").into_bytes());
-            let report = self
-                .invocation(args, stdin, &[], None, &split)
-                .go(&self.stop, |_| {});
-            if report.ended == Ended::Ok {
-                return;
-            }
-            let said = report.errors.join("; ");
-            if self.settings.xattrs && (said.contains("ACL") || said.contains("xattr")) {
-                warn!(
-                    "rsync on {} keeps no ACLs or extended attributes ({}): they are not mirrored",
-                    self.spec.host,
-                    crate::escape::text(&said)
-                );
-                self.args = self.shared_args(false);
-                continue;
-            }
-            warn!(
-                "rsync here and on {} cannot delete by a --files-from list ({}): watcher \
-                 batches use include filters instead",
-                self.spec.host,
-                crate::escape::text(&said)
-            );
-            self.files_from = false;
-            return;
-        }
     }
 
     /// rsync's destination argument: `host:.` where the guard (see [`script::guard`]) has

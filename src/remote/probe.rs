@@ -15,10 +15,12 @@ use super::ssh::Ssh;
 /// Looks at REPLICA's root (`$1`). `$2` says whether to make it if it is missing: `1` with its
 /// parents (start-up), `parent:DEV:INO` alone and only if its parent is that directory (made
 /// again while running), anything else not. With a backup directory (`$3`, absolute), says
-/// where it really is: holding the root, or inside it (and where). With `$4` = 1, the path is
-/// the one resolved at start-up, and a symlink anywhere on it refuses it. Paths come back in
-/// hexadecimal, every byte as it is. Also says which machine this is (`/etc/machine-id` and
-/// the boot id), so that this machine is recognised under any name.
+/// where it really is: holding the root, or inside it (and where), and the identities of the
+/// directories on its way. With `$4` = 1, the path is the one resolved at start-up, and a
+/// symlink anywhere on it refuses it. Paths come back in hexadecimal, every byte as it is.
+/// Also says which machine this is (`/etc/machine-id` and the boot id), so that this machine
+/// is recognised under any name, and what tells the root from another directory in its place
+/// (its birth time and its file system's id).
 pub const PROBE: &str = r#"root=$1
 if command -v rsync >/dev/null 2>&1; then echo "rsync $(rsync --version | head -n 1)"; else echo norsync; fi
 if [ "$(printf x | b2sum 2>/dev/null)" = "0909377ad35110cafb2909e185672b7f2728d1f5094f8ad68d6fac6274bf1f499485a80ea364c04ed006d29459ea3cb7c600280e2f83e032529906f88ae30d0a  -" ]; then echo b2sum; fi
@@ -40,11 +42,14 @@ real() {
 nolink() { p=$1; while [ -n "$p" ] && [ "$p" != / ]; do [ -L "$p" ] && return 1; case $p in */*) p=${p%/*};; *) p=;; esac; done; }
 if [ "$4" = 1 ] && ! nolink "$root"; then echo symlink; exit 0; fi
 real "$root"; case $? in 0) ;; 2) echo dangling; exit 0;; *) exit 1;; esac
+anc() { (cd -P -- "$1" && while :; do stat -c %d:%i . | tr '\n' ' '; [ "$(pwd -P)" = / ] && break; cd -P .. || break; done); }
 want=$R
 echo "where $(hex "$want")"
-echo "ancestry $(cd -P -- "$B" && while :; do stat -c %d:%i . | tr '\n' ' '; [ "$(pwd -P)" = / ] && break; cd -P .. || break; done)"
+echo "ancestry $(anc "$B")"
 if [ -n "$3" ]; then
   real "$3" || exit 1
+  echo "backup-ancestry $(anc "$B")"
+  [ -z "$rest" ] && echo backup-whole
   case "$want/" in "$R"/*) echo backup-holds; exit 0;; esac
   case "$R" in "$want"/*) echo "backup-in $(hex "${R#"$want"/}")";; esac
 fi
@@ -67,6 +72,7 @@ echo "where $(hex "$here")"
 if [ "$here" = / ]; then echo isroot; exit 0; fi
 if [ "$here" = "$P" ]; then echo ishome; exit 0; fi
 echo "id $(stat -c %d:%i .)"
+echo "born $(stat -c %.9W . 2>/dev/null || stat -c %W . 2>/dev/null):$(stat -f -c %i . 2>/dev/null)"
 echo "parent $(stat -c %d:%i ..)"
 if mountpoint -q "$here" 2>/dev/null; then echo mountroot; fi
 if [ -n "$(ls -A .)" ]; then echo content; fi
@@ -85,6 +91,10 @@ pub struct Probe {
     pub missing: bool,
     /// `device:inode` of the root.
     pub id: Option<String>,
+    /// What tells the root from another directory at the same place with the same device and
+    /// inode (the root of another file system mounted there, a directory made anew): its birth
+    /// time and its file system's id, `BIRTH:FSID`, as the remote `stat` says them.
+    pub born: Option<String>,
     /// `device:inode` of the directory that holds the root.
     pub parent: Option<String>,
     /// Where the root is, as the remote machine resolved it (symlinks followed; as far as it
@@ -104,6 +114,9 @@ pub struct Probe {
     pub rsync: Option<String>,
     /// Where the backup directory is inside the root.
     pub backup_in: Option<PathBuf>,
+    /// `device:inode` of the backup directory's deepest existing directory and of those above
+    /// it, and whether that is the backup directory itself (it exists).
+    pub backup_ancestry: Option<(Vec<String>, bool)>,
     /// `b2sum` and `sha256sum` are there, and say what they should: files may be renamed on
     /// proof of their bytes.
     pub b2sum: bool,
@@ -184,6 +197,11 @@ fn read_line(probe: &mut Probe, line: &str) {
         "missing" => probe.missing = true,
         "content" => probe.content = true,
         "mountroot" => probe.mount_root = true,
+        "backup-whole" => {
+            if let Some((_, whole)) = &mut probe.backup_ancestry {
+                *whole = true;
+            }
+        }
         "b2sum" => probe.b2sum = true,
         "sha256sum" => probe.sha256sum = true,
         "notdir" => probe.refused = Some("is not a directory"),
@@ -208,6 +226,11 @@ fn read_line(probe: &mut Probe, line: &str) {
             match key {
                 "id" => probe.id = word(value),
                 "parent" => probe.parent = word(value),
+                "born" => probe.born = word(value),
+                "backup-ancestry" => {
+                    let ids = value.split_whitespace().map(str::to_string).collect();
+                    probe.backup_ancestry = Some((ids, false));
+                }
                 "ancestry" => {
                     probe.ancestry = value.split_whitespace().map(str::to_string).collect()
                 }

@@ -56,6 +56,9 @@ pub enum Event {
     ReceiverMute,
     /// An entry of a survey run (see [`Run::survey`]).
     Listed(PathBuf, itemize::Seen),
+    /// The receiver removes this entry to make room for one of another kind (said where asked,
+    /// see [`super::bound`]).
+    MadeRoom(PathBuf),
 }
 
 /// What a run said.
@@ -210,7 +213,9 @@ impl Run<'_> {
 
     /// A line of rsync's standard output: a change, its statistics, an entry left out.
     fn out_line(&self, line: &[u8], said: &mut Said, on_event: &mut impl FnMut(Event)) {
-        if self.survey {
+        if let Some(rel) = super::bound::made_room(line) {
+            on_event(Event::MadeRoom(rel));
+        } else if self.survey {
             if let Some((rel, seen)) = itemize::listed(line) {
                 on_event(Event::Listed(rel, seen));
             }

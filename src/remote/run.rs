@@ -1,6 +1,6 @@
 //! One rsync run on the remote replica: the shared arguments and a run's own, its changes
-//! logged and counted as they come, `--max-delete` checked by a dry run first, and what the
-//! run's end means for the replica.
+//! logged and counted as they come, and what the run's end means for the replica.
+//! (`--max-delete`, checked by a dry run first, is [`super::bound`].)
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -31,7 +31,19 @@ impl Remote {
         renames: &[script::Rename],
         stats: &Stats,
     ) -> Report {
-        let mut args = self.run_args(extra, rules);
+        let args = self.run_args(extra, rules);
+        self.run_with(source, args, stdin, renames, stats)
+    }
+
+    /// Runs rsync with `args` made by [`Remote::run_args`] (see [`Remote::run`]).
+    pub(super) fn run_with(
+        &self,
+        source: &Root,
+        mut args: Vec<OsString>,
+        stdin: Option<Vec<u8>>,
+        renames: &[script::Rename],
+        stats: &Stats,
+    ) -> Report {
         args.extend(self.backup_args());
         let dry = self.settings.dry_run;
         if !dry {
@@ -81,7 +93,7 @@ impl Remote {
                         );
                     }
                 }
-                Event::Listed(..) => {}
+                Event::Listed(..) | Event::MadeRoom(..) => {}
             });
         for change in written.not_written() {
             debug!("rsync sent, but the remote side did not write: {change}");
@@ -111,31 +123,6 @@ impl Remote {
             OsString::from(format!("--backup-dir={dir}")),
             OsString::from(format!("--suffix={suffix}")),
         ]
-    }
-
-    /// How many entries a run would remove (a dry run of it).
-    fn removals(
-        &self,
-        extra: &[&str],
-        rules: &[OsString],
-        stdin: Option<Vec<u8>>,
-        renamed: &[&Path],
-    ) -> u64 {
-        let mut args = self.run_args(extra, rules);
-        args.push(OsString::from("--dry-run"));
-        // Each path once (a missing directory is listed, and so is each entry inside it), and
-        // not what the batch's renames move away first.
-        let mut seen = std::collections::HashSet::new();
-        let split = |_: &Path, _: &Path, _: bool| false;
-        self.invocation(args, stdin, &[], None, &split)
-            .go(&self.stop, |event| {
-                if let Event::Change(itemize::Change::Removed { rel, .. }) = event {
-                    if !renamed.iter().any(|from| rel.starts_with(from)) {
-                        seen.insert(rel);
-                    }
-                }
-            });
-        seen.len() as u64
     }
 
     /// An rsync run on this replica: the guard (and the batch's `renames`) before the remote
@@ -172,7 +159,9 @@ impl Remote {
     /// rules leave out would count as excluded, and be removed.
     pub(super) fn run_args(&self, extra: &[&str], rules: &[OsString]) -> Vec<OsString> {
         let by_rules = !rules.is_empty() || extra.iter().any(|a| a.starts_with("--include-from"));
-        let mut args: Vec<OsString> = rules.to_vec();
+        // The copies of file systems gone from inside SOURCE first of all (see [`super::mounts`]).
+        let mut args: Vec<OsString> = self.mounts.rules();
+        args.extend(rules.iter().cloned());
         args.extend(
             self.args
                 .iter()
@@ -181,30 +170,6 @@ impl Remote {
         );
         args.extend(extra.iter().map(OsString::from));
         args
-    }
-
-    /// Whether `--max-delete` lets a run with `extra` remove what it would; says so if not.
-    pub(super) fn removals_allowed(
-        &self,
-        extra: &[&str],
-        rules: &[OsString],
-        stdin: Option<Vec<u8>>,
-        renamed: &[&Path],
-        stats: &Stats,
-    ) -> bool {
-        let Some(max) = self.settings.max_delete else {
-            return true;
-        };
-        let n = self.removals(extra, rules, stdin, renamed);
-        if n > max {
-            error!(
-                "refusing to remove {n} entries from REPLICA, more than --max-delete {max}: \
-                 nothing was removed"
-            );
-            stats.add(Count::Error);
-            return false;
-        }
-        true
     }
 
     /// What the end of a run means for the replica; returns whether it went through. With

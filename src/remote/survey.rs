@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::bound::SAY_DELETIONS;
 use super::itemize::Seen;
 use super::rsync::{Ended, Event};
 use super::run::raced;
@@ -26,6 +27,10 @@ impl Remote {
     pub(super) fn survey_run(&self) -> Result<Survey, String> {
         let extra = ["-r", "--delete", "--force", "--dry-run", "-ii"];
         let mut args = self.run_args(&extra, &[]);
+        // Entries replaced by one of another kind count as removed (see [`super::bound`]).
+        if self.says_deletions {
+            args.push(SAY_DELETIONS.into());
+        }
         // Whether an entry stays is all that counts, not its bytes.
         args.retain(|a| a != "--checksum");
         let split = |_: &Path, _: &Path, _: bool| false;
@@ -39,6 +44,10 @@ impl Remote {
                 removed.insert(rel);
             }
             Event::Listed(_, Seen::Removed) => more += 1,
+            Event::MadeRoom(rel) if removed.len() < KEEP => {
+                removed.insert(rel);
+            }
+            Event::MadeRoom(_) => more += 1,
             Event::Listed(_, Seen::Kept) => kept += 1,
             _ => {}
         });

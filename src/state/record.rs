@@ -21,6 +21,9 @@ pub struct Record {
     /// REPLICA's root as it was when foldersync last mirrored into it (`device:inode:birth:fs`,
     /// or the remote side's): the record speaks for that directory only.
     pub replica_id: Option<String>,
+    /// REPLICA's root was a mount point (a disk mounted there) then.
+    #[serde(default)]
+    pub replica_mount: bool,
     /// Where REPLICA's path led then (symlinks resolved), for a local one.
     #[serde(default, with = "maybe")]
     pub replica_place: Option<PathBuf>,

@@ -150,3 +150,29 @@ fn an_unreadable_record_is_said_and_replaced() {
     let json: serde_json::Value = serde_json::from_slice(&fs::read(&record).unwrap()).unwrap();
     assert_eq!(json["mirrored"], true);
 }
+
+/// REPLICA is a disk's mount point; the disk is not mounted at the next start (it failed to
+/// mount at boot, it was unplugged): its empty mount point is not filled, the start is refused
+/// (exit 2) and names the way out, until the disk is back or `--adopt-replica` says so.
+#[test]
+fn an_unmounted_replica_disk_is_refused_at_start_up() {
+    if !root_or_skip("mounting a tmpfs at REPLICA") {
+        return;
+    }
+    let env = Env::new();
+    write(env.src.join("a.txt"), "a");
+    let disk = Mount::tmpfs(&env.rep, "4m");
+    once_ok(&env, &[]);
+    disk.unmount();
+    let out = once(&env, &[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("was a mount point") && said.contains("--adopt-replica"),
+        "{said}"
+    );
+    assert_eq!(fs::read_dir(&env.rep).unwrap().count(), 0, "filled: {said}");
+    let _back = Mount::tmpfs(&env.rep, "4m");
+    once_ok(&env, &[]);
+    env.assert_mirrored();
+}

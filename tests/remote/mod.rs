@@ -13,6 +13,7 @@ mod faults;
 mod fidelity;
 mod guards;
 mod honest;
+mod mounts;
 mod quick;
 mod roots;
 
