@@ -30,6 +30,7 @@ mod mounts;
 mod pair;
 mod probe;
 mod proof;
+mod replaced;
 mod rsync;
 mod run;
 mod script;

@@ -213,7 +213,7 @@ impl Run<'_> {
 
     /// A line of rsync's standard output: a change, its statistics, an entry left out.
     fn out_line(&self, line: &[u8], said: &mut Said, on_event: &mut impl FnMut(Event)) {
-        if let Some(rel) = super::bound::made_room(line) {
+        if let Some(rel) = super::replaced::made_room(line) {
             on_event(Event::MadeRoom(rel));
         } else if self.survey {
             if let Some((rel, seen)) = itemize::listed(line) {

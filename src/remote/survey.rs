@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::bound::SAY_DELETIONS;
 use super::itemize::Seen;
+use super::replaced::SAY_DELETIONS;
 use super::rsync::{Ended, Event};
 use super::run::raced;
 use super::Remote;
