@@ -13,6 +13,7 @@
 pub mod address;
 pub mod app;
 pub mod backup;
+pub mod change;
 pub mod cli;
 pub mod config;
 pub mod daemon;

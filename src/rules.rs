@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use crate::dir::Meta;
 
+/// Files smaller than this are copied rather than searched for as renames (by both engines):
+/// a copy costs less than the search and the proof.
+pub const RENAME_MIN: u64 = 4096;
+
 /// The rules of comparison, from the configuration.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules {

@@ -65,7 +65,9 @@ impl Round<'_> {
         rel: &Path,
     ) -> Result<Option<Dir>, Logged> {
         let Some(dst) = node.dst.as_ref().filter(|_| !self.dry_run()) else {
-            self.note(Change::MadeDir { rel });
+            self.note(Change::MadeDir {
+                rel: rel.to_path_buf(),
+            });
             return Ok(None);
         };
         let made = node
@@ -74,7 +76,9 @@ impl Round<'_> {
         match made {
             Ok(dir) => {
                 node.touch();
-                self.note(Change::MadeDir { rel });
+                self.note(Change::MadeDir {
+                    rel: rel.to_path_buf(),
+                });
                 Ok(Some(dir))
             }
             Err(e) => {
@@ -106,7 +110,10 @@ impl Round<'_> {
                 return self.fail(self.dst_err("set metadata of", rel, e));
             }
         }
-        self.note(Change::Attrs { rel, meta: *src });
+        self.note(Change::Attrs {
+            rel: rel.to_path_buf(),
+            meta: Some(*src),
+        });
     }
 
     /// Makes REPLICA's file `name` carry SOURCE's extended attributes, if it is still the one
@@ -188,12 +195,15 @@ impl Round<'_> {
             node.touch();
         }
         match how {
-            Relink::Attrs => self.note(Change::SymlinkAttrs { rel, meta }),
+            Relink::Attrs => self.note(Change::SymlinkAttrs {
+                rel: rel.to_path_buf(),
+                meta: Some(meta),
+            }),
             how => self.note(Change::Symlink {
-                rel,
-                target,
+                rel: rel.to_path_buf(),
+                target: target.to_path_buf(),
                 update: how == Relink::Update,
-                meta,
+                meta: Some(meta),
             }),
         }
     }
@@ -211,7 +221,9 @@ impl Round<'_> {
             held.set_times(src)
         });
         match done {
-            Ok(()) => self.note(Change::Verified { rel }),
+            Ok(()) => self.note(Change::Verified {
+                rel: rel.to_path_buf(),
+            }),
             Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),
         }
     }

@@ -106,6 +106,9 @@ fn rename_now(
         view.set(to.to_path_buf(), Would::Is(old));
         view.set(from.to_path_buf(), Would::Gone);
     }
-    run.note(Change::Renamed { from, to });
+    run.note(Change::Renamed {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+    });
     true
 }

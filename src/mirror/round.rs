@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use log::{debug, error, info};
+use log::error;
 
 use super::change::Change;
 use super::dir_pair::DirPair;
@@ -158,31 +158,7 @@ impl<'a> Round<'a> {
 
     /// Logs a change, counts it, and in a dry run remembers it.
     pub fn note(&self, done: Change) {
-        let dry = if self.dry_run() { "[dry run] " } else { "" };
-        if done.quiet() {
-            debug!("{dry}{done}");
-        } else {
-            info!("{dry}{done}");
-        }
-        let count = match &done {
-            Change::DirAttrs { .. } | Change::Verified { .. } => None,
-            Change::Copied { update: false, .. } => Some(Count::Copied),
-            Change::Copied { update: true, .. }
-            | Change::Attrs { .. }
-            | Change::SymlinkAttrs { .. } => Some(Count::Updated),
-            Change::MadeDir { .. } => Some(Count::Created),
-            Change::Symlink { update, .. } => Some(if *update {
-                Count::Updated
-            } else {
-                Count::Created
-            }),
-            Change::Removed { .. } => Some(Count::Removed),
-            Change::Renamed { .. } => Some(Count::Renamed),
-            Change::Linked { .. } => Some(Count::Linked),
-        };
-        if let Some(count) = count {
-            self.stats.add(count);
-        }
+        done.say(self.dry_run(), self.stats);
         // The bytes a copy wrote were counted as they moved (a dropped copy's too); a dry run
         // counts those it would write.
         if let Change::Copied { bytes, .. } = &done {
@@ -239,8 +215,8 @@ impl<'a> Round<'a> {
         let leftover = kind == Kind::File && self.m.own().is_leftover(name);
         if self.dry_run() {
             self.note(Change::Removed {
-                rel,
-                kind,
+                rel: rel.to_path_buf(),
+                kind: Some(kind),
                 kept: None,
                 leftover,
             });
@@ -256,8 +232,8 @@ impl<'a> Round<'a> {
         match kept {
             Ok(kept) => {
                 self.note(Change::Removed {
-                    rel,
-                    kind,
+                    rel: rel.to_path_buf(),
+                    kind: Some(kind),
                     kept,
                     leftover,
                 });

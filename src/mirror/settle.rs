@@ -76,7 +76,10 @@ impl Round<'_> {
             set_dir_attrs(&dst, &want, &now, &self.m.opts.rules).map(|set| set.then_some(want))
         });
         match result {
-            Ok(Some(meta)) => self.note(Change::DirAttrs { rel, meta }),
+            Ok(Some(meta)) => self.note(Change::DirAttrs {
+                rel: rel.to_path_buf(),
+                meta: Some(meta),
+            }),
             Ok(None) => {}
             Err(e) if dir::is_absent(&e) => {}
             Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),

@@ -14,8 +14,6 @@ use super::script::Rename;
 use crate::dir::Kind;
 use crate::root::Root;
 
-/// Files smaller than this are sent again rather than searched for.
-const RENAME_MIN: u64 = 4096;
 /// At most this many candidate renames per batch.
 const MAX_CLAIMS: usize = 128;
 
@@ -109,7 +107,7 @@ fn fingerprint(source: &Root, rel: &Path, prover: &mut Prover) -> Option<String>
     let dir = source.dir.open_beneath(parent).ok()?;
     let meta = dir.stat_at(name).ok()??;
     match meta.kind {
-        Kind::File if meta.size >= RENAME_MIN => prover.file(source, rel),
+        Kind::File if meta.size >= crate::rules::RENAME_MIN => prover.file(source, rel),
         Kind::Dir => {
             let mut entries = 0;
             dir.open_dir(name)

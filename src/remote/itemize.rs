@@ -7,12 +7,10 @@
 //! SOURCE is asked which split is true.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use crate::escape::{esc, rel as show};
-use crate::stats::{Count, Stats};
+use crate::dir::Kind;
 
 /// rsync's `--out-format` for one change. `%b` (the bytes sent, unused) makes rsync print a
 /// file's line when the file has been sent rather than when it starts: an interrupted
@@ -23,87 +21,7 @@ pub const FORMAT: &str = "%i\t%l\t%b\t%n%L";
 /// name of the same file (`true`).
 pub type Split<'a> = &'a dyn Fn(&Path, &Path, bool) -> bool;
 
-/// One change rsync made (or, in a dry run, would make).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Copied {
-        rel: PathBuf,
-        bytes: u64,
-        update: bool,
-    },
-    MadeDir {
-        rel: PathBuf,
-    },
-    Symlink {
-        rel: PathBuf,
-        target: PathBuf,
-        update: bool,
-    },
-    Attrs {
-        rel: PathBuf,
-        dir: bool,
-    },
-    Removed {
-        rel: PathBuf,
-        dir: bool,
-    },
-    Linked {
-        rel: PathBuf,
-        to: PathBuf,
-    },
-}
-
-impl Change {
-    /// Counts the change, and says whether it gets an INFO line (a directory's new times get
-    /// a DEBUG one, as in a local mirror).
-    pub fn count(&self, stats: &Stats) -> bool {
-        let (count, bytes) = match self {
-            Change::Copied {
-                bytes,
-                update: false,
-                ..
-            } => (Count::Copied, *bytes),
-            Change::Copied { bytes, .. } => (Count::Updated, *bytes),
-            Change::MadeDir { .. } | Change::Symlink { update: false, .. } => (Count::Created, 0),
-            Change::Symlink { .. } => (Count::Updated, 0),
-            Change::Attrs { dir: true, .. } => return false,
-            Change::Attrs { .. } => (Count::Updated, 0),
-            Change::Removed { .. } => (Count::Removed, 0),
-            Change::Linked { .. } => (Count::Linked, 0),
-        };
-        stats.add(count);
-        // A remote copy writes the whole file anew, whatever rsync sent over the wire.
-        stats.add_bytes(bytes);
-        true
-    }
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Change::Copied { rel, bytes, update } => {
-                let verb = if *update { "updated" } else { "copied" };
-                write!(f, "{verb} {} ({bytes} bytes)", show(rel))
-            }
-            Change::MadeDir { rel } => write!(f, "created directory {}", show(rel)),
-            Change::Symlink {
-                rel,
-                target,
-                update,
-            } => {
-                let verb = if *update { "updated" } else { "created" };
-                write!(f, "{verb} symlink {} -> {}", show(rel), esc(target))
-            }
-            Change::Attrs { rel, dir: true } => {
-                write!(f, "set attributes of directory {}", show(rel))
-            }
-            Change::Attrs { rel, .. } => write!(f, "updated attributes of {}", show(rel)),
-            Change::Removed { rel, dir: true } => write!(f, "removed directory {}", show(rel)),
-            Change::Removed { rel, .. } => write!(f, "removed {}", show(rel)),
-            Change::Linked { rel, to } => write!(f, "linked {} to {}", show(rel), show(to)),
-        }
-    }
-}
+pub use crate::change::Change;
 
 /// Reads one line of rsync's output; `None` for lines that are not changes (statistics).
 pub fn parse(line: &[u8], split: Split) -> Option<Change> {
@@ -117,9 +35,12 @@ pub fn parse(line: &[u8], split: Split) -> Option<Change> {
     }
     if flags.starts_with(b"*deleting") {
         let rel = path_of(&rest);
+        // rsync says only whether it was a directory.
         return (!rel.as_os_str().is_empty()).then(|| Change::Removed {
-            dir: rest.ends_with(b"/"),
+            kind: rest.ends_with(b"/").then_some(Kind::Dir),
             rel,
+            kept: None,
+            leftover: false,
         });
     }
     let bytes = std::str::from_utf8(length)
@@ -146,19 +67,25 @@ pub fn parse(line: &[u8], split: Split) -> Option<Change> {
             rel,
             bytes,
             update: !fresh,
+            kept: None,
+            meta: None,
+            open: false,
+            appended: false,
         }),
         (b'c', b'd') if fresh => Some(Change::MadeDir { rel }),
         (b'c', b'L') => Some(Change::Symlink {
             rel,
             target,
             update: !fresh,
+            meta: None,
         }),
         (b'h', _) => Some(Change::Linked {
             to: path_of(target.as_os_str().as_encoded_bytes()),
             rel,
         }),
-        (b'.' | b'c', b'f') => Some(Change::Attrs { rel, dir: false }),
-        (b'.' | b'c', b'd') => Some(Change::Attrs { rel, dir: true }),
+        (b'.' | b'c', b'f') => Some(Change::Attrs { rel, meta: None }),
+        (b'.', b'L') => Some(Change::SymlinkAttrs { rel, meta: None }),
+        (b'.' | b'c', b'd') => Some(Change::DirAttrs { rel, meta: None }),
         _ => None,
     }
 }
@@ -287,7 +214,11 @@ mod tests {
             Some(Change::Copied {
                 rel: PathBuf::from("new\nline"),
                 bytes: 2,
-                update: false
+                update: false,
+                kept: None,
+                meta: None,
+                open: false,
+                appended: false,
             })
         );
         assert_eq!(
@@ -344,7 +275,8 @@ mod tests {
             Change::Symlink {
                 rel: "a -> b".into(),
                 target: "c".into(),
-                update: false
+                update: false,
+                meta: None,
             }
         );
     }

@@ -49,12 +49,11 @@ impl Remote {
         if !dry {
             args.extend(written::receiver_args().into_iter().map(OsString::from));
         }
-        let marker = if dry { "[dry run] " } else { "" };
         let say = |change: itemize::Change| {
-            if change.count(stats) {
-                info!("{marker}{change}");
-            } else {
-                debug!("{marker}{change}");
+            change.say(dry, stats);
+            // A remote copy writes the whole file anew, whatever rsync sent over the wire.
+            if let itemize::Change::Copied { bytes, .. } = &change {
+                stats.add_bytes(*bytes);
             }
         };
         let split = |name: &Path, target: &Path, hard: bool| agrees(source, name, target, hard);

@@ -123,6 +123,10 @@ mod tests {
             rel: name.into(),
             bytes: 1,
             update: false,
+            kept: None,
+            meta: None,
+            open: false,
+            appended: false,
         }
     }
 

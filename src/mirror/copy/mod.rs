@@ -218,11 +218,11 @@ impl Round<'_> {
             }
         }
         self.note(Change::Copied {
-            rel,
+            rel: rel.to_path_buf(),
             bytes: done.bytes,
             update,
             kept: done.kept,
-            meta: before,
+            meta: Some(before),
             open: done.open,
             appended: done.appended,
         });

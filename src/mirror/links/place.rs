@@ -157,7 +157,10 @@ impl Round<'_> {
         to: &Path,
     ) -> Option<Id> {
         if self.dry_run() {
-            self.note(Change::Linked { rel, to });
+            self.note(Change::Linked {
+                rel: rel.to_path_buf(),
+                to: to.to_path_buf(),
+            });
             return Some(Id { dev: 0, ino: 0 });
         }
         let (Some(dir), Some(root), Some(to_parent), Some(to_name)) =
@@ -181,7 +184,10 @@ impl Round<'_> {
         });
         match made {
             Ok(linked) => {
-                self.note(Change::Linked { rel, to });
+                self.note(Change::Linked {
+                    rel: rel.to_path_buf(),
+                    to: to.to_path_buf(),
+                });
                 Some(linked)
             }
             Err(e) => {

@@ -32,8 +32,7 @@ use super::round::Round;
 use crate::dir::{Dir, Kind, Meta};
 use crate::escape::rel as show;
 
-/// Files smaller than this are copied rather than searched for: a copy costs less.
-pub const RENAME_MIN: u64 = 4096;
+pub use crate::rules::RENAME_MIN;
 /// How long the watcher holds an entry moved away before removing it (plus twice the debounce).
 pub const HOLD: Duration = Duration::from_secs(1);
 /// How long an entry found missing for no reason the watcher gave waits (plus twice the
@@ -220,8 +219,8 @@ impl Round<'_> {
             return false;
         }
         self.note(Change::Renamed {
-            from: &orphan.rel,
-            to: rel,
+            from: orphan.rel.clone(),
+            to: rel.to_path_buf(),
         });
         self.settle.note(from_parent);
         self.settle.note(to_parent);
@@ -259,8 +258,8 @@ impl Round<'_> {
             view.set(orphan.rel.clone(), super::change::Would::Gone);
         }
         self.note(Change::Renamed {
-            from: &orphan.rel,
-            to: rel,
+            from: orphan.rel.clone(),
+            to: rel.to_path_buf(),
         });
         true
     }
