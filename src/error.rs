@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// An I/O error on one path, with the operation that failed. Logged, counted, and the run goes
 /// on; the path it names relative to the roots is tried again later.
@@ -42,23 +42,6 @@ impl PathError {
     /// The path to try again, if it is known.
     pub fn retried(&self) -> Option<&(PathBuf, crate::replica::Look)> {
         self.retry.as_ref()
-    }
-
-    /// Builds a closure for `map_err` that attaches `op` and `path` to an `io::Error`.
-    pub fn at<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PathError + 'a {
-        move |err| PathError::new(op, path, err)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn io_error(&self) -> &io::Error {
-        &self.err
-    }
-
-    pub fn kind(&self) -> io::ErrorKind {
-        self.err.kind()
     }
 }
 

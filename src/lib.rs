@@ -10,33 +10,33 @@
 //! [`address`] (`[USER@]HOST:PATH`). Besides: [`root`], [`filter`], [`status`], [`progress`],
 //! [`stats`], [`escape`], [`duration`], [`error`] and [`exit`].
 
-pub mod address;
+pub(crate) mod address;
 pub mod app;
-pub mod backup;
-pub mod change;
+pub(crate) mod backup;
+pub(crate) mod change;
 pub mod cli;
-pub mod config;
-pub mod daemon;
-pub mod data;
-pub mod dir;
-pub mod duration;
-pub mod error;
-pub mod escape;
-pub mod exit;
-pub mod filter;
-pub mod logging;
-pub mod mirror;
-pub mod own;
-pub mod progress;
-pub mod remote;
-pub mod replica;
-pub mod root;
-pub mod rules;
-pub mod state;
-pub mod stats;
-pub mod status;
-pub mod stop;
-pub mod watch;
+pub(crate) mod config;
+pub(crate) mod daemon;
+pub(crate) mod data;
+pub(crate) mod dir;
+pub(crate) mod duration;
+pub(crate) mod error;
+pub(crate) mod escape;
+pub(crate) mod exit;
+pub(crate) mod filter;
+pub(crate) mod logging;
+pub(crate) mod mirror;
+pub(crate) mod own;
+pub(crate) mod progress;
+pub(crate) mod remote;
+pub(crate) mod replica;
+pub(crate) mod root;
+pub(crate) mod rules;
+pub(crate) mod state;
+pub(crate) mod stats;
+pub(crate) mod status;
+pub(crate) mod stop;
+pub(crate) mod watch;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -90,11 +90,7 @@ pub struct Batch {
     pub retries: std::collections::HashSet<PathBuf>,
 }
 
-impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.renames.is_empty() && self.paths.is_empty()
-    }
-}
+impl Batch {}
 
 /// What a pass or a batch leaves for later.
 #[derive(Debug, Default)]

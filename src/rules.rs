@@ -29,6 +29,7 @@ pub struct Rules {
 
 impl Rules {
     /// Everything kept, compared exactly.
+    #[cfg(test)]
     pub const ALL: Rules = Rules {
         checksum: false,
         owner: true,

@@ -43,10 +43,6 @@ impl Failing {
         self.paths.contains_key(path)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
-    }
-
     /// Some of the failing paths, sorted, for the status document.
     pub fn sample(&self, n: usize) -> Vec<PathBuf> {
         let mut all: Vec<&PathBuf> = self.paths.keys().collect();
@@ -134,6 +130,13 @@ impl Failing {
     /// When the next failed path is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.paths.values().map(|f| f.due).min()
+    }
+}
+
+#[cfg(test)]
+impl Failing {
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
     }
 }
 

@@ -51,10 +51,6 @@ impl Pending {
         self.renames.push((from, to));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty() && self.renames.is_empty()
-    }
-
     pub fn len(&self) -> usize {
         self.paths.len() + self.renames.len()
     }
@@ -128,6 +124,13 @@ impl Pending {
             paths,
             retries,
         }
+    }
+}
+
+#[cfg(test)]
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.renames.is_empty()
     }
 }
 

@@ -28,17 +28,6 @@ pub struct Abilities {
     pub ctimes: bool,
 }
 
-impl Abilities {
-    pub const ALL: Abilities = Abilities {
-        perms: true,
-        owner: true,
-        links: true,
-        xattrs: true,
-        rename_keeps_mtime: true,
-        ctimes: true,
-    };
-}
-
 /// Tries each ability in `want` on a scratch file in `root` (removed afterwards). What cannot
 /// be tried (no scratch file) is taken as kept: the errors then say what is wrong, file by file.
 pub fn probe(root: &Dir, temps: &TempNames, shown: &std::path::Path, want: Abilities) -> Abilities {

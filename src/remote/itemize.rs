@@ -197,11 +197,6 @@ pub fn files_in_stats(line: &[u8]) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Whether `rel` lies at or below one of `roots` (used for what a change concerns).
-pub fn under(rel: &Path, roots: &[PathBuf]) -> bool {
-    roots.iter().any(|r| rel.starts_with(r))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 
 mod record;
 
-pub use record::{Proof, Record, TOKENS};
+pub use record::{Proof, Record};
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;

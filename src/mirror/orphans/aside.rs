@@ -147,12 +147,4 @@ impl Aside {
                 && crate::lock(&j.result).is_none_or(|(_, at)| at.elapsed() < POLL * 10)
         })
     }
-
-    /// Gives up every comparison (a pass has come, which proves in line).
-    pub fn clear(&mut self) {
-        for job in self.jobs.values() {
-            job.cancel.store(true, Ordering::Relaxed);
-        }
-        self.jobs.clear();
-    }
 }

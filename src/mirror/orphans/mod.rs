@@ -17,7 +17,7 @@ mod index;
 mod proof;
 
 use found::forget_old;
-pub use found::{Expected, Index, Newcomer, Orphan};
+pub use found::{Index, Newcomer, Orphan};
 pub use held::Held;
 pub use proof::Claim;
 
