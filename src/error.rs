@@ -68,7 +68,7 @@ impl std::error::Error for PathError {
 pub struct Logged;
 
 /// A problem with the command line or the environment found at start-up: the program exits with
-/// [`crate::exit::BAD_INPUT`] and changes nothing.
+/// [`crate::exit::Exit::BadInput`] and changes nothing.
 #[derive(Debug)]
 pub struct StartError(pub String);
 

@@ -119,6 +119,30 @@ pub struct Outcome {
     pub held_back: bool,
 }
 
+/// Why a replica's root cannot be written now: a kind to act on, and the one line that says it
+/// (its `Display`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootError {
+    /// Gone, and not made again (its parent is not the directory it was, a dry run, ...).
+    Gone(String),
+    /// Another directory that is not empty took its place.
+    Replaced(String),
+    /// There, but not usable: unmounted, not a directory, not readable.
+    Unusable(String),
+    /// A remote replica that cannot be reached now (it is tried again, with a growing wait).
+    Unreachable(String),
+}
+
+impl std::fmt::Display for RootError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (RootError::Gone(why)
+        | RootError::Replaced(why)
+        | RootError::Unusable(why)
+        | RootError::Unreachable(why)) = self;
+        f.write_str(why)
+    }
+}
+
 /// What a replica's root check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootState {
@@ -134,9 +158,9 @@ pub trait Replica {
     fn describe(&self) -> String;
 
     /// Checks that the replica's root is still the directory the mirror started with. An error
-    /// is one line saying what is wrong; nothing is written until the check passes again.
+    /// says what is wrong; nothing is written until the check passes again.
     /// `Renewed` says the root is a new directory now (made again), which needs a full pass.
-    fn check(&mut self) -> Result<RootState, String>;
+    fn check(&mut self) -> Result<RootState, RootError>;
 
     /// When an unusable replica would like [`Replica::check`] to try again (a remote one
     /// reconnects with a growing wait); `None` when checks before passes and batches suffice.

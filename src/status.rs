@@ -215,7 +215,7 @@ impl StatusFile {
 
 /// `foldersync status PATH`: prints the status for people. Returns the exit status: 0 healthy,
 /// 1 unhealthy, 2 unreadable.
-pub fn print(path: &Path) -> u8 {
+pub fn print(path: &Path) -> crate::exit::Exit {
     let doc: Status = match fs::read(path)
         .map_err(|e| e.to_string())
         .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
@@ -227,7 +227,7 @@ pub fn print(path: &Path) -> u8 {
                 esc(path),
                 crate::escape::text(&e)
             );
-            return crate::exit::BAD_INPUT;
+            return crate::exit::Exit::BadInput;
         }
     };
     println!(
@@ -280,11 +280,11 @@ pub fn print(path: &Path) -> u8 {
     match unhealthy(&doc, age) {
         None => {
             println!("healthy");
-            crate::exit::SUCCESS
+            crate::exit::Exit::Success
         }
         Some(why) => {
             println!("UNHEALTHY: {}", controls(&why));
-            crate::exit::PASS_ERRORS
+            crate::exit::Exit::PassErrors
         }
     }
 }

@@ -74,7 +74,7 @@ pub fn hold_signals() -> Result<(), StartError> {
 
 /// Installs the Ctrl+C / SIGTERM handler and the SIGHUP reader. The returned receiver gets one
 /// message on the first stop signal; the stop flag is set at the same time. A second one exits
-/// the process at once with [`crate::exit::FORCED`].
+/// the process at once with [`crate::exit::Exit::Forced`].
 pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
     let (tx, rx): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(1);
     let stop = stop.clone();
@@ -91,7 +91,7 @@ pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
         } else {
             log::warn!("second interrupt: exiting at once");
             log::logger().flush();
-            std::process::exit(i32::from(crate::exit::FORCED));
+            std::process::exit(i32::from(crate::exit::Exit::Forced.code()));
         }
     })
     .map_err(|e| StartError::new(format!("cannot install the Ctrl+C handler: {e}")))?;

@@ -20,7 +20,7 @@ use crate::daemon::Daemon;
 use crate::duration;
 use crate::error::StartError;
 use crate::escape::esc;
-use crate::exit;
+use crate::exit::Exit;
 use crate::replica::Replica;
 use crate::root::Root;
 use crate::status::{State, Status, StatusFile};
@@ -31,7 +31,7 @@ pub fn main() -> ExitCode {
     crate::dir::read_umask();
     if let Err(e) = stop::hold_signals() {
         eprintln!("foldersync: error: {e}");
-        return ExitCode::from(exit::BAD_INPUT);
+        return ExitCode::from(Exit::BadInput);
     }
     let args = match Args::try_parse() {
         Ok(args) => args,
@@ -40,12 +40,12 @@ pub fn main() -> ExitCode {
             // (it may quote what was typed).
             if !e.use_stderr() {
                 let _ = e.print();
-                return ExitCode::from(exit::SUCCESS);
+                return ExitCode::from(Exit::Success);
             }
             for line in e.to_string().lines() {
                 eprintln!("{}", crate::escape::controls(line));
             }
-            return ExitCode::from(exit::BAD_INPUT);
+            return ExitCode::from(Exit::BadInput);
         }
     };
     if let Some(Command::Status { path }) = &args.command {
@@ -60,7 +60,7 @@ pub fn main() -> ExitCode {
                 "foldersync: error: {}",
                 crate::escape::controls(&e.to_string())
             );
-            ExitCode::from(exit::BAD_INPUT)
+            ExitCode::from(Exit::BadInput)
         }
     }
 }
@@ -80,7 +80,7 @@ impl Made {
     }
 }
 
-fn run(args: Args) -> Result<u8, StartError> {
+fn run(args: Args) -> Result<Exit, StartError> {
     let config = Config::from_args(args)?;
     let src = Root::open(&config.source)
         .map_err(|e| StartError::new(format!("cannot open SOURCE {}: {e}", esc(&config.source))))?;

@@ -17,7 +17,7 @@ use crossbeam_channel::{after, never, select, Receiver};
 use log::{debug, error, info, warn};
 
 use crate::config::Config;
-use crate::exit;
+use crate::exit::Exit;
 use crate::progress;
 use crate::replica::{Look, Replica, RootState};
 use crate::stats::Stats;
@@ -48,7 +48,7 @@ pub struct Daemon<'a> {
     watcher: Option<Watcher>,
     report: Report,
     /// What is wrong with REPLICA's root, as last logged.
-    replica_problem: Option<String>,
+    replica_problem: Option<crate::replica::RootError>,
     errors_in_last_pass: u64,
     /// A directory too deep to watch was reported.
     deep_reported: bool,
@@ -116,7 +116,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// Runs until stopped (or after one pass with `--once`) and returns the exit status.
-    pub fn run(mut self) -> u8 {
+    pub fn run(mut self) -> Exit {
         self.memory.token(self.config);
         self.report.state(State::Passing, None);
         self.report.write_now();
@@ -195,26 +195,26 @@ impl<'a> Daemon<'a> {
         }
     }
 
-    fn stopped(&mut self) -> u8 {
+    fn stopped(&mut self) -> Exit {
         info!("stopped by user (Ctrl+C or SIGTERM)");
         self.remember(false);
         self.report.finish(State::Stopped);
         // A daemon stopped is a success; a single pass cut short is not (a cron job must not
         // take it for one).
         if self.config.once {
-            exit::INTERRUPTED
+            Exit::Interrupted
         } else {
-            exit::SUCCESS
+            Exit::Success
         }
     }
 
     /// The end of a `--once` run.
-    fn finished(&mut self) -> u8 {
+    fn finished(&mut self) -> Exit {
         self.report.finish(State::Finished);
         if self.errors_in_last_pass > 0 {
-            exit::PASS_ERRORS
+            Exit::PassErrors
         } else {
-            exit::SUCCESS
+            Exit::Success
         }
     }
 
@@ -384,7 +384,7 @@ impl<'a> Daemon<'a> {
                 if self.replica_problem.as_ref() != Some(&problem) {
                     error!("{problem}; nothing is written until it is back");
                     self.report
-                        .state(State::ReplicaMissing, Some(problem.clone()));
+                        .state(State::ReplicaMissing, Some(problem.to_string()));
                     self.replica_problem = Some(problem);
                 }
                 false

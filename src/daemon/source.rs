@@ -67,6 +67,14 @@ pub fn refuse_empty(
     })
 }
 
+/// What keeps SOURCE from being mirrored now.
+enum Trouble {
+    /// Its root is gone, replaced by something unusable, or unreadable.
+    Root(String),
+    /// It is empty while REPLICA is not (the message says what REPLICA is left as).
+    Empty(String),
+}
+
 impl Source {
     pub fn new(
         root: Root,
@@ -113,7 +121,9 @@ impl Source {
                 renewed = true;
                 Ok(())
             }
-            now => Err(root::problem("SOURCE", &self.root.path, &now).unwrap_or_default()),
+            now => Err(Trouble::Root(
+                root::problem("SOURCE", &self.root.path, &now).unwrap_or_default(),
+            )),
         };
         let found = found.and_then(|()| {
             if !thorough {
@@ -128,28 +138,29 @@ impl Source {
             ) {
                 Ok(empty) => empty,
                 Err(e) => {
-                    return Err(format!(
+                    return Err(Trouble::Root(format!(
                         "SOURCE {} is not readable: {e}",
                         esc(&self.root.path)
-                    ))
+                    )))
                 }
             };
             if !self.allow_empty && empty && replica.has_content() {
-                return Err(format!(
+                return Err(Trouble::Empty(format!(
                     "SOURCE {} is empty while REPLICA is not: REPLICA is left untouched (restart \
                      with --allow-empty-source to let an empty SOURCE empty REPLICA)",
                     esc(&self.root.path)
-                ));
+                )));
             }
             Ok(())
         });
         let now = Instant::now();
         match found {
             Err(problem) => {
-                let problem = if problem.contains("REPLICA is left untouched") {
-                    problem
-                } else {
-                    format!("{problem}; REPLICA is left untouched until SOURCE is back")
+                let problem = match problem {
+                    Trouble::Empty(said) => said,
+                    Trouble::Root(why) => {
+                        format!("{why}; REPLICA is left untouched until SOURCE is back")
+                    }
                 };
                 if self.problem.as_ref() != Some(&problem) {
                     error!("{problem}");

@@ -38,7 +38,7 @@ use crate::dir::{self, Dir};
 use crate::escape::esc;
 use crate::filter::Filter;
 use crate::own::{self, OwnFiles};
-use crate::replica::{Batch, Look, Outcome, Replica, RootState};
+use crate::replica::{Batch, Look, Outcome, Replica, RootError, RootState};
 use crate::root::{self, Now, Root};
 use crate::stats::Stats;
 use crate::stop::Stop;
@@ -251,7 +251,7 @@ impl Replica for Mirror {
         esc(&self.path).to_string()
     }
 
-    fn check(&mut self) -> Result<RootState, String> {
+    fn check(&mut self) -> Result<RootState, RootError> {
         let Some(root) = &self.root else {
             return Ok(RootState::Same);
         };
@@ -267,15 +267,17 @@ impl Replica for Mirror {
                     self.root = Some(new);
                     Ok(RootState::Renewed)
                 } else {
-                    Err(format!(
+                    Err(RootError::Replaced(format!(
                         "REPLICA {} was replaced by another directory that is not empty; \
                          nothing is written there until foldersync is restarted",
                         esc(&self.path)
-                    ))
+                    )))
                 }
             }
             Now::Gone(e) if e.kind() == std::io::ErrorKind::NotFound => self.recreate(),
-            now => Err(root::problem("REPLICA", &self.path, &now).unwrap_or_default()),
+            now => Err(RootError::Unusable(
+                root::problem("REPLICA", &self.path, &now).unwrap_or_default(),
+            )),
         }
     }
 
@@ -339,7 +341,11 @@ impl Mirror {
     /// REPLICA's root vanished. It is made again only where that cannot write into the wrong
     /// place: its parent still on the device REPLICA was on (an unmounted disk leaves its mount
     /// point on another device, and below a vanished mount point the parent is missing).
-    fn recreate(&mut self) -> Result<RootState, String> {
+    fn recreate(&mut self) -> Result<RootState, RootError> {
+        self.make_again().map_err(RootError::Gone)
+    }
+
+    fn make_again(&mut self) -> Result<RootState, String> {
         let gone = || format!("REPLICA {} is gone", esc(&self.path));
         let Some(old) = &self.root else {
             return Err(gone());

@@ -12,7 +12,7 @@ use super::rsync::Ended;
 use super::run::raced;
 use super::send::Went;
 use super::{Remote, MAX_BACKOFF};
-use crate::replica::{Batch, Look, Outcome, Replica, RootState};
+use crate::replica::{Batch, Look, Outcome, Replica, RootError, RootState};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
 
@@ -98,7 +98,7 @@ impl Replica for Remote {
         self.spec.to_string()
     }
 
-    fn check(&mut self) -> Result<RootState, String> {
+    fn check(&mut self) -> Result<RootState, RootError> {
         if self.problem.is_none() && !self.ssh.alive() {
             self.lose(format!("the connection to {} was lost", self.spec.host));
             self.next_try = Instant::now();
@@ -107,7 +107,7 @@ impl Replica for Remote {
             return Ok(RootState::Same);
         };
         if Instant::now() < self.next_try {
-            return Err(problem);
+            return Err(RootError::Unreachable(problem));
         }
         match self.recover() {
             Ok(_) => {
@@ -120,7 +120,7 @@ impl Replica for Remote {
                 debug!("REPLICA {} still unusable: {why}", self.spec);
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 self.next_try = Instant::now() + self.backoff;
-                Err(problem)
+                Err(RootError::Unreachable(problem))
             }
         }
     }
