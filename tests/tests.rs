@@ -3,6 +3,7 @@
 
 mod util;
 
+mod attack3;
 mod attacks;
 mod cli;
 mod converge;
