@@ -1,6 +1,6 @@
 //! A directory being worked on, and a directory waiting to be walked.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::dir::{Dir, Meta};
+use crate::dir::{Dir, Id, Meta};
 
 /// A directory being worked on: SOURCE's and REPLICA's handles, and the attributes REPLICA's
 /// must end up with (set at the run's end, see [`super::settle`]).
@@ -87,7 +87,9 @@ impl<'r> DirPair<'r> {
     /// Notes that REPLICA's directory changed (its mtime is set again at the run's end).
     pub fn touch(&self) {
         if !self.touched.swap(true, Ordering::Relaxed) {
-            self.settle.note(&self.rel);
+            if let Some(have) = &self.have {
+                self.settle.note(&self.rel, have.id);
+            }
         }
     }
 
@@ -103,6 +105,7 @@ impl<'r> DirPair<'r> {
                 // Not ours to open up: the original refusal stands.
                 match dst.ensure_writable(have) {
                     Ok(true) => {
+                        self.settle.opened(&self.rel, have.id);
                         self.touch();
                         op()
                     }
@@ -130,19 +133,44 @@ pub struct DirTask<'r> {
 }
 
 /// The REPLICA directories whose attributes are set at the round's end (see
-/// [`super::settle`]).
+/// [`super::settle`]), each with the identity it had when noted: a directory put in its place
+/// meanwhile is never given them.
 #[derive(Debug, Default)]
-pub struct Settle(Mutex<BTreeSet<PathBuf>>);
+pub struct Settle {
+    dirs: Mutex<BTreeMap<PathBuf, Id>>,
+    /// Those opened up for their owner to write into them: set back even when a stop cuts the
+    /// round short.
+    opened: Mutex<BTreeMap<PathBuf, Id>>,
+}
 
 impl Settle {
-    pub fn note(&self, rel: &Path) {
-        let mut dirs = crate::lock(&self.0);
-        if !dirs.contains(rel) {
-            dirs.insert(rel.to_path_buf());
+    pub fn note(&self, rel: &Path, id: Id) {
+        let mut dirs = crate::lock(&self.dirs);
+        if !dirs.contains_key(rel) {
+            dirs.insert(rel.to_path_buf(), id);
         }
     }
 
-    pub fn take(&self) -> BTreeSet<PathBuf> {
-        std::mem::take(&mut *crate::lock(&self.0))
+    /// Notes the directory `dir` (at `rel`) by its identity now.
+    pub fn note_dir(&self, rel: &Path, dir: &Dir) {
+        if let Ok(meta) = dir.stat() {
+            self.note(rel, meta.id);
+        }
+    }
+
+    fn opened(&self, rel: &Path, id: Id) {
+        crate::lock(&self.opened).insert(rel.to_path_buf(), id);
+        self.note(rel, id);
+    }
+
+    /// What to set: every directory noted, or after a stop only those opened up.
+    pub fn take(&self, stopped: bool) -> BTreeMap<PathBuf, Id> {
+        let opened = std::mem::take(&mut *crate::lock(&self.opened));
+        let dirs = std::mem::take(&mut *crate::lock(&self.dirs));
+        if stopped {
+            opened
+        } else {
+            dirs
+        }
     }
 }

@@ -307,7 +307,9 @@ impl<'a> Round<'a> {
                 again.push((rel, Look::TREE));
             }
             // The parent's mtime changed with the removal: its attributes are set again.
-            self.settle.note(&parent);
+            if let Some(d) = &dir {
+                self.settle.note_dir(&parent, d);
+            }
         }
         if self.dry_run() {
             return Vec::new();

@@ -11,7 +11,7 @@ use super::change::Change;
 use super::dir_pair::DirPair;
 use super::round::Round;
 use crate::dir::xattr::{self, At};
-use crate::dir::{self, Dir, Meta};
+use crate::dir::{self, Dir, Id, Meta};
 
 impl Round<'_> {
     /// The walk is done with a directory (its entries, not the copies into it): its extended
@@ -36,26 +36,27 @@ impl Round<'_> {
         }
         let rules = &self.m.opts.rules;
         if rules.attrs_differ(want, have) || !want.mtime.near(have.mtime, rules.window) {
-            self.settle.note(&node.rel);
+            self.settle.note(&node.rel, have.id);
         }
     }
 
     /// Sets the attributes of every directory noted, deepest first (a parent's come after its
-    /// children's, whose making may have needed it writable).
+    /// children's, whose making may have needed it writable). After a stop, only those opened
+    /// up to write into them are set back: a read-only directory stays read-only.
     pub(super) fn settle_dirs(&self) {
-        let dirs = self.settle.take();
+        let dirs = self.settle.take(self.m.stop.is_set());
         if self.dry_run() {
             return;
         }
-        for rel in dirs.iter().rev() {
-            if self.m.stop.is_set() {
-                return;
-            }
-            self.settle_dir(rel);
+        for (rel, id) in dirs.iter().rev() {
+            self.settle_dir(rel, *id);
         }
     }
 
-    fn settle_dir(&self, rel: &Path) {
+    /// Sets the attributes of REPLICA's directory `rel`, if it is still the directory `id` the
+    /// round noted: one renamed into its place meanwhile (by someone who can write its parent)
+    /// is left alone, and the next look sorts it out.
+    fn settle_dir(&self, rel: &Path, id: Id) {
         let Some(root) = self.m.root_dir() else {
             return;
         };
@@ -67,6 +68,10 @@ impl Round<'_> {
             let now = dst.stat()?;
             // Never across a mount point in REPLICA, nor onto SOURCE itself.
             if (now.mount_root && !rel.as_os_str().is_empty()) || now.id == self.source.id {
+                return Ok(None);
+            }
+            if now.id != id {
+                log::debug!("{} is another directory now: left alone", crate::escape::rel(rel));
                 return Ok(None);
             }
             self.mark_acl(&At::Dir(&src), &mut want);

@@ -275,7 +275,7 @@ impl Round<'_> {
                 continue;
             }
             if self.link(Some(&dir), name, &rel, &leader.rel).is_some() {
-                self.settle.note(parent);
+                self.settle.note_dir(parent, &dir);
             }
         }
     }

@@ -222,8 +222,8 @@ impl Round<'_> {
             from: orphan.rel.clone(),
             to: rel.to_path_buf(),
         });
-        self.settle.note(from_parent);
-        self.settle.note(to_parent);
+        self.settle.note_dir(from_parent, &from);
+        self.settle.note_dir(to_parent, &to);
         true
     }
 
@@ -292,7 +292,7 @@ impl Round<'_> {
         if matches!(dir.stat_at(name), Ok(Some(m)) if m.kind == orphan.kind)
             && self.remove(Some(&dir), name, &orphan.rel, orphan.kind, false)
         {
-            self.settle.note(parent);
+            self.settle.note_dir(parent, &dir);
         }
     }
 
