@@ -18,7 +18,7 @@ pub struct Kept {
     pub state: Option<State>,
     pub record: Option<Record>,
     /// Held open for as long as the mirror runs.
-    pub lock: Option<File>,
+    pub lock: Vec<File>,
     /// Warnings for the log, once it is open.
     pub warnings: Vec<String>,
 }
@@ -33,7 +33,7 @@ pub fn check(config: &Config, src: &Root, replica: &mut dyn Replica) -> Result<K
     let mut warnings = Vec::new();
     let lock = match &state {
         Some(state) if !config.dry_run => lock(state, config, &mut warnings)?,
-        _ => None,
+        _ => Vec::new(),
     };
     let record = match state.as_ref().map(State::load) {
         Some(Loaded::Record(r)) => Some(r),
@@ -75,30 +75,70 @@ pub fn check(config: &Config, src: &Root, replica: &mut dyn Replica) -> Result<K
     })
 }
 
-/// Takes the pair's lock: another foldersync mirroring the same pair is a start-up error. A
-/// state directory that cannot be used is said, and the mirror goes on without.
+/// Takes the pair's lock (REPLICA's own follows once it exists, see [`lock_made`]): another
+/// foldersync mirroring the same pair is a start-up error. A state directory that cannot be
+/// used is said, and the mirror goes on without.
 fn lock(
     state: &State,
     config: &Config,
     warnings: &mut Vec<String>,
-) -> Result<Option<File>, StartError> {
-    match state.lock() {
-        Ok(Some(file)) => Ok(Some(file)),
-        Ok(None) => Err(StartError::new(format!(
-            "another foldersync is mirroring SOURCE {} into REPLICA {} (it holds {})",
+) -> Result<Vec<File>, StartError> {
+    let held = |how: &str| {
+        StartError::new(format!(
+            "another foldersync is mirroring {how} (SOURCE {}, REPLICA {}; its locks are in {})",
             esc(&config.source),
             esc(&config.replica),
-            esc(&state.lock_path())
-        ))),
+            esc(state.lock_path().parent().unwrap_or(state.path()))
+        ))
+    };
+    let unusable = |e: std::io::Error, warnings: &mut Vec<String>| {
+        warnings.push(format!(
+            "cannot use the state directory {}: {e} (set --state-dir): nothing is remembered \
+             of this mirror between runs",
+            esc(state.lock_path().parent().unwrap_or(state.path()))
+        ));
+    };
+    let mut locks = Vec::new();
+    match state.lock() {
+        Ok(Some(file)) => locks.push(file),
+        Ok(None) => return Err(held("the same pair")),
         Err(e) => {
-            warnings.push(format!(
-                "cannot use the state directory {}: {e} (set --state-dir): nothing is remembered \
-                 of this mirror between runs",
-                esc(state.lock_path().parent().unwrap_or(state.path()))
-            ));
-            Ok(None)
+            unusable(e, warnings);
+            return Ok(Vec::new());
         }
     }
+    Ok(locks)
+}
+
+/// Takes REPLICA's lock by its identity, once REPLICA exists (it may have been made just now):
+/// another foldersync writing into the same directory, reached by another path, is a start-up
+/// error.
+pub fn lock_made(
+    config: &Config,
+    kept: &mut Kept,
+    replica: &dyn Replica,
+) -> Result<(), StartError> {
+    let (Some(state), Some(id), false) = (&kept.state, replica.identity(), kept.lock.is_empty())
+    else {
+        return Ok(());
+    };
+    match state.lock_replica(&id) {
+        Ok(Some(file)) => kept.lock.push(file),
+        Ok(None) => {
+            return Err(StartError::new(format!(
+                "another foldersync is mirroring into the same REPLICA, reached by another path \
+                 (SOURCE {}, REPLICA {}; its locks are in {})",
+                esc(&config.source),
+                esc(&config.replica),
+                esc(state.lock_path().parent().unwrap_or(state.path()))
+            )))
+        }
+        Err(e) => kept.warnings.push(format!(
+            "cannot take REPLICA's lock in {}: {e}",
+            esc(state.lock_path().parent().unwrap_or(state.path()))
+        )),
+    }
+    Ok(())
 }
 
 /// SOURCE or REPLICA was a mount point and is not one now (its disk is not mounted: the

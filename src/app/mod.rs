@@ -95,7 +95,7 @@ fn run(args: Args) -> Result<Exit, StartError> {
     ) {
         return Err(StartError::new(why));
     }
-    let kept = guard::check(&config, &src, target.replica())?;
+    let mut kept = guard::check(&config, &src, target.replica())?;
 
     // Opened before anything is made: a status file that cannot be used refuses the start.
     let status = match &config.status_file {
@@ -115,7 +115,9 @@ fn run(args: Args) -> Result<Exit, StartError> {
         ),
     };
     let mut made = Made::default();
-    let made_root = match engine::make(&config, &mut target, &mut made) {
+    let made_root = match engine::make(&config, &mut target, &mut made).and_then(|made_root| {
+        guard::lock_made(&config, &mut kept, target.replica_ref()).map(|()| made_root)
+    }) {
         Ok(made_root) => made_root,
         Err(e) => {
             made.undo();

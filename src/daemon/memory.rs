@@ -18,13 +18,13 @@ pub struct Memory {
     state: Option<State>,
     recorded: Option<Record>,
     /// Held for as long as the mirror runs: another foldersync on the same pair is refused.
-    _lock: Option<File>,
+    _lock: Vec<File>,
     /// The record could not be written (said once).
     problem: bool,
 }
 
 impl Memory {
-    pub fn new(state: Option<State>, recorded: Option<Record>, lock: Option<File>) -> Memory {
+    pub fn new(state: Option<State>, recorded: Option<Record>, lock: Vec<File>) -> Memory {
         Memory {
             state,
             recorded,

@@ -109,7 +109,7 @@ impl<'a> Daemon<'a> {
         mut self,
         state: Option<crate::state::State>,
         recorded: Option<crate::state::Record>,
-        lock: Option<std::fs::File>,
+        lock: Vec<std::fs::File>,
     ) -> Self {
         self.memory = memory::Memory::new(state, recorded, lock);
         self

@@ -71,7 +71,10 @@ impl Round<'_> {
                 return Ok(None);
             }
             if now.id != id {
-                log::debug!("{} is another directory now: left alone", crate::escape::rel(rel));
+                log::debug!(
+                    "{} is another directory now: left alone",
+                    crate::escape::rel(rel)
+                );
                 return Ok(None);
             }
             self.mark_acl(&At::Dir(&src), &mut want);

@@ -151,6 +151,18 @@ impl State {
     /// Takes the lock of this pair for as long as the returned file is open; `Ok(None)` if
     /// another process holds it.
     pub fn lock(&self) -> std::io::Result<Option<File>> {
+        self.lock_at(&self.file.with_extension("lock"))
+    }
+
+    /// Takes the lock on the REPLICA whose identity is `identity`, whatever path reached it
+    /// (a symlinked parent, a bind mount): `None` if another process holds it.
+    pub fn lock_replica(&self, identity: &str) -> std::io::Result<Option<File>> {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let hash = stable_hash(&[identity.as_bytes()]);
+        self.lock_at(&dir.join(format!("replica-{hash:016x}.lock")))
+    }
+
+    fn lock_at(&self, path: &Path) -> std::io::Result<Option<File>> {
         use rustix::fs::{flock, FlockOperation};
         self.make_dir()?;
         let file = OpenOptions::new()
@@ -159,7 +171,7 @@ impl State {
             .truncate(false)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(self.file.with_extension("lock"))?;
+            .open(path)?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(file)),
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(None),
