@@ -7,7 +7,8 @@
 //!   before it, the one it trusted) left REPLICA's copy as SOURCE has it. A file whose ctime is
 //!   later may have been rewritten in place with its size and mtime kept: if rsync's quick
 //!   check sends nothing for it, it is compared. Without any pass on record (a REPLICA
-//!   foldersync has no record of), a pass compares as `rsync -a` does.
+//!   foldersync has no record of, a record lost or unreadable), the mark is the epoch: the
+//!   first pass compares every file rsync does not send, once.
 //! - **The unproven directories**: a directory REPLICA holds by a rename foldersync made on a
 //!   hint (a held directory taken by the names inside it), or that came into SOURCE whole from
 //!   elsewhere, holds files whose ctimes say nothing about REPLICA's copies at those paths.
@@ -60,13 +61,20 @@ impl Proof {
     /// mark later than now says this machine's clock went back since: every file whose ctime
     /// is later than the epoch is then compared, once.
     pub fn keep(&mut self, state: Option<&State>, recorded: Option<&Record>, write: bool) {
-        if let Some(r) = recorded {
-            let now = mark_at(SystemTime::now() + MARGIN);
-            self.mark = r.proof.since.map(|(sec, nsec)| Stamp { sec, nsec });
-            if self.mark.is_some_and(|m| m > now) {
+        let now = mark_at(SystemTime::now() + MARGIN);
+        let since = recorded.and_then(|r| r.proof.since);
+        self.mark = Some(match since.map(|(sec, nsec)| Stamp { sec, nsec }) {
+            Some(mark) if mark <= now => mark,
+            Some(_) => {
                 debug!("the last pass's mark is in the future: every file is compared");
-                self.mark = Some(Stamp::default());
+                Stamp::default()
             }
+            // No pass on record (a record lost or unreadable, an adopted REPLICA, a first
+            // run): nothing vouches for what REPLICA holds, so the first pass compares every
+            // file rsync's quick check passes over, once.
+            None => Stamp::default(),
+        });
+        if let Some(r) = recorded {
             self.unproven = r.proof.unproven.clone();
         }
         self.keeper = state.filter(|_| write).cloned();
