@@ -51,6 +51,8 @@ struct Job {
     /// `None` while it runs; then the result and when it came.
     result: Arc<Mutex<Option<(Compared, Instant)>>>,
     cancel: Arc<AtomicBool>,
+    /// When its arrival last asked: one that stops asking (deleted, renamed again) gives it up.
+    asked: Instant,
 }
 
 /// The comparisons aside, by (arrival, candidate).
@@ -83,7 +85,8 @@ impl Aside {
     ) -> Known {
         let key = (arrival.to_path_buf(), candidate.to_path_buf());
         let (source, candidate_now) = (Snapshot::of(src), Snapshot::of(their));
-        if let Some(job) = self.jobs.get(&key) {
+        if let Some(job) = self.jobs.get_mut(&key) {
+            job.asked = Instant::now();
             if job.source == source && job.candidate == candidate_now {
                 let result = *crate::lock(&job.result);
                 return match result {
@@ -101,6 +104,11 @@ impl Aside {
             // One of them changed since: what was compared says nothing now.
             job.cancel.store(true, Ordering::Relaxed);
             self.jobs.remove(&key);
+        }
+        for job in self.jobs.values() {
+            if job.asked.elapsed() > POLL * 10 {
+                job.cancel.store(true, Ordering::Relaxed);
+            }
         }
         self.jobs.retain(|_, j| {
             !j.cancel.load(Ordering::Relaxed)
@@ -120,6 +128,7 @@ impl Aside {
             candidate: candidate_now,
             result: Arc::default(),
             cancel: Arc::default(),
+            asked: Instant::now(),
         };
         let (result, cancel, stop) = (job.result.clone(), job.cancel.clone(), stop.clone());
         let before = *src;
