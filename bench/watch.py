@@ -102,12 +102,16 @@ def main():
     ap.add_argument("--where", default="/dev/shm")
     ap.add_argument("--idle", type=float, default=10)
     ap.add_argument("--tools", default="foldersync,lsyncd")
+    ap.add_argument("--binary", help="another foldersync binary (an earlier build) instead of this tree's")
     ap.add_argument("extra", nargs="*", help="extra foldersync arguments (after --)")
     a = ap.parse_args()
     need("rsync", "rsync")
     need("lsyncd", "lsyncd")
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-    fs_bin = os.path.join(REPO, "target", "release", "foldersync")
+    if a.binary:
+        fs_bin = os.path.abspath(a.binary)
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+        fs_bin = os.path.join(REPO, "target", "release", "foldersync")
 
     base = tempfile.mkdtemp(prefix="fs-watch-bench-", dir=a.where)
     try:
