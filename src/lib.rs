@@ -36,6 +36,7 @@ pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod status;
 pub(crate) mod stop;
+pub(crate) mod timing;
 pub(crate) mod watch;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

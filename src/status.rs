@@ -16,9 +16,6 @@ use crate::escape::{controls, esc};
 use crate::own::OwnFiles;
 use crate::stats::Counts;
 
-/// How often the file may be rewritten, at most.
-const MIN_GAP: Duration = Duration::from_millis(250);
-
 /// What the mirror is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -175,11 +172,18 @@ impl StatusFile {
         if !self.dirty {
             return None;
         }
-        Some(self.last_write.map_or_else(Instant::now, |t| t + MIN_GAP))
+        Some(
+            self.last_write
+                .map_or_else(Instant::now, |t| t + crate::timing::STATUS_GAP),
+        )
     }
 
     pub fn write_if_due(&mut self) {
-        if self.dirty && self.last_write.is_none_or(|t| t.elapsed() >= MIN_GAP) {
+        if self.dirty
+            && self
+                .last_write
+                .is_none_or(|t| t.elapsed() >= crate::timing::STATUS_GAP)
+        {
             self.write();
         }
     }

@@ -8,11 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::replica::Look;
 
-/// The first wait before a failed path is tried again; it doubles with each failure.
-const FIRST_WAIT: Duration = Duration::from_secs(1);
-/// The longest wait between two tries: a cause that went away (space freed) is noticed within it.
-const LONGEST_WAIT: Duration = Duration::from_secs(8);
-
 /// A failed path.
 #[derive(Debug, Clone)]
 struct Failed {
@@ -29,9 +24,9 @@ pub struct Failing {
 
 /// How long to wait after the `tries`-th failure.
 fn wait_after(tries: u32) -> Duration {
-    FIRST_WAIT
+    crate::timing::RETRY_FIRST
         .saturating_mul(1 << tries.saturating_sub(1).min(16))
-        .min(LONGEST_WAIT)
+        .min(crate::timing::RETRY_LONGEST)
 }
 
 impl Failing {
@@ -121,7 +116,7 @@ impl Failing {
             if f.due <= now {
                 out.push((path.clone(), f.look));
                 // Not handed out again before its batch settles it.
-                f.due = now + LONGEST_WAIT * 4;
+                f.due = now + crate::timing::RETRY_LONGEST * 4;
             }
         }
         out
@@ -155,15 +150,15 @@ mod tests {
         f.settle(&set(&[]), vec![("a/x".into(), Look::ENTRY)], t0);
         assert_eq!(f.len(), 1);
         assert!(f.due(t0).is_empty(), "waits first");
-        assert_eq!(f.next_due(), Some(t0 + FIRST_WAIT));
-        let due = f.due(t0 + FIRST_WAIT);
+        assert_eq!(f.next_due(), Some(t0 + crate::timing::RETRY_FIRST));
+        let due = f.due(t0 + crate::timing::RETRY_FIRST);
         assert_eq!(due, vec![("a/x".into(), Look::ENTRY)]);
         // It fails again: the wait doubles.
-        let t1 = t0 + FIRST_WAIT;
+        let t1 = t0 + crate::timing::RETRY_FIRST;
         f.settle(&set(&["a/x"]), vec![("a/x".into(), Look::ENTRY)], t1);
-        assert_eq!(f.next_due(), Some(t1 + FIRST_WAIT * 2));
+        assert_eq!(f.next_due(), Some(t1 + crate::timing::RETRY_FIRST * 2));
         // A retry of its parent that fails below it does not end it.
-        let t2 = t1 + FIRST_WAIT * 2;
+        let t2 = t1 + crate::timing::RETRY_FIRST * 2;
         f.due(t2);
         let recovered = f.settle(&set(&["a/x"]), vec![("a/x/deeper".into(), Look::ENTRY)], t2);
         assert!(recovered.is_empty());
@@ -176,8 +171,8 @@ mod tests {
 
     #[test]
     fn the_wait_stops_growing_and_a_success_makes_the_rest_due() {
-        assert_eq!(wait_after(1), FIRST_WAIT);
-        assert_eq!(wait_after(30), LONGEST_WAIT);
+        assert_eq!(wait_after(1), crate::timing::RETRY_FIRST);
+        assert_eq!(wait_after(30), crate::timing::RETRY_LONGEST);
         let t0 = Instant::now();
         let mut f = Failing::default();
         f.settle(

@@ -4,7 +4,7 @@
 //! SOURCE is back.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::{error, info, warn};
 
@@ -13,13 +13,7 @@ use crate::filter::Filter;
 use crate::own::OwnFiles;
 use crate::replica::Replica;
 use crate::root::{self, Now, Root};
-
-/// How often SOURCE's identity is checked while watching and it is there. Its removal or move
-/// is reported by the watch at once, and every pass and batch checks it before acting; this
-/// catches what sends no event (an unmount, a directory swapped in).
-const CHECK_EVERY: Duration = Duration::from_secs(5);
-/// How often SOURCE is looked for while it is missing.
-const RETRY_EVERY: Duration = Duration::from_secs(1);
+use crate::timing::{SOURCE_CHECK, SOURCE_RETRY};
 
 /// What a check found.
 #[derive(Debug, PartialEq, Eq)]
@@ -89,7 +83,7 @@ impl Source {
             own,
             filter,
             problem: None,
-            next_check: watching.then(|| Instant::now() + CHECK_EVERY),
+            next_check: watching.then(|| Instant::now() + SOURCE_CHECK),
         }
     }
 
@@ -167,7 +161,7 @@ impl Source {
                     self.problem = Some(problem);
                 }
                 if self.next_check.is_some() {
-                    self.next_check = Some(now + RETRY_EVERY);
+                    self.next_check = Some(now + SOURCE_RETRY);
                 }
                 Health::Unusable
             }
@@ -177,7 +171,7 @@ impl Source {
                     renewed = true;
                 }
                 if self.next_check.is_some() {
-                    self.next_check = Some(now + CHECK_EVERY);
+                    self.next_check = Some(now + SOURCE_CHECK);
                 }
                 if renewed {
                     Health::Renewed

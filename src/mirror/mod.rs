@@ -72,9 +72,8 @@ pub struct Options {
     /// REPLICA's file system keeps real ctimes (it moves them when foldersync writes), so a
     /// SOURCE ctime at or after a copy's says the copy may be out of date.
     pub ctimes: bool,
-    /// How much longer than [`orphans::HOLD`] the watcher holds an orphan: twice the debounce,
-    /// after which the raw hints of its moment have come.
-    pub hold: std::time::Duration,
+    /// The delays that follow the debounce: how long the watcher holds an orphan.
+    pub timing: crate::timing::Timing,
 }
 
 /// A local replica.
@@ -99,7 +98,6 @@ pub struct Mirror {
     pub(crate) busy: Mutex<std::collections::HashMap<PathBuf, std::time::Instant>>,
     /// Orphans the watcher holds (see [`orphans`]).
     pub(crate) held: Mutex<orphans::Held>,
-    pub(crate) hold_extra: std::time::Duration,
     /// Where file systems are mounted inside SOURCE (see [`mounts`]).
     pub(crate) mounts: Mutex<mounts::SourceMounts>,
     /// The fifos, sockets and devices said to be skipped since the last pass began, and what
@@ -122,7 +120,6 @@ impl Mirror {
             .unwrap_or(2)
             .clamp(2, 8);
         let dry_view = opts.dry_run.then(|| Mutex::new(DryView::default()));
-        let hold_extra = opts.hold;
         Mirror {
             root,
             path,
@@ -138,7 +135,6 @@ impl Mirror {
             ),
             held: Mutex::default(),
             busy: Mutex::new(std::collections::HashMap::new()),
-            hold_extra,
             mounts: Mutex::default(),
             skipped: Mutex::default(),
             aside: Mutex::default(),

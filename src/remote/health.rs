@@ -11,10 +11,11 @@ use super::probe::{self, Make};
 use super::rsync::Ended;
 use super::run::raced;
 use super::send::Went;
-use super::{Remote, MAX_BACKOFF};
+use super::Remote;
 use crate::replica::{Batch, Look, Outcome, Replica, RootError, RootState};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
+use crate::timing::REMOTE_BACKOFF_LONGEST;
 
 impl Remote {
     /// The replica cannot be used until [`Replica::check`] finds it back.
@@ -118,7 +119,7 @@ impl Replica for Remote {
             }
             Err(why) => {
                 debug!("REPLICA {} still unusable: {why}", self.spec);
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.backoff = (self.backoff * 2).min(REMOTE_BACKOFF_LONGEST);
                 self.next_try = Instant::now() + self.backoff;
                 Err(RootError::Unreachable(problem))
             }

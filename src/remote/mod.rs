@@ -57,9 +57,6 @@ use crate::address::Spec;
 use probe::Make;
 use ssh::Ssh;
 
-/// The longest wait between two attempts to reach a lost REPLICA.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
 /// What a remote replica is asked to keep, from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {

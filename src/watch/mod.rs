@@ -18,7 +18,7 @@ use notify_debouncer_full::DebounceEventResult;
 
 use hints::RawHint;
 pub use hints::{Hint, Scope};
-use relay::Sleepy;
+use relay::OnDemandDebouncer;
 
 /// What the watcher tells the run loop.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ impl Watcher {
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
         let (debounced_tx, debounced) = crossbeam_channel::unbounded();
         let worker = Worker {
-            sleepy: Sleepy::new(&scope.root, debounce, debounced_tx),
+            sleepy: OnDemandDebouncer::new(&scope.root, debounce, debounced_tx),
             scope,
             debounce,
             out,
@@ -158,7 +158,7 @@ const OVERFLOW: &str = "the kernel's event queue overflowed (raise fs.inotify.ma
 struct Worker {
     scope: Scope,
     debounce: Duration,
-    sleepy: Sleepy,
+    sleepy: OnDemandDebouncer,
     out: Sender<WatchMsg>,
     /// Raw hints, held until the debounced events of their moment have been sent.
     raw: VecDeque<RawHint>,
@@ -222,7 +222,7 @@ impl Worker {
     /// How long raw hints wait: past the debounce time and the debouncer's tick, so the
     /// debounced events of the same moment (a rename pair, above all) are applied first.
     fn raw_delay(&self) -> Duration {
-        self.debounce * 2
+        crate::timing::Timing::new(self.debounce).settle()
     }
 
     fn raw_event(&mut self, event: notify::Result<Event>) -> bool {

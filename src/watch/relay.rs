@@ -12,7 +12,7 @@ use notify::{Event, EventHandler, RecursiveMode, WatcherKind};
 use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, RecommendedCache};
 
 /// A debouncer that is awake only while events come.
-pub struct Sleepy {
+pub struct OnDemandDebouncer {
     root: PathBuf,
     debounce: Duration,
     out: Sender<DebounceEventResult>,
@@ -21,14 +21,18 @@ pub struct Sleepy {
 }
 
 struct Awake {
-    debouncer: Debouncer<FedWatcher, RecommendedCache>,
+    debouncer: Debouncer<HandFedWatcher, RecommendedCache>,
     /// The debouncer's own event handler: events are handed to it here.
     feed: Box<dyn EventHandler>,
 }
 
-impl Sleepy {
-    pub fn new(root: &Path, debounce: Duration, out: Sender<DebounceEventResult>) -> Sleepy {
-        Sleepy {
+impl OnDemandDebouncer {
+    pub fn new(
+        root: &Path,
+        debounce: Duration,
+        out: Sender<DebounceEventResult>,
+    ) -> OnDemandDebouncer {
+        OnDemandDebouncer {
             root: root.to_path_buf(),
             debounce,
             out,
@@ -50,7 +54,7 @@ impl Sleepy {
     }
 
     fn wake(&self) -> notify::Result<Awake> {
-        let mut debouncer = new_debouncer_opt::<_, FedWatcher, RecommendedCache>(
+        let mut debouncer = new_debouncer_opt::<_, HandFedWatcher, RecommendedCache>(
             self.debounce,
             None,
             self.out.clone(),
@@ -60,7 +64,7 @@ impl Sleepy {
         let feed = HANDED
             .with(|h| h.borrow_mut().take())
             .ok_or_else(|| notify::Error::generic("the debouncer did not build its watcher"))?;
-        // Registers the root with the debouncer; FedWatcher itself watches nothing.
+        // Registers the root with the debouncer; HandFedWatcher itself watches nothing.
         debouncer.watch(&self.root, RecursiveMode::Recursive)?;
         Ok(Awake { debouncer, feed })
     }
@@ -73,7 +77,7 @@ impl Sleepy {
     }
 
     fn quiet(&self) -> Duration {
-        (self.debounce * 3).max(Duration::from_millis(500))
+        crate::timing::Timing::new(self.debounce).debouncer_quiet()
     }
 
     /// Stops the debouncer's thread if no event came for a while.
@@ -93,19 +97,19 @@ impl Sleepy {
 
 thread_local! {
     /// notify's `Watcher::new` is the only place the debouncer shows its event handler, and it
-    /// takes no context: [`FedWatcher::new`] leaves the handler here, and [`Sleepy::wake`], on the
+    /// takes no context: [`HandFedWatcher::new`] leaves the handler here, and [`OnDemandDebouncer::wake`], on the
     /// same thread and in the same call, takes it.
     static HANDED: RefCell<Option<Box<dyn EventHandler>>> = const { RefCell::new(None) };
 }
 
 /// The watcher type the debouncer is built with: it watches nothing; it only hands over the
 /// debouncer's event handler so that events can be fed to it.
-pub struct FedWatcher;
+pub struct HandFedWatcher;
 
-impl notify::Watcher for FedWatcher {
+impl notify::Watcher for HandFedWatcher {
     fn new<F: EventHandler>(handler: F, _config: notify::Config) -> notify::Result<Self> {
         HANDED.with(|h| *h.borrow_mut() = Some(Box::new(handler)));
-        Ok(FedWatcher)
+        Ok(HandFedWatcher)
     }
 
     fn watch(&mut self, _path: &Path, _recursive_mode: RecursiveMode) -> notify::Result<()> {
@@ -118,5 +122,33 @@ impl notify::Watcher for FedWatcher {
 
     fn kind() -> WatcherKind {
         <notify::RecommendedWatcher as notify::Watcher>::kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, EventKind};
+
+    /// What the sleeping debouncer relies on in notify-debouncer-full (pinned in Cargo.toml):
+    /// `new_debouncer_opt` hands its event handler to `HandFedWatcher::new` on this thread before it
+    /// returns, and events fed to that handler come out debounced; a second wake builds anew.
+    #[test]
+    fn events_fed_by_hand_come_out_debounced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut sleepy = OnDemandDebouncer::new(dir.path(), Duration::from_millis(20), tx);
+        for round in 0..2 {
+            let path = dir.path().join(format!("f{round}"));
+            std::fs::write(&path, "x").unwrap();
+            let event = Event::new(EventKind::Create(CreateKind::File)).add_path(path.clone());
+            sleepy.feed(Ok(event)).unwrap();
+            let got = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+            assert!(got.iter().any(|e| e.paths.contains(&path)), "{got:?}");
+            // Asleep again once quiet: the next event wakes a new debouncer.
+            sleepy.last_event = Some(Instant::now() - sleepy.quiet());
+            sleepy.try_sleep();
+            assert!(sleepy.awake.is_none());
+        }
     }
 }

@@ -28,9 +28,7 @@ use crate::stats::Count;
 
 /// How often a copy is tried when the source keeps changing under it (passes only).
 const COPY_ATTEMPTS: usize = 3;
-/// How long a file may stay open for writing before it is copied anyway (and then at most this
-/// often): a log, a database that is never closed.
-pub const OPEN_GRACE: Duration = Duration::from_secs(1);
+pub use crate::timing::OPEN_GRACE;
 
 /// What a copy did.
 pub(super) struct Copied {

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::dir::compare::{self, Compared};
 use crate::dir::{Id, Meta, Stamp};
@@ -17,8 +17,7 @@ use crate::stop::Stop;
 
 /// Files at least this large are proven aside in watch mode (about 20 ms of reading).
 pub const ASIDE_MIN: u64 = 16 << 20;
-/// How often an arrival waiting for its proof is looked at again.
-pub const POLL: Duration = Duration::from_millis(100);
+pub use crate::timing::PROOF_POLL as POLL;
 /// At most this many comparisons aside at once; past it, proofs run in line.
 const MAX_ASIDE: usize = 2;
 

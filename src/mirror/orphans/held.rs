@@ -1,4 +1,4 @@
-//! The entries the watcher holds a moment before removing them (see [`super::HOLD`]), indexed
+//! The entries the watcher holds a moment before removing them (see [`crate::timing::Timing::hold_moved`]), indexed
 //! so that an arrival finds its earlier self without looking at every held entry: files by size,
 //! directories by the names inside them (read once, when held). N held entries and N arrivals
 //! cost N listings and N lookups, not N².

@@ -4,7 +4,7 @@
 //! the names inside it (its files are reconciled afterwards as any others are); a symlink by its
 //! target. Where the candidates come from:
 //! - a rename the kernel reported in this batch: its old name ([`Round::expect`]);
-//! - an entry the watcher saw moved away in an earlier batch, held a moment ([`HOLD`]);
+//! - an entry the watcher saw moved away in an earlier batch, held a moment ([`crate::timing::Timing::hold_moved`]);
 //! - in a pass, every orphan, kept to the pass's end and indexed ([`index`]), with the large
 //!   arrivals kept back until then (a photo folder reorganised while foldersync was stopped).
 //!
@@ -24,7 +24,7 @@ pub use proof::Claim;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::change::Change;
 use super::dir_pair::DirPair;
@@ -33,11 +33,6 @@ use crate::dir::{Dir, Kind, Meta};
 use crate::escape::rel as show;
 
 pub use crate::rules::RENAME_MIN;
-/// How long the watcher holds an entry moved away before removing it (plus twice the debounce).
-pub const HOLD: Duration = Duration::from_secs(1);
-/// How long an entry found missing for no reason the watcher gave waits (plus twice the
-/// debounce): the event that explains it (a rename of its directory, say) is on its way.
-pub const HOLD_BRIEF: Duration = Duration::from_millis(100);
 
 impl Round<'_> {
     /// Whether renames may be looked for: there is a REPLICA to rename in (a dry run only
@@ -104,8 +99,13 @@ impl Round<'_> {
             // Removed at the batch's end if its new name did not take it.
             crate::lock(&self.left).push(orphan);
         } else {
-            let hold = if look.moved { HOLD } else { HOLD_BRIEF };
-            let until = Instant::now() + hold + self.m.hold_extra;
+            let timing = self.m.opts.timing;
+            let hold = if look.moved {
+                timing.hold_moved()
+            } else {
+                timing.hold_brief()
+            };
+            let until = Instant::now() + hold;
             let names = (kind == Kind::Dir)
                 .then(|| dir.and_then(|d| d.open_dir(name).ok()))
                 .flatten()
@@ -171,7 +171,7 @@ impl Round<'_> {
         {
             return true;
         }
-        let until = Instant::now() + HOLD_BRIEF + self.m.hold_extra;
+        let until = Instant::now() + self.m.opts.timing.hold_brief();
         let names = self.names_at(&orphan.rel);
         crate::lock(&self.m.held).hold(orphan, until, names);
         false

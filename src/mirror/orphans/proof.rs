@@ -79,7 +79,7 @@ impl Round<'_> {
         };
         let orphan = left.remove(i);
         drop(left);
-        let until = std::time::Instant::now() + super::HOLD + self.m.hold_extra;
+        let until = std::time::Instant::now() + self.m.opts.timing.hold_moved();
         crate::lock(&self.m.held).hold(orphan, until, None);
     }
 
