@@ -257,15 +257,16 @@ impl Remote {
             if self.settings.dry_run {
                 return held_back;
             }
-            if !refused {
-                self.root_sent = root;
-                self.root_mtime = root_mtime;
+            if refused {
+                // Comparing would send what the pass left out (rsync makes a compared file's
+                // parents, over REPLICA's entries of another kind): the next pass compares.
+                return held_back;
             }
+            self.root_sent = root;
+            self.root_mtime = root_mtime;
             return match self.compare_after_pass(source, &sent, &report.copied, stats, repeat) {
                 Went::Through => {
-                    if !refused {
-                        self.proof.passed(mark);
-                    }
+                    self.proof.passed(mark);
                     held_back
                 }
                 // Files changed while they were compared (the watcher brings them), or the

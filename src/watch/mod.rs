@@ -5,19 +5,23 @@
 
 pub mod hints;
 pub mod mounts;
+mod outbox;
 pub mod relay;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{after, never, select, Receiver, Sender};
+use crossbeam_channel::{after, never, select, Receiver, Sender, TrySendError};
 use notify::event::EventKind;
 use notify::{Event, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::DebounceEventResult;
 
 use hints::RawHint;
 pub use hints::{Hint, Scope};
+use outbox::Outbox;
 use relay::OnDemandDebouncer;
 
 /// What the watcher tells the run loop.
@@ -64,16 +68,21 @@ impl Watcher {
         debounce: Duration,
         gather_removals: bool,
     ) -> notify::Result<Watcher> {
-        let (raw_tx, raw_rx) = crossbeam_channel::unbounded();
+        // Bounded too: past it, events are dropped and the loss is said (see [`outbox`]).
+        let (raw_tx, raw_rx) = crossbeam_channel::bounded(RAW_CAPACITY);
+        let raw_dropped = Arc::new(AtomicBool::new(false));
+        let dropped = raw_dropped.clone();
         let mut inotify = <RecommendedWatcher as notify::Watcher>::new(
             move |event: notify::Result<Event>| {
-                let _ = raw_tx.send(event);
+                if let Err(TrySendError::Full(_)) = raw_tx.try_send(event) {
+                    dropped.store(true, Ordering::Relaxed);
+                }
             },
             notify::Config::default().with_follow_symlinks(false),
         )?;
         let partial =
             notify::Watcher::watch(&mut inotify, &scope.root, RecursiveMode::Recursive).err();
-        let (out, messages) = crossbeam_channel::unbounded();
+        let (out, messages) = crossbeam_channel::bounded(outbox::CAPACITY);
         if let Some(e) = partial {
             let _ = out.send(trouble(&e, false));
         }
@@ -84,7 +93,8 @@ impl Watcher {
             sleepy: OnDemandDebouncer::new(&scope.root, debounce, debounced_tx),
             scope,
             debounce,
-            out,
+            out: Outbox::new(out),
+            raw_dropped,
             raw: VecDeque::new(),
             inotify,
             swapped: false,
@@ -150,6 +160,9 @@ fn trouble(e: &notify::Error, running: bool) -> WatchMsg {
     }
 }
 
+/// How many events from notify's thread wait for the watch thread at most.
+const RAW_CAPACITY: usize = 65_536;
+
 /// What the watcher says when the kernel's event queue overflowed.
 const OVERFLOW: &str = "the kernel's event queue overflowed (raise fs.inotify.max_queued_events \
                         if it happens often)";
@@ -159,7 +172,9 @@ struct Worker {
     scope: Scope,
     debounce: Duration,
     sleepy: OnDemandDebouncer,
-    out: Sender<WatchMsg>,
+    out: Outbox,
+    /// notify's thread dropped events: the channel from it was full.
+    raw_dropped: Arc<AtomicBool>,
     /// Raw hints, held until the debounced events of their moment have been sent.
     raw: VecDeque<RawHint>,
     /// The inotify watcher: it lives, and its watches with it, as long as this thread.
@@ -181,6 +196,7 @@ impl Worker {
             let due = [
                 self.raw.front().map(|h| h.seen + self.raw_delay()),
                 self.sleepy.sleep_due(),
+                self.out.owes().then(|| Instant::now() + self.raw_delay()),
             ]
             .into_iter()
             .flatten()
@@ -196,10 +212,13 @@ impl Worker {
                         for event in raw.try_iter() {
                             ok &= self.raw_event(event);
                         }
+                        if self.raw_dropped.swap(false, Ordering::Relaxed) {
+                            ok &= self.out.send(WatchMsg::Lost(outbox::FELL_BEHIND.into()));
+                        }
                         ok
                     }
                     Err(_) => {
-                        let _ = self.out.send(WatchMsg::Lost("the watcher stopped".into()));
+                        self.out.send(WatchMsg::Lost("the watcher stopped".into()));
                         return;
                     }
                 },
@@ -209,7 +228,7 @@ impl Worker {
                 },
                 recv(timer) -> _ => {
                     self.sleepy.try_sleep();
-                    self.mature()
+                    self.out.flush() && self.mature()
                 }
             };
             if !sent {
@@ -229,7 +248,7 @@ impl Worker {
         match event {
             // Events were dropped by the kernel: only a new watch and a full pass can tell
             // what changed. Said at once, not debounced.
-            Ok(e) if e.need_rescan() => self.out.send(WatchMsg::Lost(OVERFLOW.into())).is_ok(),
+            Ok(e) if e.need_rescan() => self.out.send(WatchMsg::Lost(OVERFLOW.into())),
             // A file its writer has closed is looked at at once: its bytes are final for now,
             // and waiting for the debounce would only add latency. The debounced events for it
             // come later and find nothing left to do.
@@ -240,7 +259,7 @@ impl Worker {
                     .filter_map(|p| self.scope.relative(p))
                     .map(|rel| Hint::Path(rel, crate::replica::Look::ENTRY))
                     .collect();
-                found.is_empty() || self.out.send(WatchMsg::Hints(found)).is_ok()
+                found.is_empty() || self.out.send(WatchMsg::Hints(found))
             }
             // Reads (the mirror's own among them) change nothing, and foldersync's own files
             // (the log, the status file and its temporary files) must not feed the mirror,
@@ -258,7 +277,7 @@ impl Worker {
                     ))
                 );
                 if let Some(hint) = hints::rename(&e, &self.scope).filter(|_| paired) {
-                    if self.out.send(WatchMsg::Hints(vec![hint])).is_err() {
+                    if !self.out.send(WatchMsg::Hints(vec![hint])) {
                         return false;
                     }
                 }
@@ -271,7 +290,7 @@ impl Worker {
                         .filter_map(|p| self.scope.relative(p))
                         .map(|rel| Hint::Path(rel, crate::replica::Look::REMOVED))
                         .collect();
-                    if !gone.is_empty() && self.out.send(WatchMsg::Hints(gone)).is_err() {
+                    if !gone.is_empty() && !self.out.send(WatchMsg::Hints(gone)) {
                         return false;
                     }
                 }
@@ -282,10 +301,10 @@ impl Worker {
                 self.raw.extend(hints::raw_hints(&e, Instant::now()));
                 match self.sleepy.feed(Ok(e)) {
                     Ok(()) => true,
-                    Err(e) => self.out.send(trouble(&e, true)).is_ok(),
+                    Err(e) => self.out.send(trouble(&e, true)),
                 }
             }
-            Err(e) => self.out.send(trouble(&e, true)).is_ok(),
+            Err(e) => self.out.send(trouble(&e, true)),
         }
     }
 
@@ -311,7 +330,7 @@ impl Worker {
         };
         if let Err(e) = notify::Watcher::watch(&mut self.inotify, path, RecursiveMode::Recursive) {
             if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
-                return self.out.send(trouble(&e, true)).is_ok();
+                return self.out.send(trouble(&e, true));
             }
         }
         // The second half of a rename comes first as a name moved in, then, if the kernel
@@ -324,12 +343,10 @@ impl Worker {
         ) {
             return true;
         }
-        self.out
-            .send(WatchMsg::Hints(vec![Hint::Path(
-                rel,
-                crate::replica::Look::TREE,
-            )]))
-            .is_ok()
+        self.out.send(WatchMsg::Hints(vec![Hint::Path(
+            rel,
+            crate::replica::Look::TREE,
+        )]))
     }
 
     /// notify adds watches for a new directory by walking it, and follows it if a symlink has
@@ -362,11 +379,9 @@ impl Worker {
         match batch {
             Ok(events) => {
                 let found = hints::hints(&events, &self.scope);
-                found.is_empty() || self.out.send(WatchMsg::Hints(found)).is_ok()
+                found.is_empty() || self.out.send(WatchMsg::Hints(found))
             }
-            Err(errors) => errors
-                .iter()
-                .all(|e| self.out.send(trouble(e, true)).is_ok()),
+            Err(errors) => errors.iter().all(|e| self.out.send(trouble(e, true))),
         }
     }
 
@@ -382,6 +397,6 @@ impl Worker {
                 }
             }
         }
-        found.is_empty() || self.out.send(WatchMsg::Hints(found)).is_ok()
+        found.is_empty() || self.out.send(WatchMsg::Hints(found))
     }
 }

@@ -56,7 +56,11 @@ fn watch(table: &File, wake: &OwnedFd, out: &Sender<WatchMsg>) {
             // The change is acknowledged by reading the table again from its start.
             let _ = std::io::Read::read_to_end(&mut &*table, &mut Vec::new());
             let _ = rustix::fs::seek(table, rustix::fs::SeekFrom::Start(0));
-            if out.send(WatchMsg::Mounts).is_err() {
+            // A full channel drops it: the watcher then says the loss, and the full pass that
+            // follows looks at every mount point.
+            if let Err(crossbeam_channel::TrySendError::Disconnected(_)) =
+                out.try_send(WatchMsg::Mounts)
+            {
                 return;
             }
         }
