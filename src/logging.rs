@@ -197,7 +197,7 @@ struct Shared {
 
 struct Inner {
     path: PathBuf,
-    /// The log's directory, held open: the file is reopened in it, never through a path that a
+    /// The log's directory, unwritten open: the file is reopened in it, never through a path that a
     /// symlink swapped in could redirect.
     dir: Dir,
     name: OsString,
@@ -205,7 +205,7 @@ struct Inner {
     /// The line being assembled.
     line: Vec<u8>,
     /// Whole lines waiting to be written, and since when.
-    held: Vec<u8>,
+    unwritten: Vec<u8>,
     since: Option<Instant>,
     /// Why the last write failed; cleared (and said) when one works again.
     failing: Option<String>,
@@ -261,7 +261,7 @@ impl LogFile {
                 name: name.to_os_string(),
                 file,
                 line: Vec::new(),
-                held: Vec::new(),
+                unwritten: Vec::new(),
                 since: None,
                 failing: None,
                 checked: Instant::now(),
@@ -270,7 +270,7 @@ impl LogFile {
         })))
     }
 
-    /// Starts the thread that writes held lines out once they have waited [`HOLD`].
+    /// Starts the thread that writes unwritten lines out once they have waited [`HOLD`].
     fn start_writer(&self) -> io::Result<()> {
         let shared = Arc::clone(&self.0);
         std::thread::Builder::new()
@@ -315,9 +315,9 @@ impl LogFile {
 impl Inner {
     /// Moves the assembled line to those waiting; returns whether they were waiting for none.
     fn hold_line(&mut self) -> bool {
-        self.held.extend_from_slice(&self.line);
+        self.unwritten.extend_from_slice(&self.line);
         self.line.clear();
-        if self.held.len() >= HOLD_BYTES {
+        if self.unwritten.len() >= HOLD_BYTES {
             self.write_held();
             return false;
         }
@@ -330,7 +330,7 @@ impl Inner {
     /// Writes the waiting lines out.
     fn write_held(&mut self) {
         self.since = None;
-        if self.held.is_empty() {
+        if self.unwritten.is_empty() {
             return;
         }
         if self.checked.elapsed() >= DELETED_CHECK {
@@ -341,8 +341,8 @@ impl Inner {
                 }
             }
         }
-        let result = self.file.write_all(&self.held);
-        self.held.clear();
+        let result = self.file.write_all(&self.unwritten);
+        self.unwritten.clear();
         match (result, &self.failing) {
             (Err(e), None) => {
                 let why = e.to_string();

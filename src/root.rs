@@ -24,7 +24,7 @@ pub struct Root {
 
 /// What the root's path holds now, compared with the open root.
 #[derive(Debug)]
-pub enum Now {
+pub enum AtPath {
     /// The same directory.
     Same,
     /// Nothing there, or unreachable (a symlink on the way counts as unreachable).
@@ -83,34 +83,34 @@ impl Root {
 
     /// Looks at the root's path again: a `statx`, and an open only if another directory is
     /// there (opening SOURCE's root would raise a watcher event).
-    pub fn now(&self) -> Now {
+    pub fn now(&self) -> AtPath {
         let meta = match self.meta_now() {
             Ok(Some(meta)) => meta,
-            Ok(None) => return Now::Gone(io::ErrorKind::NotFound.into()),
+            Ok(None) => return AtPath::Gone(io::ErrorKind::NotFound.into()),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                return Now::NotDir
+                return AtPath::NotDir
             }
-            Err(e) => return Now::Gone(e),
+            Err(e) => return AtPath::Gone(e),
         };
         if meta.kind != dir::Kind::Dir {
-            return Now::NotDir;
+            return AtPath::NotDir;
         }
         if meta.id == self.id {
-            return Now::Same;
+            return AtPath::Same;
         }
         // A mount gone (or one put in its place) shows another directory at the path, even on
         // the same device (a bind mount): never taken for a directory made anew.
         if meta.id.dev != self.id.dev || self.mount_root || meta.mount_root {
-            return Now::OtherDevice;
+            return AtPath::OtherDevice;
         }
         match Root::open(&self.path) {
-            Ok(root) if root.id == self.id => Now::Same,
-            Ok(root) if root.id.dev != self.id.dev || root.mount_root => Now::OtherDevice,
-            Ok(root) => Now::Replaced(root),
+            Ok(root) if root.id == self.id => AtPath::Same,
+            Ok(root) if root.id.dev != self.id.dev || root.mount_root => AtPath::OtherDevice,
+            Ok(root) => AtPath::Replaced(root),
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                Now::NotDir
+                AtPath::NotDir
             }
-            Err(e) => Now::Gone(e),
+            Err(e) => AtPath::Gone(e),
         }
     }
 
@@ -131,16 +131,16 @@ impl fmt::Display for Root {
 }
 
 /// Describes why a root is unusable, for one log line.
-pub fn problem(what: &str, path: &Path, now: &Now) -> Option<String> {
+pub fn problem(what: &str, path: &Path, now: &AtPath) -> Option<String> {
     match now {
-        Now::Same | Now::Replaced(_) => None,
-        Now::Gone(e) if dir::is_absent(e) => Some(format!("{what} {} is gone", esc(path))),
-        Now::NotDir => Some(format!(
+        AtPath::Same | AtPath::Replaced(_) => None,
+        AtPath::Gone(e) if dir::is_absent(e) => Some(format!("{what} {} is gone", esc(path))),
+        AtPath::NotDir => Some(format!(
             "{what} {} is no longer a directory (a symlink or a file took its place)",
             esc(path)
         )),
-        Now::Gone(e) => Some(format!("{what} {} is unavailable: {e}", esc(path))),
-        Now::OtherDevice => Some(format!(
+        AtPath::Gone(e) => Some(format!("{what} {} is unavailable: {e}", esc(path))),
+        AtPath::OtherDevice => Some(format!(
             "{what} {} is now on another device, or its mount is gone (was it unmounted?)",
             esc(path)
         )),

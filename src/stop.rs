@@ -57,7 +57,7 @@ impl Stop {
 
 /// The signals no thread takes the usual way: SIGHUP (read from a signalfd) and SIGIO (sent
 /// when a file lease is broken; the copy notices by asking for the lease, not by the signal).
-fn held() -> SigSet {
+fn blocked_signals() -> SigSet {
     let mut set = SigSet::empty();
     set.add(Signal::SIGHUP);
     set.add(Signal::SIGIO);
@@ -67,7 +67,7 @@ fn held() -> SigSet {
 /// Blocks SIGHUP and SIGIO in the calling thread and every thread it starts later. Call it
 /// first thing in `main`.
 pub fn hold_signals() -> Result<(), StartError> {
-    held()
+    blocked_signals()
         .thread_block()
         .map_err(|e| StartError::new(format!("cannot block signals: {e}")))
 }

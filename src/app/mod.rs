@@ -15,7 +15,7 @@ use log::info;
 use crate::cli::{Args, Command};
 use crate::config::Config;
 use crate::daemon::report::Report;
-use crate::daemon::source::{self, Source};
+use crate::daemon::source::{self, SourceCheck};
 use crate::daemon::Daemon;
 use crate::duration;
 use crate::error::StartError;
@@ -132,7 +132,7 @@ fn run(args: Args) -> Result<Exit, StartError> {
     target.begin();
 
     let report = Report::new(status, config.watch);
-    let source = Source::new(
+    let source = SourceCheck::new(
         src,
         config.allow_empty_source,
         config.own.clone(),

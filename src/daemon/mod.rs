@@ -33,13 +33,13 @@ use failing::Failing;
 use pending::Pending;
 use report::Report;
 use schedule::Schedule;
-use source::{Health, Source};
+use source::{Health, SourceCheck};
 
 /// A running mirror.
 pub struct Daemon<'a> {
     config: &'a Config,
     replica: &'a mut dyn Replica,
-    source: Source,
+    source: SourceCheck,
     scope: Scope,
     schedule: Schedule,
     pending: Pending,
@@ -71,7 +71,7 @@ impl<'a> Daemon<'a> {
     pub fn new(
         config: &'a Config,
         replica: &'a mut dyn Replica,
-        source: Source,
+        source: SourceCheck,
         report: Report,
         stop: Stop,
         stop_rx: Receiver<()>,

@@ -12,7 +12,7 @@ use crate::escape::esc;
 use crate::filter::Filter;
 use crate::own::OwnFiles;
 use crate::replica::Replica;
-use crate::root::{self, Now, Root};
+use crate::root::{self, AtPath, Root};
 use crate::timing::{SOURCE_CHECK, SOURCE_RETRY};
 
 /// What a check found.
@@ -28,7 +28,7 @@ pub enum Health {
 }
 
 /// SOURCE, held open, and what is known to be wrong with it.
-pub struct Source {
+pub struct SourceCheck {
     pub root: Root,
     allow_empty: bool,
     own: Arc<OwnFiles>,
@@ -69,15 +69,15 @@ enum Trouble {
     Empty(String),
 }
 
-impl Source {
+impl SourceCheck {
     pub fn new(
         root: Root,
         allow_empty: bool,
         own: Arc<OwnFiles>,
         filter: Filter,
         watching: bool,
-    ) -> Source {
-        Source {
+    ) -> SourceCheck {
+        SourceCheck {
             root,
             allow_empty,
             own,
@@ -103,8 +103,8 @@ impl Source {
         let thorough = thorough || self.problem.is_some();
         let mut renewed = false;
         let found = match self.root.now() {
-            Now::Same => Ok(()),
-            Now::Replaced(new) => {
+            AtPath::Same => Ok(()),
+            AtPath::Replaced(new) => {
                 if self.problem.is_none() {
                     warn!(
                         "SOURCE {} was replaced by another directory; watching the new one",

@@ -39,7 +39,7 @@ use crate::escape::esc;
 use crate::filter::Filter;
 use crate::own::{self, OwnFiles};
 use crate::replica::{Batch, Look, Outcome, Replica, RootError, RootState};
-use crate::root::{self, Now, Root};
+use crate::root::{self, AtPath, Root};
 use crate::stats::Stats;
 use crate::stop::Stop;
 
@@ -252,8 +252,8 @@ impl Replica for Mirror {
             return Ok(RootState::Same);
         };
         match root.now() {
-            Now::Same => Ok(RootState::Same),
-            Now::Replaced(new) => {
+            AtPath::Same => Ok(RootState::Same),
+            AtPath::Replaced(new) => {
                 let empty = new.is_empty(|n, _| own::is_temp_name(n)).unwrap_or(false);
                 if empty {
                     warn!(
@@ -270,7 +270,7 @@ impl Replica for Mirror {
                     )))
                 }
             }
-            Now::Gone(e) if e.kind() == std::io::ErrorKind::NotFound => self.recreate(),
+            AtPath::Gone(e) if e.kind() == std::io::ErrorKind::NotFound => self.recreate(),
             now => Err(RootError::Unusable(
                 root::problem("REPLICA", &self.path, &now).unwrap_or_default(),
             )),

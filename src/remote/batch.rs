@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::digest::Prover;
 use super::script::Rename;
-use super::send::{compare, plan_root, send, Done, Went};
-use super::source::{inside, lift, rename, Looks};
+use super::send::{compare, plan_root, send, Delivery, Done};
+use super::source::{inside, nearest_kept, rename, StatCache};
 use super::suspects;
 use super::work::{sent_key, wanted, Work, MAX_SENT};
 use super::Remote;
@@ -42,7 +42,7 @@ pub fn apply(r: &mut Remote, source: &Root, batch: Batch, stats: &Stats, hold: b
         // The whole replica (a pass that failed, tried again).
         return r.whole(source, stats, repeat);
     }
-    let mut looks = Looks::new(source);
+    let mut looks = StatCache::new(source);
     let mut work = sort(r, &mut looks, batch.paths);
     let sent = &r.sent;
     work.entries.retain(|p| {
@@ -119,7 +119,7 @@ fn comparing(r: &Remote) -> bool {
 fn renames(
     r: &mut Remote,
     source: &Root,
-    looks: &mut Looks,
+    looks: &mut StatCache,
     work: &mut Work,
     seen: &[(PathBuf, PathBuf)],
     hold: bool,
@@ -169,14 +169,14 @@ fn renames(
 #[allow(clippy::too_many_arguments)]
 fn compared(
     r: &mut Remote,
-    looks: &mut Looks,
+    looks: &mut StatCache,
     (seen, renames): (&[(PathBuf, PathBuf)], &[Rename]),
     work: &Work,
     done: Done,
     named: Vec<PathBuf>,
     stats: &Stats,
     repeat: bool,
-) -> Went {
+) -> Delivery {
     for &i in &done.renamed {
         if let Some(m) = renames.get(i) {
             r.held.release(&m.from);
@@ -184,7 +184,7 @@ fn compared(
         }
     }
     let mut suspects = suspects::swapped(r, looks, seen, renames, &done.renamed);
-    if done.went == Went::Through && comparing(r) {
+    if done.went == Delivery::Through && comparing(r) {
         suspects.extend(named.into_iter().filter(|p| !done.copied.contains(p)));
         let source = looks.source();
         suspects.extend(suspects::in_trees(r, source, &work.trees, &done.copied));
@@ -192,7 +192,7 @@ fn compared(
         suspects.dedup();
     }
     let went = match done.went {
-        Went::Lost => Went::Lost,
+        Delivery::Lost => Delivery::Lost,
         // A dry run changed nothing: comparing again would only say the same again.
         went if suspects.is_empty() || r.settings.dry_run => went,
         went => {
@@ -200,7 +200,7 @@ fn compared(
             went.worse(compare(r, source, &suspects, stats, repeat, work.touch))
         }
     };
-    if went == Went::Through && comparing(r) {
+    if went == Delivery::Through && comparing(r) {
         r.proof.proven(&work.trees);
     }
     went
@@ -208,12 +208,12 @@ fn compared(
 
 /// The batch's paths sorted into entries and trees, without what the mirror leaves out; a path
 /// whose parent is no longer a directory stands for that parent.
-fn sort(r: &Remote, looks: &mut Looks, paths: Vec<(PathBuf, Look)>) -> Work {
+fn sort(r: &Remote, looks: &mut StatCache, paths: Vec<(PathBuf, Look)>) -> Work {
     let mut work = Work::default();
     for (rel, look) in paths {
         let kind = looks.kind(&rel);
         let (rel, lifted) = if kind.is_none() {
-            let up = lift(looks, rel.clone());
+            let up = nearest_kept(looks, rel.clone());
             let lifted = up != rel;
             (up, lifted)
         } else {
@@ -252,7 +252,7 @@ fn sort(r: &Remote, looks: &mut Looks, paths: Vec<(PathBuf, Look)>) -> Work {
 /// A directory made a moment ago may be about to be filled by a move (`mkdir new && mv big
 /// new/`), whose events come in a later batch: sent whole now, what is moved in would be
 /// copied rather than renamed. It waits to settle (once), then goes whole.
-fn settle(r: &mut Remote, looks: &mut Looks, trees: &mut Vec<PathBuf>) {
+fn settle(r: &mut Remote, looks: &mut StatCache, trees: &mut Vec<PathBuf>) {
     let now = std::time::SystemTime::now();
     let settle = r.settings.settle;
     trees.retain(|t| {
@@ -288,7 +288,7 @@ fn hold_moved(r: &mut Remote, work: &mut Work, renames: &[Rename]) {
 
 /// The paths of the batch that might be what is held, under another name: its entries, its
 /// new directories and what these hold near their top (`mkdir new; mv old new/`).
-fn newcomers(r: &Remote, source: &Root, looks: &mut Looks, work: &Work) -> Vec<PathBuf> {
+fn newcomers(r: &Remote, source: &Root, looks: &mut StatCache, work: &Work) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = work.entries.iter().chain(&work.trees).cloned().collect();
     for tree in &work.trees {
         out.extend(
@@ -301,16 +301,16 @@ fn newcomers(r: &Remote, source: &Root, looks: &mut Looks, work: &Work) -> Vec<P
 }
 
 /// What the run loop is to do after a batch that went as `went`.
-fn outcome(r: &mut Remote, looks: &mut Looks, went: Went, work: Work) -> Outcome {
+fn outcome(r: &mut Remote, looks: &mut StatCache, went: Delivery, work: Work) -> Outcome {
     let mut outcome = Outcome::default();
-    if went != Went::Through {
+    if went != Delivery::Through {
         // Not known to be on the remote side as SOURCE has it.
         for p in &work.entries {
             r.sent.remove(p);
         }
     }
     match went {
-        Went::Through => {
+        Delivery::Through => {
             if r.sent.len() > MAX_SENT {
                 r.sent.clear();
             }
@@ -326,10 +326,10 @@ fn outcome(r: &mut Remote, looks: &mut Looks, went: Went, work: Work) -> Outcome
                 r.root_mtime = work.root_mtime;
             }
         }
-        Went::Lost => {}
+        Delivery::Lost => {}
         // A dry run is not tried again: nothing it said would be different.
-        Went::Partly { .. } if r.settings.dry_run => {}
-        Went::Partly { raced: true } => {
+        Delivery::Partly { .. } if r.settings.dry_run => {}
+        Delivery::Partly { raced: true } => {
             // SOURCE changed under rsync: not a failure. The entries are looked at again
             // shortly, a directory whole once it has settled.
             outcome.retry = work.entries;
@@ -340,7 +340,7 @@ fn outcome(r: &mut Remote, looks: &mut Looks, went: Went, work: Work) -> Outcome
                 }
             }
         }
-        Went::Partly { raced: false } => {
+        Delivery::Partly { raced: false } => {
             // Tried again by the run loop, with a growing wait, until they succeed.
             outcome.failed = work
                 .entries

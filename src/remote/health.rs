@@ -10,7 +10,7 @@ use log::{debug, info};
 use super::probe::{self, Make};
 use super::rsync::Ended;
 use super::run::raced;
-use super::send::Went;
+use super::send::Delivery;
 use super::Remote;
 use crate::replica::{Batch, Look, Outcome, Replica, RootError, RootState};
 use crate::root::Root;
@@ -265,15 +265,15 @@ impl Remote {
             self.root_sent = root;
             self.root_mtime = root_mtime;
             return match self.compare_after_pass(source, &sent, &report.copied, stats, repeat) {
-                Went::Through => {
+                Delivery::Through => {
                     self.proof.passed(mark);
                     held_back
                 }
                 // Files changed while they were compared (the watcher brings them), or the
                 // replica was lost or the run stopped (a pass follows when it is back): the
                 // next pass compares again what this one could not.
-                Went::Partly { raced: true } | Went::Lost => held_back,
-                Went::Partly { raced: false } => Outcome {
+                Delivery::Partly { raced: true } | Delivery::Lost => held_back,
+                Delivery::Partly { raced: false } => Outcome {
                     held_back: refused,
                     ..Self::failed_pass()
                 },
@@ -313,16 +313,16 @@ impl Remote {
         copied: &std::collections::HashSet<PathBuf>,
         stats: &Stats,
         repeat: bool,
-    ) -> Went {
+    ) -> Delivery {
         if self.settings.checksum {
-            return Went::Through;
+            return Delivery::Through;
         }
         let files = super::suspects::after_pass(self, source, sent, copied);
         if self.stop.is_set() {
-            return Went::Lost;
+            return Delivery::Lost;
         }
         if files.is_empty() {
-            return Went::Through;
+            return Delivery::Through;
         }
         debug!(
             "the pass compares {} files by content (changed since the last pass, or in \

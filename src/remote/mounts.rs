@@ -113,7 +113,7 @@ impl SourceMounts {
 }
 
 impl Remote {
-    /// Looks at the mount points inside SOURCE again: before a full pass (`full`: then those
+    /// StatCache at the mount points inside SOURCE again: before a full pass (`full`: then those
     /// known and no longer there at all are forgotten) or a batch.
     pub(super) fn look_at_mounts(&mut self, source: &Root, full: bool) {
         let (filter, own) = (&self.settings.filter, &self.settings.own);

@@ -54,7 +54,7 @@ pub enum Event {
     Wrote(Change),
     /// The receiving rsync cannot say what it writes.
     ReceiverMute,
-    /// An entry of a survey run (see [`Run::survey`]).
+    /// An entry of a survey run (see [`Invocation::survey`]).
     Listed(PathBuf, itemize::Seen),
     /// The receiver removes this entry to make room for one of another kind (said where asked,
     /// see [`super::bound`]).
@@ -77,7 +77,7 @@ pub struct Report {
 }
 
 /// One rsync invocation, with everything but its changes' handling.
-pub struct Run<'a> {
+pub struct Invocation<'a> {
     pub args: Vec<OsString>,
     /// Written to rsync's standard input (a `--files-from=-` list or filter rules).
     pub stdin: Option<Vec<u8>>,
@@ -93,7 +93,7 @@ pub struct Run<'a> {
     pub survey: bool,
 }
 
-impl Run<'_> {
+impl Invocation<'_> {
     /// The rsync command, not yet started.
     fn command(&self) -> Command {
         let mut cmd = Command::new("rsync");

@@ -133,8 +133,8 @@ impl Remote {
         renames: &[script::Rename],
         touch: Option<crate::dir::Stamp>,
         split: itemize::Split<'a>,
-    ) -> rsync::Run<'a> {
-        rsync::Run {
+    ) -> rsync::Invocation<'a> {
+        rsync::Invocation {
             args,
             stdin,
             rsync_path: script::guard(

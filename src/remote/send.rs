@@ -86,7 +86,7 @@ pub fn plan_root(r: &mut Remote, source: &Root, work: &mut Work, renames: bool) 
 
 /// How a batch went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Went {
+pub enum Delivery {
     Through,
     /// In part (some paths failed): they are tried again. `raced`: only because SOURCE
     /// changed under rsync.
@@ -97,30 +97,29 @@ pub enum Went {
     Lost,
 }
 
-impl Went {
+impl Delivery {
     /// The worse of two: lost, then failed, then failed only because SOURCE changed.
-    pub fn worse(self, other: Went) -> Went {
+    pub fn worse(self, other: Delivery) -> Delivery {
         match (self, other) {
-            (Went::Lost, _) | (_, Went::Lost) => Went::Lost,
-            (Went::Partly { raced: a }, Went::Partly { raced: b }) => {
-                Went::Partly { raced: a && b }
+            (Delivery::Lost, _) | (_, Delivery::Lost) => Delivery::Lost,
+            (Delivery::Partly { raced: a }, Delivery::Partly { raced: b }) => {
+                Delivery::Partly { raced: a && b }
             }
-            (Went::Partly { raced }, Went::Through) | (Went::Through, Went::Partly { raced }) => {
-                Went::Partly { raced }
-            }
-            (Went::Through, Went::Through) => Went::Through,
+            (Delivery::Partly { raced }, Delivery::Through)
+            | (Delivery::Through, Delivery::Partly { raced }) => Delivery::Partly { raced },
+            (Delivery::Through, Delivery::Through) => Delivery::Through,
         }
     }
 }
 
 /// How one rsync run went; `repeat`: its failures were said before.
-fn went(r: &mut Remote, report: &Report, stats: &Stats, repeat: bool) -> Went {
+fn went(r: &mut Remote, report: &Report, stats: &Stats, repeat: bool) -> Delivery {
     if r.ended(report, stats, repeat) {
-        Went::Through
+        Delivery::Through
     } else if r.problem.is_some() {
-        Went::Lost
+        Delivery::Lost
     } else {
-        Went::Partly {
+        Delivery::Partly {
             raced: super::run::raced(report),
         }
     }
@@ -129,7 +128,7 @@ fn went(r: &mut Remote, report: &Report, stats: &Stats, repeat: bool) -> Went {
 /// What the runs of a batch did.
 #[derive(Debug)]
 pub struct Done {
-    pub went: Went,
+    pub went: Delivery,
     /// The renames the remote side made (their numbers).
     pub renamed: Vec<usize>,
     /// The files whose data rsync sent.
@@ -162,7 +161,7 @@ pub fn compare(
     stats: &Stats,
     repeat: bool,
     touch: Option<crate::dir::Stamp>,
-) -> Went {
+) -> Delivery {
     let in_root = files
         .iter()
         .any(|p| p.parent().is_some_and(|d| d.as_os_str().is_empty()));
@@ -235,7 +234,7 @@ fn by_list(
 ) -> Done {
     let mut renames = renames;
     let mut done = Done {
-        went: Went::Through,
+        went: Delivery::Through,
         renamed: Vec::new(),
         copied: HashSet::new(),
     };
@@ -277,7 +276,7 @@ fn by_list(
         done.copied.extend(std::mem::take(&mut report.copied));
         renames = &[];
         done.went = done.went.worse(went(r, &report, stats, repeat));
-        if let Went::Lost = done.went {
+        if let Delivery::Lost = done.went {
             return done;
         }
     }

@@ -48,14 +48,14 @@ pub fn inside(source: &Root, rel: &Path, depth: usize) -> Vec<PathBuf> {
 
 /// What SOURCE holds at the paths one batch names, each looked at once: a batch of 20,000
 /// removals asks about the same paths and parents several times over.
-pub struct Looks<'a> {
+pub struct StatCache<'a> {
     source: &'a Root,
     seen: HashMap<PathBuf, Option<Meta>>,
 }
 
-impl<'a> Looks<'a> {
-    pub fn new(source: &'a Root) -> Looks<'a> {
-        Looks {
+impl<'a> StatCache<'a> {
+    pub fn new(source: &'a Root) -> StatCache<'a> {
+        StatCache {
             source,
             seen: HashMap::new(),
         }
@@ -81,7 +81,7 @@ impl<'a> Looks<'a> {
 
 /// A path SOURCE lacks because one of its parents is no longer a directory stands for that
 /// parent (rsync would fail to look at it, rather than take it as missing).
-pub fn lift(looks: &mut Looks, rel: PathBuf) -> PathBuf {
+pub fn nearest_kept(looks: &mut StatCache, rel: PathBuf) -> PathBuf {
     let mut lifted = None;
     for up in rel.ancestors().skip(1) {
         match looks.kind(up) {

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::script::Rename;
-use super::source::Looks;
+use super::source::StatCache;
 use super::work::{sent_key, wanted, Sent, Work};
 use super::Remote;
 use crate::dir::{Dir, Kind, Meta, Stamp};
@@ -18,7 +18,7 @@ use crate::root::Root;
 /// The batch's entries to compare if rsync sends nothing for them: files that changed since a
 /// run sent them (or, not sent since, since the last pass's mark), that came in from elsewhere,
 /// or that lie in an unproven directory.
-pub fn named(r: &Remote, looks: &mut Looks, work: &Work) -> Vec<PathBuf> {
+pub fn named(r: &Remote, looks: &mut StatCache, work: &Work) -> Vec<PathBuf> {
     work.entries
         .iter()
         .filter(|p| {
@@ -48,7 +48,7 @@ fn changed(m: &Meta, sent: Option<&Sent>, mark: Option<Stamp>) -> bool {
 /// takes as the same file: they are to be compared by content.
 pub fn swapped(
     r: &Remote,
-    looks: &mut Looks,
+    looks: &mut StatCache,
     seen: &[(PathBuf, PathBuf)],
     renames: &[Rename],
     renamed: &[usize],
