@@ -9,8 +9,9 @@
 
 use std::path::Path;
 
+use super::checks::{check_apart, check_backup};
 use super::paths::{ancestry, id, within};
-use super::{bad, check_apart, check_backup, Config};
+use super::{bad, Config};
 use crate::dir::Id;
 use crate::error::StartError;
 use crate::escape::esc;
