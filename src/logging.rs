@@ -2,7 +2,7 @@
 //! millisecond timestamp and a level. Every line passes a last filter that escapes control
 //! characters, so no name can forge a line. The log file is reopened on SIGHUP (and re-created
 //! when it was deleted); a log that cannot be written is said once on the console, and again
-//! when it recovers. Lines reach the file within [`HOLD`] of being logged: they are gathered and
+//! when it recovers. Lines reach the file within [`LOG_FLUSH`] of being logged: they are gathered and
 //! written together (a write per line cost a tenth of a small-file copy's CPU), at once for
 //! warnings and errors, and before the process exits.
 
@@ -12,7 +12,7 @@ use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indicatif::MultiProgress;
 use indicatif_log_bridge::LogWrapper;
@@ -25,6 +25,7 @@ use simplelog::{
 use crate::dir::Dir;
 use crate::error::StartError;
 use crate::escape::{controls, esc};
+use crate::timing::{LOG_DELETED_CHECK, LOG_FLUSH};
 
 static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
 static FILE: OnceLock<LogFile> = OnceLock::new();
@@ -184,7 +185,7 @@ impl Escaping {
 }
 
 /// The log file: appended to in whole lines (so a line is never split, even if the process
-/// dies), gathered for at most [`HOLD`] or [`HOLD_BYTES`] by a thread of its own that sleeps
+/// dies), gathered for at most [`LOG_FLUSH`] or [`FLUSH_BYTES`] by a thread of its own that sleeps
 /// while there is nothing to write; reopened on demand.
 #[derive(Clone)]
 struct LogFile(Arc<Shared>);
@@ -213,13 +214,8 @@ struct Inner {
     checked: Instant,
 }
 
-/// How long a log line may wait to be written with the next ones.
-pub const HOLD: Duration = Duration::from_millis(100);
-/// How many bytes of lines may wait.
-const HOLD_BYTES: usize = 32 << 10;
-
-/// How often the log file is checked for having been deleted under foldersync.
-const DELETED_CHECK: Duration = Duration::from_secs(1);
+/// How many bytes of lines may wait (they wait at most [`LOG_FLUSH`]).
+const FLUSH_BYTES: usize = 32 << 10;
 
 /// Opens (or creates) the log file `name` in `dir` for appending: never through a symlink,
 /// never blocking on a fifo, and only if it is a regular file (or a character device).
@@ -270,7 +266,7 @@ impl LogFile {
         })))
     }
 
-    /// Starts the thread that writes unwritten lines out once they have waited [`HOLD`].
+    /// Starts the thread that writes unwritten lines out once they have waited [`LOG_FLUSH`].
     fn start_writer(&self) -> io::Result<()> {
         let shared = Arc::clone(&self.0);
         std::thread::Builder::new()
@@ -284,7 +280,7 @@ impl LogFile {
                             .wait(inner)
                             .unwrap_or_else(std::sync::PoisonError::into_inner),
                         Some(since) => {
-                            let left = HOLD.saturating_sub(since.elapsed());
+                            let left = LOG_FLUSH.saturating_sub(since.elapsed());
                             if left.is_zero() {
                                 inner.write_held();
                                 continue;
@@ -317,7 +313,7 @@ impl Inner {
     fn hold_line(&mut self) -> bool {
         self.unwritten.extend_from_slice(&self.line);
         self.line.clear();
-        if self.unwritten.len() >= HOLD_BYTES {
+        if self.unwritten.len() >= FLUSH_BYTES {
             self.write_held();
             return false;
         }
@@ -333,7 +329,7 @@ impl Inner {
         if self.unwritten.is_empty() {
             return;
         }
-        if self.checked.elapsed() >= DELETED_CHECK {
+        if self.checked.elapsed() >= LOG_DELETED_CHECK {
             self.checked = Instant::now();
             if self.file.metadata().is_ok_and(|m| m.nlink() == 0) {
                 if let Ok(file) = open_append(&self.dir, &self.name) {

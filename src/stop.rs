@@ -11,9 +11,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 
 use crate::error::StartError;
-
-/// Signals this close together are one stop request.
-const SAME_REQUEST: std::time::Duration = std::time::Duration::from_millis(500);
+use crate::timing::SAME_REQUEST;
 
 /// Makes the process `cmd` starts (ssh, rsync) get SIGTERM when foldersync ends, however it
 /// ends (SIGKILL and the OOM killer included), so no child goes on writing REPLICA beside a

@@ -105,7 +105,7 @@ fn local(config: &Config, src: &Root, stop: &Stop) -> Result<Mirror, StartError>
             fsync: config.fsync,
             stamp_after_rename: false,
             ctimes: true,
-            timing: crate::timing::Timing::new(config.debounce),
+            timing: config.timing,
         },
     ))
 }
@@ -128,8 +128,7 @@ fn remote_settings(config: &Config) -> Settings {
             .map(|b| b.to_string_lossy().into_owned()),
         filter: config.filter.clone(),
         own: config.own.clone(),
-        hold: crate::timing::Timing::new(config.debounce).hold_moved(),
-        settle: crate::timing::Timing::new(config.debounce).settle(),
+        timing: config.timing,
     }
 }
 

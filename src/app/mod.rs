@@ -106,7 +106,7 @@ fn run(args: Args) -> Result<Exit, StartError> {
                 Status::new(
                     &config.source,
                     &target.replica_ref().describe(),
-                    config.interval,
+                    config.timing.interval,
                     State::Passing,
                 ),
                 config.own.clone(),
@@ -159,13 +159,13 @@ fn started(config: &Config, replica: &dyn Replica, made_root: bool) {
     } else if config.watch {
         format!(
             "watching, debounce {}, full pass every {}",
-            duration::show(config.debounce),
-            duration::show(config.interval)
+            duration::show(config.timing.debounce),
+            duration::show(config.timing.interval)
         )
     } else {
         format!(
             "periodic passes only, every {}",
-            duration::show(config.interval)
+            duration::show(config.timing.interval)
         )
     };
     if config.dry_run {

@@ -11,7 +11,6 @@ pub mod paths;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::address::Spec;
 use crate::cli::Args;
@@ -37,11 +36,11 @@ pub struct Config {
     pub create_replica: bool,
     /// The log file, absolute.
     pub log_path: PathBuf,
-    pub interval: Duration,
+    /// `--debounce` and `--interval`, and every delay derived from them.
+    pub timing: crate::timing::Timing,
     pub once: bool,
     /// Watch SOURCE between passes (not with `--once` or `--no-watch`).
     pub watch: bool,
-    pub debounce: Duration,
     pub dry_run: bool,
     pub max_delete: Option<u64>,
     pub allow_empty_source: bool,
@@ -109,10 +108,9 @@ impl Config {
             rsh: args.rsh.clone().unwrap_or_else(|| "ssh".into()),
             create_replica,
             log_path,
-            interval: args.interval,
+            timing: crate::timing::Timing::new(args.debounce, args.interval),
             once: args.once,
             watch: !args.once && !args.no_watch,
-            debounce: args.debounce,
             dry_run: args.dry_run,
             max_delete: args.max_delete,
             allow_empty_source: args.allow_empty_source,

@@ -116,7 +116,7 @@ impl Failing {
             if f.due <= now {
                 out.push((path.clone(), f.look));
                 // Not handed out again before its batch settles it.
-                f.due = now + crate::timing::RETRY_LONGEST * 4;
+                f.due = now + crate::timing::RETRY_HANDED_OUT;
             }
         }
         out

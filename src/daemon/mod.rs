@@ -84,8 +84,8 @@ impl<'a> Daemon<'a> {
             config,
             replica,
             source,
-            schedule: Schedule::new(config.interval, config.debounce),
-            pending: Pending::new(config.debounce),
+            schedule: Schedule::new(config.timing),
+            pending: Pending::new(config.timing.look_gap()),
             failing: Failing::default(),
             watcher: None,
             report,
@@ -158,7 +158,7 @@ impl<'a> Daemon<'a> {
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or_else(|| now + self.config.interval);
+            .unwrap_or_else(|| now + self.config.timing.interval);
             let messages = self
                 .watcher
                 .as_ref()

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::timing::{Timing, RESCAN_GAP_LEAST};
+
 /// The run loop's timetable.
 #[derive(Debug)]
 pub struct Schedule {
-    interval: Duration,
-    /// How long after a copy was dropped (the file changed under it) it is tried again.
-    retry_after: Duration,
+    /// The interval, the rescan gap and the retry of a dropped copy.
+    timing: Timing,
     /// A full pass is queued, to start no sooner than `pass_not_before`.
     pass_wanted: bool,
     pass_not_before: Instant,
@@ -29,16 +30,15 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule with the start-up pass queued.
-    pub fn new(interval: Duration, retry_after: Duration) -> Schedule {
+    pub fn new(timing: Timing) -> Schedule {
         let now = Instant::now();
         Schedule {
-            interval,
-            retry_after,
+            timing,
             pass_wanted: true,
             pass_not_before: now,
             pass_is_rescan: false,
-            next_periodic: now + interval,
-            rescan_gap: Duration::from_secs(1),
+            next_periodic: now + timing.interval,
+            rescan_gap: RESCAN_GAP_LEAST,
             last_end: None,
             retries: HashMap::new(),
         }
@@ -80,27 +80,24 @@ impl Schedule {
     pub fn start_pass(&mut self) -> bool {
         self.pass_wanted = false;
         self.retries.clear();
-        self.next_periodic = Instant::now() + self.interval;
+        self.next_periodic = Instant::now() + self.timing.interval;
         self.pass_is_rescan
     }
 
     /// A pass ended after `elapsed`. The interval runs from here, so a long pass never makes
     /// passes run back to back.
     pub fn end_pass(&mut self, elapsed: Duration, changed: bool, was_rescan: bool) {
-        self.next_periodic = Instant::now() + self.interval;
+        self.next_periodic = Instant::now() + self.timing.interval;
         self.last_end = Some(Instant::now());
-        let base = elapsed.max(Duration::from_secs(1));
-        self.rescan_gap = if was_rescan && !changed {
-            (self.rescan_gap * 2).max(base).min(self.interval)
-        } else {
-            base
-        };
+        self.rescan_gap = self
+            .timing
+            .rescan_gap(self.rescan_gap, elapsed, was_rescan && !changed);
     }
 
     /// Files that changed while they were copied: looked at again once the writer had time
     /// to go on.
     pub fn retry(&mut self, paths: Vec<PathBuf>) {
-        self.retry_in(paths, self.retry_after);
+        self.retry_in(paths, self.timing.retry_changed());
     }
 
     /// Files to look at again after `after`.
@@ -157,7 +154,10 @@ mod tests {
 
     #[test]
     fn rescan_passes_back_off_while_they_find_nothing() {
-        let mut s = Schedule::new(Duration::from_secs(600), Duration::from_millis(50));
+        let mut s = Schedule::new(Timing::new(
+            Duration::from_millis(50),
+            Duration::from_secs(600),
+        ));
         assert!(s.pass_due(Instant::now()), "the start-up pass");
         let rescan = s.start_pass();
         s.end_pass(Duration::from_millis(10), true, rescan);

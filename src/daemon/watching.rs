@@ -64,7 +64,7 @@ impl Daemon<'_> {
     pub(super) fn start_watcher(&mut self) {
         self.mounts = crate::config::mounts::below(&self.source.root.path);
         let gather_removals = self.config.max_delete.is_some();
-        match Watcher::start(self.scope.clone(), self.config.debounce, gather_removals) {
+        match Watcher::start(self.scope.clone(), self.config.timing, gather_removals) {
             Ok(watcher) => self.watcher = Some(watcher),
             Err(e) => {
                 warn!(

@@ -254,7 +254,7 @@ fn sort(r: &Remote, looks: &mut StatCache, paths: Vec<(PathBuf, Look)>) -> Work 
 /// copied rather than renamed. It waits to settle (once), then goes whole.
 fn settle(r: &mut Remote, looks: &mut StatCache, trees: &mut Vec<PathBuf>) {
     let now = std::time::SystemTime::now();
-    let settle = r.settings.settle;
+    let settle = r.settings.timing.settle();
     trees.retain(|t| {
         let fresh = looks.meta(t).is_some_and(|m| {
             let changed =
@@ -333,7 +333,7 @@ fn outcome(r: &mut Remote, looks: &mut StatCache, went: Delivery, work: Work) ->
             // SOURCE changed under rsync: not a failure. The entries are looked at again
             // shortly, a directory whole once it has settled.
             outcome.retry = work.entries;
-            let due = Instant::now() + r.settings.settle;
+            let due = Instant::now() + r.settings.timing.settle();
             for tree in work.trees {
                 if !r.settling.iter().any(|(p, _)| *p == tree) {
                     r.settling.push((tree, due));

@@ -3,7 +3,7 @@
 //! pass runs; and the [`Replica`] the run loop sees.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::{debug, info};
 
@@ -15,7 +15,7 @@ use super::Remote;
 use crate::replica::{Batch, Look, Outcome, Replica, RootError, RootState};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
-use crate::timing::REMOTE_BACKOFF_LONGEST;
+use crate::timing::{REMOTE_BACKOFF_FIRST, REMOTE_BACKOFF_LONGEST};
 
 impl Remote {
     /// The replica cannot be used until [`Replica::check`] finds it back.
@@ -113,7 +113,7 @@ impl Replica for Remote {
         match self.recover() {
             Ok(_) => {
                 self.problem = None;
-                self.backoff = Duration::from_secs(1);
+                self.backoff = REMOTE_BACKOFF_FIRST;
                 // What changed meanwhile is not known: a full pass follows.
                 Ok(RootState::Renewed)
             }

@@ -74,11 +74,10 @@ pub struct Settings {
     pub backup_dir: Option<String>,
     pub filter: Filter,
     pub own: Arc<OwnFiles>,
-    /// How long a path SOURCE lacks stays on the remote side, in case it was renamed.
-    pub hold: Duration,
-    /// How long a directory made a moment ago waits before it is sent whole, in case what
-    /// fills it is being moved in (see [`batch`]).
-    pub settle: Duration,
+    /// Its `hold_moved`: how long a path SOURCE lacks stays on the remote side, in case it was
+    /// renamed; its `settle`: how long a directory made a moment ago waits before it is sent
+    /// whole, in case what fills it is being moved in (see [`batch`]).
+    pub timing: crate::timing::Timing,
 }
 
 /// A REPLICA reached over ssh.
@@ -211,7 +210,7 @@ impl Remote {
             content: probe.content,
             problem: None,
             next_try: Instant::now(),
-            backoff: Duration::from_secs(1),
+            backoff: crate::timing::REMOTE_BACKOFF_FIRST,
             digests: digest::Alg::of(&probe),
             // Learnt once the start-up guards have passed (see [`Remote::try_pair`]).
             touch: false,
@@ -222,7 +221,7 @@ impl Remote {
             root_waited: false,
             touch_after: Default::default(),
             leftover: Default::default(),
-            held: held::Held::new(settings.hold),
+            held: held::Held::new(settings.timing.hold_moved()),
             mounts: Default::default(),
             settling: Vec::new(),
             last_stamp: Default::default(),

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::timing::Timing;
+
 use crossbeam_channel::{after, never, select, Receiver, Sender, TrySendError};
 use notify::event::EventKind;
 use notify::{Event, RecommendedWatcher, RecursiveMode};
@@ -63,11 +65,7 @@ impl Watcher {
     /// the first message says so and the periodic passes carry what is not watched.
     /// Deletions are sent on at once, unless `gather_removals` (with `--max-delete`, whose limit
     /// counts what one burst removes, they are debounced like everything else).
-    pub fn start(
-        scope: Scope,
-        debounce: Duration,
-        gather_removals: bool,
-    ) -> notify::Result<Watcher> {
+    pub fn start(scope: Scope, timing: Timing, gather_removals: bool) -> notify::Result<Watcher> {
         // Bounded too: past it, events are dropped and the loss is said (see [`outbox`]).
         let (raw_tx, raw_rx) = crossbeam_channel::bounded(RAW_CAPACITY);
         let raw_dropped = Arc::new(AtomicBool::new(false));
@@ -90,9 +88,9 @@ impl Watcher {
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
         let (debounced_tx, debounced) = crossbeam_channel::unbounded();
         let worker = Worker {
-            sleepy: OnDemandDebouncer::new(&scope.root, debounce, debounced_tx),
+            sleepy: OnDemandDebouncer::new(&scope.root, timing, debounced_tx),
             scope,
-            debounce,
+            timing,
             out: Outbox::new(out),
             raw_dropped,
             raw: VecDeque::new(),
@@ -170,7 +168,7 @@ const OVERFLOW: &str = "the kernel's event queue overflowed (raise fs.inotify.ma
 /// The watch thread's state.
 struct Worker {
     scope: Scope,
-    debounce: Duration,
+    timing: Timing,
     sleepy: OnDemandDebouncer,
     out: Outbox,
     /// notify's thread dropped events: the channel from it was full.
@@ -241,7 +239,7 @@ impl Worker {
     /// How long raw hints wait: past the debounce time and the debouncer's tick, so the
     /// debounced events of the same moment (a rename pair, above all) are applied first.
     fn raw_delay(&self) -> Duration {
-        crate::timing::Timing::new(self.debounce).settle()
+        self.timing.settle()
     }
 
     fn raw_event(&mut self, event: notify::Result<Event>) -> bool {

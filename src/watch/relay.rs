@@ -11,10 +11,12 @@ use crossbeam_channel::Sender;
 use notify::{Event, EventHandler, RecursiveMode, WatcherKind};
 use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, RecommendedCache};
 
+use crate::timing::Timing;
+
 /// A debouncer that is awake only while events come.
 pub struct OnDemandDebouncer {
     root: PathBuf,
-    debounce: Duration,
+    timing: Timing,
     out: Sender<DebounceEventResult>,
     awake: Option<Awake>,
     last_event: Option<Instant>,
@@ -27,14 +29,10 @@ struct Awake {
 }
 
 impl OnDemandDebouncer {
-    pub fn new(
-        root: &Path,
-        debounce: Duration,
-        out: Sender<DebounceEventResult>,
-    ) -> OnDemandDebouncer {
+    pub fn new(root: &Path, timing: Timing, out: Sender<DebounceEventResult>) -> OnDemandDebouncer {
         OnDemandDebouncer {
             root: root.to_path_buf(),
-            debounce,
+            timing,
             out,
             awake: None,
             last_event: None,
@@ -55,8 +53,8 @@ impl OnDemandDebouncer {
 
     fn wake(&self) -> notify::Result<Awake> {
         let mut debouncer = new_debouncer_opt::<_, HandFedWatcher, RecommendedCache>(
-            self.debounce,
-            None,
+            self.timing.debounce,
+            Some(self.timing.debouncer_tick()),
             self.out.clone(),
             RecommendedCache::new(),
             notify::Config::default(),
@@ -77,7 +75,7 @@ impl OnDemandDebouncer {
     }
 
     fn quiet(&self) -> Duration {
-        crate::timing::Timing::new(self.debounce).debouncer_quiet()
+        self.timing.debouncer_quiet()
     }
 
     /// Stops the debouncer's thread if no event came for a while.
@@ -137,7 +135,11 @@ mod tests {
     fn events_fed_by_hand_come_out_debounced() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut sleepy = OnDemandDebouncer::new(dir.path(), Duration::from_millis(20), tx);
+        let mut sleepy = OnDemandDebouncer::new(
+            dir.path(),
+            Timing::new(Duration::from_millis(20), Duration::MAX),
+            tx,
+        );
         for round in 0..2 {
             let path = dir.path().join(format!("f{round}"));
             std::fs::write(&path, "x").unwrap();
