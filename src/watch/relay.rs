@@ -153,4 +153,35 @@ mod tests {
             assert!(sleepy.awake.is_none());
         }
     }
+
+    /// What `watch::hints` relies on besides: the two halves of a rename the kernel paired,
+    /// fed by hand with one tracker (inotify's cookie), come out as one `Name(Both)` event with
+    /// both paths, the name moved from first.
+    #[test]
+    fn a_rename_fed_in_halves_comes_out_as_one() {
+        use notify::event::{ModifyKind, RenameMode};
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut sleepy = OnDemandDebouncer::new(
+            dir.path(),
+            Timing::new(Duration::from_millis(20), Duration::MAX),
+            tx,
+        );
+        let (from, to) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&to, "x").unwrap();
+        let half = |mode, path: &Path| {
+            Event::new(EventKind::Modify(ModifyKind::Name(mode)))
+                .add_path(path.to_path_buf())
+                .set_tracker(7)
+        };
+        sleepy.feed(Ok(half(RenameMode::From, &from))).unwrap();
+        sleepy.feed(Ok(half(RenameMode::To, &to))).unwrap();
+        let got = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+        let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert!(
+            got.iter()
+                .any(|e| e.kind == both && e.paths == [from.clone(), to.clone()]),
+            "{got:?}"
+        );
+    }
 }
