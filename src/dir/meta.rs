@@ -1,7 +1,7 @@
 //! What foldersync knows of an entry: its kind, and a snapshot of its metadata taken with
 //! `statx` (never following a symlink).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rustix::fs::{AtFlags, FileType, Statx, StatxAttributes, StatxFlags, Timespec, Timestamps};
 use std::io;
@@ -63,15 +63,6 @@ impl Stamp {
         let b = i128::from(other.sec) * 1_000_000_000 + i128::from(other.nsec);
         (a - b).unsigned_abs() <= window.as_nanos()
     }
-
-    pub fn system_time(self) -> SystemTime {
-        if self.sec >= 0 {
-            UNIX_EPOCH + Duration::new(self.sec as u64, self.nsec)
-        } else {
-            UNIX_EPOCH - Duration::from_secs(self.sec.unsigned_abs())
-                + Duration::from_nanos(u64::from(self.nsec))
-        }
-    }
 }
 
 /// A snapshot of an entry's metadata.
@@ -132,24 +123,6 @@ impl Meta {
         }
     }
 
-    /// A stand-in with only a kind, a size and an mtime (what a newcomer remembers).
-    pub fn sized(kind: Kind, size: u64, mtime: Stamp) -> Meta {
-        Meta {
-            kind,
-            perm: 0,
-            uid: 0,
-            gid: 0,
-            size,
-            blocks: 0,
-            nlink: 1,
-            atime: mtime,
-            mtime,
-            ctime: mtime,
-            id: Id { dev: 0, ino: 0 },
-            mount_root: false,
-            acl: false,
-        }
-    }
 
     /// Same size and modification time (within `window`): the contents are taken as equal.
     pub fn same_stamp(&self, other: &Meta, window: Duration) -> bool {
