@@ -7,8 +7,10 @@ use std::process::ExitCode;
 pub enum Exit {
     /// Everything worked, or the user stopped the mirror with Ctrl+C or SIGTERM.
     Success = 0,
-    /// A `--once` pass finished but some paths failed (each was logged with its error).
-    PassErrors = 1,
+    /// A `--once` pass finished but some paths failed (each was logged with its error), or it was
+    /// refused by `--max-delete`, or (remote) cut off by a lost connection or a replaced root.
+    /// For `foldersync status`: the mirror is unhealthy.
+    Failed = 1,
     /// Bad command line or start-up input (missing SOURCE, nested paths, ...): nothing was
     /// changed.
     BadInput = 2,
@@ -30,5 +32,24 @@ impl Exit {
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers README.md's "Exit status" table gives.
+    #[test]
+    fn the_codes_are_those_the_readme_gives() {
+        let codes = [
+            Exit::Success,
+            Exit::Failed,
+            Exit::BadInput,
+            Exit::Interrupted,
+            Exit::Forced,
+        ]
+        .map(Exit::code);
+        assert_eq!(codes, [0, 1, 2, 20, 130]);
     }
 }

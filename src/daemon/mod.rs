@@ -211,7 +211,7 @@ impl<'a> Daemon<'a> {
     pub(super) fn finished(&mut self) -> Exit {
         self.report.finish(State::Finished);
         if self.errors_in_last_pass > 0 {
-            Exit::PassErrors
+            Exit::Failed
         } else {
             Exit::Success
         }

@@ -123,7 +123,6 @@ impl Meta {
         }
     }
 
-
     /// Same size and modification time (within `window`): the contents are taken as equal.
     pub fn same_stamp(&self, other: &Meta, window: Duration) -> bool {
         self.size == other.size && self.mtime.near(other.mtime, window)

@@ -77,7 +77,7 @@ pub fn print(path: &Path) -> crate::exit::Exit {
         }
         Some(why) => {
             println!("UNHEALTHY: {}", controls(&why));
-            crate::exit::Exit::PassErrors
+            crate::exit::Exit::Failed
         }
     }
 }
