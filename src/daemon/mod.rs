@@ -1,6 +1,7 @@
 //! The run loop: full passes at start-up, every interval and on demand, and in between the
 //! watcher's hints applied in batches. One `select!` waits on the stop channel, the watcher's
-//! channel and the next deadline; [`schedule`] says when things are due, [`source`] whether
+//! channel and the next deadline (while a full pass runs, a thread of [`watching`] queues the
+//! watcher's hints); [`schedule`] says when things are due, [`source`] whether
 //! SOURCE may be mirrored, [`pending`] what waits, and [`report`] keeps the status document.
 
 pub mod failing;

@@ -38,12 +38,17 @@ impl Daemon<'_> {
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
         let stats = Stats::new();
+        let messages = self.watcher.as_ref().map(|w| w.messages().clone());
         let (replica, source) = (&mut *self.replica, &self.source.root);
-        let outcome = progress::during(&stats, || replica.pass(source, &stats));
+        let (outcome, meanwhile) =
+            super::watching::meanwhile(messages, &mut self.pending, &self.mounts, || {
+                progress::during(&stats, || replica.pass(source, &stats))
+            });
         // Whether the stop cut the pass short, not whether it came just after.
         let interrupted = self.stop.is_set();
         let counts = stats.snapshot();
         let elapsed = started.elapsed();
+        let lost_during = self.lost_count != lost_before || meanwhile.lost();
         if interrupted {
             info!("pass interrupted: {}", counts.summary(elapsed));
         } else {
@@ -54,10 +59,13 @@ impl Daemon<'_> {
             outcome,
             &counts,
             (elapsed, started_at),
-            (interrupted, lost_before),
+            (interrupted, lost_during),
         );
         self.schedule
             .end_pass(elapsed, counts.changed(), was_rescan);
+        // After the pass's end, as if read from the channel now: a rescan asked for during the
+        // pass waits the rescan gap from here.
+        self.take_in(meanwhile);
     }
 
     /// What a pass leaves: the report, the paths failing now, the watch made anew where a file
@@ -67,7 +75,7 @@ impl Daemon<'_> {
         outcome: crate::replica::Outcome,
         counts: &crate::stats::Counts,
         (elapsed, started_at): (Duration, SystemTime),
-        (interrupted, lost_before): (bool, u64),
+        (interrupted, lost_during): (bool, bool),
     ) {
         let held_back = outcome.held_back;
         let outcome_name = if interrupted {
@@ -90,7 +98,7 @@ impl Daemon<'_> {
             self.note_failing();
         }
         self.report.log_problem(crate::logging::trouble());
-        if !interrupted && self.lost.is_some() && self.lost_count == lost_before {
+        if !interrupted && self.lost.is_some() && !lost_during {
             self.lost = None;
             info!("caught up with the events that were lost");
         }
