@@ -65,6 +65,20 @@ impl Scope {
     }
 }
 
+/// Whether an event says a file that was open for writing was closed.
+pub fn is_closed_after_write(event: &Event) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        event.kind,
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
+/// Whether an event only says a file or directory was read (opened, read, closed unchanged).
+pub fn is_read(event: &Event) -> bool {
+    matches!(event.kind, EventKind::Access(_)) && !is_closed_after_write(event)
+}
+
 /// Turns a debounced batch into hints.
 pub fn hints(events: &[DebouncedEvent], scope: &Scope) -> Vec<Hint> {
     let mut out = Vec::new();
@@ -285,5 +299,26 @@ mod tests {
             ev(EventKind::Create(CreateKind::File), &["/src/cache/x"]),
         ];
         assert!(hints(&events, &scope()).is_empty());
+    }
+
+    /// Reads are dropped on notify's thread; a close after writing is not a read.
+    #[test]
+    fn reads_are_told_from_closes_after_writing() {
+        use notify::event::{AccessMode, ModifyKind};
+        let event = |kind| Event::new(kind).add_path("/src/f".into());
+        assert!(is_read(&event(EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        )))));
+        assert!(is_read(&event(EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        )))));
+        let closed = event(EventKind::Access(AccessKind::Close(AccessMode::Write)));
+        assert!(!is_read(&closed) && is_closed_after_write(&closed));
+        assert!(!is_read(&event(EventKind::Create(CreateKind::File))));
+        assert!(!is_read(&event(EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        )))));
+        let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        assert!(!is_read(&overflow));
     }
 }

@@ -21,7 +21,7 @@ use notify::event::EventKind;
 use notify::{Event, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::DebounceEventResult;
 
-use hints::RawHint;
+use hints::{is_closed_after_write, is_read, RawHint};
 pub use hints::{Hint, Scope};
 use outbox::Outbox;
 use relay::OnDemandDebouncer;
@@ -72,6 +72,11 @@ impl Watcher {
         let dropped = raw_dropped.clone();
         let mut inotify = <RecommendedWatcher as notify::Watcher>::new(
             move |event: notify::Result<Event>| {
+                // Reads (the mirror's own among them, and any reader of SOURCE) change nothing:
+                // dropped on notify's thread, so a busy reader cannot fill the channel.
+                if event.as_ref().is_ok_and(is_read) {
+                    return;
+                }
                 if let Err(TrySendError::Full(_)) = raw_tx.try_send(event) {
                     dropped.store(true, Ordering::Relaxed);
                 }
@@ -125,15 +130,6 @@ impl Drop for Watcher {
     }
 }
 
-/// Whether an event says a file that was open for writing was closed.
-fn is_closed_after_write(event: &Event) -> bool {
-    use notify::event::{AccessKind, AccessMode};
-    matches!(
-        event.kind,
-        EventKind::Access(AccessKind::Close(AccessMode::Write))
-    )
-}
-
 /// A watcher error as a message: the watch limit leaves part of SOURCE to the passes; any other
 /// error (at start-up, a directory that could not be watched) is said, and while running means
 /// events may have been lost.
@@ -160,6 +156,9 @@ fn trouble(e: &notify::Error, running: bool) -> WatchMsg {
 
 /// How many events from notify's thread wait for the watch thread at most.
 const RAW_CAPACITY: usize = 65_536;
+
+/// How many waiting events the watch thread takes in one go before it looks at its timer.
+const RAW_BURST: usize = 1024;
 
 /// What the watcher says when the kernel's event queue overflowed.
 const OVERFLOW: &str = "the kernel's event queue overflowed (raise fs.inotify.max_queued_events \
@@ -207,7 +206,9 @@ impl Worker {
                 recv(raw) -> msg => match msg {
                     Ok(event) => {
                         let mut ok = self.raw_event(event);
-                        for event in raw.try_iter() {
+                        // At most a burst at a time: events that keep coming must not keep the
+                        // timer (raw hints, a loss to say, the debouncer's sleep) from its turn.
+                        for event in raw.try_iter().take(RAW_BURST) {
                             ok &= self.raw_event(event);
                         }
                         if self.raw_dropped.swap(false, Ordering::Relaxed) {
@@ -259,7 +260,7 @@ impl Worker {
                     .collect();
                 found.is_empty() || self.out.send(WatchMsg::Hints(found))
             }
-            // Reads (the mirror's own among them) change nothing, and foldersync's own files
+            // Reads (dropped on notify's thread already) change nothing, and foldersync's own files
             // (the log, the status file and its temporary files) must not feed the mirror,
             // not even through their directory.
             Ok(e) if matches!(e.kind, EventKind::Access(_)) || self.scope.is_own(&e) => true,
