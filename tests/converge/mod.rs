@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 
 mod attrs;
+mod channel;
 mod events;
 mod limits;
 mod links;
