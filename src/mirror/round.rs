@@ -137,6 +137,23 @@ impl<'a> Round<'a> {
         }
     }
 
+    /// The pair, unless it must be left alone: it would lead outside the roots (said, and
+    /// counted as an error), or it is a mount point whose file system is gone or fresh (see
+    /// [`super::mounts`]).
+    pub fn usable<'p>(&self, mut node: DirPair<'p>) -> Option<DirPair<'p>> {
+        if let Some(why) = self.foreign(&node) {
+            log::warn!("{} is left alone: {why}", crate::escape::rel(&node.rel));
+            self.stats.add(Count::Error);
+            node.leave_alone();
+            return None;
+        }
+        if self.unmounted(&node) {
+            node.leave_alone();
+            return None;
+        }
+        Some(node)
+    }
+
     /// Why a directory must be left alone, if it must: it would lead outside the roots.
     pub fn foreign(&self, node: &DirPair) -> Option<&'static str> {
         let src = node.want.map(|m| m.id);
