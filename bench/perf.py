@@ -76,7 +76,9 @@ class Bench:
     def tools(self, with_cp):
         fs_args = self.a.fs_args.split()
         t = {
-            "foldersync": lambda s, d: [self.fs, "--once", "--allow-empty-source", "-l", self.log, *fs_args, s, d],
+            # Each run mirrors into a fresh copy of a replica: a directory this foldersync never
+            # mirrored into, which it would otherwise survey and, with removals, refuse.
+            "foldersync": lambda s, d: [self.fs, "--once", "--allow-empty-source", "--adopt-replica", "-l", self.log, *fs_args, s, d],
             "rsync -a --delete": lambda s, d: ["rsync", "-a", "--delete", s + "/", d + "/"],
             "rclone sync": lambda s, d: ["rclone", "sync", "--local-no-check-updated", "--links", s, d],
         }

@@ -129,10 +129,12 @@ pub fn copy_from(
 }
 
 /// The data segment at or after `pos`, clipped to `len`; `None` when only a hole is left.
-fn data_segment(file: &File, pos: u64, len: u64) -> io::Result<Option<(u64, u64)>> {
+pub(crate) fn data_segment(file: &File, pos: u64, len: u64) -> io::Result<Option<(u64, u64)>> {
     let start = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
         Ok(start) => start,
         Err(Errno::NXIO) => return Ok(None),
+        // A file system without SEEK_DATA: the whole rest is data.
+        Err(Errno::INVAL | Errno::NOTSUP) => return Ok(Some((pos, len))),
         Err(e) => return Err(e.into()),
     };
     if start >= len {

@@ -10,7 +10,6 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use rustix::io::Errno;
-use xattr::FileExt;
 
 use super::Dir;
 
@@ -53,13 +52,37 @@ fn proc_path(dir: &Dir, name: &OsStr) -> PathBuf {
     path
 }
 
-fn with_file<T>(at: &At, f: impl FnOnce(&File) -> io::Result<T>) -> Option<io::Result<T>> {
+/// The attribute calls on an open file or directory (`f*xattr` on its descriptor), as one
+/// object-safe trait over xattr's `FileExt`.
+trait OnFd {
+    fn list(&self) -> io::Result<Vec<OsString>>;
+    fn get(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>>;
+    fn set(&self, name: &OsStr, value: &[u8]) -> io::Result<()>;
+    fn remove(&self, name: &OsStr) -> io::Result<()>;
+}
+
+impl<T: xattr::FileExt> OnFd for T {
+    fn list(&self) -> io::Result<Vec<OsString>> {
+        Ok(self.list_xattr()?.collect())
+    }
+    fn get(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
+        self.get_xattr(name)
+    }
+    fn set(&self, name: &OsStr, value: &[u8]) -> io::Result<()> {
+        self.set_xattr(name, value)
+    }
+    fn remove(&self, name: &OsStr) -> io::Result<()> {
+        self.remove_xattr(name)
+    }
+}
+
+/// An open directory's own attributes, through its descriptor (no duplicate needed).
+impl xattr::FileExt for Dir {}
+
+fn with_file<T>(at: &At, f: impl FnOnce(&dyn OnFd) -> io::Result<T>) -> Option<io::Result<T>> {
     match at {
-        At::Fd(file) => Some(f(file)),
-        At::Dir(dir) => match dir.dup() {
-            Ok(d) => Some(f(&File::from(std::os::fd::OwnedFd::from(d)))),
-            Err(e) => Some(Err(e)),
-        },
+        At::Fd(file) => Some(f(*file)),
+        At::Dir(dir) => Some(f(*dir)),
         At::Held(..) | At::Name(..) => None,
     }
 }
@@ -91,7 +114,7 @@ pub fn unsupported(e: &io::Error) -> bool {
 /// Reads every attribute this process may read.
 pub fn read(at: &At) -> io::Result<Xattrs> {
     let path = by_path(at)?;
-    let names: Vec<OsString> = match with_file(at, |f| Ok(f.list_xattr()?.collect())) {
+    let names: Vec<OsString> = match with_file(at, |f| f.list()) {
         Some(result) => result?,
         None => match &path {
             Some(ByPath::Follow(p)) => xattr::list_deref(p)?.collect(),
@@ -101,7 +124,7 @@ pub fn read(at: &At) -> io::Result<Xattrs> {
     };
     let mut out = Vec::with_capacity(names.len());
     for attr in names {
-        let value = match with_file(at, |f| f.get_xattr(&attr)) {
+        let value = match with_file(at, |f| f.get(&attr)) {
             Some(v) => v,
             None => match &path {
                 Some(ByPath::Follow(p)) => xattr::get_deref(p, &attr),
@@ -133,7 +156,7 @@ pub fn write(at: &At, want: &Xattrs, have: &Xattrs) -> io::Result<bool> {
         if have.0.iter().any(|(n, v)| n == name && v == value) {
             continue;
         }
-        let done = match with_file(at, |f| f.set_xattr(name, value)) {
+        let done = match with_file(at, |f| f.set(name, value)) {
             Some(r) => r,
             None => match &path {
                 Some(ByPath::Follow(p)) => xattr::set_deref(p, name, value),
@@ -151,7 +174,7 @@ pub fn write(at: &At, want: &Xattrs, have: &Xattrs) -> io::Result<bool> {
         if want.0.iter().any(|(n, _)| n == name) {
             continue;
         }
-        let done = match with_file(at, |f| f.remove_xattr(name)) {
+        let done = match with_file(at, |f| f.remove(name)) {
             Some(r) => r,
             None => match &path {
                 Some(ByPath::Follow(p)) => xattr::remove_deref(p, name),
@@ -227,7 +250,7 @@ pub fn has_acl(at: &At) -> bool {
 }
 
 fn read_names(at: &At) -> io::Result<Vec<OsString>> {
-    match with_file(at, |f| Ok(f.list_xattr()?.collect())) {
+    match with_file(at, |f| f.list()) {
         Some(result) => result,
         None => Ok(Vec::new()),
     }

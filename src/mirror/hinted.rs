@@ -8,15 +8,11 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use log::warn;
-
 use super::dir_pair::DirPair;
 use super::dry_view;
 use super::walk::Walk;
 use crate::dir;
-use crate::escape::rel as show;
 use crate::replica::Look;
-use crate::stats::Count;
 
 /// What the paths of one batch share as they are gone through in order.
 #[derive(Default)]
@@ -146,17 +142,7 @@ fn parent_node<'r>(
             }
         },
     };
-    let mut node = run.pair(rel.to_path_buf(), Some(src), dst)?;
-    if let Some(why) = run.foreign(&node) {
-        warn!("{} is left alone: {why}", show(rel));
-        run.stats.add(Count::Error);
-        node.leave_alone();
-        return None;
-    }
-    if run.unmounted(&node) {
-        node.leave_alone();
-        return None;
-    }
+    let node = run.usable(run.pair(rel.to_path_buf(), Some(src), dst)?)?;
     let node = Arc::new(node);
     if let Some((_, done)) = cache.parent.replace((rel.to_path_buf(), Arc::clone(&node))) {
         run.dir_done(&done);

@@ -44,17 +44,7 @@ impl SourceMounts {
     /// moved with it.
     pub fn renamed(&mut self, from: &std::path::Path, to: &std::path::Path) {
         for set in [&mut self.known, &mut self.seen, &mut self.gone] {
-            let moved: Vec<PathBuf> = set
-                .iter()
-                .filter(|p| p.starts_with(from))
-                .cloned()
-                .collect();
-            for path in moved {
-                set.remove(&path);
-                if let Ok(rest) = path.strip_prefix(from) {
-                    set.insert(to.join(rest));
-                }
-            }
+            crate::config::mounts::follow_rename(set, from, to);
         }
     }
 

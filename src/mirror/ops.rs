@@ -8,7 +8,7 @@ use std::path::Path;
 use super::change::Change;
 use super::copy::TempGuard;
 use super::dir_pair::DirPair;
-use super::round::Round;
+use super::round::{Acted, Round};
 use crate::dir::handle::Handle;
 use crate::dir::{Dir, Id, Kind, Meta};
 use crate::error::Logged;
@@ -64,27 +64,22 @@ impl Round<'_> {
         name: &OsStr,
         rel: &Path,
     ) -> Result<Option<Dir>, Logged> {
-        let Some(dst) = node.dst.as_ref().filter(|_| !self.dry_run()) else {
-            self.note(Change::MadeDir {
-                rel: rel.to_path_buf(),
-            });
-            return Ok(None);
-        };
-        let made = node
-            .writable(|| dst.make_dir(name, 0o700))
-            .and_then(|()| dst.open_dir(name));
-        match made {
-            Ok(dir) => {
+        let made = self.act(
+            node.dst.as_ref(),
+            ("create directory", rel),
+            |dst| {
+                node.writable(|| dst.make_dir(name, 0o700))?;
                 node.touch();
-                self.note(Change::MadeDir {
-                    rel: rel.to_path_buf(),
-                });
-                Ok(Some(dir))
-            }
-            Err(e) => {
-                self.fail(self.dst_err("create directory", rel, e));
-                Err(Logged)
-            }
+                dst.open_dir(name)
+            },
+            |_| Change::MadeDir {
+                rel: rel.to_path_buf(),
+            },
+        );
+        match made {
+            Acted::Done(dir) => Ok(Some(dir)),
+            Acted::Dry => Ok(None),
+            Acted::Failed => Err(Logged),
         }
     }
 
@@ -99,21 +94,21 @@ impl Round<'_> {
         dst: &Meta,
         xattrs: bool,
     ) {
-        if let Some(dir) = node.dst.as_ref().filter(|_| !self.dry_run()) {
-            let set = dir.handle_of(name, dst.id, Kind::File).and_then(|held| {
+        self.act(
+            node.dst.as_ref(),
+            ("set metadata of", rel),
+            |dir| {
+                let held = dir.handle_of(name, dst.id, Kind::File)?;
                 if xattrs {
                     self.sync_xattrs_held(node, name, &held);
                 }
                 set_attrs(&held, src, dst, &self.m.opts.rules)
-            });
-            if let Err(e) = set {
-                return self.fail(self.dst_err("set metadata of", rel, e));
-            }
-        }
-        self.note(Change::Attrs {
-            rel: rel.to_path_buf(),
-            meta: Some(*src),
-        });
+            },
+            |_| Change::Attrs {
+                rel: rel.to_path_buf(),
+                meta: Some(*src),
+            },
+        );
     }
 
     /// Makes REPLICA's file `name` carry SOURCE's extended attributes, if it is still the one
@@ -163,69 +158,64 @@ impl Round<'_> {
             Ok(_) => return,
             Err(e) => return self.fail(self.src_err("read symlink", rel, e)),
         };
-        if let Some(dst) = node.dst.as_ref().filter(|_| !self.dry_run()) {
-            let owner = self.m.opts.rules.owner;
+        let owner = self.m.opts.rules.owner;
+        let make = |dst: &Dir| {
             let tmp = self.m.own().temps().fresh();
-            let made = node.writable(|| dst.symlink(target, &tmp)).and_then(|()| {
-                let guard = TempGuard::new(dst, &tmp);
-                let held = dst.handle(&tmp)?;
-                if held.meta.kind != Kind::Symlink {
-                    return Err(crate::dir::handle::replaced());
-                }
-                if owner {
-                    held.chown(meta.uid, meta.gid)?;
-                }
-                if self.m.opts.xattrs {
-                    use crate::dir::xattr::{self, At};
-                    self.xattrs(xattr::copy(&At::Name(src, name), &At::Name(dst, &tmp)), rel);
-                }
-                held.set_times(&meta)?;
-                if how != Relink::New {
-                    if let Some(backup) = &self.m.backup {
-                        backup.keep_old(dst, name, rel)?;
-                    }
-                }
-                dst.rename(&tmp, dst, name)?;
-                guard.disarm();
-                Ok(())
-            });
-            if let Err(e) = made {
-                return self.fail(self.dst_err("create symlink", rel, e));
+            node.writable(|| dst.symlink(target, &tmp))?;
+            let guard = TempGuard::new(dst, &tmp);
+            let held = dst.handle(&tmp)?;
+            if held.meta.kind != Kind::Symlink {
+                return Err(crate::dir::handle::replaced());
             }
+            if owner {
+                held.chown(meta.uid, meta.gid)?;
+            }
+            if self.m.opts.xattrs {
+                use crate::dir::xattr::{self, At};
+                self.xattrs(xattr::copy(&At::Name(src, name), &At::Name(dst, &tmp)), rel);
+            }
+            held.set_times(&meta)?;
+            if how != Relink::New {
+                if let Some(backup) = &self.m.backup {
+                    backup.keep_old(dst, name, rel)?;
+                }
+            }
+            dst.rename(&tmp, dst, name)?;
+            guard.disarm();
             node.touch();
-        }
-        match how {
-            Relink::Attrs => self.note(Change::SymlinkAttrs {
+            Ok(())
+        };
+        let change = |_: Option<&()>| match how {
+            Relink::Attrs => Change::SymlinkAttrs {
                 rel: rel.to_path_buf(),
                 meta: Some(meta),
-            }),
-            how => self.note(Change::Symlink {
+            },
+            how => Change::Symlink {
                 rel: rel.to_path_buf(),
                 target: target.to_path_buf(),
                 update: how == Relink::Update,
                 meta: Some(meta),
-            }),
-        }
+            },
+        };
+        self.act(node.dst.as_ref(), ("create symlink", rel), make, change);
     }
 
     /// Marks REPLICA's copy of a file as checked: its status changed in SOURCE, but its bytes
     /// and attributes are the same. Setting its times again moves the copy's ctime, so the next
     /// look does not compare the bytes again.
     pub fn verified(&self, node: &DirPair, name: &OsStr, rel: &Path, src: &Meta, dst: &Meta) {
-        if self.dry_run() {
-            return;
-        }
-        let Some(dir) = &node.dst else { return };
-        let done = dir.handle_of(name, dst.id, Kind::File).and_then(|held| {
-            self.sync_xattrs_held(node, name, &held);
-            held.set_times(src)
-        });
-        match done {
-            Ok(()) => self.note(Change::Verified {
+        self.act(
+            node.dst.as_ref(),
+            ("set metadata of", rel),
+            |dir| {
+                let held = dir.handle_of(name, dst.id, Kind::File)?;
+                self.sync_xattrs_held(node, name, &held);
+                held.set_times(src)
+            },
+            |_| Change::Verified {
                 rel: rel.to_path_buf(),
-            }),
-            Err(e) => self.fail(self.dst_err("set metadata of", rel, e)),
-        }
+            },
+        );
     }
 }
 

@@ -57,6 +57,15 @@ pub struct Round<'a> {
     removals_refused: std::sync::atomic::AtomicBool,
 }
 
+/// What became of a change [`Round::act`] carried out.
+pub enum Acted<T> {
+    Done(T),
+    /// A dry run: only said.
+    Dry,
+    /// It failed (logged), or there was nothing to do it in.
+    Failed,
+}
+
 /// Removals held back under `--max-delete` until the run's count is known.
 #[derive(Debug, Default)]
 struct Deferred {
@@ -137,6 +146,23 @@ impl<'a> Round<'a> {
         }
     }
 
+    /// The pair, unless it must be left alone: it would lead outside the roots (said, and
+    /// counted as an error), or it is a mount point whose file system is gone or fresh (see
+    /// [`super::mounts`]).
+    pub fn usable<'p>(&self, mut node: DirPair<'p>) -> Option<DirPair<'p>> {
+        if let Some(why) = self.foreign(&node) {
+            log::warn!("{} is left alone: {why}", crate::escape::rel(&node.rel));
+            self.stats.add(Count::Error);
+            node.leave_alone();
+            return None;
+        }
+        if self.unmounted(&node) {
+            node.leave_alone();
+            return None;
+        }
+        Some(node)
+    }
+
     /// Why a directory must be left alone, if it must: it would lead outside the roots.
     pub fn foreign(&self, node: &DirPair) -> Option<&'static str> {
         let src = node.want.map(|m| m.id);
@@ -172,6 +198,35 @@ impl<'a> Round<'a> {
         // The file systems known mounted inside SOURCE move with a directory renamed.
         if let Change::Renamed { from, to } = &done {
             crate::lock(&self.m.mounts).renamed(from, to);
+        }
+    }
+
+    /// Carries out one change to REPLICA in its directory `dir`: the one place that honours a
+    /// dry run (the change is only said), says the change done (from what `act` returned), or
+    /// logs `op` failing on `rel`. Without a directory (and not a dry run) nothing is done.
+    pub fn act<T>(
+        &self,
+        dir: Option<&Dir>,
+        (op, rel): (&'static str, &Path),
+        act: impl FnOnce(&Dir) -> std::io::Result<T>,
+        change: impl FnOnce(Option<&T>) -> Change,
+    ) -> Acted<T> {
+        if self.dry_run() {
+            self.note(change(None));
+            return Acted::Dry;
+        }
+        let Some(dir) = dir else {
+            return Acted::Failed;
+        };
+        match act(dir) {
+            Ok(done) => {
+                self.note(change(Some(&done)));
+                Acted::Done(done)
+            }
+            Err(e) => {
+                self.fail(self.dst_err(op, rel, e));
+                Acted::Failed
+            }
         }
     }
 
@@ -213,42 +268,27 @@ impl<'a> Round<'a> {
     fn remove_now(&self, dir: Option<&Dir>, name: &OsStr, rel: &Path, kind: Kind) -> bool {
         // A temporary file left by a run that was killed is no data: never kept.
         let leftover = kind == Kind::File && self.m.own().is_leftover(name);
-        if self.dry_run() {
-            self.note(Change::Removed {
+        let backup = self.m.backup.as_ref().filter(|_| !leftover);
+        let op = if backup.is_some() {
+            "back up"
+        } else {
+            "remove"
+        };
+        let removed = self.act(
+            dir,
+            (op, rel),
+            |dir| match backup {
+                Some(backup) => backup.keep(dir, name, rel, kind).map(Some),
+                None => tree::remove(dir, name, kind).map(|()| None),
+            },
+            |kept| Change::Removed {
                 rel: rel.to_path_buf(),
                 kind: Some(kind),
-                kept: None,
+                kept: kept.cloned().flatten(),
                 leftover,
-            });
-            return true;
-        }
-        let Some(dir) = dir else {
-            return false;
-        };
-        let kept = match &self.m.backup {
-            Some(backup) if !leftover => backup.keep(dir, name, rel, kind).map(Some),
-            _ => tree::remove(dir, name, kind).map(|()| None),
-        };
-        match kept {
-            Ok(kept) => {
-                self.note(Change::Removed {
-                    rel: rel.to_path_buf(),
-                    kind: Some(kind),
-                    kept,
-                    leftover,
-                });
-                true
-            }
-            Err(e) => {
-                let op = if self.m.backup.is_some() {
-                    "back up"
-                } else {
-                    "remove"
-                };
-                self.fail(self.dst_err(op, rel, e));
-                false
-            }
-        }
+            },
+        );
+        !matches!(removed, Acted::Failed)
     }
 
     fn defer(&self, dir: Option<&Dir>, name: &OsStr, rel: &Path, kind: Kind, then: bool) {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use log::{debug, warn};
+use log::debug;
 
 use super::dir_pair::{DirPair, DirTask};
 use super::dry_view;
@@ -153,17 +153,7 @@ impl<'s, 'r> Walk<'s, 'r> {
         };
         let mut node = run.pair(task.rel, src, dst)?;
         node.fresh = fresh;
-        if let Some(why) = run.foreign(&node) {
-            warn!("{} is left alone: {why}", show(&node.rel));
-            run.stats.add(Count::Error);
-            node.leave_alone();
-            return None;
-        }
-        if run.unmounted(&node) {
-            node.leave_alone();
-            return None;
-        }
-        Some(node)
+        run.usable(node)
     }
 
     /// Reconciles a directory that exists on both sides: a merge-join of the sorted listings.

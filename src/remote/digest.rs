@@ -11,8 +11,6 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use blake2::Blake2b512;
-use rustix::fs::SeekFrom;
-use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
 use crate::dir::{Kind, Meta};
@@ -109,7 +107,9 @@ fn digest<D: Digest>(file: &File, len: u64, stop: &Stop) -> Option<String> {
     let zeros = vec![0u8; CHUNK];
     let mut pos = 0u64;
     while pos < len {
-        let (start, end) = data_segment(file, pos, len).ok()?.unwrap_or((len, len));
+        let (start, end) = crate::dir::copy::data_segment(file, pos, len)
+            .ok()?
+            .unwrap_or((len, len));
         // The hole before the data: zeros, not read.
         while pos < start {
             if stop.is_set() {
@@ -134,26 +134,6 @@ fn digest<D: Digest>(file: &File, len: u64, stop: &Stop) -> Option<String> {
         }
     }
     Some(hex(&hash.finalize()))
-}
-
-/// The data region at or after `pos`, clipped to `len`; `None` when only a hole is left. A file
-/// system without SEEK_DATA says the whole rest is data.
-fn data_segment(file: &File, pos: u64, len: u64) -> std::io::Result<Option<(u64, u64)>> {
-    let start = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
-        Ok(start) => start,
-        Err(Errno::NXIO) => return Ok(None),
-        Err(Errno::INVAL | Errno::NOTSUP) => return Ok(Some((pos, len))),
-        Err(e) => return Err(e.into()),
-    };
-    if start >= len {
-        return Ok(None);
-    }
-    let end = match rustix::fs::seek(file, SeekFrom::Hole(start)) {
-        Ok(end) => end,
-        Err(Errno::NXIO) => len,
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Some((start, end.min(len))))
 }
 
 fn hex(bytes: &[u8]) -> String {

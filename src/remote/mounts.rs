@@ -97,17 +97,7 @@ impl SourceMounts {
     /// SOURCE's `from` was renamed to `to`: the mount points below it moved with it.
     fn renamed(&mut self, from: &Path, to: &Path) {
         for set in [&mut self.known, &mut self.gone, &mut self.fresh] {
-            let moved: Vec<PathBuf> = set
-                .iter()
-                .filter(|p| p.starts_with(from))
-                .cloned()
-                .collect();
-            for path in moved {
-                set.remove(&path);
-                if let Ok(rest) = path.strip_prefix(from) {
-                    set.insert(to.join(rest));
-                }
-            }
+            crate::config::mounts::follow_rename(set, from, to);
         }
     }
 }

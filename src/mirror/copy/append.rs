@@ -23,7 +23,7 @@ pub const VERIFY_AT_MOST: u64 = 64 << 20;
 impl Round<'_> {
     /// Appends what `input` (as `before` describes it) gained since REPLICA's copy `dst` was made.
     /// `None` when the file did not simply grow, or the copy is not its beginning: then it is
-    /// copied as usual.
+    /// copied as usual. Called by [`Round::copy_once`] only, never in a dry run.
     pub(super) fn append(
         &self,
         node: &DirPair,
@@ -40,7 +40,6 @@ impl Round<'_> {
             && dst.size <= VERIFY_AT_MOST
             && dst.nlink == 1
             && self.m.backup.is_none()
-            && !self.dry_run()
             && !rules.attrs_differ(before, dst);
         if !grew {
             return None;

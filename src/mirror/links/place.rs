@@ -15,7 +15,7 @@ use crate::dir::{Dir, Id, Kind, Meta};
 use crate::mirror::change::Change;
 use crate::mirror::copy::TempGuard;
 use crate::mirror::dir_pair::DirPair;
-use crate::mirror::round::Round;
+use crate::mirror::round::{Acted, Round};
 use crate::replica::Look;
 
 /// At most this many other names are tried for a copy to adopt.
@@ -156,44 +156,39 @@ impl Round<'_> {
         rel: &Path,
         to: &Path,
     ) -> Option<Id> {
-        if self.dry_run() {
-            self.note(Change::Linked {
+        let made = self.act(
+            dir,
+            ("link", rel),
+            |dir| {
+                let (Some(root), Some(to_parent), Some(to_name)) =
+                    (self.m.root_dir(), to.parent(), to.file_name())
+                else {
+                    return Err(std::io::ErrorKind::NotFound.into());
+                };
+                let to_dir = root.open_beneath(to_parent)?;
+                let tmp = self.m.own().temps().fresh();
+                to_dir.hard_link(to_name, dir, &tmp)?;
+                let guard = TempGuard::new(dir, &tmp);
+                let linked = dir.handle(&tmp)?.meta.id;
+                if let (Some(backup), Ok(Some(old))) = (&self.m.backup, dir.stat_at(name)) {
+                    if old.kind == Kind::File {
+                        backup.keep_old(dir, name, rel)?;
+                    }
+                }
+                dir.rename(&tmp, dir, name)?;
+                guard.disarm();
+                Ok(linked)
+            },
+            |_| Change::Linked {
                 rel: rel.to_path_buf(),
                 to: to.to_path_buf(),
-            });
-            return Some(Id { dev: 0, ino: 0 });
-        }
-        let (Some(dir), Some(root), Some(to_parent), Some(to_name)) =
-            (dir, self.m.root_dir(), to.parent(), to.file_name())
-        else {
-            return None;
-        };
-        let made = root.open_beneath(to_parent).and_then(|to_dir| {
-            let tmp = self.m.own().temps().fresh();
-            to_dir.hard_link(to_name, dir, &tmp)?;
-            let guard = TempGuard::new(dir, &tmp);
-            let linked = dir.handle(&tmp)?.meta.id;
-            if let (Some(backup), Ok(Some(old))) = (&self.m.backup, dir.stat_at(name)) {
-                if old.kind == Kind::File {
-                    backup.keep_old(dir, name, rel)?;
-                }
-            }
-            dir.rename(&tmp, dir, name)?;
-            guard.disarm();
-            Ok(linked)
-        });
+            },
+        );
         match made {
-            Ok(linked) => {
-                self.note(Change::Linked {
-                    rel: rel.to_path_buf(),
-                    to: to.to_path_buf(),
-                });
-                Some(linked)
-            }
-            Err(e) => {
-                self.fail(self.dst_err("link", rel, e));
-                None
-            }
+            Acted::Done(linked) => Some(linked),
+            // A stand-in for the inode a dry run would have linked.
+            Acted::Dry => Some(Id { dev: 0, ino: 0 }),
+            Acted::Failed => None,
         }
     }
 
