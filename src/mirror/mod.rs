@@ -7,6 +7,7 @@
 //! renames as renames, [`orphans`] finds renames by looking, [`backup`] keeps what is replaced,
 //! and [`settle`] sets directories' attributes at a round's end.
 
+mod act;
 mod carry;
 pub mod change;
 pub mod copy;

@@ -5,10 +5,11 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
+use super::act::Acted;
 use super::change::Change;
 use super::copy::TempGuard;
 use super::dir_pair::DirPair;
-use super::round::{Acted, Round};
+use super::round::Round;
 use crate::dir::handle::Handle;
 use crate::dir::{Dir, Id, Kind, Meta};
 use crate::error::Logged;
@@ -175,12 +176,8 @@ impl Round<'_> {
                 self.xattrs(xattr::copy(&At::Name(src, name), &At::Name(dst, &tmp)), rel);
             }
             held.set_times(&meta)?;
-            if how != Relink::New {
-                if let Some(backup) = &self.m.backup {
-                    backup.keep_old(dst, name, rel)?;
-                }
-            }
-            dst.rename(&tmp, dst, name)?;
+            self.put_in_place(dst, tmp.as_ref(), name, rel)
+                .map_err(|(_, e)| e)?;
             guard.disarm();
             node.touch();
             Ok(())

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use log::debug;
 
+use super::act::Acted;
 use super::change::{Change, Would};
 use super::dry_view::{self, look};
 use super::plan::Entry;
@@ -81,34 +82,33 @@ fn rename_now(
     let (Some(from_name), Some(to_name)) = (from.file_name(), to.file_name()) else {
         return false;
     };
-    let m = run.m;
-    if let (Some(dst_from), Some(dst_to)) = (dst_from.filter(|_| !run.dry_run()), dst_to) {
-        if let Some(backup) = &m.backup {
-            // What the rename would overwrite is kept.
-            if let Ok(Some(there)) = dst_to.stat_at(to_name) {
-                if let Err(e) = backup.keep(dst_to, to_name, to, there.kind) {
-                    debug!("cannot back up {} ({e}); copying instead", show(to));
-                    return false;
-                }
-            }
-        }
-        if let Err(e) = dst_from.rename(from_name, dst_to, to_name) {
+    if let Some(view) = &run.m.dry_view {
+        let mut view = crate::lock(view);
+        view.set(to.to_path_buf(), Would::Is(old));
+        view.set(from.to_path_buf(), Would::Gone);
+    }
+    // What the rename overwrites is kept; a rename that fails leaves the copy to the walk.
+    let renamed = run.attempt(
+        dst_from,
+        |dst_from| {
+            let dst_to =
+                dst_to.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+            run.move_entry((dst_from, from_name), (dst_to, to_name), to, true)
+        },
+        |_| Change::Renamed {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+        },
+    );
+    match renamed {
+        Ok(acted) => !matches!(acted, Acted::Failed),
+        Err(e) => {
             debug!(
                 "cannot rename {} to {} ({e}); copying instead",
                 show(from),
                 show(to)
             );
-            return false;
+            false
         }
     }
-    if let Some(view) = &m.dry_view {
-        let mut view = crate::lock(view);
-        view.set(to.to_path_buf(), Would::Is(old));
-        view.set(from.to_path_buf(), Would::Gone);
-    }
-    run.note(Change::Renamed {
-        from: from.to_path_buf(),
-        to: to.to_path_buf(),
-    });
-    true
 }

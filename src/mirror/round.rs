@@ -1,18 +1,14 @@
-//! A round: one pass or one batch of hints being carried out, with the state it keeps until
-//! its end, and removals, the one kind of change that `--max-delete` holds back. Every change
-//! to REPLICA ends in [`Round::note`], the one place that writes the log line, bumps the
-//! counter and records a dry run's change.
+//! A round: one pass or one batch of hints being carried out, and the state it keeps until its
+//! end (orphans and newcomers, renames expected, directories to settle, removals held back
+//! under `--max-delete`, paths to retry, hard-link roles). It changes nothing itself: every
+//! change to REPLICA goes through the executor ([`super::act`]).
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use log::error;
-
-use super::change::Change;
 use super::dir_pair::DirPair;
 use super::Mirror;
-use crate::dir::{self, tree, Dir, Kind};
+use crate::dir::{Dir, Kind};
 use crate::error::PathError;
 use crate::replica::{Look, Outcome};
 use crate::root::Root;
@@ -37,7 +33,7 @@ pub struct Round<'a> {
     pub(super) left: Mutex<Vec<super::orphans::found::Orphan>>,
     /// The directories whose attributes are set at the run's end.
     pub(super) settle: super::dir_pair::Settle,
-    deferred: Mutex<Deferred>,
+    pub(super) deferred: Mutex<Deferred>,
     pub(super) retries_later: Mutex<Vec<PathBuf>>,
     /// The paths of this run that failed, to be tried again.
     pub(super) failed: Mutex<Vec<(PathBuf, Look)>>,
@@ -54,25 +50,16 @@ pub struct Round<'a> {
     /// REPLICA's file system refused extended attributes (said once per run).
     pub(super) xattrs_refused: std::sync::atomic::AtomicBool,
     /// `--max-delete` refused the run's removals: it did not make REPLICA a copy of SOURCE.
-    removals_refused: std::sync::atomic::AtomicBool,
-}
-
-/// What became of a change [`Round::act`] carried out.
-pub enum Acted<T> {
-    Done(T),
-    /// A dry run: only said.
-    Dry,
-    /// It failed (logged), or there was nothing to do it in.
-    Failed,
+    pub(super) removals_refused: std::sync::atomic::AtomicBool,
 }
 
 /// Removals held back under `--max-delete` until the run's count is known.
 #[derive(Debug, Default)]
-struct Deferred {
+pub(super) struct Deferred {
     /// Entries the removals would delete, a directory's contents included.
-    entries: u64,
+    pub(super) entries: u64,
     /// What to remove, its kind, and whether SOURCE has another kind there to make after.
-    removals: Vec<(PathBuf, Kind, bool)>,
+    pub(super) removals: Vec<(PathBuf, Kind, bool)>,
 }
 
 impl<'a> Round<'a> {
@@ -180,182 +167,6 @@ impl<'a> Round<'a> {
             }
         }
         None
-    }
-
-    /// Logs a change, counts it, and in a dry run remembers it.
-    pub fn note(&self, done: Change) {
-        done.say(self.dry_run(), self.stats);
-        // The bytes a copy wrote were counted as they moved (a dropped copy's too); a dry run
-        // counts those it would write.
-        if let Change::Copied { bytes, .. } = &done {
-            if self.dry_run() {
-                self.stats.add_bytes(*bytes);
-            }
-        }
-        if let Some(view) = &self.m.dry_view {
-            crate::lock(view).record(&done);
-        }
-        // The file systems known mounted inside SOURCE move with a directory renamed.
-        if let Change::Renamed { from, to } = &done {
-            crate::lock(&self.m.mounts).renamed(from, to);
-        }
-    }
-
-    /// Carries out one change to REPLICA in its directory `dir`: the one place that honours a
-    /// dry run (the change is only said), says the change done (from what `act` returned), or
-    /// logs `op` failing on `rel`. Without a directory (and not a dry run) nothing is done.
-    pub fn act<T>(
-        &self,
-        dir: Option<&Dir>,
-        (op, rel): (&'static str, &Path),
-        act: impl FnOnce(&Dir) -> std::io::Result<T>,
-        change: impl FnOnce(Option<&T>) -> Change,
-    ) -> Acted<T> {
-        if self.dry_run() {
-            self.note(change(None));
-            return Acted::Dry;
-        }
-        let Some(dir) = dir else {
-            return Acted::Failed;
-        };
-        match act(dir) {
-            Ok(done) => {
-                self.note(change(Some(&done)));
-                Acted::Done(done)
-            }
-            Err(e) => {
-                self.fail(self.dst_err(op, rel, e));
-                Acted::Failed
-            }
-        }
-    }
-
-    /// Logs a failure on one path, counts it, and keeps its path to be tried again; the run
-    /// goes on. A failure on a path that is being tried again was said before: debug level.
-    pub fn fail(&self, e: PathError) {
-        let again = e
-            .retried()
-            .is_some_and(|(rel, _)| rel.ancestors().any(|a| self.retries.contains(a)));
-        if again {
-            log::debug!("{e} (again)");
-        } else {
-            error!("{e}");
-        }
-        self.stats.add(Count::Error);
-        if let Some(retry) = e.retried() {
-            crate::lock(&self.failed).push(retry.clone());
-        }
-    }
-
-    /// Removes REPLICA's entry `name` (at `rel`), or keeps it in the backup directory; under
-    /// `--max-delete` holds the removal back. Returns whether the entry is gone now, so that what
-    /// replaces it may be made.
-    pub fn remove(
-        &self,
-        dir: Option<&Dir>,
-        name: &OsStr,
-        rel: &Path,
-        kind: Kind,
-        then: bool,
-    ) -> bool {
-        if self.m.opts.max_delete.is_some() {
-            self.defer(dir, name, rel, kind, then);
-            return false;
-        }
-        self.remove_now(dir, name, rel, kind)
-    }
-
-    fn remove_now(&self, dir: Option<&Dir>, name: &OsStr, rel: &Path, kind: Kind) -> bool {
-        // A temporary file left by a run that was killed is no data: never kept.
-        let leftover = kind == Kind::File && self.m.own().is_leftover(name);
-        let backup = self.m.backup.as_ref().filter(|_| !leftover);
-        let op = if backup.is_some() {
-            "back up"
-        } else {
-            "remove"
-        };
-        let removed = self.act(
-            dir,
-            (op, rel),
-            |dir| match backup {
-                Some(backup) => backup.keep(dir, name, rel, kind).map(Some),
-                None => tree::remove(dir, name, kind).map(|()| None),
-            },
-            |kept| Change::Removed {
-                rel: rel.to_path_buf(),
-                kind: Some(kind),
-                kept: kept.cloned().flatten(),
-                leftover,
-            },
-        );
-        !matches!(removed, Acted::Failed)
-    }
-
-    fn defer(&self, dir: Option<&Dir>, name: &OsStr, rel: &Path, kind: Kind, then: bool) {
-        let entries = match (kind, dir) {
-            (Kind::Dir, Some(dir)) => tree::count(dir, name),
-            _ => 1,
-        };
-        let limit = self.m.opts.max_delete.unwrap_or(u64::MAX);
-        let mut deferred = crate::lock(&self.deferred);
-        deferred.entries += entries;
-        // Past the limit nothing will be removed: only the count is kept.
-        if deferred.entries <= limit {
-            deferred.removals.push((rel.to_path_buf(), kind, then));
-        }
-    }
-
-    /// The removals held back under `--max-delete`, carried out if the run's count allows
-    /// them (or none). Returns what to look at again: what SOURCE has there now, and the
-    /// parents.
-    pub(super) fn removals_held_back(&self) -> Vec<(PathBuf, Look)> {
-        let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
-        let Some(max) = self.m.opts.max_delete else {
-            return Vec::new();
-        };
-        if deferred.entries > max {
-            error!(
-                "refusing to remove {} entries from REPLICA, more than --max-delete {max}: \
-                 nothing was removed",
-                deferred.entries
-            );
-            self.stats.add(Count::Error);
-            (self.removals_refused).store(true, std::sync::atomic::Ordering::Relaxed);
-            return Vec::new();
-        }
-        let mut again: Vec<(PathBuf, Look)> = Vec::new();
-        for (rel, kind, then) in deferred.removals {
-            if self.m.stop.is_set() {
-                return Vec::new();
-            }
-            let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-            let (Some(name), Some(root)) = (rel.file_name(), self.m.root_dir()) else {
-                continue;
-            };
-            let dir = match root.open_beneath(&parent) {
-                Ok(dir) => Some(dir),
-                Err(e) if dir::is_not_a_dir(&e) && self.dry_run() => None,
-                Err(_) => continue,
-            };
-            // Still the entry that was counted?
-            if let Some(d) = &dir {
-                if !matches!(d.stat_at(name), Ok(Some(m)) if m.kind == kind) {
-                    continue;
-                }
-            }
-            if self.remove_now(dir.as_ref(), name, &rel, kind) && then {
-                again.push((rel, Look::TREE));
-            }
-            // The parent's mtime changed with the removal: its attributes are set again.
-            if let Some(d) = &dir {
-                self.settle.note_dir(&parent, d);
-            }
-        }
-        if self.dry_run() {
-            return Vec::new();
-        }
-        again.sort_by(|a, b| a.0.cmp(&b.0));
-        again
     }
 
     /// Takes in what a run that followed this one left for later.

@@ -18,6 +18,7 @@ use log::{debug, warn};
 use std::fs::File;
 use std::time::{Duration, Instant};
 
+use super::act::Acted;
 use super::change::Change;
 use super::dir_pair::DirPair;
 use super::orphans::Claim;
@@ -137,8 +138,8 @@ impl Round<'_> {
                 return after;
             }
             let how = How { update, force, dst };
-            match self.copy_once(node, name, rel, how, &input, &before) {
-                Ok(done) => return self.copied(rel, update, before, done),
+            match self.copy_in(node, name, rel, how, (&input, &before)) {
+                Ok(after) => return after,
                 Err(Failure::Busy) if self.m.opts.requeue => {
                     // The writer's close brings the file back at once; if it stays open, it
                     // is looked at again after OPEN_GRACE and copied anyway.
@@ -207,28 +208,38 @@ impl Round<'_> {
         }
     }
 
-    /// A copy made: logged and counted, and for a file with other names, its copy made the
-    /// one they link to.
-    fn copied(&self, rel: &Path, update: bool, before: Meta, done: Copied) -> After {
-        if self.m.opts.hard_links && before.nlink > 1 {
-            if let Some(replica) = done.replica {
-                self.links.settle(before.id, replica, true);
+    /// The copy itself, through the executor: said and counted (a dry run's only said), and
+    /// for a file with other names, the copy made the one they link to.
+    fn copy_in(
+        &self,
+        node: &DirPair,
+        name: &OsStr,
+        rel: &Path,
+        how: How,
+        (input, before): (&File, &Meta),
+    ) -> Result<After, Failure> {
+        let copy = |dst: &dir::Dir| {
+            let done = self.copy_once(dst, node, name, rel, how, (input, before))?;
+            if let Some(replica) = done.replica.filter(|_| self.m.opts.hard_links) {
+                if before.nlink > 1 {
+                    self.links.settle(before.id, replica, true);
+                }
             }
-        }
-        self.note(Change::Copied {
+            Ok(done)
+        };
+        let change = |done: Option<&Copied>| Change::Copied {
             rel: rel.to_path_buf(),
-            bytes: done.bytes,
-            update,
-            kept: done.kept,
-            meta: Some(before),
-            open: done.open,
-            appended: done.appended,
-        });
-        if done.open {
-            After::Live
-        } else {
-            After::Finished
-        }
+            bytes: done.map_or(before.size, |d| d.bytes),
+            update: how.update,
+            kept: done.and_then(|d| d.kept.clone()),
+            meta: Some(*before),
+            open: done.is_some_and(|d| d.open),
+            appended: done.is_some_and(|d| d.appended),
+        };
+        Ok(match self.attempt(node.dst.as_ref(), copy, change)? {
+            Acted::Done(Copied { open: true, .. }) => After::Live,
+            Acted::Done(_) | Acted::Dry | Acted::Failed => After::Finished,
+        })
     }
 
     /// Whether `rel`, found open for writing earlier, may now be copied anyway (it has been

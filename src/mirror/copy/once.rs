@@ -11,7 +11,7 @@ use super::source::{CopyProgress, Failure, TempGuard};
 use super::{Copied, How, OPEN_GRACE};
 use crate::dir::copy::{self as data, DataError};
 use crate::dir::lease::{self, Lease};
-use crate::dir::{self, xattr, Id, Meta};
+use crate::dir::{self, xattr, Dir, Id, Meta};
 use crate::mirror::dir_pair::DirPair;
 use crate::mirror::round::Round;
 
@@ -22,6 +22,7 @@ impl Round<'_> {
     /// waits, unless `force`), or opens it meanwhile (then the copy is dropped).
     pub(super) fn copy_once(
         &self,
+        dst: &Dir,
         node: &DirPair,
         name: &OsStr,
         rel: &Path,
@@ -30,20 +31,10 @@ impl Round<'_> {
             force,
             dst: dst_meta,
         }: How,
-        input: &File,
-        before: &Meta,
+        (input, before): (&File, &Meta),
     ) -> Result<Copied, Failure> {
         let read = |op: &'static str| move |e| Failure::Failed(self.src_err(op, rel, e));
         let failed = |op: &'static str| move |e| Failure::Failed(self.dst_err(op, rel, e));
-        let Some(dst) = node.dst.as_ref().filter(|_| !self.dry_run()) else {
-            return Ok(Copied {
-                bytes: before.size,
-                kept: None,
-                replica: None,
-                appended: false,
-                open: false,
-            });
-        };
         let lease = lease::take(input);
         if lease == Lease::Busy && !force {
             if self.m.opts.requeue {
@@ -128,13 +119,8 @@ impl Round<'_> {
             rustix::fs::futimens(&output, &dir::timestamps(before)).map_err(std::io::Error::from)
         };
         stamp().map_err(failed("set metadata of"))?;
-        let kept = match (&self.m.backup, update) {
-            (Some(backup), true) => {
-                Some(backup.keep_old(dst, name, rel).map_err(failed("back up"))?)
-            }
-            _ => None,
-        };
-        dst.rename(&tmp, dst, name).map_err(failed("rename into"))?;
+        let kept =
+            (self.put_in_place(dst, tmp.as_ref(), name, rel)).map_err(|(op, e)| failed(op)(e))?;
         guard.disarm();
         node.touch();
         if self.m.opts.stamp_after_rename {

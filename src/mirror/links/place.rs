@@ -12,10 +12,11 @@ use std::fs::File;
 
 use crate::dir::compare;
 use crate::dir::{Dir, Id, Kind, Meta};
+use crate::mirror::act::Acted;
 use crate::mirror::change::Change;
 use crate::mirror::copy::TempGuard;
 use crate::mirror::dir_pair::DirPair;
-use crate::mirror::round::{Acted, Round};
+use crate::mirror::round::Round;
 use crate::replica::Look;
 
 /// At most this many other names are tried for a copy to adopt.
@@ -170,12 +171,8 @@ impl Round<'_> {
                 to_dir.hard_link(to_name, dir, &tmp)?;
                 let guard = TempGuard::new(dir, &tmp);
                 let linked = dir.handle(&tmp)?.meta.id;
-                if let (Some(backup), Ok(Some(old))) = (&self.m.backup, dir.stat_at(name)) {
-                    if old.kind == Kind::File {
-                        backup.keep_old(dir, name, rel)?;
-                    }
-                }
-                dir.rename(&tmp, dir, name)?;
+                self.put_in_place(dir, tmp.as_ref(), name, rel)
+                    .map_err(|(_, e)| e)?;
                 guard.disarm();
                 Ok(linked)
             },

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::act::Acted;
 use super::change::Change;
 use super::dir_pair::DirPair;
 use super::round::Round;
@@ -196,56 +197,38 @@ impl Round<'_> {
         ) else {
             return false;
         };
-        let from = root.open_beneath(from_parent);
-        let to = root.open_beneath(to_parent);
-        if self.dry_run() {
-            return self.rename_simulated(orphan, rel, from.ok().as_ref());
-        }
-        let (Ok(from), Ok(to)) = (from, to) else {
-            return false;
-        };
-        let still = matches!(from.stat_at(from_name), Ok(Some(m)) if m.kind == orphan.kind
-            && (m.kind == Kind::Dir || (m.size == orphan.size && m.mtime == orphan.mtime)));
-        // An orphan whose name came back to SOURCE is not one any more.
-        if !still || self.in_source(&orphan.rel) {
+        let from = root.open_beneath(from_parent).ok();
+        let to = root.open_beneath(to_parent).ok();
+        // A dry run's view takes the rename (for the later looks of a watching dry run).
+        if self.m.dry_view.is_some() && !self.view_rename(orphan, rel, from.as_ref()) {
             return false;
         }
-        let renamed = if replace {
-            self.replace_with(&from, from_name, &to, to_name, rel)
-        } else {
-            from.rename_noreplace(from_name, &to, to_name).is_ok()
-        };
-        if !renamed {
-            return false;
-        }
-        self.note(Change::Renamed {
-            from: orphan.rel.clone(),
-            to: rel.to_path_buf(),
-        });
-        self.settle.note_dir(from_parent, &from);
-        self.settle.note_dir(to_parent, &to);
-        true
+        let moved = self.attempt(
+            from.as_ref(),
+            |from| {
+                let to = to.as_ref().ok_or(())?;
+                let still = matches!(from.stat_at(from_name), Ok(Some(m)) if m.kind == orphan.kind
+                    && (m.kind == Kind::Dir || (m.size == orphan.size && m.mtime == orphan.mtime)));
+                // An orphan whose name came back to SOURCE is not one any more.
+                if !still || self.in_source(&orphan.rel) {
+                    return Err(());
+                }
+                let moved = self.move_entry((from, from_name), (to, to_name), rel, replace);
+                moved.map_err(|_| ())?;
+                self.settle.note_dir(from_parent, from);
+                self.settle.note_dir(to_parent, to);
+                Ok(())
+            },
+            |_| Change::Renamed {
+                from: orphan.rel.clone(),
+                to: rel.to_path_buf(),
+            },
+        );
+        matches!(moved, Ok(Acted::Done(()) | Acted::Dry))
     }
 
-    /// Renames `from_name` over `to_name`, keeping what is replaced in the backup directory.
-    fn replace_with(
-        &self,
-        from: &Dir,
-        from_name: &OsStr,
-        to: &Dir,
-        to_name: &OsStr,
-        rel: &Path,
-    ) -> bool {
-        if let (Some(backup), Ok(Some(old))) = (&self.m.backup, to.stat_at(to_name)) {
-            if old.kind != Kind::File || backup.keep_old(to, to_name, rel).is_err() {
-                return false;
-            }
-        }
-        from.rename(from_name, to, to_name).is_ok()
-    }
-
-    /// A dry run's rename: said, and recorded for the later looks of a watching dry run.
-    fn rename_simulated(&self, orphan: &Orphan, rel: &Path, from: Option<&Dir>) -> bool {
+    /// A dry run's rename, recorded in its view; `false` if the view has nothing to rename.
+    fn view_rename(&self, orphan: &Orphan, rel: &Path, from: Option<&Dir>) -> bool {
         let name = orphan.rel.file_name().unwrap_or_default();
         let Ok(Some(entry)) =
             super::dry_view::stat(self.m.dry_view.as_ref(), from, name, &orphan.rel)
@@ -257,10 +240,6 @@ impl Round<'_> {
             view.set(rel.to_path_buf(), super::change::Would::Is(entry));
             view.set(orphan.rel.clone(), super::change::Would::Gone);
         }
-        self.note(Change::Renamed {
-            from: orphan.rel.clone(),
-            to: rel.to_path_buf(),
-        });
         true
     }
 
