@@ -136,6 +136,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub status_file: Option<PathBuf>,
 
+    /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (ADDR is IP:PORT, such as
+    /// 127.0.0.1:9108; [::]:9108 for every address). An address that cannot be bound refuses
+    /// the start.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// More detail on the console: -v for debug, -vv for trace.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,

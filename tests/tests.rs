@@ -12,6 +12,7 @@ mod fidelity;
 mod filters;
 mod generated;
 mod guards;
+mod metrics;
 mod model;
 mod operations;
 mod pass;

@@ -66,6 +66,8 @@ pub struct Config {
     pub retention: crate::backup::Retention,
     /// Where the status document is kept (absolute), if anywhere.
     pub status_file: Option<PathBuf>,
+    /// Where the metrics are served (`--metrics`), if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
     /// The console's log level (-v, -q) and the log file's (--log-level).
     pub console_level: log::LevelFilter,
     pub file_level: log::LevelFilter,
@@ -134,6 +136,7 @@ impl Config {
             backup_dir,
             retention,
             status_file,
+            metrics: args.metrics,
         })
     }
 }

@@ -285,6 +285,6 @@ impl<'a> Daemon<'a> {
     pub(super) fn note_pending(&mut self) {
         let pending = (self.pending.len() + self.schedule.retries_waiting()) as u64;
         let pass = self.schedule.pass_wanted();
-        self.report.pending(pending, pass);
+        self.report.pending(pending, pass, self.pending.oldest());
     }
 }

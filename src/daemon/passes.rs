@@ -35,6 +35,7 @@ impl Daemon<'_> {
         } else {
             self.report.state(State::Passing, None);
         }
+        self.report.pass_started();
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
         let stats = Stats::new();
@@ -157,7 +158,7 @@ impl Daemon<'_> {
         self.take_leftover();
         // A file system met inside SOURCE is remembered at once, not at the next pass.
         self.remember(false);
-        self.report.applied(paths, stats.snapshot().bytes);
+        self.report.applied(paths, &stats.snapshot());
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
         self.schedule.retry_at(outcome.later);
