@@ -25,6 +25,7 @@ pub(crate) mod escape;
 pub(crate) mod exit;
 pub(crate) mod filter;
 pub(crate) mod logging;
+pub mod manual;
 pub(crate) mod metrics;
 pub(crate) mod mirror;
 pub(crate) mod own;

@@ -29,6 +29,26 @@ use crate::timing::{LOG_DELETED_CHECK, LOG_FLUSH};
 
 static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
 static FILE: OnceLock<LogFile> = OnceLock::new();
+/// Lines are JSON objects (`--log-format json`).
+static JSON: OnceLock<bool> = OnceLock::new();
+
+thread_local! {
+    /// The fields of the record being logged on this thread (a change's), for JSON lines.
+    static FIELDS: std::cell::RefCell<Option<serde_json::Map<String, serde_json::Value>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Whether lines are JSON objects.
+pub fn json() -> bool {
+    JSON.get().copied().unwrap_or(false)
+}
+
+/// Runs `log` (which logs one record) with `fields` added to that record's JSON object.
+pub fn with_fields(fields: serde_json::Map<String, serde_json::Value>, log: impl FnOnce()) {
+    FIELDS.with(|f| *f.borrow_mut() = Some(fields));
+    log();
+    FIELDS.with(|f| f.borrow_mut().take());
+}
 
 /// Where progress bars go, when stderr is a terminal.
 pub fn progress() -> Option<&'static MultiProgress> {
@@ -43,16 +63,25 @@ pub struct Made {
 }
 
 /// Opens the log file for appending (creating it and its parent directories) and installs the
-/// console and file loggers. Must be called before any thread is spawned, because finding the
+/// console and file loggers; with `file_level` off, no log file is opened or made. Must be called before any thread is spawned, because finding the
 /// local UTC offset is only sound in a single-threaded process.
 pub fn init(
     log_path: &Path,
     console: LevelFilter,
     file_level: LevelFilter,
+    json: bool,
 ) -> Result<Made, StartError> {
+    let _ = JSON.set(json);
     let mut made = Made::default();
-    let cannot =
-        |e: io::Error| StartError::new(format!("cannot open log file {}: {e}", esc(log_path)));
+    if file_level == LevelFilter::Off {
+        return start(console, None).map(|()| made);
+    }
+    let cannot = |e: io::Error| {
+        StartError::new(format!(
+            "cannot open log file {}: {e} (choose another with -l/--log-path)",
+            esc(log_path)
+        ))
+    };
     if let Some(parent) = log_path.parent() {
         let missing: Vec<PathBuf> = parent
             .ancestors()
@@ -67,7 +96,11 @@ pub fn init(
     }
     let log_file = LogFile::open(log_path).map_err(cannot)?;
     let _ = FILE.set(log_file.clone());
+    start(console, Some((file_level, log_file))).map(|()| made)
+}
 
+/// Installs the loggers: the console's, and the log file's if there is one.
+fn start(console: LevelFilter, file: Option<(LevelFilter, LogFile)>) -> Result<(), StartError> {
     let mut builder = ConfigBuilder::new();
     builder
         .set_time_format_custom(format_description!(
@@ -82,23 +115,30 @@ pub fn init(
         .add_filter_allow_str("foldersync");
     // Falls back to UTC when the offset cannot be determined; the time format then still holds.
     let _ = builder.set_time_offset_to_local();
+    if json() {
+        // The JSON object carries the time and the level.
+        builder
+            .set_time_level(LevelFilter::Off)
+            .set_max_level(LevelFilter::Off);
+    }
     let config = builder.build();
 
     let terminal = io::stderr().is_terminal();
-    let loggers: Vec<Box<dyn SharedLogger>> = vec![
-        TermLogger::new(
-            console,
-            config.clone(),
-            TerminalMode::Stderr,
-            // termcolor's Auto does not look at whether stderr is a terminal.
-            if terminal {
-                ColorChoice::Auto
-            } else {
-                ColorChoice::Never
-            },
-        ),
-        WriteLogger::new(file_level, config, log_file.clone()),
-    ];
+    let mut loggers: Vec<Box<dyn SharedLogger>> = vec![TermLogger::new(
+        console,
+        config.clone(),
+        TerminalMode::Stderr,
+        // termcolor's Auto does not look at whether stderr is a terminal.
+        if terminal {
+            ColorChoice::Auto
+        } else {
+            ColorChoice::Never
+        },
+    )];
+    let file_level = file.as_ref().map_or(LevelFilter::Off, |(level, _)| *level);
+    if let Some((level, log_file)) = &file {
+        loggers.push(WriteLogger::new(*level, config, log_file.clone()));
+    }
     let logger = Escaping(CombinedLogger::new(loggers));
     let started = if terminal {
         // On a terminal, log lines are written around the progress line, never through it.
@@ -113,10 +153,12 @@ pub fn init(
     };
     started.map_err(|e| StartError::new(format!("cannot start logging: {e}")))?;
     // Last: the local time offset above is only found while the process has one thread.
-    log_file
-        .start_writer()
-        .map_err(|e| StartError::new(format!("cannot start logging: {e}")))?;
-    Ok(made)
+    if let Some((_, log_file)) = file {
+        log_file
+            .start_writer()
+            .map_err(|e| StartError::new(format!("cannot start logging: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Reopens the log file at its path (after a rotation, or if it was deleted).
@@ -171,7 +213,11 @@ impl Log for Escaping {
 
 impl Escaping {
     fn forward(&self, record: &Record, text: &str) {
-        let safe = controls(text);
+        let safe = if json() {
+            std::borrow::Cow::Owned(json_line(record.level(), text))
+        } else {
+            controls(text)
+        };
         self.0.log(
             &Record::builder()
                 .args(format_args!("{safe}"))
@@ -182,6 +228,19 @@ impl Escaping {
                 .build(),
         );
     }
+}
+
+/// A record as one JSON object: its time (UTC), level and message, and the fields given with
+/// [`with_fields`]. serde_json escapes every control character.
+fn json_line(level: Level, text: &str) -> String {
+    let mut object = serde_json::Map::new();
+    object.insert("time".into(), crate::status::now_text().into());
+    object.insert("level".into(), level.as_str().to_lowercase().into());
+    object.insert("msg".into(), text.into());
+    if let Some(fields) = FIELDS.with(|f| f.borrow_mut().take()) {
+        object.extend(fields);
+    }
+    serde_json::Value::Object(object).to_string()
 }
 
 /// The log file: appended to in whole lines (so a line is never split, even if the process

@@ -153,7 +153,12 @@ fn run(args: Args) -> Result<Exit, StartError> {
 }
 
 fn init_log(config: &Config, made: &mut Made) -> Result<(), StartError> {
-    let log = crate::logging::init(&config.log_path, config.console_level, config.file_level)?;
+    let log = crate::logging::init(
+        &config.log_path,
+        config.console_level,
+        config.file_level,
+        config.json_log,
+    )?;
     made.0.extend(log.dirs.into_iter().rev());
     made.1 = log.file;
     Ok(())

@@ -71,6 +71,8 @@ pub struct Config {
     /// The console's log level (-v, -q) and the log file's (--log-level).
     pub console_level: log::LevelFilter,
     pub file_level: log::LevelFilter,
+    /// Log lines as JSON objects (`--log-format json`).
+    pub json_log: bool,
 }
 
 fn bad(msg: String) -> StartError {
@@ -121,6 +123,7 @@ impl Config {
             given,
             console_level,
             file_level: args.log_level,
+            json_log: args.log_format == crate::cli::LogFormat::Json,
             filter,
             own: Arc::new(own),
             rules: Rules {

@@ -50,6 +50,8 @@ pub struct Daemon<'a> {
     /// What is wrong with REPLICA's root, as last logged.
     replica_problem: Option<crate::replica::RootError>,
     errors_in_last_pass: u64,
+    /// Full passes ended (the first one's summary is always said).
+    passes_ended: u64,
     /// A directory too deep to watch was reported.
     deep_reported: bool,
     /// Why events were lost, until the full pass that catches up has ended; the watch is made
@@ -92,6 +94,7 @@ impl<'a> Daemon<'a> {
             report,
             replica_problem: None,
             errors_in_last_pass: 0,
+            passes_ended: 0,
             deep_reported: false,
             lost: None,
             lost_count: 0,
