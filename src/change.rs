@@ -110,8 +110,8 @@ impl Change {
                 info!("{dry}{self}");
             }
         };
-        if crate::logging::json() {
-            crate::logging::with_fields(self.fields(dry_run), say);
+        if crate::log_json::on() {
+            crate::log_json::with_fields(self.fields(dry_run), say);
         } else {
             say();
         }

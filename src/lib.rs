@@ -24,6 +24,7 @@ pub(crate) mod error;
 pub(crate) mod escape;
 pub(crate) mod exit;
 pub(crate) mod filter;
+pub(crate) mod log_json;
 pub(crate) mod logging;
 pub mod manual;
 pub(crate) mod metrics;

@@ -29,27 +29,6 @@ use crate::timing::{LOG_DELETED_CHECK, LOG_FLUSH};
 
 static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
 static FILE: OnceLock<LogFile> = OnceLock::new();
-/// Lines are JSON objects (`--log-format json`).
-static JSON: OnceLock<bool> = OnceLock::new();
-
-thread_local! {
-    /// The fields of the record being logged on this thread (a change's), for JSON lines.
-    static FIELDS: std::cell::RefCell<Option<serde_json::Map<String, serde_json::Value>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Whether lines are JSON objects.
-pub fn json() -> bool {
-    JSON.get().copied().unwrap_or(false)
-}
-
-/// Runs `log` (which logs one record) with `fields` added to that record's JSON object.
-pub fn with_fields(fields: serde_json::Map<String, serde_json::Value>, log: impl FnOnce()) {
-    FIELDS.with(|f| *f.borrow_mut() = Some(fields));
-    log();
-    FIELDS.with(|f| f.borrow_mut().take());
-}
-
 /// Where progress bars go, when stderr is a terminal.
 pub fn progress() -> Option<&'static MultiProgress> {
     PROGRESS.get()
@@ -71,7 +50,7 @@ pub fn init(
     file_level: LevelFilter,
     json: bool,
 ) -> Result<Made, StartError> {
-    let _ = JSON.set(json);
+    crate::log_json::set(json);
     let mut made = Made::default();
     if file_level == LevelFilter::Off {
         return start(console, None).map(|()| made);
@@ -115,7 +94,7 @@ fn start(console: LevelFilter, file: Option<(LevelFilter, LogFile)>) -> Result<(
         .add_filter_allow_str("foldersync");
     // Falls back to UTC when the offset cannot be determined; the time format then still holds.
     let _ = builder.set_time_offset_to_local();
-    if json() {
+    if crate::log_json::on() {
         // The JSON object carries the time and the level.
         builder
             .set_time_level(LevelFilter::Off)
@@ -213,8 +192,8 @@ impl Log for Escaping {
 
 impl Escaping {
     fn forward(&self, record: &Record, text: &str) {
-        let safe = if json() {
-            std::borrow::Cow::Owned(json_line(record.level(), text))
+        let safe = if crate::log_json::on() {
+            std::borrow::Cow::Owned(crate::log_json::line(record.level(), text))
         } else {
             controls(text)
         };
@@ -228,19 +207,6 @@ impl Escaping {
                 .build(),
         );
     }
-}
-
-/// A record as one JSON object: its time (UTC), level and message, and the fields given with
-/// [`with_fields`]. serde_json escapes every control character.
-fn json_line(level: Level, text: &str) -> String {
-    let mut object = serde_json::Map::new();
-    object.insert("time".into(), crate::status::now_text().into());
-    object.insert("level".into(), level.as_str().to_lowercase().into());
-    object.insert("msg".into(), text.into());
-    if let Some(fields) = FIELDS.with(|f| f.borrow_mut().take()) {
-        object.extend(fields);
-    }
-    serde_json::Value::Object(object).to_string()
 }
 
 /// The log file: appended to in whole lines (so a line is never split, even if the process
