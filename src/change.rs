@@ -103,14 +103,94 @@ impl Change {
     /// the one wording and the one count, whichever replica made it.
     pub fn say(&self, dry_run: bool, stats: &Stats) {
         let dry = if dry_run { "[dry run] " } else { "" };
-        if self.quiet() {
-            debug!("{dry}{self}");
+        let say = || {
+            if self.quiet() {
+                debug!("{dry}{self}");
+            } else {
+                info!("{dry}{self}");
+            }
+        };
+        if crate::log_json::on() {
+            crate::log_json::with_fields(self.fields(dry_run), say);
         } else {
-            info!("{dry}{self}");
+            say();
         }
         if let Some(count) = self.count() {
             stats.add(count);
         }
+    }
+}
+
+impl Change {
+    /// Its fields in a JSON log line: `op` and `path` (escaped as in text lines, so every
+    /// name is a valid string and two names never look the same), and as they apply `to`,
+    /// `size`, `bytes_written`, `appended`, `open`, `kept`, `dry_run`.
+    pub fn fields(&self, dry_run: bool) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        let (op, rel) = match self {
+            Change::Copied {
+                update: false, rel, ..
+            } => ("copied", rel),
+            Change::Copied { rel, .. } => ("updated", rel),
+            Change::Attrs { rel, .. } => ("attrs", rel),
+            Change::SymlinkAttrs { rel, .. } => ("symlink-attrs", rel),
+            Change::MadeDir { rel } => ("mkdir", rel),
+            Change::Symlink {
+                update: false, rel, ..
+            } => ("symlink", rel),
+            Change::Symlink { rel, .. } => ("symlink-updated", rel),
+            Change::Removed { rel, .. } => ("removed", rel),
+            Change::Renamed { from, .. } => ("renamed", from),
+            Change::Linked { rel, .. } => ("linked", rel),
+            Change::DirAttrs { rel, .. } => ("dir-attrs", rel),
+            Change::Verified { rel } => ("verified", rel),
+        };
+        m.insert("op".into(), op.into());
+        m.insert("path".into(), show(rel).to_string().into());
+        match self {
+            Change::Copied {
+                bytes,
+                kept,
+                meta,
+                open,
+                appended,
+                ..
+            } => {
+                let size = meta.as_ref().map(|m| m.size);
+                let size = size.or((!appended).then_some(*bytes));
+                if let Some(size) = size {
+                    m.insert("size".into(), size.into());
+                }
+                m.insert("bytes_written".into(), (*bytes).into());
+                m.insert("appended".into(), (*appended).into());
+                m.insert("open".into(), (*open).into());
+                if let Some(kept) = kept {
+                    m.insert("kept".into(), esc(kept).to_string().into());
+                }
+            }
+            Change::Symlink { target, .. } => {
+                m.insert("to".into(), esc(target).to_string().into());
+            }
+            Change::Renamed { to, .. } | Change::Linked { to, .. } => {
+                m.insert("to".into(), show(to).to_string().into());
+            }
+            Change::Removed {
+                kind: Some(kind), ..
+            } => {
+                m.insert("kind".into(), kind.noun().into());
+            }
+            _ => {}
+        }
+        if let Change::Removed {
+            kept: Some(kept), ..
+        } = self
+        {
+            m.insert("kept".into(), esc(kept).to_string().into());
+        }
+        if dry_run {
+            m.insert("dry_run".into(), true.into());
+        }
+        m
     }
 }
 

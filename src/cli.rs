@@ -35,6 +35,7 @@ Exit status: 0 success or stopped by Ctrl+C/SIGTERM, 1 a --once pass had errors,
     long_about,
     after_help = EXAMPLES,
     args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true,
     subcommand_negates_reqs = true
 )]
 pub struct Args {
@@ -136,6 +137,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub status_file: Option<PathBuf>,
 
+    /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (ADDR is IP:PORT, such as
+    /// 127.0.0.1:9108; [::]:9108 for every address). An address that cannot be bound refuses
+    /// the start.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// More detail on the console: -v for debug, -vv for trace.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -145,8 +152,19 @@ pub struct Args {
     pub quiet: u8,
 
     /// What the log file records: off, error, warn, info (every operation), debug or trace.
-    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "info",
+        ignore_case = true,
+        value_parser = level_parser()
+    )]
     pub log_level: log::LevelFilter,
+
+    /// How log lines are written, in the log file and on the console: text, or json (one
+    /// JSON object a line, with the fields of each change for tools).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 
     /// Allow an empty SOURCE to empty a non-empty REPLICA. Without it, an empty SOURCE (an
     /// unmounted disk, a wiped folder) is refused at start-up and ignored while running.
@@ -187,6 +205,13 @@ pub struct Args {
     /// runs in batch mode (no password or host-key prompt) over one shared connection.
     #[arg(short = 'e', long, value_name = "COMMAND")]
     pub rsh: Option<String>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Commands besides mirroring.
@@ -233,9 +258,11 @@ fn at_least(text: &str, min: Duration) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
-    text.parse()
-        .map_err(|_| format!("'{text}' is not a level: use off, error, warn, info, debug or trace"))
+/// The log levels, offered by completions and checked by clap.
+fn level_parser() -> impl clap::builder::TypedValueParser<Value = log::LevelFilter> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(["off", "error", "warn", "info", "debug", "trace"])
+        .try_map(|text| text.parse::<log::LevelFilter>())
 }
 
 impl Args {

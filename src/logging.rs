@@ -29,7 +29,6 @@ use crate::timing::{LOG_DELETED_CHECK, LOG_FLUSH};
 
 static PROGRESS: OnceLock<MultiProgress> = OnceLock::new();
 static FILE: OnceLock<LogFile> = OnceLock::new();
-
 /// Where progress bars go, when stderr is a terminal.
 pub fn progress() -> Option<&'static MultiProgress> {
     PROGRESS.get()
@@ -43,16 +42,25 @@ pub struct Made {
 }
 
 /// Opens the log file for appending (creating it and its parent directories) and installs the
-/// console and file loggers. Must be called before any thread is spawned, because finding the
+/// console and file loggers; with `file_level` off, no log file is opened or made. Must be called before any thread is spawned, because finding the
 /// local UTC offset is only sound in a single-threaded process.
 pub fn init(
     log_path: &Path,
     console: LevelFilter,
     file_level: LevelFilter,
+    json: bool,
 ) -> Result<Made, StartError> {
+    crate::log_json::set(json);
     let mut made = Made::default();
-    let cannot =
-        |e: io::Error| StartError::new(format!("cannot open log file {}: {e}", esc(log_path)));
+    if file_level == LevelFilter::Off {
+        return start(console, None).map(|()| made);
+    }
+    let cannot = |e: io::Error| {
+        StartError::new(format!(
+            "cannot open log file {}: {e} (choose another with -l/--log-path)",
+            esc(log_path)
+        ))
+    };
     if let Some(parent) = log_path.parent() {
         let missing: Vec<PathBuf> = parent
             .ancestors()
@@ -67,7 +75,11 @@ pub fn init(
     }
     let log_file = LogFile::open(log_path).map_err(cannot)?;
     let _ = FILE.set(log_file.clone());
+    start(console, Some((file_level, log_file))).map(|()| made)
+}
 
+/// Installs the loggers: the console's, and the log file's if there is one.
+fn start(console: LevelFilter, file: Option<(LevelFilter, LogFile)>) -> Result<(), StartError> {
     let mut builder = ConfigBuilder::new();
     builder
         .set_time_format_custom(format_description!(
@@ -82,23 +94,30 @@ pub fn init(
         .add_filter_allow_str("foldersync");
     // Falls back to UTC when the offset cannot be determined; the time format then still holds.
     let _ = builder.set_time_offset_to_local();
+    if crate::log_json::on() {
+        // The JSON object carries the time and the level.
+        builder
+            .set_time_level(LevelFilter::Off)
+            .set_max_level(LevelFilter::Off);
+    }
     let config = builder.build();
 
     let terminal = io::stderr().is_terminal();
-    let loggers: Vec<Box<dyn SharedLogger>> = vec![
-        TermLogger::new(
-            console,
-            config.clone(),
-            TerminalMode::Stderr,
-            // termcolor's Auto does not look at whether stderr is a terminal.
-            if terminal {
-                ColorChoice::Auto
-            } else {
-                ColorChoice::Never
-            },
-        ),
-        WriteLogger::new(file_level, config, log_file.clone()),
-    ];
+    let mut loggers: Vec<Box<dyn SharedLogger>> = vec![TermLogger::new(
+        console,
+        config.clone(),
+        TerminalMode::Stderr,
+        // termcolor's Auto does not look at whether stderr is a terminal.
+        if terminal {
+            ColorChoice::Auto
+        } else {
+            ColorChoice::Never
+        },
+    )];
+    let file_level = file.as_ref().map_or(LevelFilter::Off, |(level, _)| *level);
+    if let Some((level, log_file)) = &file {
+        loggers.push(WriteLogger::new(*level, config, log_file.clone()));
+    }
     let logger = Escaping(CombinedLogger::new(loggers));
     let started = if terminal {
         // On a terminal, log lines are written around the progress line, never through it.
@@ -113,10 +132,12 @@ pub fn init(
     };
     started.map_err(|e| StartError::new(format!("cannot start logging: {e}")))?;
     // Last: the local time offset above is only found while the process has one thread.
-    log_file
-        .start_writer()
-        .map_err(|e| StartError::new(format!("cannot start logging: {e}")))?;
-    Ok(made)
+    if let Some((_, log_file)) = file {
+        log_file
+            .start_writer()
+            .map_err(|e| StartError::new(format!("cannot start logging: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Reopens the log file at its path (after a rotation, or if it was deleted).
@@ -171,7 +192,11 @@ impl Log for Escaping {
 
 impl Escaping {
     fn forward(&self, record: &Record, text: &str) {
-        let safe = controls(text);
+        let safe = if crate::log_json::on() {
+            std::borrow::Cow::Owned(crate::log_json::line(record.level(), text))
+        } else {
+            controls(text)
+        };
         self.0.log(
             &Record::builder()
                 .args(format_args!("{safe}"))

@@ -16,17 +16,8 @@ _foldersync() {
             ",$1")
                 cmd="foldersync"
                 ;;
-            foldersync,help)
-                cmd="foldersync__subcmd__help"
-                ;;
             foldersync,status)
                 cmd="foldersync__subcmd__status"
-                ;;
-            foldersync__subcmd__help,help)
-                cmd="foldersync__subcmd__help__subcmd__help"
-                ;;
-            foldersync__subcmd__help,status)
-                cmd="foldersync__subcmd__help__subcmd__status"
                 ;;
             *)
                 ;;
@@ -35,7 +26,7 @@ _foldersync() {
 
     case "${cmd}" in
         foldersync)
-            opts="-i -l -n -c -v -q -e -h -V --interval --log_path --log-path --once --debounce --no-watch --dry-run --max-delete --exclude --exclude-from --delete-excluded --checksum --backup-dir --backup-versions --backup-max-age --status-file --verbose --quiet --log-level --allow-empty-source --adopt-replica --state-dir --no-hard-links --no-xattrs --modify-window --fsync --rsh --help --version status help"
+            opts="-i -l -n -c -v -q -e -h -V --interval --log_path --log-path --once --debounce --no-watch --dry-run --max-delete --exclude --exclude-from --delete-excluded --checksum --backup-dir --backup-versions --backup-max-age --status-file --metrics --verbose --quiet --log-level --log-format --allow-empty-source --adopt-replica --state-dir --no-hard-links --no-xattrs --modify-window --fsync --rsh --help --version status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -93,8 +84,16 @@ _foldersync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --log-level)
+                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -W "off error warn info debug trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --state-dir)
@@ -113,48 +112,6 @@ _foldersync() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        foldersync__subcmd__help)
-            opts="status help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        foldersync__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        foldersync__subcmd__help__subcmd__status)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_foldersync_global_optspecs
-    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= backup-versions= backup-max-age= status-file= v/verbose q/quiet log-level= allow-empty-source adopt-replica state-dir= no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
+    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= backup-versions= backup-max-age= status-file= metrics= v/verbose q/quiet log-level= log-format= allow-empty-source adopt-replica state-dir= no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
 end
 
 function __fish_foldersync_needs_command
@@ -34,7 +34,15 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-dir -d 'Mo
 complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-versions -d 'Keep at most N versions of each path in the backup directory: the oldest go when a new one is kept (0 keeps them all)' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l backup-max-age -d 'Remove versions older than DURATION from the backup directory, after each pass (30d, 12h, seconds). By default versions are kept whatever their age' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -l status-file -d 'Keep a JSON document describing the mirror\'s state at PATH, replaced atomically (read it with `foldersync status PATH`). Not inside REPLICA' -r -F
-complete -c foldersync -n "__fish_foldersync_needs_command" -l log-level -d 'What the log file records: off, error, warn, info (every operation), debug or trace' -r
+complete -c foldersync -n "__fish_foldersync_needs_command" -l metrics -d 'Serve Prometheus metrics over HTTP at http://ADDR/metrics (ADDR is IP:PORT, such as 127.0.0.1:9108; [::]:9108 for every address). An address that cannot be bound refuses the start' -r
+complete -c foldersync -n "__fish_foldersync_needs_command" -l log-level -d 'What the log file records: off, error, warn, info (every operation), debug or trace' -r -f -a "off\t''
+error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c foldersync -n "__fish_foldersync_needs_command" -l log-format -d 'How log lines are written, in the log file and on the console: text, or json (one JSON object a line, with the fields of each change for tools)' -r -f -a "text\t''
+json\t''"
 complete -c foldersync -n "__fish_foldersync_needs_command" -l state-dir -d 'Where foldersync remembers what it mirrored between runs (default: /var/lib/foldersync as root, $XDG_STATE_HOME/foldersync or ~/.local/state/foldersync otherwise)' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l modify-window -d 'Count modification times this close as equal, for replicas with coarse timestamps: 2 for FAT, 0.01 for exFAT (as rsync\'s --modify-window)' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -s e -l rsh -d 'The ssh command for a remote REPLICA, as rsync\'s -e: `ssh -p 2222 -i ~/.ssh/mirror`. It runs in batch mode (no password or host-key prompt) over one shared connection' -r
@@ -53,7 +61,4 @@ complete -c foldersync -n "__fish_foldersync_needs_command" -l fsync -d 'Flush e
 complete -c foldersync -n "__fish_foldersync_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c foldersync -n "__fish_foldersync_needs_command" -s V -l version -d 'Print version'
 complete -c foldersync -n "__fish_foldersync_needs_command" -a "status" -d 'Print the status file of a running mirror (see --status-file) and exit 1 if the mirror is unhealthy: SOURCE missing, degraded, errors in the last pass, not running, or no update for two intervals. A SOURCE directory named "status" is written ./status'
-complete -c foldersync -n "__fish_foldersync_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c foldersync -n "__fish_foldersync_using_subcommand status" -s h -l help -d 'Print help'
-complete -c foldersync -n "__fish_foldersync_using_subcommand help; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'Print the status file of a running mirror (see --status-file) and exit 1 if the mirror is unhealthy: SOURCE missing, degraded, errors in the last pass, not running, or no update for two intervals. A SOURCE directory named "status" is written ./status'
-complete -c foldersync -n "__fish_foldersync_using_subcommand help; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

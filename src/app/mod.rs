@@ -114,11 +114,17 @@ fn run(args: Args) -> Result<Exit, StartError> {
             .map_err(|e| StartError::new(format!("cannot use status file {}: {e}", esc(path))))?,
         ),
     };
+    // Bound before anything is made: an address in use refuses the start.
+    let metrics_socket = config.metrics.map(crate::metrics::bind).transpose()?;
     let mut made = Made::default();
-    let made_root = match engine::make(&config, &mut target, &mut made).and_then(|made_root| {
-        guard::lock_made(&config, &mut kept, target.replica_ref()).map(|()| made_root)
-    }) {
-        Ok(made_root) => made_root,
+    let ready = engine::make(&config, &mut target, &mut made).and_then(|made_root| {
+        guard::lock_made(&config, &mut kept, target.replica_ref())?;
+        // Its thread after the log's start (see logging::init).
+        let metrics = metrics_socket.map(crate::metrics::serve).transpose()?;
+        Ok((made_root, metrics))
+    });
+    let (made_root, metrics) = match ready {
+        Ok(ready) => ready,
         Err(e) => {
             made.undo();
             return Err(e);
@@ -131,7 +137,7 @@ fn run(args: Args) -> Result<Exit, StartError> {
     }
     target.begin();
 
-    let report = Report::new(status, config.watch);
+    let report = Report::new(status, config.watch).with_metrics(metrics);
     let source = SourceCheck::new(
         src,
         config.allow_empty_source,
@@ -147,7 +153,12 @@ fn run(args: Args) -> Result<Exit, StartError> {
 }
 
 fn init_log(config: &Config, made: &mut Made) -> Result<(), StartError> {
-    let log = crate::logging::init(&config.log_path, config.console_level, config.file_level)?;
+    let log = crate::logging::init(
+        &config.log_path,
+        config.console_level,
+        config.file_level,
+        config.json_log,
+    )?;
     made.0.extend(log.dirs.into_iter().rev());
     made.1 = log.file;
     Ok(())

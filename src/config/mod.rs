@@ -66,9 +66,13 @@ pub struct Config {
     pub retention: crate::backup::Retention,
     /// Where the status document is kept (absolute), if anywhere.
     pub status_file: Option<PathBuf>,
+    /// Where the metrics are served (`--metrics`), if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
     /// The console's log level (-v, -q) and the log file's (--log-level).
     pub console_level: log::LevelFilter,
     pub file_level: log::LevelFilter,
+    /// Log lines as JSON objects (`--log-format json`).
+    pub json_log: bool,
 }
 
 fn bad(msg: String) -> StartError {
@@ -119,6 +123,7 @@ impl Config {
             given,
             console_level,
             file_level: args.log_level,
+            json_log: args.log_format == crate::cli::LogFormat::Json,
             filter,
             own: Arc::new(own),
             rules: Rules {
@@ -134,6 +139,7 @@ impl Config {
             backup_dir,
             retention,
             status_file,
+            metrics: args.metrics,
         })
     }
 }

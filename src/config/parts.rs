@@ -97,7 +97,8 @@ pub(super) struct Files {
 impl Files {
     pub fn check(args: &Args, roots: &Roots) -> Result<Files, StartError> {
         let rep_shown = &roots.replica_shown;
-        let log_path = check_file("log file", &args.log_path)?;
+        let log_path = check_file("log file", &args.log_path)
+            .map_err(|e| StartError::new(format!("{e} (choose another with -l/--log-path)")))?;
         if roots.in_replica(&log_path) {
             return Err(bad(format!(
                 "log file {} is inside REPLICA {rep_shown}: the mirror would delete it",

@@ -50,6 +50,8 @@ pub struct Daemon<'a> {
     /// What is wrong with REPLICA's root, as last logged.
     replica_problem: Option<crate::replica::RootError>,
     errors_in_last_pass: u64,
+    /// Full passes ended (the first one's summary is always said).
+    passes_ended: u64,
     /// A directory too deep to watch was reported.
     deep_reported: bool,
     /// Why events were lost, until the full pass that catches up has ended; the watch is made
@@ -92,6 +94,7 @@ impl<'a> Daemon<'a> {
             report,
             replica_problem: None,
             errors_in_last_pass: 0,
+            passes_ended: 0,
             deep_reported: false,
             lost: None,
             lost_count: 0,
@@ -285,6 +288,6 @@ impl<'a> Daemon<'a> {
     pub(super) fn note_pending(&mut self) {
         let pending = (self.pending.len() + self.schedule.retries_waiting()) as u64;
         let pass = self.schedule.pass_wanted();
-        self.report.pending(pending, pass);
+        self.report.pending(pending, pass, self.pending.oldest());
     }
 }

@@ -26,6 +26,7 @@ impl Daemon<'_> {
             return;
         }
         let lost_before = self.lost_count;
+        let special = was_rescan || self.lost.is_some();
         if self.lost.is_some() && self.config.watch {
             // A new watch, before the pass looks: a directory made while events were lost is
             // watched again, and what changes during the pass is seen.
@@ -35,6 +36,7 @@ impl Daemon<'_> {
         } else {
             self.report.state(State::Passing, None);
         }
+        self.report.pass_started();
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
         let stats = Stats::new();
@@ -51,9 +53,14 @@ impl Daemon<'_> {
         let lost_during = self.lost_count != lost_before || meanwhile.lost();
         if interrupted {
             info!("pass interrupted: {}", counts.summary(elapsed));
+        } else if self.passes_ended > 0 && !special && !counts.changed() && counts.errors == 0 {
+            // A periodic pass that found nothing to do is no news (the status file and the
+            // metrics still count it); the first pass, and one that catches up, are said.
+            debug!("pass finished: {}", counts.summary(elapsed));
         } else {
             info!("pass finished: {}", counts.summary(elapsed));
         }
+        self.passes_ended += 1;
         self.errors_in_last_pass = counts.errors;
         self.after_pass(
             outcome,
@@ -157,7 +164,7 @@ impl Daemon<'_> {
         self.take_leftover();
         // A file system met inside SOURCE is remembered at once, not at the next pass.
         self.remember(false);
-        self.report.applied(paths, stats.snapshot().bytes);
+        self.report.applied(paths, &stats.snapshot());
         self.report.log_problem(crate::logging::trouble());
         self.schedule.retry(outcome.retry);
         self.schedule.retry_at(outcome.later);

@@ -22,6 +22,8 @@ pub struct Pending {
     newest: Option<Instant>,
     /// Paths added because they failed before: tried again.
     retries: HashSet<PathBuf>,
+    /// Since when something has waited without a pause (for the metrics' oldest age).
+    since: Option<Instant>,
 }
 
 impl Pending {
@@ -34,6 +36,9 @@ impl Pending {
     }
 
     pub fn add(&mut self, path: PathBuf, look: Look) {
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
         let entry = self.paths.entry(path).or_default();
         *entry = entry.merge(look);
     }
@@ -55,7 +60,13 @@ impl Pending {
         self.paths.len() + self.renames.len()
     }
 
+    /// Since when the oldest of what waits has waited: since the queue was last empty.
+    pub fn oldest(&self) -> Option<Instant> {
+        self.since
+    }
+
     pub fn clear(&mut self) {
+        self.since = None;
         self.paths.clear();
         self.renames.clear();
         self.retries.clear();
@@ -119,6 +130,9 @@ impl Pending {
             paths.push((path, look));
         }
         self.paths = waiting;
+        if self.paths.is_empty() {
+            self.since = None;
+        }
         Batch {
             renames,
             paths,

@@ -1,7 +1,10 @@
-//! What the run loop tells the world beyond the log: the status document (`--status-file`),
-//! kept in step with the mirror's state.
+//! What the run loop tells the world beyond the log: the status document (`--status-file`)
+//! and the metrics (`--metrics`), fed by the same calls so they cannot disagree.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+use crate::metrics::Metrics;
 
 use crate::stats::Counts;
 use crate::status::{self, State, StatusFile};
@@ -9,6 +12,7 @@ use crate::status::{self, State, StatusFile};
 /// The mirror's state as others see it.
 pub struct Report {
     file: Option<StatusFile>,
+    metrics: Option<Arc<Metrics>>,
     watching: bool,
     /// Why the mirror relies on passes more than it should (watch limit, no watcher).
     degraded: Option<String>,
@@ -18,8 +22,29 @@ impl Report {
     pub fn new(file: Option<StatusFile>, watching: bool) -> Report {
         Report {
             file,
+            metrics: None,
             watching,
             degraded: None,
+        }
+    }
+
+    /// Feeds `metrics` too.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Report {
+        self.metrics = metrics;
+        self
+    }
+
+    /// A full pass starts.
+    pub fn pass_started(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.pass_running(true);
+        }
+    }
+
+    /// Events were lost: a full pass catches up.
+    pub fn lost(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.lost();
         }
     }
 
@@ -41,6 +66,9 @@ impl Report {
     }
 
     pub fn state(&mut self, state: State, reason: Option<String>) {
+        if let Some(m) = &self.metrics {
+            m.state(state);
+        }
         if let Some(file) = self.file.as_mut() {
             if file.doc.state != state || file.doc.reason != reason {
                 file.update(|doc| {
@@ -51,7 +79,11 @@ impl Report {
         }
     }
 
-    pub fn pending(&mut self, pending: u64, pass_pending: bool) {
+    /// What waits, whether a pass is queued, and since when the oldest hint waits.
+    pub fn pending(&mut self, pending: u64, pass_pending: bool, oldest: Option<Instant>) {
+        if let Some(m) = &self.metrics {
+            m.pending(pending, oldest);
+        }
         if let Some(file) = self.file.as_mut() {
             if file.doc.pending != pending || file.doc.pass_pending != pass_pending {
                 file.update(|doc| {
@@ -64,6 +96,9 @@ impl Report {
 
     /// How many paths are failing now, and some of them.
     pub fn failing(&mut self, count: u64, sample: Vec<String>) {
+        if let Some(m) = &self.metrics {
+            m.failing(count);
+        }
         if let Some(file) = self.file.as_mut() {
             if file.doc.failing != count || file.doc.failing_paths != sample {
                 file.update(|doc| {
@@ -74,8 +109,12 @@ impl Report {
         }
     }
 
-    /// A batch of watcher hints was applied, writing `bytes`.
-    pub fn applied(&mut self, paths: u64, bytes: u64) {
+    /// A batch of watcher hints was applied, with these counts.
+    pub fn applied(&mut self, paths: u64, counts: &Counts) {
+        if let Some(m) = &self.metrics {
+            m.applied(paths, counts);
+        }
+        let bytes = counts.bytes;
         if let Some(file) = self.file.as_mut() {
             file.update(|doc| {
                 doc.events_applied += paths;
@@ -90,8 +129,11 @@ impl Report {
         started: SystemTime,
         elapsed: Duration,
         counts: &Counts,
-        (outcome, retried): (&str, u64),
+        (outcome, retried): (&'static str, u64),
     ) {
+        if let Some(m) = &self.metrics {
+            m.pass(elapsed.as_secs_f64(), counts, outcome);
+        }
         if let Some(file) = self.file.as_mut() {
             let record = status::pass_record(started, elapsed, counts, outcome, retried);
             file.update(|doc| {

@@ -242,6 +242,7 @@ impl Daemon<'_> {
             warn!("events were lost ({why}): SOURCE is watched anew and a full pass catches up");
         }
         self.lost_count += 1;
+        self.report.lost();
         self.lost = Some(why);
         self.schedule.want_pass(true);
         self.report.state(State::Degraded, self.catching_up());

@@ -226,7 +226,8 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn now_text() -> String {
+/// Now, as RFC 3339 in UTC to the millisecond.
+pub(crate) fn now_text() -> String {
     text(SystemTime::now())
 }
 
