@@ -36,6 +36,11 @@ pub struct Escaped<'a>(&'a [u8]);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Most names are printable ASCII without a backslash: written whole.
+        if self.0.iter().all(|b| plain_ascii(*b) && *b != b'\\') {
+            // Printable ASCII is UTF-8.
+            return f.write_str(std::str::from_utf8(self.0).map_err(|_| fmt::Error)?);
+        }
         for chunk in self.0.utf8_chunks() {
             for c in chunk.valid().chars() {
                 match c {
@@ -60,6 +65,11 @@ impl fmt::Debug for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{self}\"")
     }
+}
+
+/// A byte that is a printable ASCII character (a space included), shown as it is.
+fn plain_ascii(b: u8) -> bool {
+    (0x20..0x7f).contains(&b)
 }
 
 /// Characters other than C0 and DEL that must not reach a terminal or a log raw, or that would
@@ -99,7 +109,7 @@ fn needs_escape(c: char) -> bool {
 /// the logger: a message that forgot to escape a name still stays on one line). Backslashes are
 /// left alone, so text escaped by [`esc`] is unchanged.
 pub fn controls(line: &str) -> std::borrow::Cow<'_, str> {
-    if !line.chars().any(|c| c.is_control() || needs_escape(c)) {
+    if line.bytes().all(plain_ascii) || !line.chars().any(|c| c.is_control() || needs_escape(c)) {
         return std::borrow::Cow::Borrowed(line);
     }
     let mut out = String::with_capacity(line.len() + 8);
