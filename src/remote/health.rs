@@ -240,7 +240,7 @@ impl Remote {
         self.settling.clear();
         let sent = std::mem::take(&mut self.sent);
         let mark = super::proof::mark_at(std::time::SystemTime::now());
-        let root = super::send::root_look(self, source);
+        let root = super::source::root_look(self, source);
         let root_mtime = source.dir.stat().ok().map(|m| m.mtime);
         // Its removals refused, the pass did not send the root, nor what it would have
         // replaced (see [`super::bound`]): REPLICA is not yet SOURCE's copy.
