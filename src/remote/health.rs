@@ -149,11 +149,11 @@ impl Replica for Remote {
     }
 
     fn source_mounts(&self) -> std::collections::BTreeSet<PathBuf> {
-        self.mounts.known()
+        self.mounts.points.known()
     }
 
     fn know_source_mounts(&mut self, mounts: std::collections::BTreeSet<PathBuf>) {
-        self.mounts.know(mounts);
+        self.mounts.points.know(mounts);
     }
 
     fn proof(&self) -> crate::state::Proof {
