@@ -7,7 +7,7 @@
 //! config into one) → [`mirror`] (a local REPLICA) or [`remote`] (one over rsync and ssh) →
 //! [`dir`] (every file system call, beneath an open directory). What both engines share:
 //! [`rules`] (what is compared and kept), [`backup`] (what is kept of what is replaced),
-//! [`address`] (`[USER@]HOST:PATH`). Besides: [`root`], [`filter`], [`status`], [`progress`],
+//! [`address`] (`[USER@]HOST:PATH`), [`mount_points`] (file systems mounted inside SOURCE). Besides: [`root`], [`filter`], [`status`], [`progress`],
 //! [`stats`], [`escape`], [`duration`], [`error`] and [`exit`].
 
 pub(crate) mod address;
@@ -29,6 +29,7 @@ pub(crate) mod logging;
 pub mod manual;
 pub(crate) mod metrics;
 pub(crate) mod mirror;
+pub(crate) mod mount_points;
 pub(crate) mod own;
 pub(crate) mod progress;
 pub(crate) mod remote;

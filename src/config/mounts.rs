@@ -150,22 +150,6 @@ fn unescape(field: &str) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
-/// The paths in `set` at or below `from` moved to `to` (a directory renamed in SOURCE: the
-/// mount points below it moved with it).
-pub fn follow_rename(set: &mut std::collections::BTreeSet<PathBuf>, from: &Path, to: &Path) {
-    let moved: Vec<PathBuf> = set
-        .iter()
-        .filter(|p| p.starts_with(from))
-        .cloned()
-        .collect();
-    for path in moved {
-        set.remove(&path);
-        if let Ok(rest) = path.strip_prefix(from) {
-            set.insert(to.join(rest));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,19 @@ use std::sync::{Arc, Mutex};
 
 use crate::dir::{Dir, Id, Meta};
 
+/// A SOURCE file about to be copied into the directory `node`: its `name` there and its path,
+/// SOURCE's file open (`input`) and what it was when opened (`src`); `update`: REPLICA has a
+/// file by that name. What may make the copy unneeded (another name's copy to link to, the
+/// file's earlier self in REPLICA) looks at it.
+pub struct Incoming<'a> {
+    pub node: &'a DirPair<'a>,
+    pub name: &'a std::ffi::OsStr,
+    pub rel: &'a Path,
+    pub input: &'a std::fs::File,
+    pub src: &'a Meta,
+    pub update: bool,
+}
+
 /// A directory being worked on: SOURCE's and REPLICA's handles, and the attributes REPLICA's
 /// must end up with (set at the run's end, see [`super::settle`]).
 pub struct DirPair<'r> {

@@ -295,11 +295,11 @@ impl Replica for Mirror {
     }
 
     fn source_mounts(&self) -> std::collections::BTreeSet<PathBuf> {
-        crate::lock(&self.mounts).known()
+        crate::lock(&self.mounts).points.known()
     }
 
     fn know_source_mounts(&mut self, mounts: std::collections::BTreeSet<PathBuf>) {
-        crate::lock(&self.mounts).know(mounts);
+        crate::lock(&self.mounts).points.know(mounts);
     }
 
     fn has_content(&self) -> bool {

@@ -11,46 +11,30 @@ use std::path::PathBuf;
 use super::dir_pair::DirPair;
 use super::round::Round;
 use crate::error::PathError;
+use crate::mount_points::{follow_rename, MountPoints, FRESH, GONE};
 
-/// Where file systems are mounted inside SOURCE (relative paths).
+/// Where file systems are mounted inside SOURCE, as a local replica's passes meet them.
 #[derive(Debug, Default)]
 pub struct SourceMounts {
-    /// Mount points known from earlier passes (and the record).
-    known: BTreeSet<PathBuf>,
+    /// The mount points known, those found unmounted, and whether one came back.
+    pub(crate) points: MountPoints,
     /// Mount points met in the pass running now.
     seen: BTreeSet<PathBuf>,
-    /// Known mount points found unmounted, until they are mounted again.
-    gone: BTreeSet<PathBuf>,
-    /// A mount point found unmounted is mounted again: the watch is to be made anew.
-    back: bool,
 }
 
 impl SourceMounts {
-    pub fn known(&self) -> BTreeSet<PathBuf> {
-        self.known.clone()
-    }
-
-    pub fn know(&mut self, mounts: BTreeSet<PathBuf>) {
-        self.known.extend(mounts);
-    }
-
     /// A pass ends: the mount points are those it met, and those it found unmounted.
     pub fn pass_ended(&mut self) {
         let seen = std::mem::take(&mut self.seen);
-        self.known = seen.into_iter().chain(self.gone.iter().cloned()).collect();
+        let gone = self.points.gone.iter().cloned();
+        self.points.known = seen.into_iter().chain(gone).collect();
     }
 
     /// A directory moved from `from` to `to` (a rename mirrored): the mount points below it
     /// moved with it.
     pub fn renamed(&mut self, from: &std::path::Path, to: &std::path::Path) {
-        for set in [&mut self.known, &mut self.seen, &mut self.gone] {
-            crate::config::mounts::follow_rename(set, from, to);
-        }
-    }
-
-    /// Whether a mount point came back since this was last asked.
-    pub fn take_back(&mut self) -> bool {
-        std::mem::take(&mut self.back)
+        self.points.renamed(from, to);
+        follow_rename(&mut self.seen, from, to);
     }
 }
 
@@ -67,10 +51,11 @@ impl Round<'_> {
         }
         let mut mounts = crate::lock(&self.m.mounts);
         let why = if want.mount_root {
-            if mounts.gone.remove(&node.rel) {
-                mounts.back = true;
+            let points = &mut mounts.points;
+            if points.gone.remove(&node.rel) {
+                points.back = true;
             }
-            mounts.known.insert(node.rel.clone());
+            points.known.insert(node.rel.clone());
             if self.full {
                 mounts.seen.insert(node.rel.clone());
             }
@@ -78,15 +63,13 @@ impl Round<'_> {
             if self.m.opts.allow_empty_source || !self.fresh_file_system(node) {
                 return false;
             }
-            "the file system mounted there holds no data (freshly formatted? the wrong disk?) \
-             while REPLICA's copy does: the copy is kept; use --allow-empty-source to mirror it"
+            FRESH
         } else {
-            if !mounts.known.contains(&node.rel) {
+            if !mounts.points.known.contains(&node.rel) {
                 return false;
             }
-            mounts.gone.insert(node.rel.clone());
-            "the file system mounted there is gone (unmounted?); REPLICA's copy is kept until it \
-             is back"
+            mounts.points.gone.insert(node.rel.clone());
+            GONE
         };
         self.fail(
             PathError::new(

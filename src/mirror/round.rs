@@ -184,7 +184,7 @@ impl<'a> Round<'a> {
             unwatchable: self.unwatchable.load(std::sync::atomic::Ordering::Relaxed),
             pass: false,
             failed: std::mem::take(&mut *crate::lock(&self.failed)),
-            rewatch: crate::lock(&self.m.mounts).take_back(),
+            rewatch: crate::lock(&self.m.mounts).points.take_back(),
             held_back: (self.removals_refused).load(std::sync::atomic::Ordering::Relaxed),
         }
     }

@@ -149,11 +149,11 @@ impl Replica for Remote {
     }
 
     fn source_mounts(&self) -> std::collections::BTreeSet<PathBuf> {
-        self.mounts.known()
+        self.mounts.points.known()
     }
 
     fn know_source_mounts(&mut self, mounts: std::collections::BTreeSet<PathBuf>) {
-        self.mounts.know(mounts);
+        self.mounts.points.know(mounts);
     }
 
     fn proof(&self) -> crate::state::Proof {
@@ -240,7 +240,7 @@ impl Remote {
         self.settling.clear();
         let sent = std::mem::take(&mut self.sent);
         let mark = super::proof::mark_at(std::time::SystemTime::now());
-        let root = super::send::root_look(self, source);
+        let root = super::source::root_look(self, source);
         let root_mtime = source.dir.stat().ok().map(|m| m.mtime);
         // Its removals refused, the pass did not send the root, nor what it would have
         // replaced (see [`super::bound`]): REPLICA is not yet SOURCE's copy.

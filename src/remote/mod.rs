@@ -28,6 +28,7 @@ pub mod itemize;
 pub mod machine;
 mod mounts;
 mod pair;
+mod plan;
 mod probe;
 mod proof;
 mod replaced;
@@ -132,7 +133,7 @@ pub struct Remote {
     proof: proof::Proof,
     /// SOURCE's root mtime that REPLICA's root was last given (by a run that went through).
     root_mtime: Option<crate::dir::Stamp>,
-    /// A batch of only the root's times was left for a moment (see [`send::plan_root`]).
+    /// A batch of only the root's times was left for a moment (see [`plan`]).
     root_waited: bool,
     /// The root's mtime to set after the next run (see [`script::guard`]).
     touch_after: std::cell::Cell<Option<crate::dir::Stamp>>,

@@ -22,16 +22,10 @@ use log::info;
 use super::filters::literal;
 use super::Remote;
 use crate::error::PathError;
+use crate::mount_points::{follow_rename, MountPoints, FRESH, GONE};
 use crate::replica::{Batch, Look, Outcome};
 use crate::root::Root;
 use crate::stats::{Count, Stats};
-
-/// Why a mount point is kept, for its error.
-const GONE: &str = "the file system mounted there is gone (unmounted?); REPLICA's copy is kept \
-                    until it is back";
-const FRESH: &str = "the file system mounted there holds no data (freshly formatted? the wrong \
-                     disk?) while REPLICA's copy does: the copy is kept; use \
-                     --allow-empty-source to mirror it";
 
 /// Whether REPLICA's copy of `$2` (relative to the root `$1`) holds a file or a symlink:
 /// prints `data` if it does. Reads only.
@@ -41,36 +35,23 @@ const HOLDS_DATA: &str = r#"cd -P -- "$1" 2>/dev/null || exit 0
 exit 0
 "#;
 
-/// Where file systems are mounted inside SOURCE (relative paths).
+/// Where file systems are mounted inside SOURCE, as a remote replica's looks find them.
 #[derive(Debug, Default)]
 pub struct SourceMounts {
-    /// Mount points known from earlier looks (and the record).
-    known: BTreeSet<PathBuf>,
-    /// Known ones no longer mounted.
-    gone: BTreeSet<PathBuf>,
+    /// The mount points known, those no longer mounted, and whether one kept came back.
+    pub(super) points: MountPoints,
     /// Mounted ones holding no data while REPLICA's copy holds some.
     fresh: BTreeSet<PathBuf>,
     /// Mounted ones holding no data whose copy holds none either, and those whose copy holds
     /// some (asked once a full pass).
     empty: BTreeSet<PathBuf>,
     full: BTreeSet<PathBuf>,
-    /// A kept one is mirrored again: the watch is to be made anew.
-    back: bool,
 }
 
 impl SourceMounts {
-    pub fn known(&self) -> BTreeSet<PathBuf> {
-        self.known.clone()
-    }
-
-    pub fn know(&mut self, mounts: BTreeSet<PathBuf>) {
-        self.known.extend(mounts);
-    }
-
     /// The kept mount point at or above `rel`, if any.
     fn keeping(&self, rel: &Path) -> Option<&PathBuf> {
-        self.gone
-            .iter()
+        (self.points.gone.iter())
             .chain(&self.fresh)
             .find(|m| rel.starts_with(m))
     }
@@ -83,7 +64,7 @@ impl SourceMounts {
     /// Filter rules that keep the kept mount points' copies: first of every run's rules.
     pub fn rules(&self) -> Vec<OsString> {
         let mut out = Vec::new();
-        for rel in self.gone.iter().chain(&self.fresh) {
+        for rel in self.points.gone.iter().chain(&self.fresh) {
             for prefix in ["--filter=P /", "--filter=- /"] {
                 let mut rule = OsString::from(prefix);
                 rule.push(OsStr::from_bytes(&literal(rel)));
@@ -96,14 +77,13 @@ impl SourceMounts {
 
     /// SOURCE's `from` was renamed to `to`: the mount points below it moved with it.
     fn renamed(&mut self, from: &Path, to: &Path) {
-        for set in [&mut self.known, &mut self.gone, &mut self.fresh] {
-            crate::config::mounts::follow_rename(set, from, to);
-        }
+        self.points.renamed(from, to);
+        follow_rename(&mut self.fresh, from, to);
     }
 }
 
 impl Remote {
-    /// StatCache at the mount points inside SOURCE again: before a full pass (`full`: then those
+    /// Looks at the mount points inside SOURCE again: before a full pass (`full`: then those
     /// known and no longer there at all are forgotten) or a batch.
     pub(super) fn look_at_mounts(&mut self, source: &Root, full: bool) {
         let (filter, own) = (&self.settings.filter, &self.settings.own);
@@ -113,11 +93,11 @@ impl Remote {
             .map(|b| b.rel)
             .filter(|rel| !ignored(rel))
             .collect();
-        self.mounts.known.extend(now.iter().cloned());
+        self.mounts.points.know(now.clone());
         let mut gone = BTreeSet::new();
         // Sorted: a directory comes before what is below it.
         let looked_at = |r: &&PathBuf| !now.contains(*r) && !ignored(r);
-        for rel in self.mounts.known.iter().filter(looked_at) {
+        for rel in self.mounts.points.known.iter().filter(looked_at) {
             let below_gone = rel.ancestors().skip(1).any(|a| gone.contains(a));
             // Its directory, if SOURCE still has one there: still a mount point (a mount table
             // that cannot be read says nothing), or the directory beneath it.
@@ -158,6 +138,7 @@ impl Remote {
         }
         let kept_before: Vec<PathBuf> = self
             .mounts
+            .points
             .gone
             .iter()
             .chain(&self.mounts.fresh)
@@ -169,15 +150,15 @@ impl Remote {
                     "the file system mounted at {} inside SOURCE is back: it is mirrored again",
                     crate::escape::rel(&rel)
                 );
-                self.mounts.back = true;
+                self.mounts.points.back = true;
             }
         }
         if full {
-            self.mounts.known = now.union(&gone).cloned().collect();
+            self.mounts.points.known = now.union(&gone).cloned().collect();
             self.mounts.empty.clear();
             self.mounts.full.clear();
         }
-        self.mounts.gone = gone;
+        self.mounts.points.gone = gone;
         self.mounts.fresh = fresh;
     }
 
@@ -210,7 +191,7 @@ impl Remote {
         which: Option<&BTreeSet<PathBuf>>,
         said: impl Fn(&Path) -> bool,
     ) -> Vec<(PathBuf, Look)> {
-        let kept = self.mounts.gone.iter().map(|r| (r, GONE));
+        let kept = self.mounts.points.gone.iter().map(|r| (r, GONE));
         let kept = kept.chain(self.mounts.fresh.iter().map(|r| (r, FRESH)));
         let mut out = Vec::new();
         for (rel, why) in kept.filter(|(r, _)| which.is_none_or(|w| w.contains(*r))) {
@@ -268,7 +249,7 @@ impl Remote {
         });
         // A tree looked at whole holds them too (the whole replica, a directory renamed).
         for (rel, _) in batch.paths.iter().filter(|(_, look)| look.tree) {
-            let below = m.gone.iter().chain(&m.fresh).filter(|k| k.starts_with(rel));
+            let below = (m.points.gone.iter().chain(&m.fresh)).filter(|k| k.starts_with(rel));
             left.extend(below.cloned());
         }
         (batch, left)
@@ -281,7 +262,7 @@ impl Remote {
         outcome
             .failed
             .extend(self.kept_mounts(source, stats, None, |_| false));
-        outcome.rewatch |= std::mem::take(&mut self.mounts.back);
+        outcome.rewatch |= self.mounts.points.take_back();
         outcome
     }
 
@@ -302,7 +283,7 @@ impl Remote {
         outcome
             .failed
             .extend(self.kept_mounts(source, stats, Some(&left), said));
-        outcome.rewatch |= std::mem::take(&mut self.mounts.back);
+        outcome.rewatch |= self.mounts.points.take_back();
         outcome
     }
 }

@@ -12,7 +12,7 @@ use std::process::Output;
 
 use super::ssh::Ssh;
 
-/// StatCache at REPLICA's root (`$1`). `$2` says whether to make it if it is missing: `1` with its
+/// Looks at REPLICA's root (`$1`). `$2` says whether to make it if it is missing: `1` with its
 /// parents (start-up), `parent:DEV:INO` alone and only if its parent is that directory (made
 /// again while running), anything else not. With a backup directory (`$3`, absolute), says
 /// where it really is: holding the root, or inside it (and where), and the identities of the

@@ -5,7 +5,8 @@
 //! the root changes the root's times, which rsync sets only for a directory in its list, but
 //! rsync's `-d` sends every entry of a root it lists (reading them all: 20,000 root files made
 //! each batch 3 to 4 times slower). So the root is not listed while its other attributes are
-//! what was sent before: the guard sets its mtime once rsync is done. Where it is listed, filter
+//! what was sent before: the guard sets its mtime once rsync is done (decided with the batch's
+//! plan, see [`super::plan`]). Where it is listed, filter
 //! rules let through only the root's entries the list names.
 
 use std::collections::HashSet;
@@ -16,73 +17,14 @@ use std::path::{Path, PathBuf};
 use super::filters::{include_rules, literal};
 use super::rsync::{nul_list, Report};
 use super::script::Rename;
-use super::source::list_name;
-use super::work::{RootLook, Work};
+use super::work::Work;
 use super::Remote;
-use crate::dir::xattr;
 use crate::root::Root;
 use crate::stats::Stats;
 
 /// Past this many root entries in one list, the root's entries are not named one by one: the
 /// run sends them all (as many changed, that costs little more).
 const MAX_ROOT_RULES: usize = 1000;
-
-/// What of SOURCE's root a run that lists it would send now; `None` if it cannot be read.
-pub fn root_look(r: &Remote, source: &Root) -> Option<RootLook> {
-    let meta = source.dir.stat().ok()?;
-    let xattrs = if r.settings.xattrs {
-        Some(xattr::read(&xattr::At::Dir(&source.dir)).ok()?)
-    } else {
-        None
-    };
-    Some(RootLook {
-        perm: meta.perm,
-        owner: r.settings.owner.then_some((meta.uid, meta.gid)),
-        xattrs,
-    })
-}
-
-/// How the root's times are kept right when the batch changes entries in it: by the guard's
-/// `touch` after the last run, while the root's other attributes are as last sent (and not at
-/// all if the batch changes nothing in the root and its mtime is what REPLICA's root was last
-/// given); otherwise by listing the root (and
-/// remembering what was sent, once it went through). Returns `false` if the batch is only the
-/// root's times, left for a moment (once) to the batch with the change in the root that is
-/// coming: the watcher names a new entry's parent before the entry.
-pub fn plan_root(r: &mut Remote, source: &Root, work: &mut Work, renames: bool) -> bool {
-    let in_root = |p: &PathBuf| p.parent().is_some_and(|d| d.as_os_str().is_empty());
-    let listed = work.entries.iter().any(|p| p.as_os_str().is_empty());
-    if !listed && !work.entries.iter().chain(&work.trees).any(in_root) {
-        return true;
-    }
-    let look = root_look(r, source);
-    let mtime = source.dir.stat().ok().map(|m| m.mtime);
-    let by_touch = r.files_from && r.touch && !r.settings.dry_run;
-    if by_touch && look.is_some() && r.root_sent == look && mtime.is_some() {
-        work.entries.retain(|p| !p.as_os_str().is_empty());
-        // Nothing else in the batch changes the root's entries (which would change its times
-        // on the remote side).
-        let alone = work.entries.is_empty() && work.trees.is_empty() && !renames;
-        if alone && mtime == r.root_mtime {
-            r.root_waited = false;
-            return true;
-        }
-        if alone && !r.root_waited {
-            r.root_waited = true;
-            return false;
-        }
-        r.root_waited = false;
-        work.touch = mtime;
-        work.root_mtime = mtime;
-        return true;
-    }
-    if !work.entries.iter().any(|p| p.as_os_str().is_empty()) {
-        work.entries.push(PathBuf::new());
-    }
-    work.root_look = look;
-    work.root_mtime = mtime;
-    true
-}
 
 /// How a batch went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,13 +117,7 @@ pub fn compare(
     if in_root && touch.is_none() && !files.iter().any(|p| p.as_os_str().is_empty()) {
         files.push(PathBuf::new());
     }
-    let list = nul_list(
-        files
-            .iter()
-            .map(|p| list_name(p))
-            .collect::<Vec<_>>()
-            .iter(),
-    );
+    let list = files_from(&files);
     let extra = [
         "-d",
         "--checksum",
@@ -193,6 +129,21 @@ pub fn compare(
     r.touch_after.set(touch);
     let report = r.run(source, &extra, &rules, Some(list), &[], stats);
     went(r, &report, stats, repeat)
+}
+
+/// `paths` as a `--files-from` list (NUL-separated, the root as `.`).
+fn files_from(paths: &[PathBuf]) -> Vec<u8> {
+    let names: Vec<PathBuf> = paths.iter().map(|p| list_name(p)).collect();
+    nul_list(&names)
+}
+
+/// A path as `--files-from` takes it: the root is `.`.
+fn list_name(rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel.to_path_buf()
+    }
 }
 
 /// With the root in `paths` (named for its own times): rules that let through only the root's
@@ -252,13 +203,7 @@ fn by_list(
         if last {
             r.touch_after.set(work.touch);
         }
-        let list = nul_list(
-            paths
-                .iter()
-                .map(|p| list_name(p))
-                .collect::<Vec<_>>()
-                .iter(),
-        );
+        let list = files_from(paths);
         let rules = root_rules(paths);
         let mut extra: Vec<&str> = how.to_vec();
         extra.extend(["--force", "--files-from=-", "--from0"]);

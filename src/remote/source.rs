@@ -1,14 +1,17 @@
-//! What a remote batch asks of SOURCE: what is at a path now (through the directories held
-//! open), the entries inside a new directory, the path that stands for one whose parent is no
-//! longer a directory, and the renames SOURCE bears out.
+//! What a remote batch asks of SOURCE: what is at its paths now (through the directories held
+//! open), gathered before its plan is decided, and the reads the plan asks for on the way (a
+//! file's digest, the entries inside a new directory, what a held entry must be, the root's
+//! attributes).
 
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::digest::Prover;
-use super::script::Rename;
-use crate::dir::{Kind, Meta};
+use super::plan;
+use super::work::RootLook;
+use super::Remote;
+use crate::dir::{xattr, Kind, Meta, Stamp};
+use crate::replica::Batch;
 use crate::root::Root;
 
 /// How many entries inside new directories are offered at most.
@@ -70,36 +73,8 @@ impl<'a> StatCache<'a> {
         meta
     }
 
-    pub fn source(&self) -> &'a Root {
-        self.source
-    }
-
     pub fn kind(&mut self, rel: &Path) -> Option<Kind> {
         self.meta(rel).map(|m| m.kind)
-    }
-}
-
-/// A path SOURCE lacks because one of its parents is no longer a directory stands for that
-/// parent (rsync would fail to look at it, rather than take it as missing).
-pub fn nearest_kept(looks: &mut StatCache, rel: PathBuf) -> PathBuf {
-    let mut lifted = None;
-    for up in rel.ancestors().skip(1) {
-        match looks.kind(up) {
-            _ if up.as_os_str().is_empty() => break,
-            Some(Kind::Dir) => break,
-            Some(_) => lifted = Some(up.to_path_buf()),
-            None => {}
-        }
-    }
-    lifted.unwrap_or(rel)
-}
-
-/// A path as `--files-from` takes it: the root is `.`.
-pub fn list_name(rel: &Path) -> PathBuf {
-    if rel.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        rel.to_path_buf()
     }
 }
 
@@ -112,22 +87,102 @@ pub fn meta_in(source: &Root, rel: &Path) -> Option<Meta> {
     source.dir.open_beneath(parent).ok()?.stat_at(name).ok()?
 }
 
-/// A rename to make on the remote side: SOURCE no longer has `from` and now has `to`, a
-/// directory, or a file whose bytes the remote side is to find at `from` before it renames
-/// (see [`super::digest`]).
-pub fn rename(source: &Root, from: &Path, to: &Path, prover: &mut Prover) -> Option<Rename> {
-    if meta_in(source, from).is_some() || from.as_os_str().as_bytes().is_empty() {
-        return None;
+/// What SOURCE holds at the paths `batch` names, at the parents that stand for those whose
+/// parent is no longer a directory (see [`plan::nearest_kept`]), and at both names of the
+/// renames it saw: the facts its plan is decided from.
+pub fn gather(source: &Root, batch: &Batch) -> plan::Source {
+    let mut looks = StatCache::new(source);
+    for (rel, _) in &batch.paths {
+        if looks.kind(rel).is_none() {
+            plan::nearest_kept(|up| looks.kind(up), rel);
+        }
     }
-    let meta = meta_in(source, to)?;
-    let what = match meta.kind {
-        Kind::File => prover.file(source, to)?,
-        Kind::Dir => "d".to_string(),
-        _ => return None,
+    for (from, to) in &batch.renames {
+        looks.meta(from);
+        looks.meta(to);
+    }
+    plan::Source {
+        metas: (looks.seen.into_iter())
+            .filter_map(|(rel, meta)| Some((rel, meta?)))
+            .collect(),
+    }
+}
+
+/// The reads a batch's plan asks for on the way (see [`plan::Reads`]): digests within one
+/// batch's budget, entries inside new directories, the root's attributes.
+pub struct SourceReads<'a> {
+    r: &'a Remote,
+    source: &'a Root,
+    prover: Prover,
+}
+
+impl<'a> SourceReads<'a> {
+    pub fn new(r: &'a Remote, source: &'a Root) -> SourceReads<'a> {
+        let prover = Prover::new(r.stop.clone(), r.digests);
+        SourceReads { r, source, prover }
+    }
+}
+
+impl plan::Reads for SourceReads<'_> {
+    fn proof(&mut self, rel: &Path) -> Option<String> {
+        self.prover.file(self.source, rel)
+    }
+
+    fn inside(&mut self, tree: &Path) -> Vec<(PathBuf, bool)> {
+        let inside = inside(self.source, tree, plan::NEWCOMER_DEPTH).into_iter();
+        inside
+            .map(|p| {
+                let is_dir = meta_in(self.source, &p).is_some_and(|m| m.kind == Kind::Dir);
+                (p, is_dir)
+            })
+            .collect()
+    }
+
+    fn fingerprint(&mut self, rel: &Path) -> Option<String> {
+        fingerprint(self.source, rel, &mut self.prover)
+    }
+
+    fn root(&mut self) -> (Option<RootLook>, Option<Stamp>) {
+        let look = root_look(self.r, self.source);
+        (look, self.source.dir.stat().ok().map(|m| m.mtime))
+    }
+}
+
+/// What a held entry must be to be taken for SOURCE's `rel`: the bytes of a file of some size
+/// (see [`super::digest`]), `d:N` for a directory of N entries; `None` for what is not worth a
+/// search.
+fn fingerprint(source: &Root, rel: &Path, prover: &mut Prover) -> Option<String> {
+    let (parent, name) = (rel.parent()?, rel.file_name()?);
+    let dir = source.dir.open_beneath(parent).ok()?;
+    let meta = dir.stat_at(name).ok()??;
+    match meta.kind {
+        Kind::File if meta.size >= crate::rules::RENAME_MIN => prover.file(source, rel),
+        Kind::Dir => {
+            let mut entries = 0;
+            dir.open_dir(name)
+                .ok()?
+                .any(|_, _| {
+                    entries += 1;
+                    false
+                })
+                .ok()?;
+            (entries > 0).then(|| format!("d:{entries}"))
+        }
+        _ => None,
+    }
+}
+
+/// What of SOURCE's root a run that lists it would send now; `None` if it cannot be read.
+pub fn root_look(r: &Remote, source: &Root) -> Option<RootLook> {
+    let meta = source.dir.stat().ok()?;
+    let xattrs = if r.settings.xattrs {
+        Some(xattr::read(&xattr::At::Dir(&source.dir)).ok()?)
+    } else {
+        None
     };
-    Some(Rename {
-        from: from.to_path_buf(),
-        to: to.to_path_buf(),
-        what,
+    Some(RootLook {
+        perm: meta.perm,
+        owner: r.settings.owner.then_some((meta.uid, meta.gid)),
+        xattrs,
     })
 }

@@ -8,47 +8,19 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use super::plan::{changed, Source};
 use super::script::Rename;
-use super::source::StatCache;
-use super::work::{sent_key, wanted, Sent, Work};
+use super::work::{sent_key, wanted, Sent};
 use super::Remote;
-use crate::dir::{Dir, Kind, Meta, Stamp};
+use crate::dir::{Dir, Kind, Meta};
 use crate::root::Root;
-
-/// The batch's entries to compare if rsync sends nothing for them: files that changed since a
-/// run sent them (or, not sent since, since the last pass's mark), that came in from elsewhere,
-/// or that lie in an unproven directory.
-pub fn named(r: &Remote, looks: &mut StatCache, work: &Work) -> Vec<PathBuf> {
-    work.entries
-        .iter()
-        .filter(|p| {
-            looks.meta(p).is_some_and(|m| {
-                m.kind == Kind::File
-                    && (work.verify.contains(*p)
-                        || r.proof.unproven(p)
-                        || changed(&m, r.sent.get(*p), r.proof.mark))
-            })
-        })
-        .cloned()
-        .collect()
-}
-
-/// Whether SOURCE's file (`m`) may have changed since REPLICA's copy was made: it differs from
-/// what a run sent, or, not sent since the last pass began (`mark`), its ctime is not earlier;
-/// without a pass to go by, any file may have.
-fn changed(m: &Meta, sent: Option<&Sent>, mark: Option<Stamp>) -> bool {
-    match sent {
-        Some(s) => *s != sent_key(m),
-        None => mark.is_none_or(|mark| m.ctime >= mark),
-    }
-}
 
 /// Files that took another's name by a rename the remote side did not make (two files swapped,
 /// say) may have the size and mtime of what REPLICA holds there, which rsync's quick check
 /// takes as the same file: they are to be compared by content.
 pub fn swapped(
     r: &Remote,
-    looks: &mut StatCache,
+    facts: &Source,
     seen: &[(PathBuf, PathBuf)],
     renames: &[Rename],
     renamed: &[usize],
@@ -62,7 +34,7 @@ pub fn swapped(
         .iter()
         .flat_map(|(from, to)| [from, to])
         .filter(|p| !moved.contains(&p.as_path()))
-        .filter(|p| looks.kind(p) == Some(Kind::File) && wanted(r, p, false))
+        .filter(|p| facts.kind(p) == Some(Kind::File) && wanted(r, p, false))
         .cloned()
         .collect();
     suspects.sort();
@@ -171,32 +143,4 @@ fn scan(
         }
     }
     subdirs
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn meta(ctime: i64) -> Meta {
-        let mut m = crate::dir::meta_of(std::fs::File::open("/").unwrap()).unwrap();
-        m.kind = Kind::File;
-        m.ctime = Stamp {
-            sec: ctime,
-            nsec: 0,
-        };
-        m
-    }
-
-    #[test]
-    fn a_file_may_differ_when_its_ctime_moved() {
-        let at = |sec| Some(Stamp { sec, nsec: 0 });
-        let m = meta(100);
-        // Sent as it is: the same; sent before its last change: perhaps not.
-        assert!(!changed(&m, Some(&sent_key(&m)), at(200)));
-        assert!(changed(&m, Some(&sent_key(&meta(99))), at(200)));
-        // Not sent since the last pass: by the pass's mark.
-        assert!(!changed(&m, None, at(101)));
-        assert!(changed(&m, None, at(100)));
-        assert!(changed(&m, None, None), "no pass to go by");
-    }
 }

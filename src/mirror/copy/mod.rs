@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::act::Acted;
 use super::change::Change;
-use super::dir_pair::DirPair;
+use super::dir_pair::{DirPair, Incoming};
 use super::orphans::Claim;
 use super::round::Round;
 use crate::dir::{self, xattr, Id, Kind, Meta};
@@ -188,16 +188,21 @@ impl Round<'_> {
         (input, before): (&File, &Meta),
         (update, first): (bool, bool),
     ) -> Option<After> {
-        if self.m.opts.hard_links
-            && before.nlink > 1
-            && self.link_instead(node, name, rel, (input, before), update)
-        {
+        let file = Incoming {
+            node,
+            name,
+            rel,
+            input,
+            src: before,
+            update,
+        };
+        if self.m.opts.hard_links && before.nlink > 1 && self.link_instead(&file) {
             return Some(After::Finished);
         }
         if !first {
             return None;
         }
-        match self.claim_file(node, name, rel, (input, before), update) {
+        match self.claim_file(&file) {
             Claim::Claimed => Some(After::Finished),
             Claim::Waiting => {
                 let due = Instant::now() + super::orphans::aside::POLL;

@@ -15,7 +15,7 @@ use crate::dir::{Dir, Id, Kind, Meta};
 use crate::mirror::act::Acted;
 use crate::mirror::change::Change;
 use crate::mirror::copy::TempGuard;
-use crate::mirror::dir_pair::DirPair;
+use crate::mirror::dir_pair::{DirPair, Incoming};
 use crate::mirror::round::Round;
 use crate::replica::Look;
 
@@ -36,14 +36,8 @@ impl Round<'_> {
     /// For a file with more than one link about to be copied: links it to the copy another of
     /// its names already has in REPLICA, or leaves it waiting for that copy (or for a search
     /// for its other names), instead of copying again. Returns whether the copy is skipped.
-    pub(in crate::mirror) fn link_instead(
-        &self,
-        node: &DirPair,
-        name: &OsStr,
-        rel: &Path,
-        (input, src): (&File, &Meta),
-        update: bool,
-    ) -> bool {
+    pub(in crate::mirror) fn link_instead(&self, file: &Incoming) -> bool {
+        let (node, name, rel, src) = (file.node, file.name, file.rel, file.src);
         let known = self.m.known.knows(src.id);
         self.m.known.note(src.id, rel);
         match self.links.role(src, rel) {
@@ -60,7 +54,7 @@ impl Round<'_> {
             }
             // A new name of an inode already mirrored under another name (the watcher's `ln`):
             // that copy becomes the leader, and this name a link to it.
-            Role::Lead if !update => match self.adopt((input, src), rel, node, known) {
+            Role::Lead if !file.update => match self.adopt((file.input, src), rel, node, known) {
                 Adopted::From(to) => {
                     self.link_and_sync(node, name, rel, &to);
                     true

@@ -13,7 +13,7 @@ use super::aside::{self, Known};
 use super::{Orphan, RENAME_MIN};
 use crate::dir::compare::{self, Compared};
 use crate::dir::{Id, Kind, Meta};
-use crate::mirror::dir_pair::DirPair;
+use crate::mirror::dir_pair::{DirPair, Incoming};
 use crate::mirror::round::Round;
 
 /// What became of an arrival's search for its earlier self.
@@ -35,17 +35,10 @@ enum Proven {
 }
 
 impl Round<'_> {
-    /// Takes a proven earlier self of the file `name` (at `rel`, SOURCE's `input` with `src`)
-    /// instead of copying it; over REPLICA's file if `update`. Then sets what differs of its
-    /// attributes.
-    pub(in crate::mirror) fn claim_file(
-        &self,
-        node: &DirPair,
-        name: &OsStr,
-        rel: &Path,
-        (input, src): (&File, &Meta),
-        update: bool,
-    ) -> Claim {
+    /// Takes a proven earlier self of the file about to be copied instead of copying it (over
+    /// REPLICA's file if `update`). Then sets what differs of its attributes.
+    pub(in crate::mirror) fn claim_file(&self, file: &Incoming) -> Claim {
+        let (rel, src) = (file.rel, file.src);
         if !self.matching() {
             return Claim::No;
         }
@@ -53,7 +46,7 @@ impl Round<'_> {
             if self.m.stop.is_set() {
                 return Claim::No;
             }
-            let id = match self.proven(&candidate, rel, input, src) {
+            let id = match self.proven(&candidate, rel, file.input, src) {
                 Proven::Same(id) => id,
                 Proven::Not => continue,
                 Proven::Waiting => {
@@ -61,9 +54,9 @@ impl Round<'_> {
                     return Claim::Waiting;
                 }
             };
-            if self.rename_orphan(&candidate, rel, update) {
+            if self.rename_orphan(&candidate, rel, file.update) {
                 self.taken(&candidate);
-                self.settle_claimed(node, name, rel, src, id);
+                self.settle_claimed(file.node, file.name, rel, src, id);
                 return Claim::Claimed;
             }
         }
