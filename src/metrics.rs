@@ -78,7 +78,16 @@ impl Metrics {
             source_up: Gauge::default(),
             registry: Registry::default(),
         };
-        let r = &mut registry;
+        m.register(&mut registry);
+        let m = Metrics { registry, ..m };
+        m.state(State::Passing);
+        m.pass_running(true);
+        m
+    }
+
+    /// Puts every metric in `r`, with its help text.
+    fn register(&self, r: &mut Registry) {
+        let m = self;
         r.register(
             "passes",
             "Full passes ended, by outcome (ok, errors, interrupted, skipped)",
@@ -105,6 +114,12 @@ impl Metrics {
             "1 while a full pass runs",
             m.pass_running.clone(),
         );
+        self.register_work(r);
+    }
+
+    /// The metrics of changes, hints and health.
+    fn register_work(&self, r: &mut Registry) {
+        let m = self;
         r.register(
             "errors",
             "Paths that failed, in passes and batches of watcher events",
@@ -162,10 +177,6 @@ impl Metrics {
             "1 while SOURCE may be mirrored, 0 while it is missing, unreadable or empty",
             m.source_up.clone(),
         );
-        let m = Metrics { registry, ..m };
-        m.state(State::Passing);
-        m.pass_running(true);
-        m
     }
 
     /// The mirror's state now.
