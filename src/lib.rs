@@ -24,6 +24,7 @@ pub(crate) mod error;
 pub(crate) mod escape;
 pub(crate) mod exit;
 pub(crate) mod filter;
+pub(crate) mod label;
 pub(crate) mod logging;
 pub(crate) mod mirror;
 pub(crate) mod own;
