@@ -48,16 +48,16 @@ impl Places {
 }
 
 impl Pair {
-    /// A start-up error of this pair, at its replica's line.
+    /// A start-up error of this pair, at the line of what it names (its replica's, else).
     pub fn error(&self, e: StartError) -> StartError {
-        self.at.replica.error(
-            Some(&self.mirror),
-            format_args!("{}: {e}", self.label_replica()),
-        )
-    }
-
-    fn label_replica(&self) -> String {
-        format!("REPLICA {}", esc(&self.config.given.1))
+        let msg = e.to_string();
+        let shown = esc(&self.config.given.1).to_string();
+        let pair = if msg.contains(&shown) {
+            String::new()
+        } else {
+            format!(" (REPLICA {shown})")
+        };
+        place_of(&msg, &self.at).error(Some(&self.mirror), format_args!("{msg}{pair}"))
     }
 }
 
