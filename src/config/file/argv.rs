@@ -256,6 +256,22 @@ mod tests {
         );
     }
 
+    /// The example the docs ship is read and made into command lines.
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../../docs/systemd/foldersync.toml");
+        let p = parse(Path::new("/etc/foldersync/foldersync.toml"), text).unwrap();
+        assert_eq!(p.mirrors.len(), 2);
+        for m in &p.mirrors {
+            check_mirror_keys(m).unwrap();
+            let source = m.source.clone().unwrap();
+            for replica in &m.replicas {
+                let b = build(&p.top, m, &source, replica).unwrap();
+                assert!(b.args.status_file.is_some());
+            }
+        }
+    }
+
     #[test]
     fn a_source_named_like_a_command_stays_a_path() {
         let b = pair("[mirror.w]\nsource = \"/x/status\"\nreplicas = \"status\"\n").unwrap();
