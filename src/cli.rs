@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  foldersync --config /etc/foldersync
+      run every mirror the *.toml files of /etc/foldersync name (see docs/operations.md)
   foldersync ~/Documents /mnt/backup/Documents
       mirror continuously, full pass every 10 minutes, log to ./sync_log.txt
   foldersync -i 1800 -l /var/log/foldersync.log /srv/data /mnt/mirror/data
@@ -43,14 +45,20 @@ pub struct Args {
     pub command: Option<Command>,
 
     /// Directory to mirror from; it is only ever read.
-    #[arg(value_name = "SOURCE", required = true)]
+    #[arg(value_name = "SOURCE", required_unless_present = "config")]
     pub source: Option<PathBuf>,
 
     /// Directory to mirror into; created if missing. Anything in it that SOURCE lacks is removed.
     /// `[USER@]HOST:PATH` is a directory on another machine, reached with ssh and rsync (write
     /// a local path with a colon as `./a:b`).
-    #[arg(value_name = "REPLICA", required = true)]
+    #[arg(value_name = "REPLICA", required_unless_present = "config")]
     pub replica: Option<PathBuf>,
+
+    /// Run the mirrors a configuration file names (TOML; a directory: each of its *.toml
+    /// files), instead of SOURCE and REPLICA. Options go in the file; only -v and -q may be
+    /// given beside it.
+    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["source", "replica"])]
+    pub config: Option<PathBuf>,
 
     /// Time between full passes: seconds (1800) or a duration (500ms, 30s, 10m, 1h).
     #[arg(

@@ -25,6 +25,7 @@ pub(crate) mod escape;
 pub(crate) mod exit;
 pub(crate) mod filter;
 pub(crate) mod log_json;
+pub(crate) mod label;
 pub(crate) mod logging;
 pub mod manual;
 pub(crate) mod metrics;

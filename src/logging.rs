@@ -177,6 +177,8 @@ impl Log for Escaping {
         LINE.with(|line| {
             let mut text = line.borrow_mut();
             text.clear();
+            // The pair the line is about, when one process runs several (crate::label).
+            crate::label::prefix(&mut text);
             let _ = std::fmt::Write::write_fmt(&mut *text, *record.args());
             self.forward(record, &text);
         });

@@ -23,7 +23,7 @@ pub fn during<T>(stats: &Stats, work: impl FnOnce() -> T) -> T {
     };
     thread::scope(|scope| {
         let (done, finished) = crossbeam_channel::bounded::<()>(0);
-        scope.spawn(move || {
+        scope.spawn(crate::label::carry(move || {
             let started = Instant::now();
             if finished.recv_timeout(DELAY) != Err(RecvTimeoutError::Timeout) {
                 return;
@@ -40,7 +40,7 @@ pub fn during<T>(stats: &Stats, work: impl FnOnce() -> T) -> T {
                 }
             }
             bar.finish_and_clear();
-        });
+        }));
         let out = work();
         drop(done);
         out

@@ -6,6 +6,7 @@ mod util;
 mod attack3;
 mod attacks;
 mod cli;
+mod config_file;
 mod converge;
 mod edges;
 mod fidelity;

@@ -26,12 +26,16 @@ _foldersync() {
 
     case "${cmd}" in
         foldersync)
-            opts="-i -l -n -c -v -q -e -h -V --interval --log_path --log-path --once --debounce --no-watch --dry-run --max-delete --exclude --exclude-from --delete-excluded --checksum --backup-dir --backup-versions --backup-max-age --status-file --metrics --verbose --quiet --log-level --log-format --allow-empty-source --adopt-replica --state-dir --no-hard-links --no-xattrs --modify-window --fsync --rsh --help --version status"
+            opts="-i -l -n -c -v -q -e -h -V --config --interval --log_path --log-path --once --debounce --no-watch --dry-run --max-delete --exclude --exclude-from --delete-excluded --checksum --backup-dir --backup-versions --backup-max-age --status-file --metrics --verbose --quiet --log-level --log-format --allow-empty-source --adopt-replica --state-dir --no-hard-links --no-xattrs --modify-window --fsync --rsh --help --version status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

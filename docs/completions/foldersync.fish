@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_foldersync_global_optspecs
-    string join \n i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= backup-versions= backup-max-age= status-file= metrics= v/verbose q/quiet log-level= log-format= allow-empty-source adopt-replica state-dir= no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
+    string join \n config= i/interval= l/log-path= once debounce= no-watch n/dry-run max-delete= exclude= exclude-from= delete-excluded c/checksum backup-dir= backup-versions= backup-max-age= status-file= metrics= v/verbose q/quiet log-level= log-format= allow-empty-source adopt-replica state-dir= no-hard-links no-xattrs modify-window= fsync e/rsh= h/help V/version
 end
 
 function __fish_foldersync_needs_command
@@ -24,6 +24,7 @@ function __fish_foldersync_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c foldersync -n "__fish_foldersync_needs_command" -l config -d 'Run the mirrors a configuration file names (TOML; a directory: each of its *.toml files), instead of SOURCE and REPLICA. Options go in the file; only -v and -q may be given beside it' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -s i -l interval -d 'Time between full passes: seconds (1800) or a duration (500ms, 30s, 10m, 1h)' -r
 complete -c foldersync -n "__fish_foldersync_needs_command" -s l -l log-path -l log_path -d 'Log file, appended to. It may live inside SOURCE (it is never mirrored) but not inside REPLICA' -r -F
 complete -c foldersync -n "__fish_foldersync_needs_command" -l debounce -d 'How long the watcher gathers events for a path before the mirror acts on them' -r

@@ -133,13 +133,20 @@ fn remote_settings(config: &Config) -> Settings {
 }
 
 /// Makes what must exist before the mirror starts: REPLICA and the backup directory (not in
-/// a dry run), and the log file. Everything made here is recorded in `made`; a remote root is
+/// a dry run), and the log file (if `log`: one process running several pairs opens it once). Everything made here is recorded in `made`; a remote root is
 /// made last, so nothing fails after it. Returns whether REPLICA was made.
-pub fn make(config: &Config, target: &mut Engine, made: &mut Made) -> Result<bool, StartError> {
+pub fn make(
+    config: &Config,
+    target: &mut Engine,
+    made: &mut Made,
+    log: bool,
+) -> Result<bool, StartError> {
     let mirror = match target {
         Engine::Local(mirror) => mirror,
         Engine::Remote(remote) => {
-            init_log(config, made)?;
+            if log {
+                init_log(config, made)?;
+            }
             return remote.make_root();
         }
     };
@@ -163,7 +170,9 @@ pub fn make(config: &Config, target: &mut Engine, made: &mut Made) -> Result<boo
         })?;
         mirror.set_backup(Backup::new(root, config.retention));
     }
-    init_log(config, made)?;
+    if log {
+        init_log(config, made)?;
+    }
     Ok(made_root || (config.create_replica && config.dry_run))
 }
 

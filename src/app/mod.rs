@@ -4,6 +4,7 @@
 
 mod engine;
 mod guard;
+mod many;
 
 use std::fs;
 use std::path::PathBuf;
@@ -51,7 +52,10 @@ pub fn main() -> ExitCode {
     if let Some(Command::Status { path }) = &args.command {
         return ExitCode::from(crate::status::print(path));
     }
-    let result = run(args);
+    let result = match &args.config {
+        Some(path) => many::run(path, &args),
+        None => run(args),
+    };
     crate::logging::flush();
     match result {
         Ok(code) => ExitCode::from(code),
@@ -82,10 +86,38 @@ impl Made {
 
 fn run(args: Args) -> Result<Exit, StartError> {
     let config = Config::from_args(args)?;
+    let stop = Stop::new();
+    let mut opened = open(&config, &stop)?;
+    let mut made = Made::default();
+    let made_root = match make(&config, &mut opened, &mut made, true) {
+        Ok(made_root) => made_root,
+        Err(e) => {
+            made.undo();
+            return Err(e);
+        }
+    };
+    let stop_rx = stop::install(&stop)?;
+    Ok(launch(&config, opened, made_root, stop, stop_rx))
+}
+
+/// One pair opened and guarded, before anything is made for it.
+struct Opened {
+    src: Root,
+    target: engine::Engine,
+    kept: guard::Kept,
+    status: Option<StatusFile>,
+    /// `--metrics`' socket, bound before anything is made (an address in use refuses the start).
+    metrics: Option<std::net::TcpListener>,
+    /// Its server, started once the log is.
+    served: Option<std::sync::Arc<crate::metrics::Metrics>>,
+}
+
+/// Opens SOURCE and REPLICA, refuses an empty SOURCE, runs the guards and opens the status
+/// file: every start-up check that makes nothing.
+fn open(config: &Config, stop: &Stop) -> Result<Opened, StartError> {
     let src = Root::open(&config.source)
         .map_err(|e| StartError::new(format!("cannot open SOURCE {}: {e}", esc(&config.source))))?;
-    let stop = Stop::new();
-    let mut target = engine::open(&config, &src, &stop)?;
+    let mut target = engine::open(config, &src, stop)?;
     if let Some(why) = source::refuse_empty(
         &src,
         &config.own,
@@ -95,7 +127,7 @@ fn run(args: Args) -> Result<Exit, StartError> {
     ) {
         return Err(StartError::new(why));
     }
-    let mut kept = guard::check(&config, &src, target.replica())?;
+    let kept = guard::check(config, &src, target.replica())?;
 
     // Opened before anything is made: a status file that cannot be used refuses the start.
     let status = match &config.status_file {
@@ -114,30 +146,55 @@ fn run(args: Args) -> Result<Exit, StartError> {
             .map_err(|e| StartError::new(format!("cannot use status file {}: {e}", esc(path))))?,
         ),
     };
-    // Bound before anything is made: an address in use refuses the start.
-    let metrics_socket = config.metrics.map(crate::metrics::bind).transpose()?;
-    let mut made = Made::default();
-    let ready = engine::make(&config, &mut target, &mut made).and_then(|made_root| {
-        guard::lock_made(&config, &mut kept, target.replica_ref())?;
-        // Its thread after the log's start (see logging::init).
-        let metrics = metrics_socket.map(crate::metrics::serve).transpose()?;
-        Ok((made_root, metrics))
-    });
-    let (made_root, metrics) = match ready {
-        Ok(ready) => ready,
-        Err(e) => {
-            made.undo();
-            return Err(e);
-        }
-    };
-    let stop_rx = stop::install(&stop)?;
-    started(&config, target.replica_ref(), made_root);
+    let metrics = config.metrics.map(crate::metrics::bind).transpose()?;
+    Ok(Opened {
+        src,
+        target,
+        kept,
+        status,
+        metrics,
+        served: None,
+    })
+}
+
+/// Makes what the pair needs (REPLICA, the backup directory, and the log if `log`) and takes
+/// REPLICA's lock. Returns whether REPLICA was made; what was made is in `made`.
+fn make(
+    config: &Config,
+    opened: &mut Opened,
+    made: &mut Made,
+    log: bool,
+) -> Result<bool, StartError> {
+    let made_root = engine::make(config, &mut opened.target, made, log)?;
+    guard::lock_made(config, &mut opened.kept, opened.target.replica_ref())?;
+    // Its thread after the log's start (see logging::init).
+    opened.served = opened.metrics.take().map(crate::metrics::serve).transpose()?;
+    Ok(made_root)
+}
+
+/// Runs the pair's daemon until it ends; returns its exit status.
+fn launch(
+    config: &Config,
+    opened: Opened,
+    made_root: bool,
+    stop: Stop,
+    stop_rx: crossbeam_channel::Receiver<()>,
+) -> Exit {
+    let Opened {
+        src,
+        mut target,
+        kept,
+        status,
+        served,
+        ..
+    } = opened;
+    started(config, target.replica_ref(), made_root);
     for warning in &kept.warnings {
         log::warn!("{warning}");
     }
     target.begin();
 
-    let report = Report::new(status, config.watch).with_metrics(metrics);
+    let report = Report::new(status, config.watch).with_metrics(served);
     let source = SourceCheck::new(
         src,
         config.allow_empty_source,
@@ -145,11 +202,9 @@ fn run(args: Args) -> Result<Exit, StartError> {
         config.filter.clone(),
         config.watch,
     );
-    Ok(
-        Daemon::new(&config, target.replica(), source, report, stop, stop_rx)
-            .with_state(kept.state, kept.record, kept.lock)
-            .run(),
-    )
+    Daemon::new(config, target.replica(), source, report, stop, stop_rx)
+        .with_state(kept.state, kept.record, kept.lock)
+        .run()
 }
 
 fn init_log(config: &Config, made: &mut Made) -> Result<(), StartError> {

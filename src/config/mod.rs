@@ -4,6 +4,7 @@
 //! files. Nothing on disk is created, changed or removed here.
 
 mod checks;
+pub mod file;
 mod here;
 pub mod mounts;
 mod parts;

@@ -99,34 +99,37 @@ pub(super) fn meanwhile<T>(
         let (done, finished) = crossbeam_channel::bounded::<()>(0);
         let taker = std::thread::Builder::new()
             .name("hints".into())
-            .spawn_scoped(scope, move || {
-                let mut got = Meanwhile::default();
-                while got.later.len() < LATER_MAX {
-                    let msg = select! {
-                        recv(finished) -> _ => break,
-                        recv(messages) -> msg => match msg {
-                            Ok(msg) => msg,
-                            // The watch ended: the run loop finds the channel closed.
-                            Err(_) => break,
-                        },
-                    };
-                    match msg {
-                        WatchMsg::Hints(_) if got.too_many => {}
-                        WatchMsg::Hints(hints) => {
-                            let rest = queue(pending, mounts, hints);
-                            if !rest.is_empty() {
-                                got.later.push(WatchMsg::Hints(rest));
+            .spawn_scoped(
+                scope,
+                crate::label::carry(move || {
+                    let mut got = Meanwhile::default();
+                    while got.later.len() < LATER_MAX {
+                        let msg = select! {
+                            recv(finished) -> _ => break,
+                            recv(messages) -> msg => match msg {
+                                Ok(msg) => msg,
+                                // The watch ended: the run loop finds the channel closed.
+                                Err(_) => break,
+                            },
+                        };
+                        match msg {
+                            WatchMsg::Hints(_) if got.too_many => {}
+                            WatchMsg::Hints(hints) => {
+                                let rest = queue(pending, mounts, hints);
+                                if !rest.is_empty() {
+                                    got.later.push(WatchMsg::Hints(rest));
+                                }
+                                if pending.len() > MAX_PENDING {
+                                    pending.clear();
+                                    got.too_many = true;
+                                }
                             }
-                            if pending.len() > MAX_PENDING {
-                                pending.clear();
-                                got.too_many = true;
-                            }
+                            other => got.later.push(other),
                         }
-                        other => got.later.push(other),
                     }
-                }
-                got
-            });
+                    got
+                }),
+            );
         let out = pass();
         drop(done);
         let got = match taker {

@@ -68,16 +68,16 @@ pub fn sync_paths<'r>(run: &'r Round<'r>, paths: &[(PathBuf, Look)]) {
         let (tx, rx) = crossbeam_channel::bounded::<CopyJob<'r>>(QUEUE);
         for _ in 0..workers {
             let rx = rx.clone();
-            scope.spawn(move || {
+            scope.spawn(crate::label::carry(move || {
                 for job in rx {
                     job.run(run);
                 }
-            });
+            }));
         }
         let walk = Walk::new(run, &work, Some(tx));
         for _ in 1..workers {
             let walker = walk.clone();
-            scope.spawn(move || walker.help());
+            scope.spawn(crate::label::carry(move || walker.help()));
         }
         hinted::start(&walk, paths);
         walk.run_stack();

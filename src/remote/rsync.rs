@@ -147,16 +147,16 @@ impl Invocation<'_> {
         };
         let pid = child.id();
         if let (Some(mut input), Some(data)) = (child.stdin.take(), self.stdin.take()) {
-            std::thread::spawn(move || {
+            std::thread::spawn(crate::label::carry(move || {
                 let _ = input.write_all(&data);
-            });
+            }));
         }
         // Both outputs, line by line, in the order they come: the remote side's renames (on
         // its standard error) come before rsync's changes.
         let (tx, lines) = crossbeam_channel::unbounded::<(bool, Vec<u8>)>();
         let reader = |stream: Box<dyn Read + Send>, is_err: bool| {
             let tx = tx.clone();
-            std::thread::spawn(move || {
+            std::thread::spawn(crate::label::carry(move || {
                 for mut line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
                     // ssh ends its own messages with a carriage return.
                     if line.last() == Some(&b'\r') {
@@ -166,7 +166,7 @@ impl Invocation<'_> {
                         break;
                     }
                 }
-            });
+            }));
         };
         if let Some(out) = child.stdout.take() {
             reader(Box::new(out), false);

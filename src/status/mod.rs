@@ -2,7 +2,9 @@
 //! replaced atomically, and the `foldersync status PATH` command that reads it for people and
 //! monitoring checks. The schema is documented in docs/operations.md.
 
+mod board;
 mod show;
+pub use board::Board;
 pub use show::print;
 
 use std::io::Write;
@@ -145,6 +147,9 @@ pub struct StatusFile {
     dirty: bool,
     last_write: Option<Instant>,
     own: Arc<OwnFiles>,
+    /// With several pairs in one process: the shared file, this pair's place in it, and its
+    /// mirror's name.
+    board: Option<(Arc<Board>, usize, String)>,
 }
 
 impl StatusFile {
@@ -159,7 +164,16 @@ impl StatusFile {
             dirty: true,
             last_write: None,
             own,
+            board: None,
         })
+    }
+
+    /// Writes through `board` (the status file of several pairs) as pair `index` of mirror
+    /// `mirror`, instead of a file of its own.
+    pub fn on_board(mut self, board: Arc<Board>, index: usize, mirror: &str) -> StatusFile {
+        board.set(index, mirror, &self.doc);
+        self.board = Some((board, index, mirror.to_string()));
+        self
     }
 
     /// Changes the document; it is written now, or as soon as the rate limit allows.
@@ -197,26 +211,37 @@ impl StatusFile {
         self.doc.updated_unix = unix_now();
         self.dirty = false;
         self.last_write = Some(Instant::now());
-        let tmp = self.own.temps().fresh();
-        let Some(name) = self.path.file_name() else {
-            return;
+        let result = match &self.board {
+            Some((board, index, mirror)) => board.put(*index, mirror, &self.doc),
+            None => write_json(&self.dir, &self.path, &self.own, &self.doc),
         };
-        let dir = &self.dir;
-        let result = serde_json::to_vec_pretty(&self.doc)
-            .map_err(std::io::Error::other)
-            .and_then(|mut json| {
-                json.push(b'\n');
-                let mut f = dir.create_file(&tmp)?;
-                rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o644))?;
-                f.write_all(&json)?;
-                drop(f);
-                dir.rename(&tmp, dir, name)
-            });
         if let Err(e) = result {
-            let _ = dir.unlink(&tmp);
             log::warn!("cannot write status file {}: {e}", esc(&self.path));
         }
     }
+}
+
+/// Writes `doc` as JSON at `path` (in `dir`): into a temporary file beside it (named as all of
+/// foldersync's temporary files are), then renamed over it.
+fn write_json(dir: &Dir, path: &Path, own: &OwnFiles, doc: &impl Serialize) -> std::io::Result<()> {
+    let tmp = own.temps().fresh();
+    let Some(name) = path.file_name() else {
+        return Ok(());
+    };
+    let result = serde_json::to_vec_pretty(doc)
+        .map_err(std::io::Error::other)
+        .and_then(|mut json| {
+            json.push(b'\n');
+            let mut f = dir.create_file(&tmp)?;
+            rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o644))?;
+            f.write_all(&json)?;
+            drop(f);
+            dir.rename(&tmp, dir, name)
+        });
+    if result.is_err() {
+        let _ = dir.unlink(&tmp);
+    }
+    result
 }
 
 fn unix_now() -> f64 {

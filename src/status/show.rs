@@ -9,20 +9,63 @@ use super::*;
 /// `foldersync status PATH`: prints the status for people. Returns the exit status: 0 healthy,
 /// 1 unhealthy, 2 unreadable.
 pub fn print(path: &Path) -> crate::exit::Exit {
-    let doc: Status = match fs::read(path)
+    let read = fs::read(path)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
-    {
-        Ok(doc) => doc,
+        .and_then(|bytes| {
+            serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string())
+        })
+        .and_then(|value| {
+            if value.get("pairs").is_some() {
+                serde_json::from_value::<super::board::Many>(value).map(Doc::Many)
+            } else {
+                serde_json::from_value::<Status>(value).map(|s| Doc::One(Box::new(s)))
+            }
+            .map_err(|e| e.to_string())
+        });
+    match read {
+        Ok(Doc::One(doc)) => print_one(&doc),
+        Ok(Doc::Many(many)) => print_many(&many),
         Err(e) => {
             eprintln!(
                 "foldersync: error: cannot read status file {}: {}",
                 esc(path),
                 crate::escape::text(&e)
             );
-            return crate::exit::Exit::BadInput;
+            crate::exit::Exit::BadInput
         }
-    };
+    }
+}
+
+/// What a status file holds: one pair (the command line), or several (`--config`).
+enum Doc {
+    One(Box<Status>),
+    Many(super::board::Many),
+}
+
+/// Every pair of a `--config` process, each as a single pair is shown; the status of the worst.
+fn print_many(many: &super::board::Many) -> crate::exit::Exit {
+    let mut worst = crate::exit::Exit::Success;
+    let mut unhealthy = 0;
+    for (i, slot) in many.pairs.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("mirror {}:", controls(&slot.mirror));
+        if print_one(&slot.status) != crate::exit::Exit::Success {
+            worst = crate::exit::Exit::Failed;
+            unhealthy += 1;
+        }
+    }
+    println!();
+    match unhealthy {
+        0 => println!("all {} pairs healthy", many.pairs.len()),
+        n => println!("UNHEALTHY: {n} of {} pairs", many.pairs.len()),
+    }
+    worst
+}
+
+/// One pair's status for people; 0 healthy, 1 not.
+fn print_one(doc: &Status) -> crate::exit::Exit {
     println!(
         "foldersync {} (pid {}): {}",
         controls(&doc.version),
@@ -70,7 +113,7 @@ pub fn print(path: &Path) -> crate::exit::Exit {
     }
     let age = (unix_now() - doc.updated_unix).max(0.0);
     println!("  status written {age:.0} s ago");
-    match unhealthy(&doc, age) {
+    match unhealthy(doc, age) {
         None => {
             println!("healthy");
             crate::exit::Exit::Success

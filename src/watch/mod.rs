@@ -105,7 +105,9 @@ impl Watcher {
         };
         let thread = thread::Builder::new()
             .name("watch".into())
-            .spawn(move || worker.run(&raw_rx, &debounced, &stop_rx))
+            .spawn(crate::label::carry(move || {
+                worker.run(&raw_rx, &debounced, &stop_rx)
+            }))
             .map_err(notify::Error::io)?;
         Ok(Watcher {
             messages,

@@ -28,7 +28,7 @@ impl MountWatch {
         let woken = wake.try_clone().ok()?;
         let thread = thread::Builder::new()
             .name("mounts".into())
-            .spawn(move || watch(&table, &woken, &out))
+            .spawn(crate::label::carry(move || watch(&table, &woken, &out)))
             .ok()?;
         Some(MountWatch {
             wake,

@@ -133,12 +133,12 @@ impl Aside {
         let before = *src;
         let spawned = std::thread::Builder::new()
             .name("foldersync-proof".into())
-            .spawn(move || {
+            .spawn(crate::label::carry(move || {
                 let stopped = || stop.is_set() || cancel.load(Ordering::Relaxed);
                 let same = compare::same_data_undisturbed(&input, &before, &theirs, &stopped);
                 let same = same.unwrap_or(Compared::Differ);
                 *crate::lock(&result) = Some((same, Instant::now()));
-            });
+            }));
         if spawned.is_err() {
             return Known::InLine;
         }
