@@ -168,7 +168,11 @@ fn make(
     let made_root = engine::make(config, &mut opened.target, made, log)?;
     guard::lock_made(config, &mut opened.kept, opened.target.replica_ref())?;
     // Its thread after the log's start (see logging::init).
-    opened.served = opened.metrics.take().map(crate::metrics::serve).transpose()?;
+    opened.served = opened
+        .metrics
+        .take()
+        .map(crate::metrics::serve)
+        .transpose()?;
     Ok(made_root)
 }
 
