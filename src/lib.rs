@@ -8,7 +8,8 @@
 //! [`dir`] (every file system call, beneath an open directory). What both engines share:
 //! [`rules`] (what is compared and kept), [`backup`] (what is kept of what is replaced),
 //! [`address`] (`[USER@]HOST:PATH`). Besides: [`root`], [`filter`], [`status`], [`progress`],
-//! [`stats`], [`escape`], [`duration`], [`error`] and [`exit`].
+//! [`stats`], [`escape`], [`duration`], [`error`] and [`exit`]; [`journal`] (console lines for
+//! the systemd journal).
 
 pub(crate) mod address;
 pub mod app;
@@ -24,6 +25,7 @@ pub(crate) mod error;
 pub(crate) mod escape;
 pub(crate) mod exit;
 pub(crate) mod filter;
+pub(crate) mod journal;
 pub(crate) mod logging;
 pub(crate) mod mirror;
 pub(crate) mod own;

@@ -1,5 +1,6 @@
 //! Logging to the console and to the log file through `simplelog`, one line per record with a
-//! millisecond timestamp and a level. Every line passes a last filter that escapes control
+//! millisecond timestamp and a level (on a console that is the systemd journal, a priority
+//! prefix instead: see [`crate::journal`]). Every line passes a last filter that escapes control
 //! characters, so no name can forge a line. The log file is reopened on SIGHUP (and re-created
 //! when it was deleted); a log that cannot be written is said once on the console, and again
 //! when it recovers. Lines reach the file within [`LOG_FLUSH`] of being logged: they are gathered and
@@ -85,7 +86,10 @@ pub fn init(
     let config = builder.build();
 
     let terminal = io::stderr().is_terminal();
-    let loggers: Vec<Box<dyn SharedLogger>> = vec![
+    let console_logger: Box<dyn SharedLogger> = if crate::journal::is_stderr() {
+        // The journal keeps the time and takes the level from each line's priority prefix.
+        crate::journal::Console::new(console, "foldersync")
+    } else {
         TermLogger::new(
             console,
             config.clone(),
@@ -96,7 +100,10 @@ pub fn init(
             } else {
                 ColorChoice::Never
             },
-        ),
+        )
+    };
+    let loggers: Vec<Box<dyn SharedLogger>> = vec![
+        console_logger,
         WriteLogger::new(file_level, config, log_file.clone()),
     ];
     let logger = Escaping(CombinedLogger::new(loggers));
@@ -343,13 +350,18 @@ impl Inner {
             (Err(e), None) => {
                 let why = e.to_string();
                 eprintln!(
-                    "foldersync: cannot write log file {}: {why}; log lines are lost until it works again",
+                    "{}foldersync: cannot write log file {}: {why}; log lines are lost until it works again",
+                    crate::journal::prefix(Level::Error),
                     esc(&self.path)
                 );
                 self.failing = Some(format!("cannot write log file {}: {why}", esc(&self.path)));
             }
             (Ok(()), Some(_)) => {
-                eprintln!("foldersync: log file {} is written again", esc(&self.path));
+                eprintln!(
+                    "{}foldersync: log file {} is written again",
+                    crate::journal::prefix(Level::Info),
+                    esc(&self.path)
+                );
                 self.failing = None;
             }
             _ => {}

@@ -1,5 +1,5 @@
 //! What the run loop tells the world beyond the log: the status document (`--status-file`),
-//! kept in step with the mirror's state.
+//! kept in step with the mirror's state, and the service manager (see [`super::notify`]).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,6 +12,7 @@ pub struct Report {
     watching: bool,
     /// Why the mirror relies on passes more than it should (watch limit, no watcher).
     degraded: Option<String>,
+    notify: super::notify::Status,
 }
 
 impl Report {
@@ -20,6 +21,7 @@ impl Report {
             file,
             watching,
             degraded: None,
+            notify: super::notify::Status::default(),
         }
     }
 
@@ -41,6 +43,7 @@ impl Report {
     }
 
     pub fn state(&mut self, state: State, reason: Option<String>) {
+        self.notify.state(state, reason.as_deref());
         if let Some(file) = self.file.as_mut() {
             if file.doc.state != state || file.doc.reason != reason {
                 file.update(|doc| {
@@ -92,6 +95,8 @@ impl Report {
         counts: &Counts,
         (outcome, retried): (&str, u64),
     ) {
+        self.notify
+            .pass(format!("{outcome}, {}", counts.summary(elapsed)));
         if let Some(file) = self.file.as_mut() {
             let record = status::pass_record(started, elapsed, counts, outcome, retried);
             file.update(|doc| {
@@ -102,8 +107,14 @@ impl Report {
         }
     }
 
+    /// A full pass starts (the first one makes the service ready).
+    pub fn pass_started(&mut self) {
+        self.notify.pass_started();
+    }
+
     /// The final state, written at once.
     pub fn finish(&mut self, state: State) {
+        self.notify.stopping(state);
         if let Some(file) = self.file.as_mut() {
             file.doc.state = state;
             file.doc.reason = None;
