@@ -1,7 +1,8 @@
 //! Signals. Ctrl+C and SIGTERM (through `ctrlc`) set a flag that every long loop checks and
 //! send a message that wakes the run loop; a second one exits at once. SIGHUP reopens the log
-//! file, as log rotation expects (and says so to systemd, see `daemon::notify`): it is blocked in every thread and read from a `signalfd` by a
-//! thread of its own, so it never stops the mirror.
+//! file, as log rotation expects (and says so to systemd, see `daemon::notify`): it is blocked
+//! in every thread and read from a `signalfd` by a thread of its own, so it never stops the
+//! mirror.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
