@@ -1,7 +1,7 @@
 //! Telling systemd how the service is doing (sd_notify(3), through the `sd-notify` crate), when
 //! it runs under a unit of `Type=notify` (`NOTIFY_SOCKET` is set; without it every call here
 //! does nothing): `READY=1` once the watcher is set up and the first pass has started,
-//! `STATUS=` the state and the last pass's summary, `RELOADING=1` and `READY=1` around SIGHUP's
+//! `STATUS=` the state, the paths failing now and the last pass's summary, `RELOADING=1` and `READY=1` around SIGHUP's
 //! reopening of the log, `STOPPING=1` on the way out, and `WATCHDOG=1` every half of
 //! `WatchdogSec=` while the run loop turns or a pass or batch makes progress.
 
@@ -32,6 +32,8 @@ fn send(states: &[NotifyState]) {
 pub struct Status {
     state: String,
     last_pass: Option<String>,
+    /// Paths failing now (tried again until they succeed).
+    failing: u64,
     /// What was sent last, so that nothing is sent twice.
     sent: String,
 }
@@ -56,6 +58,12 @@ impl Status {
         self.say(&[]);
     }
 
+    /// How many paths are failing now.
+    pub fn failing(&mut self, count: u64) {
+        self.failing = count;
+        self.say(&[]);
+    }
+
     /// A full pass starts: the first says the service is ready.
     pub fn pass_started(&mut self) {
         if !READY.swap(true, Ordering::Relaxed) {
@@ -70,11 +78,20 @@ impl Status {
         send(&[NotifyState::Stopping]);
     }
 
+    /// The status line: the state, the paths failing, the last pass.
+    fn line(&self) -> String {
+        let mut line = self.state.clone();
+        if self.failing > 0 {
+            line.push_str(&format!("; {} paths failing", self.failing));
+        }
+        if let Some(pass) = &self.last_pass {
+            line.push_str(&format!("; last pass: {pass}"));
+        }
+        line
+    }
+
     fn say(&mut self, with: &[NotifyState]) {
-        let line = match &self.last_pass {
-            Some(pass) => format!("{}; last pass: {pass}", self.state),
-            None => self.state.clone(),
-        };
+        let line = self.line();
         if line == self.sent && with.is_empty() {
             return;
         }
@@ -166,5 +183,27 @@ impl Watchdog {
         });
         self.last = last;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_says_the_state_the_failing_paths_and_the_last_pass() {
+        let mut status = Status::default();
+        status.state(State::Passing, None);
+        assert_eq!(status.line(), "passing");
+        status.state(State::ReplicaMissing, Some("REPLICA /m is gone"));
+        status.failing(2);
+        status.pass("ok, 3 checked".into());
+        assert_eq!(
+            status.line(),
+            "replica-missing (REPLICA /m is gone); 2 paths failing; last pass: ok, 3 checked"
+        );
+        status.failing(0);
+        status.state(State::Watching, None);
+        assert_eq!(status.line(), "watching; last pass: ok, 3 checked");
     }
 }

@@ -67,6 +67,7 @@ impl Report {
 
     /// How many paths are failing now, and some of them.
     pub fn failing(&mut self, count: u64, sample: Vec<String>) {
+        self.notify.failing(count);
         if let Some(file) = self.file.as_mut() {
             if file.doc.failing != count || file.doc.failing_paths != sample {
                 file.update(|doc| {
