@@ -239,3 +239,36 @@ fn sd_notify_status_follows_a_source_that_goes_and_comes_back() {
     run.stop();
     read_until(&socket, "STOPPING=1", within);
 }
+
+#[test]
+fn the_watchdog_is_kept_during_a_long_pass() {
+    let env = Env::new();
+    for d in 0..10 {
+        for f in 0..100 {
+            write(env.src.join(format!("d{d}/f{f}")), format!("{d} {f}"));
+        }
+    }
+    let path = env.root.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let console = env.root.join("logs/console.txt");
+    let mut cmd = env.cmd();
+    cmd.env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "40000")
+        .env_remove("WATCHDOG_PID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&console).unwrap());
+    let mut run = Running::from(cmd.spawn().unwrap(), console);
+    let within = Duration::from_secs(60);
+    read_until(&socket, "READY=1", within);
+    let started = Instant::now();
+    let got = read_until(&socket, "last pass: ok, 1020 checked, 1000 copied", within);
+    let took = started.elapsed();
+    let pings = got.iter().filter(|m| m.contains("WATCHDOG=1")).count();
+    eprintln!("pass of {took:?}, {pings} pings");
+    // A ping every 20 ms while the pass moves; the run loop is in the pass all along.
+    if took > Duration::from_millis(200) {
+        assert!(pings >= 2, "{pings} pings during a pass of {took:?}");
+    }
+    run.stop();
+}
