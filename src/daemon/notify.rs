@@ -129,7 +129,11 @@ pub struct Watchdog {
 impl Watchdog {
     pub fn from_env() -> Watchdog {
         Watchdog {
-            every: sd_notify::watchdog_enabled().map(|usec| usec / 2),
+            // sd_watchdog_enabled(3) takes 0 as no watchdog; a ping at least every
+            // millisecond keeps a tiny one from spinning the run loop.
+            every: sd_notify::watchdog_enabled()
+                .filter(|usec| !usec.is_zero())
+                .map(|usec| (usec / 2).max(Duration::from_millis(1))),
             last: Instant::now(),
         }
     }
