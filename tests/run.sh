@@ -1,6 +1,6 @@
 #!/bin/sh
 # The test command (see README): installs what the tests need when it is missing (as root, from
-# Debian's packages: rsync, setfacl, mkfs.vfat, fusefat, sshd), then runs `cargo test` with any
+# Debian's packages: rsync, setfacl, mkfs.vfat, fusefat, sshd, systemd-analyze), then runs `cargo test` with any
 # arguments given. Without root the tests that need a missing tool say so and skip.
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ have mkfs.vfat || need="$need dosfstools"
 have fusefat || need="$need fusefat"
 have sshd || need="$need openssh-server"
 have ssh || need="$need openssh-client"
+have systemd-analyze || need="$need systemd"
 if [ -n "$need" ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         echo "tests/run.sh: installing$need" >&2
