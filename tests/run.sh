@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command (see README): installs what the tests need when it is missing (as root, from
-# Debian's packages: rsync, setfacl, mkfs.vfat, fusefat, sshd, systemd-analyze), then runs `cargo test` with any
-# arguments given. Without root the tests that need a missing tool say so and skip.
+# Debian's packages: rsync, setfacl, mkfs.vfat, fusefat, sshd, systemd-analyze), then runs
+# `cargo test` with any arguments given. Without root the tests that need a missing tool say so
+# and skip.
 set -eu
 cd "$(dirname "$0")/.."
 need=""
