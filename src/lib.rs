@@ -7,8 +7,9 @@
 //! config into one) → [`mirror`] (a local REPLICA) or [`remote`] (one over rsync and ssh) →
 //! [`dir`] (every file system call, beneath an open directory). What both engines share:
 //! [`rules`] (what is compared and kept), [`backup`] (what is kept of what is replaced),
-//! [`address`] (`[USER@]HOST:PATH`), [`mount_points`] (file systems mounted inside SOURCE). Besides: [`root`], [`filter`], [`status`], [`progress`],
-//! [`stats`], [`escape`], [`duration`], [`error`] and [`exit`].
+//! [`address`] (`[USER@]HOST:PATH`), [`mount_points`] (file systems mounted inside SOURCE).
+//! Besides: [`root`], [`filter`], [`status`], [`progress`], [`stats`], [`escape`],
+//! [`duration`], [`error`] and [`exit`]; [`journal`] (console lines for the systemd journal).
 
 pub(crate) mod address;
 pub mod app;
@@ -24,6 +25,7 @@ pub(crate) mod error;
 pub(crate) mod escape;
 pub(crate) mod exit;
 pub(crate) mod filter;
+pub(crate) mod journal;
 pub(crate) mod label;
 pub(crate) mod log_json;
 pub(crate) mod logging;

@@ -1,5 +1,6 @@
 //! Logging to the console and to the log file through `simplelog`, one line per record with a
-//! millisecond timestamp and a level. Every line passes a last filter that escapes control
+//! millisecond timestamp and a level (on a console that is the systemd journal, a priority
+//! prefix instead: see [`crate::journal`]). Every line passes a last filter that escapes control
 //! characters, so no name can forge a line. The log file is reopened on SIGHUP (and re-created
 //! when it was deleted); a log that cannot be written is said once on the console, and again
 //! when it recovers. Lines reach the file within [`LOG_FLUSH`] of being logged: they are gathered and
@@ -103,17 +104,23 @@ fn start(console: LevelFilter, file: Option<(LevelFilter, LogFile)>) -> Result<(
     let config = builder.build();
 
     let terminal = io::stderr().is_terminal();
-    let mut loggers: Vec<Box<dyn SharedLogger>> = vec![TermLogger::new(
-        console,
-        config.clone(),
-        TerminalMode::Stderr,
-        // termcolor's Auto does not look at whether stderr is a terminal.
-        if terminal {
-            ColorChoice::Auto
-        } else {
-            ColorChoice::Never
-        },
-    )];
+    let console_logger: Box<dyn SharedLogger> = if crate::journal::is_stderr() {
+        // The journal keeps the time and takes the level from each line's priority prefix.
+        crate::journal::Console::new(console, "foldersync")
+    } else {
+        TermLogger::new(
+            console,
+            config.clone(),
+            TerminalMode::Stderr,
+            // termcolor's Auto does not look at whether stderr is a terminal.
+            if terminal {
+                ColorChoice::Auto
+            } else {
+                ColorChoice::Never
+            },
+        )
+    };
+    let mut loggers: Vec<Box<dyn SharedLogger>> = vec![console_logger];
     let file_level = file.as_ref().map_or(LevelFilter::Off, |(level, _)| *level);
     if let Some((level, log_file)) = &file {
         loggers.push(WriteLogger::new(*level, config, log_file.clone()));
@@ -370,13 +377,18 @@ impl Inner {
             (Err(e), None) => {
                 let why = e.to_string();
                 eprintln!(
-                    "foldersync: cannot write log file {}: {why}; log lines are lost until it works again",
+                    "{}foldersync: cannot write log file {}: {why}; log lines are lost until it works again",
+                    crate::journal::prefix(Level::Error),
                     esc(&self.path)
                 );
                 self.failing = Some(format!("cannot write log file {}: {why}", esc(&self.path)));
             }
             (Ok(()), Some(_)) => {
-                eprintln!("foldersync: log file {} is written again", esc(&self.path));
+                eprintln!(
+                    "{}foldersync: log file {} is written again",
+                    crate::journal::prefix(Level::Info),
+                    esc(&self.path)
+                );
                 self.failing = None;
             }
             _ => {}

@@ -1,7 +1,8 @@
 //! Signals. Ctrl+C and SIGTERM (through `ctrlc`) set a flag that every long loop checks and
 //! send a message that wakes the run loop; a second one exits at once. SIGHUP reopens the log
-//! file, as log rotation expects: it is blocked in every thread and read from a `signalfd` by a
-//! thread of its own, so it never stops the mirror.
+//! file, as log rotation expects (and says so to systemd, see `daemon::notify`): it is blocked
+//! in every thread and read from a `signalfd` by a thread of its own, so it never stops the
+//! mirror.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -102,10 +103,12 @@ pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
         .name("sighup".into())
         .spawn(move || loop {
             match fd.read_signal() {
-                Ok(Some(_)) => match crate::logging::reopen() {
-                    Ok(()) => log::info!("reopened the log file (SIGHUP)"),
-                    Err(e) => log::error!("cannot reopen the log file after SIGHUP: {e}"),
-                },
+                Ok(Some(_)) => {
+                    crate::daemon::notify::reloading(|| match crate::logging::reopen() {
+                        Ok(()) => log::info!("reopened the log file (SIGHUP)"),
+                        Err(e) => log::error!("cannot reopen the log file after SIGHUP: {e}"),
+                    })
+                }
                 Ok(None) => {}
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(_) => return,

@@ -1,30 +1,44 @@
-//! Running as a service: the systemd unit in docs/systemd verifies.
+//! Running as a service: the systemd unit in docs/systemd verifies, and its hardening scores
+//! "OK" or better in `systemd-analyze security`.
 
 use std::fs;
 use std::process::Command;
 
 use crate::util::*;
 
-#[test]
-fn the_systemd_unit_verifies() {
-    if Command::new("systemd-analyze")
+fn have_systemd_analyze() -> bool {
+    let there = Command::new("systemd-analyze")
         .arg("--version")
         .output()
-        .is_err()
-    {
+        .is_ok();
+    if !there {
         eprintln!("skipped: systemd-analyze is not installed");
-        return;
     }
-    let env = Env::new();
+    there
+}
+
+/// An instance of the template unit in the test's directory, with the binary where this build
+/// put it (the unit names it bare, as systemd finds it in /usr/local/bin or /usr/bin).
+fn instance(env: &Env) -> std::path::PathBuf {
     let unit = fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/systemd/foldersync@.service"
     ))
-    .unwrap()
-    .replace("/usr/local/bin/foldersync", BIN);
-    // An instance of the template, with the binary where this build put it.
+    .unwrap();
+    assert!(unit.contains("\nExecStart=foldersync "), "{unit}");
+    let unit = unit.replace("\nExecStart=foldersync ", &format!("\nExecStart={BIN} "));
     let path = env.root.join("foldersync@test.service");
     fs::write(&path, unit).unwrap();
+    path
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    if !have_systemd_analyze() {
+        return;
+    }
+    let env = Env::new();
+    let path = instance(&env);
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .arg(&path)
@@ -34,5 +48,35 @@ fn the_systemd_unit_verifies() {
     assert!(
         out.status.success() && err.trim().is_empty(),
         "systemd-analyze verify: {err}"
+    );
+}
+
+/// `systemd-analyze security` rates the unit's exposure from 0 (SAFE) to 10 (UNSAFE); "OK" is
+/// below 5.0. The unit (Type=exec, root, no ProtectSystem=) scored 9.2 UNSAFE.
+#[test]
+fn the_systemd_unit_is_hardened() {
+    if !have_systemd_analyze() {
+        return;
+    }
+    let env = Env::new();
+    let path = instance(&env);
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let overall = text
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for foldersync@test.service: "))
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_else(|| panic!("no overall exposure level:\n{text}\n{err}"));
+    let mut words = overall.split_whitespace();
+    let score: f64 = words.next().and_then(|w| w.parse().ok()).unwrap();
+    let level = words.next().unwrap_or_default();
+    assert!(
+        ["SAFE", "OK"].contains(&level) && score < 5.0,
+        "exposure {overall}:\n{text}"
     );
 }

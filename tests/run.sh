@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command (see README): installs what the tests need when it is missing (as root, from
-# Debian's packages: rsync, setfacl, mkfs.vfat, fusefat, sshd, curl), then runs `cargo test` with any
-# arguments given. Without root the tests that need a missing tool say so and skip.
+# Debian's packages: rsync, setfacl, mkfs.vfat, fusefat, sshd, curl, systemd-analyze), then
+# runs `cargo test` with any arguments given. Without root the tests that need a missing tool say
+# so and skip.
 set -eu
 cd "$(dirname "$0")/.."
 need=""
@@ -13,6 +14,7 @@ have fusefat || need="$need fusefat"
 have sshd || need="$need openssh-server"
 have ssh || need="$need openssh-client"
 have curl || need="$need curl"
+have systemd-analyze || need="$need systemd"
 if [ -n "$need" ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
         echo "tests/run.sh: installing$need" >&2

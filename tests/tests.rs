@@ -25,6 +25,7 @@ mod review18r;
 mod safety;
 mod signals;
 mod status;
+mod systemd;
 mod trust;
 mod validation;
 mod watch;

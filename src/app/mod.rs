@@ -61,7 +61,8 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!(
-                "foldersync: error: {}",
+                "{}foldersync: error: {}",
+                crate::journal::prefix(log::Level::Error),
                 crate::escape::controls(&e.to_string())
             );
             ExitCode::from(Exit::BadInput)

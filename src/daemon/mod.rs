@@ -6,6 +6,7 @@
 
 pub mod failing;
 mod memory;
+pub mod notify;
 mod passes;
 pub mod pending;
 pub mod report;
@@ -65,6 +66,8 @@ pub struct Daemon<'a> {
     memory: memory::Memory,
     /// When the replica has something due (removing what the watcher held back).
     replica_due: Option<Instant>,
+    /// `WATCHDOG=1` for systemd, when it asks for it.
+    watchdog: notify::Watchdog,
     stop: Stop,
     stop_rx: Receiver<()>,
 }
@@ -101,6 +104,7 @@ impl<'a> Daemon<'a> {
             mounts: Vec::new(),
             memory: memory::Memory::default(),
             replica_due: None,
+            watchdog: notify::Watchdog::from_env(),
             stop,
             stop_rx,
         }
@@ -131,6 +135,7 @@ impl<'a> Daemon<'a> {
             if self.stop.is_set() {
                 return self.stopped();
             }
+            self.watchdog.keep();
             let now = Instant::now();
             if self.schedule.pass_due(now) {
                 self.full_pass();
@@ -158,6 +163,7 @@ impl<'a> Daemon<'a> {
                 self.replica_due,
                 self.replica.next_check(),
                 self.failing.next_due(),
+                self.watchdog.due(),
             ]
             .into_iter()
             .flatten()

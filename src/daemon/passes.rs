@@ -15,6 +15,7 @@ impl Daemon<'_> {
         let was_rescan = self.schedule.start_pass();
         let started = Instant::now();
         let started_at = SystemTime::now();
+        self.report.pass_started();
         if !self.check(true) {
             self.errors_in_last_pass = 1;
             self.report.pass(
@@ -36,15 +37,17 @@ impl Daemon<'_> {
         } else {
             self.report.state(State::Passing, None);
         }
-        self.report.pass_started();
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
         let stats = Stats::new();
         let messages = self.watcher.as_ref().map(|w| w.messages().clone());
         let (replica, source) = (&mut *self.replica, &self.source.root);
+        let watchdog = &mut self.watchdog;
         let (outcome, meanwhile) =
             super::watching::meanwhile(messages, &mut self.pending, &self.mounts, || {
-                progress::during(&stats, || replica.pass(source, &stats))
+                watchdog.during(&stats, || {
+                    progress::during(&stats, || replica.pass(source, &stats))
+                })
             });
         // Whether the stop cut the pass short, not whether it came just after.
         let interrupted = self.stop.is_set();
@@ -148,7 +151,10 @@ impl Daemon<'_> {
         let paths = batch.paths.len() as u64;
         let retried = batch.retries.clone();
         let stats = Stats::new();
-        let mut outcome = self.replica.apply(&self.source.root, batch, &stats);
+        let (replica, source) = (&mut *self.replica, &self.source.root);
+        let mut outcome = self
+            .watchdog
+            .during(&stats, || replica.apply(source, batch, &stats));
         let failed = std::mem::take(&mut outcome.failed);
         if !self.stop.is_set() {
             for (path, tries) in self.failing.settle(&retried, failed, Instant::now()) {

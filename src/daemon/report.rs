@@ -1,5 +1,6 @@
 //! What the run loop tells the world beyond the log: the status document (`--status-file`)
-//! and the metrics (`--metrics`), fed by the same calls so they cannot disagree.
+//! and the metrics (`--metrics`), fed by the same calls so they cannot disagree, and the
+//! service manager (see [`super::notify`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,6 +17,7 @@ pub struct Report {
     watching: bool,
     /// Why the mirror relies on passes more than it should (watch limit, no watcher).
     degraded: Option<String>,
+    notify: super::notify::Status,
 }
 
 impl Report {
@@ -25,6 +27,7 @@ impl Report {
             metrics: None,
             watching,
             degraded: None,
+            notify: super::notify::Status::default(),
         }
     }
 
@@ -34,11 +37,12 @@ impl Report {
         self
     }
 
-    /// A full pass starts.
+    /// A full pass starts (the first one makes the service ready).
     pub fn pass_started(&mut self) {
         if let Some(m) = &self.metrics {
             m.pass_running(true);
         }
+        self.notify.pass_started();
     }
 
     /// Events were lost: a full pass catches up.
@@ -69,6 +73,7 @@ impl Report {
         if let Some(m) = &self.metrics {
             m.state(state);
         }
+        self.notify.state(state, reason.as_deref());
         if let Some(file) = self.file.as_mut() {
             if file.doc.state != state || file.doc.reason != reason {
                 file.update(|doc| {
@@ -99,6 +104,7 @@ impl Report {
         if let Some(m) = &self.metrics {
             m.failing(count);
         }
+        self.notify.failing(count);
         if let Some(file) = self.file.as_mut() {
             if file.doc.failing != count || file.doc.failing_paths != sample {
                 file.update(|doc| {
@@ -134,6 +140,8 @@ impl Report {
         if let Some(m) = &self.metrics {
             m.pass(elapsed.as_secs_f64(), counts, outcome);
         }
+        self.notify
+            .pass(format!("{outcome}, {}", counts.summary(elapsed)));
         if let Some(file) = self.file.as_mut() {
             let record = status::pass_record(started, elapsed, counts, outcome, retried);
             file.update(|doc| {
@@ -146,6 +154,7 @@ impl Report {
 
     /// The final state, written at once.
     pub fn finish(&mut self, state: State) {
+        self.notify.stopping(state);
         if let Some(file) = self.file.as_mut() {
             file.doc.state = state;
             file.doc.reason = None;
