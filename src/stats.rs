@@ -18,7 +18,7 @@ pub struct Stats {
     linked: AtomicU64,
     bytes: AtomicU64,
     errors: AtomicU64,
-    /// Bytes moved so far, finished copies or not: for the progress line only.
+    /// Bytes moved so far, finished copies or not (a local copy's, as they are written).
     moving: AtomicU64,
 }
 
@@ -74,10 +74,6 @@ impl Stats {
     /// Counts bytes as a copy moves them, for the progress line.
     pub fn add_moving(&self, n: u64) {
         self.moving.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn moving(&self) -> u64 {
-        self.moving.load(Ordering::Relaxed)
     }
 
     pub fn snapshot(&self) -> Counts {

@@ -44,7 +44,7 @@ impl Daemon<'_> {
         let (replica, source) = (&mut *self.replica, &self.source.root);
         let (outcome, meanwhile) =
             super::watching::meanwhile(messages, &mut self.pending, &self.mounts, || {
-                progress::during(&stats, || replica.pass(source, &stats))
+                progress::during(&stats, &self.stop, || replica.pass(source, &stats))
             });
         // Whether the stop cut the pass short, not whether it came just after.
         let interrupted = self.stop.is_set();
