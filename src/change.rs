@@ -102,6 +102,35 @@ impl Change {
     /// Says the change (INFO, or DEBUG for a quiet one; marked in a dry run) and counts it:
     /// the one wording and the one count, whichever replica made it.
     pub fn say(&self, dry_run: bool, stats: &Stats) {
+        self.log(dry_run);
+        self.tally(stats);
+    }
+
+    /// Counts the change (a local round counts it at once and may say it later, in path order).
+    pub fn tally(&self, stats: &Stats) {
+        if let Some(count) = self.count() {
+            stats.add(count);
+        }
+    }
+
+    /// The path its line is about: where it sits in a round's path order.
+    pub fn at(&self) -> &std::path::Path {
+        match self {
+            Change::Renamed { to: rel, .. }
+            | Change::Copied { rel, .. }
+            | Change::Attrs { rel, .. }
+            | Change::MadeDir { rel }
+            | Change::Symlink { rel, .. }
+            | Change::SymlinkAttrs { rel, .. }
+            | Change::Removed { rel, .. }
+            | Change::Linked { rel, .. }
+            | Change::DirAttrs { rel, .. }
+            | Change::Verified { rel } => rel,
+        }
+    }
+
+    /// Logs the change's line (INFO, or DEBUG for a quiet one; marked in a dry run).
+    pub fn log(&self, dry_run: bool) {
         let dry = if dry_run { "[dry run] " } else { "" };
         let say = || {
             if self.quiet() {
@@ -114,9 +143,6 @@ impl Change {
             crate::log_json::with_fields(self.fields(dry_run), say);
         } else {
             say();
-        }
-        if let Some(count) = self.count() {
-            stats.add(count);
         }
     }
 }

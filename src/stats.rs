@@ -18,7 +18,7 @@ pub struct Stats {
     linked: AtomicU64,
     bytes: AtomicU64,
     errors: AtomicU64,
-    /// Bytes moved so far, finished copies or not: for the progress line only.
+    /// Bytes moved so far, finished copies or not (a local copy's, as they are written).
     moving: AtomicU64,
 }
 
@@ -76,6 +76,7 @@ impl Stats {
         self.moving.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Bytes moved so far by copies under way (the watchdog's sign of a pass at work).
     pub fn moving(&self) -> u64 {
         self.moving.load(Ordering::Relaxed)
     }

@@ -88,6 +88,10 @@ pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
             // One signal sent to the process and to its group (as timeout(1) does) arrives
             // twice: one request.
         } else {
+            // No progress line left on the terminal.
+            if let Some(multi) = crate::logging::progress() {
+                let _ = multi.clear();
+            }
             log::warn!("second interrupt: exiting at once");
             log::logger().flush();
             std::process::exit(i32::from(crate::exit::Exit::Forced.code()));

@@ -16,6 +16,7 @@ mod guards;
 mod metrics;
 mod model;
 mod operations;
+mod order;
 mod output;
 mod pass;
 mod remote;

@@ -46,7 +46,7 @@ impl Daemon<'_> {
         let (outcome, meanwhile) =
             super::watching::meanwhile(messages, &mut self.pending, &self.mounts, || {
                 watchdog.during(&stats, || {
-                    progress::during(&stats, || replica.pass(source, &stats))
+                    progress::during(&stats, &self.stop, || replica.pass(source, &stats))
                 })
             });
         // Whether the stop cut the pass short, not whether it came just after.

@@ -27,9 +27,10 @@ pub enum Acted<T> {
 }
 
 impl Round<'_> {
-    /// Logs a change, counts it, and in a dry run remembers it.
+    /// Counts a change, logs it (in path order: see [`super::order`]), and in a dry run
+    /// remembers it.
     pub fn note(&self, done: Change) {
-        done.say(self.dry_run(), self.stats);
+        done.tally(self.stats);
         // The bytes a copy wrote were counted as they moved (a dropped copy's too); a dry run
         // counts those it would write.
         if let Change::Copied { bytes, .. } = &done {
@@ -44,6 +45,7 @@ impl Round<'_> {
         if let Change::Renamed { from, to } = &done {
             crate::lock(&self.m.mounts).renamed(from, to);
         }
+        self.order.say(done, self.dry_run());
     }
 
     /// Carries out one change to REPLICA in its directory `dir`: the one place that honours a
@@ -218,7 +220,9 @@ impl Round<'_> {
     /// them (or none). Returns what to look at again: what SOURCE has there now, and the
     /// parents.
     pub(super) fn removals_held_back(&self) -> Vec<(PathBuf, Look)> {
-        let deferred = std::mem::take(&mut *crate::lock(&self.deferred));
+        let mut deferred = std::mem::take(&mut *crate::lock(&self.deferred));
+        // Held back by walkers in any order: carried out in path order.
+        deferred.removals.sort_by(|a, b| a.0.cmp(&b.0));
         let Some(max) = self.m.opts.max_delete else {
             return Vec::new();
         };

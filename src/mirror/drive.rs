@@ -61,6 +61,7 @@ pub fn sync_paths<'r>(run: &'r Round<'r>, paths: &[(PathBuf, Look)]) {
         let walk = Walk::new(run, &work, None);
         hinted::start(&walk, paths);
         walk.run_stack();
+        run.order.flush();
         return;
     }
     let workers = run.m.workers;
@@ -70,7 +71,7 @@ pub fn sync_paths<'r>(run: &'r Round<'r>, paths: &[(PathBuf, Look)]) {
             let rx = rx.clone();
             scope.spawn(crate::label::carry(move || {
                 for job in rx {
-                    job.run(run);
+                    job.run_queued(run);
                 }
             }));
         }
@@ -79,7 +80,12 @@ pub fn sync_paths<'r>(run: &'r Round<'r>, paths: &[(PathBuf, Look)]) {
             let walker = walk.clone();
             scope.spawn(crate::label::carry(move || walker.help()));
         }
+        // Nothing is said before every path is started: their lines come in path order.
+        let gate = PathBuf::new();
+        run.order.open(&gate);
         hinted::start(&walk, paths);
+        run.order.close(&gate);
         walk.run_stack();
     });
+    run.order.flush();
 }

@@ -19,6 +19,7 @@ pub mod hinted;
 pub mod links;
 pub mod mounts;
 pub mod ops;
+pub mod order;
 pub mod orphans;
 pub mod plan;
 pub mod probe;

@@ -51,6 +51,8 @@ pub struct Round<'a> {
     pub(super) xattrs_refused: std::sync::atomic::AtomicBool,
     /// `--max-delete` refused the run's removals: it did not make REPLICA a copy of SOURCE.
     pub(super) removals_refused: std::sync::atomic::AtomicBool,
+    /// The change lines waiting for their turn while walkers and copy workers run.
+    pub(super) order: super::order::Order,
 }
 
 /// Removals held back under `--max-delete` until the run's count is known.
@@ -86,6 +88,7 @@ impl<'a> Round<'a> {
             unwatchable: Default::default(),
             xattrs_refused: Default::default(),
             removals_refused: Default::default(),
+            order: Default::default(),
         }
     }
 

@@ -1,6 +1,11 @@
-//! The directories a walk has yet to go through: a stack shared by the walker threads, which
-//! end when it is empty and nothing more can come.
+//! The directories a walk has yet to go through, shared by the walker threads, which end when
+//! none is left and nothing more can come. The first by path is taken first: the walk goes
+//! depth first in path order (parents before children, names in byte order), so what waits is
+//! bounded by the tree's width times its depth, and the change lines, said in path order (see
+//! [`super::order`]), seldom wait long.
 
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
 use std::sync::{Condvar, Mutex};
 
 use super::dir_pair::DirTask;
@@ -12,9 +17,33 @@ pub struct Stack<'r> {
     changed: Condvar,
 }
 
+/// A directory waiting, ordered by its path.
+struct ByPath<'r>(DirTask<'r>);
+
+impl PartialEq for ByPath<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.rel == other.0.rel
+    }
+}
+
+impl Eq for ByPath<'_> {}
+
+impl PartialOrd for ByPath<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByPath<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.rel.cmp(&other.0.rel)
+    }
+}
+
 #[derive(Default)]
 struct WorkState<'r> {
-    stack: Vec<DirTask<'r>>,
+    /// The first path on top.
+    stack: BinaryHeap<Reverse<ByPath<'r>>>,
     /// Directories pushed and not yet finished (being walked or waiting).
     unfinished: usize,
     /// No more directories will come from outside the walkers.
@@ -24,7 +53,7 @@ struct WorkState<'r> {
 impl<'r> Stack<'r> {
     pub fn push(&self, task: DirTask<'r>) {
         let mut state = crate::lock(&self.state);
-        state.stack.push(task);
+        state.stack.push(Reverse(ByPath(task)));
         state.unfinished += 1;
         self.changed.notify_one();
     }
@@ -40,7 +69,7 @@ impl<'r> Stack<'r> {
             let task = {
                 let mut state = crate::lock(&self.state);
                 loop {
-                    if let Some(task) = state.stack.pop() {
+                    if let Some(Reverse(ByPath(task))) = state.stack.pop() {
                         break task;
                     }
                     if state.closed && state.unfinished == 0 {

@@ -53,6 +53,13 @@ impl<'r> CopyJob<'r> {
             self.dst,
         );
     }
+
+    /// Runs a copy a worker took from the queue: its path is no longer at work after.
+    pub fn run_queued(self, run: &Round) {
+        let rel = self.rel.clone();
+        self.run(run);
+        run.order.close(&rel);
+    }
 }
 
 impl<'s, 'r> Walk<'s, 'r> {
@@ -79,8 +86,10 @@ impl<'s, 'r> Walk<'s, 'r> {
     pub(super) fn hand(&self, job: CopyJob<'r>, inline: u64) {
         match &self.copies {
             Some(copies) if job.opened.1.size > inline => {
+                // At work until a worker is done with it: the lines after it wait.
+                self.run.order.open(&job.rel);
                 if let Err(unsent) = copies.send(job) {
-                    unsent.into_inner().run(self.run);
+                    unsent.into_inner().run_queued(self.run);
                 }
             }
             _ => job.run(self.run),
@@ -92,12 +101,20 @@ impl<'s, 'r> Walk<'s, 'r> {
         self.work.run(|task| self.task(task));
     }
 
+    /// A directory for a walker to take: at work (its subtree's lines wait) until it is walked.
     pub fn push(&self, task: DirTask<'r>) {
+        self.run.order.open(&task.rel);
         self.work.push(task);
     }
 
     /// Opens a directory that waited on the stack, then walks it.
     fn task(&self, task: DirTask<'r>) {
+        let rel = task.rel.clone();
+        self.walk_task(task);
+        self.run.order.close(&rel);
+    }
+
+    fn walk_task(&self, task: DirTask<'r>) {
         if self.run.m.stop.is_set() {
             return;
         }

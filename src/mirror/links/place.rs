@@ -228,6 +228,8 @@ impl Round<'_> {
                 }
             }
         }
+        // Waiting names came from walkers in any order: linked in path order.
+        todo.sort_by(|a, b| a.0.cmp(&b.0));
         for (rel, id) in todo {
             if self.m.stop.is_set() {
                 break;

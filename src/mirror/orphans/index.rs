@@ -21,8 +21,12 @@ impl Round<'_> {
         if !self.full || !self.deferring.swap(false, Ordering::Relaxed) {
             return Vec::new();
         }
-        let newcomers = std::mem::take(&mut *crate::lock(&self.newcomers));
-        let orphans = std::mem::take(&mut *crate::lock(&self.orphans));
+        // Found by walkers in any order: sorted, so that the same trees give the same matches
+        // and the same lines, in path order.
+        let mut newcomers = std::mem::take(&mut *crate::lock(&self.newcomers));
+        newcomers.sort_by(|a, b| a.rel.cmp(&b.rel));
+        let mut orphans = std::mem::take(&mut *crate::lock(&self.orphans));
+        orphans.sort_by(|a, b| a.rel.cmp(&b.rel));
         let index = if newcomers.is_empty() || orphans.is_empty() {
             self.index_plain(orphans)
         } else {
