@@ -8,7 +8,7 @@
 //! view and warnings and errors never wait: only the log lines of changes do.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use crate::change::Change;
@@ -20,14 +20,29 @@ pub const WAITING: usize = 16_384;
 #[derive(Debug, Default)]
 pub struct Order {
     state: Mutex<State>,
+    /// Held while released lines are written, taken before `state` is let go: lines leave in
+    /// their order, and walkers wait for the state only as long as it takes to sort, not to log.
+    print: Mutex<()>,
+}
+
+/// A path as bytes that sort as its components do: the separator is the lowest byte (a name
+/// never holds a NUL), so a directory comes right before what is inside it (`d`, `d/x`,
+/// `d.txt`), and comparing two is one `memcmp`, not a walk of their components.
+type Key = Vec<u8>;
+
+fn key(rel: &Path) -> Key {
+    use std::os::unix::ffi::OsStrExt;
+    (rel.as_os_str().as_bytes().iter())
+        .map(|&b| if b == b'/' { 0 } else { b })
+        .collect()
 }
 
 #[derive(Debug, Default)]
 struct State {
     /// Paths at work, each with how many times: nothing at or after the first may be said.
-    open: BTreeMap<PathBuf, usize>,
+    open: BTreeMap<Key, usize>,
     /// Lines waiting, by path and then by when they came, each with whether it is a dry run's.
-    waiting: BTreeMap<(PathBuf, u64), (Change, bool)>,
+    waiting: BTreeMap<(Key, u64), (Change, bool)>,
     came: u64,
     /// More than [`WAITING`] lines waited once: said early (told once, at debug level).
     early: bool,
@@ -36,22 +51,33 @@ struct State {
 impl Order {
     /// `rel` is at work: its lines and its subtree's wait until [`Order::close`].
     pub fn open(&self, rel: &Path) {
-        *crate::lock(&self.state)
-            .open
-            .entry(rel.to_path_buf())
-            .or_default() += 1;
+        *crate::lock(&self.state).open.entry(key(rel)).or_default() += 1;
     }
 
     /// `rel`'s work is done: the lines no path at work comes before are said.
     pub fn close(&self, rel: &Path) {
         let mut state = crate::lock(&self.state);
-        if let Some(n) = state.open.get_mut(rel) {
+        let rel = key(rel);
+        if let Some(n) = state.open.get_mut(&rel) {
             *n -= 1;
             if *n == 0 {
-                state.open.remove(rel);
+                state.open.remove(&rel);
             }
         }
-        state.release();
+        let out = state.release();
+        self.print(state, out);
+    }
+
+    /// Writes the lines released, in their order, after letting the state go.
+    fn print(&self, state: std::sync::MutexGuard<'_, State>, out: Vec<(Change, bool)>) {
+        if out.is_empty() {
+            return;
+        }
+        let _print = crate::lock(&self.print);
+        drop(state);
+        for (change, dry_run) in out {
+            change.log(dry_run);
+        }
     }
 
     /// Says `change`'s line now, or when its turn comes.
@@ -61,24 +87,27 @@ impl Order {
         state.came += 1;
         state
             .waiting
-            .insert((change.at().to_path_buf(), came), (change, dry_run));
-        state.release();
+            .insert((key(change.at()), came), (change, dry_run));
+        let mut out = state.release();
         if state.waiting.len() > WAITING {
-            state.early();
+            out.extend(state.early());
         }
+        self.print(state, out);
     }
 
     /// Says every line still waiting (the end of the walk).
     pub fn flush(&self) {
         let mut state = crate::lock(&self.state);
         state.open.clear();
-        state.release();
+        let out = state.release();
+        self.print(state, out);
     }
 }
 
 impl State {
     /// Says the waiting lines that come before every path at work, in their order.
-    fn release(&mut self) {
+    fn release(&mut self) -> Vec<(Change, bool)> {
+        let mut out = Vec::new();
         while let Some(first) = self.waiting.first_entry() {
             if self
                 .open
@@ -87,23 +116,25 @@ impl State {
             {
                 break;
             }
-            let (change, dry_run) = first.remove();
-            change.log(dry_run);
+            out.push(first.remove());
         }
+        out
     }
 
     /// Too many lines wait: the first half are said now.
-    fn early(&mut self) {
+    fn early(&mut self) -> Vec<(Change, bool)> {
         if !self.early {
             self.early = true;
             log::debug!("more than {WAITING} change lines waited for their turn: said early");
         }
+        let mut out = Vec::new();
         while self.waiting.len() > WAITING / 2 {
-            let Some((_, (change, dry_run))) = self.waiting.pop_first() else {
+            let Some((_, line)) = self.waiting.pop_first() else {
                 break;
             };
-            change.log(dry_run);
+            out.push(line);
         }
+        out
     }
 }
 
@@ -118,7 +149,10 @@ mod tests {
     fn waiting(order: &Order) -> Vec<String> {
         let state = crate::lock(&order.state);
         (state.waiting.keys())
-            .map(|(p, _)| p.display().to_string())
+            .map(|(k, _)| {
+                let path: Vec<u8> = k.iter().map(|&b| if b == 0 { b'/' } else { b }).collect();
+                String::from_utf8_lossy(&path).into_owned()
+            })
             .collect()
     }
 
@@ -157,13 +191,15 @@ mod tests {
 
     #[test]
     fn parents_come_before_children_and_names_in_byte_order() {
-        let mut keys: Vec<PathBuf> = ["d.txt", "d/x", "d", "c/z", "e"]
+        let mut keys: Vec<Key> = ["d.txt", "d/x", "d", "c/z", "e", "d/x/y", "d-"]
             .iter()
-            .map(PathBuf::from)
+            .map(|p| key(Path::new(p)))
             .collect();
         keys.sort();
-        let keys: Vec<_> = keys.iter().map(|k| k.display().to_string()).collect();
-        assert_eq!(keys, ["c/z", "d", "d/x", "d.txt", "e"]);
+        let keys: Vec<_> = (keys.iter())
+            .map(|k| String::from_utf8_lossy(k).replace('\0', "/"))
+            .collect();
+        assert_eq!(keys, ["c/z", "d", "d/x", "d/x/y", "d-", "d.txt", "e"]);
     }
 
     #[test]
