@@ -1,0 +1,129 @@
+//! Attack review (attack4) of the changes merged up to ed7be68: the one executor of changes to
+//! REPLICA (backups before a replacement), the remote plan, `--config` with many pairs, the
+//! metrics endpoint, the journal and sd_notify, JSON log lines. Each test shows one finding, says
+//! what it shows and how it was fixed (or why it is ignored).
+//!
+//! Run them alone with `cargo test --test integration attack4::`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const QUICK: Duration = Duration::from_secs(20);
+
+/// A port free a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Sends `request` to `addr` and returns what comes back within `within` (the connection closed
+/// or the time up).
+fn http(addr: &str, request: &[u8], within: Duration) -> String {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.write_all(request);
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let _ = s.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if got.windows(4).any(|w| w == b"\r\n\r\n")
+            && String::from_utf8_lossy(&got).contains("foldersync_")
+        {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A watching mirror with `--metrics` on a free port, once its first pass is over.
+fn with_metrics(env: &Env) -> (Running, String) {
+    write(env.src.join("a"), "a");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let running = env.spawn(&["--metrics", &addr]);
+    env.converges(QUICK);
+    wait_for(QUICK, "the metrics served", || {
+        http(
+            &addr,
+            b"GET /metrics HTTP/1.0\r\n\r\n",
+            Duration::from_secs(2),
+        )
+        .contains("foldersync_")
+    });
+    (running, addr)
+}
+
+/// One unauthenticated request to the metrics endpoint killed the whole mirror: tiny_http drops
+/// an unread request body by allocating a buffer as large as the `Content-Length` the client
+/// declared (`EqualReader::drop`, `vec![0; remaining]`), on the metrics thread after the answer;
+/// a declared length of 10^15 bytes fails the allocation and aborts the process ("memory
+/// allocation of 1000000000000000 bytes failed"). With `--metrics 0.0.0.0:PORT` anyone on the
+/// network could stop the mirror. Fixed: the endpoint is served by a few lines of our own
+/// (src/metrics/serve.rs) that read the request head only, never a body, and close.
+#[test]
+fn a_huge_declared_body_does_not_kill_the_mirror() {
+    let env = Env::new();
+    let (mut running, addr) = with_metrics(&env);
+    let answer = http(
+        &addr,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000\r\n\r\n",
+        Duration::from_secs(3),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Still alive, still mirroring, still serving.
+    write(env.src.join("b"), "b");
+    env.converges(QUICK);
+    assert!(
+        running.wait(Duration::from_millis(200)).is_none(),
+        "the mirror died: {}",
+        running.console_text()
+    );
+    let again = http(
+        &addr,
+        b"GET /metrics HTTP/1.0\r\n\r\n",
+        Duration::from_secs(3),
+    );
+    assert!(again.contains("foldersync_"), "{again}");
+    running.stop();
+}
+
+/// A client that declares a body (more than tiny_http reads at once, 1 KiB) and never sends it
+/// held the metrics thread for ever: dropping the request waits, with no time limit, for bytes
+/// that never come, and no one else is answered again. Fixed with the endpoint of our own: a
+/// request's head has a deadline, a body is never read.
+#[test]
+fn a_client_that_never_sends_its_body_does_not_stop_the_metrics() {
+    let env = Env::new();
+    let (mut running, addr) = with_metrics(&env);
+    let mut stuck = TcpStream::connect(&addr).unwrap();
+    stuck
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+        .unwrap();
+    // A slow client sending its head a byte at a time, too.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GE").unwrap();
+    let mut answered = false;
+    let deadline = Instant::now() + QUICK;
+    while !answered && Instant::now() < deadline {
+        answered = http(
+            &addr,
+            b"GET /metrics HTTP/1.0\r\n\r\n",
+            Duration::from_secs(3),
+        )
+        .contains("foldersync_");
+    }
+    assert!(
+        answered,
+        "no one answered after a client that never sent its body"
+    );
+    drop((stuck, slow));
+    running.stop();
+}
