@@ -127,3 +127,47 @@ fn a_client_that_never_sends_its_body_does_not_stop_the_metrics() {
     drop((stuck, slow));
     running.stop();
 }
+
+/// A configuration whose two mirrors write into one directory, one as a local REPLICA and the
+/// other as `127.0.0.1:` the same directory (or `localhost:`, this machine under another name):
+/// each pair would remove what the other writes. The checks across pairs compare a remote
+/// REPLICA only with remote ones of the same host spelling.
+#[test]
+fn a_local_and_a_localhost_replica_of_one_directory_are_refused() {
+    let Some((env, sshd)) = crate::remote::setup() else {
+        return;
+    };
+    let (s1, s2) = (env.root.join("s1"), env.root.join("s2"));
+    write(s1.join("one"), "1");
+    write(s2.join("two"), "2");
+    mkdir(&env.rep);
+    write(env.rep.join("kept"), "data the user had");
+    let conf = env.root.join("foldersync.toml");
+    write(
+        &conf,
+        format!(
+            "once = true\nlog-path = {:?}\nstate-dir = {:?}\n\
+             [mirror.a]\nsource = {s1:?}\nreplicas = [{:?}]\n\
+             [mirror.b]\nsource = {s2:?}\nreplicas = [{:?}]\nrsh = {:?}\n",
+            env.log,
+            env.state(),
+            env.rep,
+            sshd.remote(&env.rep),
+            sshd.rsh()
+        ),
+    );
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .current_dir(&env.root)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "accepted:\n{err}\n{}",
+        env.log_text()
+    );
+    assert!(env.rep.join("kept").exists(), "REPLICA's content touched");
+}
