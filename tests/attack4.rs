@@ -171,3 +171,71 @@ fn a_local_and_a_localhost_replica_of_one_directory_are_refused() {
     );
     assert!(env.rep.join("kept").exists(), "REPLICA's content touched");
 }
+
+/// The status file of a `--config` process inside one mirror's SOURCE: it is that pair's own
+/// file, never mirrored, and so are its temporary files, told by the process's token. But the
+/// board that writes the one document for all pairs named its temporary files with the first
+/// pair's token, and each pair had a token of its own: the mirror whose SOURCE holds the status
+/// file took them for data, copied them into its REPLICA ("copied
+/// .foldersync-<token>-66.tmp") and removed them again a moment later. Many pairs writing
+/// their status often (20 replicas of a busy mirror) make it show within seconds. Fixed: one
+/// token for every pair of a process (`TempNames::process`).
+#[test]
+fn the_status_files_temporary_files_are_no_ones_data() {
+    let env = Env::new();
+    let (s1, s2) = (env.root.join("s1"), env.root.join("s2"));
+    mkdir(&s1);
+    write(s2.join("x"), "x");
+    let replicas: Vec<String> = (0..20)
+        .map(|i| format!("{:?}", env.root.join(format!("r{i}"))))
+        .collect();
+    let conf = env.root.join("foldersync.toml");
+    write(
+        &conf,
+        format!(
+            "debounce = \"1ms\"\nlog-path = {:?}\nstate-dir = {:?}\nstatus-file = {:?}\n\
+             [mirror.a]\nsource = {s1:?}\nreplicas = [{}]\n\
+             [mirror.b]\nsource = {s2:?}\nreplicas = [{:?}]\n",
+            env.log,
+            env.state(),
+            s2.join("status.json"),
+            replicas.join(", "),
+            env.rep,
+        ),
+    );
+    let console = env.root.join("logs/console.txt");
+    let child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .current_dir(&env.root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&console).unwrap())
+        .stderr(std::fs::File::create(&console).unwrap())
+        .spawn()
+        .unwrap();
+    let mut running = Running::from(child, console);
+    wait_for(QUICK, "mirror b's first copy", || {
+        env.rep.join("x").exists()
+    });
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut i = 0;
+    while Instant::now() < until {
+        write(s1.join(format!("f{i}")), "f");
+        i += 1;
+        wait_for(QUICK, "mirror a's copy", || {
+            env.root.join(format!("r0/f{}", i - 1)).exists()
+        });
+    }
+    running.stop();
+    let b_saw: Vec<String> = env
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("[b -> ") && l.contains(".foldersync-"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        b_saw.is_empty(),
+        "mirror b took the status file's temporary files for data:\n{}",
+        b_saw.join("\n")
+    );
+}
