@@ -239,3 +239,49 @@ fn the_status_files_temporary_files_are_no_ones_data() {
         b_saw.join("\n")
     );
 }
+
+/// `--config` naming something that is not a regular file: a FIFO (a typo'd path to one, a
+/// process substitution) hung start-up for ever, and `/dev/zero` (or any endless or huge file)
+/// was read whole into memory until the allocation failed, after taking the machine's memory.
+/// Bad start-up input is to be refused at once (exit 2). Fixed: only a regular file is read,
+/// and at most 1 MiB of it.
+#[test]
+fn a_configuration_that_is_no_regular_file_is_refused_at_once() {
+    let env = Env::new();
+    let fifo = env.root.join("fifo.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let huge = env.root.join("huge.toml");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(64 << 20).unwrap();
+    for path in [
+        fifo.as_path(),
+        std::path::Path::new("/dev/zero"),
+        huge.as_path(),
+    ] {
+        let mut child = std::process::Command::new(BIN)
+            .arg("--config")
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.and_then(|s| s.code()), Some(2), "{}", path.display());
+    }
+}
