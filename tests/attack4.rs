@@ -285,3 +285,28 @@ fn a_configuration_that_is_no_regular_file_is_refused_at_once() {
         assert_eq!(status.and_then(|s| s.code()), Some(2), "{}", path.display());
     }
 }
+
+/// A watching dry run reports a new file twice: "[dry run] copied new (4 bytes)" at once, then
+/// "[dry run] updated new (4 bytes)" a moment later, with nothing changed in between (the
+/// writer's close brings the path back, and its second look does not agree with what the dry
+/// view recorded of the first). So a dry run says more than the real run would do. Not from
+/// this session's changes (the dry view records the same `Copied` as before the executor);
+/// left for the dry view's owner: the look after a close should find the recorded copy equal.
+#[test]
+#[ignore = "a watching dry run reports a new file as copied, then as updated"]
+fn a_dry_run_reports_a_new_file_once() {
+    let env = Env::new();
+    write(env.src.join("a"), "a");
+    let mut running = env.spawn(&["--dry-run"]);
+    env.wait_log("pass finished", 1, QUICK);
+    write(env.src.join("new"), "new\n");
+    env.wait_log("copied new", 1, QUICK);
+    // Time for the close's look (debounce 50 ms), polled through the log's pace.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until && !env.log_text().contains("updated new") {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    running.stop();
+    let log = env.log_text();
+    assert!(!log.contains("updated new"), "{log}");
+}
