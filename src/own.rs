@@ -8,6 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// What belongs to foldersync and not to the mirror.
 #[derive(Debug, Default)]
@@ -42,7 +43,9 @@ impl OwnFiles {
             dirs_in_source: Vec::new(),
             temp_dirs_in_source,
             in_replica: replica_dirs,
-            temps: TempNames::new(),
+            // One token for every pair of a process (`--config`): the status file's temporary
+            // files, written for all pairs, are then every pair's own where a SOURCE holds them.
+            temps: TempNames::process(),
             past: std::sync::OnceLock::new(),
         }
     }
@@ -147,7 +150,8 @@ impl OwnFiles {
 #[derive(Debug)]
 pub struct TempNames {
     token: String,
-    counter: AtomicU64,
+    /// Shared by the names of one token, so that no two are alike.
+    counter: Arc<AtomicU64>,
 }
 
 const PREFIX: &[u8] = b".foldersync-";
@@ -160,7 +164,17 @@ impl TempNames {
         let random = RandomState::new().build_hasher().finish();
         TempNames {
             token: format!("{random:016x}"),
-            counter: AtomicU64::new(0),
+            counter: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The process's own names: one token (and one counter) for all who ask.
+    pub fn process() -> TempNames {
+        static PROCESS: OnceLock<TempNames> = OnceLock::new();
+        let names = PROCESS.get_or_init(TempNames::new);
+        TempNames {
+            token: names.token.clone(),
+            counter: names.counter.clone(),
         }
     }
 

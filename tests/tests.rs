@@ -4,6 +4,7 @@
 mod util;
 
 mod attack3;
+mod attack4;
 mod attacks;
 mod cli;
 mod config_file;

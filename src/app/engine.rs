@@ -53,6 +53,21 @@ impl Engine {
         }
     }
 
+    /// What REPLICA's lock is named by (see `guard::lock_made`): the directory's device and
+    /// inode wherever it is on this machine, a local REPLICA or a remote one that turned out to
+    /// be here (`localhost:`, `127.0.0.1:`, the host's own name), so that one directory reached
+    /// both ways takes one lock; else the remote root's fingerprint.
+    pub fn lock_identity(&self) -> Option<String> {
+        let here = |id: crate::dir::Id| format!("here:{}:{}", id.dev, id.ino);
+        match self {
+            Engine::Local(m) => m.root_dir()?.stat().ok().map(|meta| here(meta.id)),
+            Engine::Remote(r) => match r.on_this_machine().and_then(|h| h.root) {
+                Some(id) => Some(here(id)),
+                None => r.identity(),
+            },
+        }
+    }
+
     pub fn replica_ref(&self) -> &dyn Replica {
         match self {
             Engine::Local(m) => m.as_ref(),

@@ -116,10 +116,9 @@ fn lock(
 pub fn lock_made(
     config: &Config,
     kept: &mut Kept,
-    replica: &dyn Replica,
+    identity: Option<String>,
 ) -> Result<(), StartError> {
-    let (Some(state), Some(id), false) = (&kept.state, replica.identity(), kept.lock.is_empty())
-    else {
+    let (Some(state), Some(id), false) = (&kept.state, identity, kept.lock.is_empty()) else {
         return Ok(());
     };
     match state.lock_replica(&id) {

@@ -167,7 +167,7 @@ fn make(
     log: bool,
 ) -> Result<bool, StartError> {
     let made_root = engine::make(config, &mut opened.target, made, log)?;
-    guard::lock_made(config, &mut opened.kept, opened.target.replica_ref())?;
+    guard::lock_made(config, &mut opened.kept, opened.target.lock_identity())?;
     // Its thread after the log's start (see logging::init).
     opened.served = opened
         .metrics

@@ -68,7 +68,7 @@ pub fn load(path: &Path) -> Result<Vec<Pair>, StartError> {
     let mut top: Vec<Key> = Vec::new();
     let mut mirrors: Vec<Mirror> = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        let text = read(file).map_err(|e| {
             StartError::new(format!("cannot read configuration file {}: {e}", esc(file)))
         })?;
         let Parsed {
@@ -112,6 +112,32 @@ pub fn load(path: &Path) -> Result<Vec<Pair>, StartError> {
     }
     across::check(&pairs)?;
     Ok(pairs)
+}
+
+/// The longest configuration file read.
+const FILE_MAX: u64 = 1 << 20;
+
+/// A configuration file's text: a regular file only (a FIFO would hang start-up, a device
+/// could be endless), of at most [`FILE_MAX`] bytes.
+fn read(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(FILE_MAX + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > FILE_MAX {
+        return Err(std::io::Error::other(format!(
+            "longer than {} KiB",
+            FILE_MAX >> 10
+        )));
+    }
+    Ok(text)
 }
 
 /// The files to read: `path` itself, or the `*.toml` files of a directory, sorted by name.

@@ -1,13 +1,15 @@
 //! Prometheus metrics (`--metrics ADDR`): counters and gauges fed by the run loop's report (the
 //! same calls that keep the status file, so the two cannot disagree), served in Prometheus's
-//! text format by `tiny_http` on a thread of its own, at `GET /metrics`.
+//! text format at `GET /metrics` by a small HTTP server of our own ([`serve`]).
+
+mod serve;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use prometheus_client::encoding::prometheus_text::{encode, CONTENT_TYPE};
+use prometheus_client::encoding::prometheus_text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -272,37 +274,11 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 pub fn serve(listener: TcpListener) -> Result<Arc<Metrics>, StartError> {
     let metrics = Arc::new(Metrics::new());
     let served = metrics.clone();
-    let cannot = |e: String| StartError::new(format!("cannot serve metrics: {e}"));
-    let server =
-        tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(e.to_string()))?;
     std::thread::Builder::new()
         .name("metrics".into())
-        .spawn(move || {
-            for request in server.incoming_requests() {
-                answer(request, &served);
-            }
-        })
-        .map_err(|e| cannot(e.to_string()))?;
+        .spawn(move || serve::accept(&listener, &served))
+        .map_err(|e| StartError::new(format!("cannot serve metrics: {e}")))?;
     Ok(metrics)
-}
-
-fn answer(request: tiny_http::Request, metrics: &Metrics) {
-    use tiny_http::{Header, Method, Response};
-    let path = request.url().split('?').next().unwrap_or("");
-    let found = path == "/metrics";
-    let response = if !found {
-        Response::from_string("not found: metrics are at /metrics\n").with_status_code(404)
-    } else if !matches!(request.method(), Method::Get | Method::Head) {
-        Response::from_string("only GET\n").with_status_code(405)
-    } else {
-        let mut response = Response::from_string(metrics.render());
-        if let Ok(header) = Header::from_bytes("Content-Type", CONTENT_TYPE) {
-            response.add_header(header);
-        }
-        response
-    };
-    // A client that went away is no concern of the mirror's.
-    let _ = request.respond(response);
 }
 
 #[cfg(test)]
