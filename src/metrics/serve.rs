@@ -1,7 +1,10 @@
 //! The metrics endpoint's HTTP: a request's head read within [`HEAD_TIME`] and [`HEAD_MAX`]
-//! bytes, one answer, the connection closed. A body is never read, so no length a client
-//! declares is ever trusted; each connection has a thread of its own, at most [`CLIENTS`] at
-//! once, so a slow or silent client holds up no one else, and never the mirror.
+//! bytes and parsed by `httparse` (hyper's parser), one answer, the connection closed. A body is
+//! never read, so no length a client declares is ever trusted; each connection has a thread of
+//! its own, at most [`CLIENTS`] at once, so a slow or silent client holds up no one else, and
+//! never the mirror. (tiny_http, used first, allocates a body's declared length when it drops an
+//! unread one, so one request could abort the process, and waits without limit for a body that
+//! never comes; its fix upstream, tiny-http#290, was closed unmerged.)
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -53,8 +56,15 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) {
     let Some(head) = read_head(&mut stream, deadline) else {
         return;
     };
-    let (status, body) = reply(&head, metrics);
-    let head_only = head.starts_with(b"HEAD ");
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    let parsed = request.parse(&head);
+    let asked = match parsed {
+        Ok(httparse::Status::Complete(_)) => request.method.zip(request.path),
+        _ => None,
+    };
+    let (status, body) = reply(asked, metrics);
+    let head_only = asked.is_some_and(|(method, _)| method == "HEAD");
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         if status.starts_with("200") {
@@ -78,7 +88,7 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) {
     let _ = std::io::copy(&mut (&stream).take(64 << 10), &mut std::io::sink());
 }
 
-/// The request's head (up to its blank line), if it came whole within `deadline`.
+/// The request's head (with its blank line), if it came whole within `deadline`.
 fn read_head(stream: &mut TcpStream, deadline: Instant) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
@@ -89,9 +99,16 @@ fn read_head(stream: &mut TcpStream, deadline: Instant) -> Option<Vec<u8>> {
             .ok()?;
         let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
         head.extend_from_slice(&buf[..n]);
-        if let Some(end) = find(&head, b"\r\n\r\n").or_else(|| find(&head, b"\n\n")) {
-            head.truncate(end);
-            return Some(head);
+        // httparse says when the head is whole (its blank line came).
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        match httparse::Request::new(&mut headers).parse(&head) {
+            Ok(httparse::Status::Complete(end)) => {
+                head.truncate(end);
+                return Some(head);
+            }
+            Ok(httparse::Status::Partial) => {}
+            // Not HTTP: answered as a bad request.
+            Err(_) => return Some(head),
         }
         if head.len() > HEAD_MAX {
             return None;
@@ -99,22 +116,12 @@ fn read_head(stream: &mut TcpStream, deadline: Instant) -> Option<Vec<u8>> {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The status line's code and reason, and the body, for a request's head.
-fn reply(head: &[u8], metrics: &Metrics) -> (&'static str, String) {
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut words = line.split_whitespace();
-    let (Some(method), Some(target), Some(version)) = (words.next(), words.next(), words.next())
-    else {
+/// The status line's code and reason, and the body, for a request's method and target (none:
+/// it was no HTTP request).
+fn reply(asked: Option<(&str, &str)>, metrics: &Metrics) -> (&'static str, String) {
+    let Some((method, target)) = asked else {
         return ("400 Bad Request", "bad request\n".into());
     };
-    if !version.starts_with("HTTP/1.") {
-        return ("400 Bad Request", "bad request\n".into());
-    }
     if target.split('?').next() != Some("/metrics") {
         return (
             "404 Not Found",
@@ -131,18 +138,32 @@ fn reply(head: &[u8], metrics: &Metrics) -> (&'static str, String) {
 mod tests {
     use super::*;
 
+    fn status(head: &[u8]) -> &'static str {
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut request = httparse::Request::new(&mut headers);
+        let asked = match request.parse(head) {
+            Ok(httparse::Status::Complete(_)) => request.method.zip(request.path),
+            _ => None,
+        };
+        reply(asked, &Metrics::new()).0
+    }
+
     #[test]
     fn answers_by_method_and_path() {
-        let m = Metrics::new();
-        assert_eq!(reply(b"GET /metrics HTTP/1.1", &m).0, "200 OK");
-        assert_eq!(reply(b"HEAD /metrics?x=1 HTTP/1.0", &m).0, "200 OK");
-        assert_eq!(reply(b"GET / HTTP/1.1", &m).0, "404 Not Found");
+        assert_eq!(status(b"GET /metrics HTTP/1.1\r\n\r\n"), "200 OK");
+        assert_eq!(status(b"HEAD /metrics?x=1 HTTP/1.0\r\n\r\n"), "200 OK");
+        assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), "404 Not Found");
         assert_eq!(
-            reply(b"POST /metrics HTTP/1.1", &m).0,
+            status(b"POST /metrics HTTP/1.1\r\n\r\n"),
             "405 Method Not Allowed"
         );
-        for bad in [&b""[..], b"GET", b"GET /metrics", b"GET /metrics SPDY/3"] {
-            assert_eq!(reply(bad, &m).0, "400 Bad Request");
+        for bad in [
+            &b""[..],
+            b"GET",
+            b"GET /metrics\r\n\r\n",
+            b"GET /metrics SPDY/3\r\n\r\n",
+        ] {
+            assert_eq!(status(bad), "400 Bad Request");
         }
     }
 }
