@@ -52,6 +52,13 @@ impl Round<'_> {
             _ => false,
         };
         let same_bytes = match (&src, &dst) {
+            // A dry run's own copy of this very SOURCE file (the view recorded SOURCE's inode),
+            // unchanged since (the same status change time): its bytes are SOURCE's.
+            (Some(Entry { meta: Some(s), .. }), Some(Entry { meta: Some(d), .. }))
+                if run.m.dry_view.is_some() && s.id == d.id && s.ctime == d.ctime =>
+            {
+                Some(true)
+            }
             (Some(s), Some(d))
                 if plan::needs_bytes(s, d, status_newer || verify, &run.m.opts.rules) =>
             {
