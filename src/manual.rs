@@ -47,7 +47,10 @@ pub const SECTIONS: &[Section] = &[
             (
                 "SIGHUP",
                 "Reopen the log file at its path (for log rotation); foldersync goes on. A log \
-                 file deleted under it is made again on its own.",
+                 file deleted under it is made again on its own. With --config, also read the \
+                 configuration again: mirrors added start, removed ones stop, changed ones \
+                 restart, the others go on; a configuration with a mistake is refused (logged) \
+                 and nothing changes.",
             ),
         ],
     ),

@@ -1,6 +1,6 @@
 //! Signals. Ctrl+C and SIGTERM (through `ctrlc`) set a flag that every long loop checks and
 //! send a message that wakes the run loop; a second one exits at once. SIGHUP reopens the log
-//! file, as log rotation expects (and says so to systemd, see `daemon::notify`): it is blocked
+//! file (and with `--config` re-reads the configuration, see `app::reload`), as log rotation expects (and says so to systemd, see `daemon::notify`): it is blocked
 //! in every thread and read from a `signalfd` by a thread of its own, so it never stops the
 //! mirror.
 
@@ -73,8 +73,10 @@ pub fn hold_signals() -> Result<(), StartError> {
 
 /// Installs the Ctrl+C / SIGTERM handler and the SIGHUP reader. The returned receiver gets one
 /// message on the first stop signal; the stop flag is set at the same time. A second one exits
-/// the process at once with [`crate::exit::Exit::Forced`].
-pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
+/// the process at once with [`crate::exit::Exit::Forced`]. With `reload` (`--config`), SIGHUP
+/// is handed to it (whoever reads it reopens the log and reloads), instead of reopening the log
+/// here.
+pub fn install(stop: &Stop, reload: Option<Sender<()>>) -> Result<Receiver<()>, StartError> {
     let (tx, rx): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(1);
     let stop = stop.clone();
     let count = AtomicUsize::new(0);
@@ -107,6 +109,11 @@ pub fn install(stop: &Stop) -> Result<Receiver<()>, StartError> {
         .name("sighup".into())
         .spawn(move || loop {
             match fd.read_signal() {
+                Ok(Some(_)) if reload.is_some() => {
+                    if let Some(tx) = &reload {
+                        let _ = tx.try_send(());
+                    }
+                }
                 Ok(Some(_)) => {
                     crate::daemon::notify::reloading(|| match crate::logging::reopen() {
                         Ok(()) => log::info!("reopened the log file (SIGHUP)"),

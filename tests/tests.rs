@@ -10,6 +10,7 @@ mod cli;
 mod config_file;
 mod converge;
 mod edges;
+mod fanout;
 mod fidelity;
 mod filters;
 mod generated;

@@ -2,15 +2,16 @@
 //! process, each as the single pair of the command line runs, on a thread of its own. Start-up
 //! of every pair is checked before anything is made for any; then what each needs is made
 //! (local replicas first, then the one log, then remote roots) and taken back if any is
-//! refused. Each pair's log lines carry its label (`crate::label`); one Ctrl+C or SIGTERM stops
-//! them all; the process exits with the worst of their statuses.
+//! refused. Each pair's log lines carry its label (`crate::label`); the pairs of one SOURCE
+//! share one watcher (`watch::shared`); they run under `reload::Running`, which stops them all
+//! on Ctrl+C or SIGTERM, reloads the configuration on SIGHUP, and exits with the worst status.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
-
-use super::{engine::Engine, init_log, launch, make, open, Made, Opened};
+use super::reload::Running;
+use super::{engine::Engine, init_log, make, open, Made, Opened};
 use crate::cli::Args;
 use crate::config::file::{self, Pair};
 use crate::error::StartError;
@@ -26,13 +27,7 @@ const BESIDE_CONFIG: &[&str] = &["config", "verbose", "quiet"];
 /// -q may be given beside `--config`, and they set the console's level).
 pub fn run(path: &Path, args: &Args) -> Result<Exit, StartError> {
     refuse_options_beside()?;
-    let mut pairs = file::load(path)?;
-    if args.verbose > 0 || args.quiet > 0 {
-        for pair in &mut pairs {
-            pair.config.console_level = args.console_level();
-        }
-    }
-    let stop = Stop::new();
+    let (pairs, metrics) = load(path, args)?;
     let board = match pairs.first().and_then(|p| p.config.status_file.as_ref()) {
         None => None,
         Some(status) => Some(
@@ -41,14 +36,13 @@ pub fn run(path: &Path, args: &Args) -> Result<Exit, StartError> {
             })?,
         ),
     };
+    let stops: Vec<Stop> = pairs.iter().map(|_| Stop::new()).collect();
     let mut opened = Vec::new();
-    for (index, pair) in pairs.iter().enumerate() {
-        let mut one = open(&pair.config, &stop).map_err(|e| pair.error(e))?;
-        if let (Some(board), Some(status)) = (&board, one.status.take()) {
-            one.status = Some(status.on_board(board.clone(), index, &pair.mirror));
-        }
-        opened.push(one);
+    for (index, (pair, stop)) in pairs.iter().zip(&stops).enumerate() {
+        opened.push(open_pair(pair, stop, board.as_ref(), index)?);
     }
+    // One endpoint for every pair, bound before anything is made.
+    let listener = metrics.map(crate::metrics::bind).transpose()?;
     let mut made = Made::default();
     let made_roots = match make_all(&pairs, &mut opened, &mut made) {
         Ok(made_roots) => made_roots,
@@ -57,15 +51,75 @@ pub fn run(path: &Path, args: &Args) -> Result<Exit, StartError> {
             return Err(e);
         }
     };
-    let stop_rx = stop::install(&stop)?;
-    let receivers = fan_out(stop_rx, pairs.len());
+    let stop = Stop::new();
+    let (reload_tx, reload_rx) = crossbeam_channel::bounded(1);
+    let stop_rx = stop::install(&stop, Some(reload_tx))?;
     log::info!(
         "running {} mirrors, {} pairs, from {}",
         count_mirrors(&pairs),
         pairs.len(),
         esc(path)
     );
-    Ok(run_all(&pairs, opened, made_roots, &stop, receivers))
+    let all = match listener {
+        None => None,
+        Some(listener) => {
+            let all = Arc::new(crate::metrics::All::new());
+            crate::metrics::serve_all(listener, all.clone())?;
+            Some(all)
+        }
+    };
+    let mut running = Running::new(path, args, board, &pairs, (metrics, all));
+    let shares = Running::sharing(&pairs);
+    let all = pairs.into_iter().zip(opened).zip(made_roots).zip(stops);
+    for (index, (((pair, one), made_root), stop)) in all.enumerate() {
+        let shared = shares.contains(&pair.mirror);
+        if let Err(e) = running.start(pair, one, made_root, stop, index, shared) {
+            log::error!("{e}; stopping");
+            running.failed();
+            break;
+        }
+    }
+    Ok(running.run(&stop, &stop_rx, &reload_rx))
+}
+
+/// The configuration's pairs, with the console's level from -v and -q, and the address of the
+/// metrics (the process's one endpoint, taken out of every pair's configuration).
+pub(super) fn load(
+    path: &Path,
+    args: &Args,
+) -> Result<(Vec<Pair>, Option<SocketAddr>), StartError> {
+    let level = (args.verbose > 0 || args.quiet > 0).then(|| args.console_level());
+    load_with(path, level)
+}
+
+/// As [`load`], with the console's level `level` if given.
+pub(super) fn load_with(
+    path: &Path,
+    level: Option<log::LevelFilter>,
+) -> Result<(Vec<Pair>, Option<SocketAddr>), StartError> {
+    let mut pairs = file::load(path)?;
+    let metrics = pairs.first().and_then(|p| p.config.metrics);
+    for pair in &mut pairs {
+        pair.config.metrics = None;
+        if let Some(level) = level {
+            pair.config.console_level = level;
+        }
+    }
+    Ok((pairs, metrics))
+}
+
+/// Opens one pair (every check that makes nothing), its status on the board at `index`.
+pub(super) fn open_pair(
+    pair: &Pair,
+    stop: &Stop,
+    board: Option<&Arc<Board>>,
+    index: usize,
+) -> Result<Opened, StartError> {
+    let mut one = open(&pair.config, stop).map_err(|e| pair.error(e))?;
+    if let (Some(board), Some(status)) = (board, one.status.take()) {
+        one.status = Some(status.on_board(board.clone(), index, &pair.mirror));
+    }
+    Ok(one)
 }
 
 /// Refuses options on the command line beside `--config` (but -v and -q): they go in the file.
@@ -121,64 +175,7 @@ fn make_all(
     Ok(made_roots)
 }
 
-/// One receiver per pair, each told when the process is asked to stop.
-fn fan_out(stop_rx: Receiver<()>, count: usize) -> Vec<Receiver<()>> {
-    let (senders, receivers): (Vec<Sender<()>>, Vec<Receiver<()>>) =
-        (0..count).map(|_| crossbeam_channel::bounded(1)).unzip();
-    let relay = std::thread::Builder::new()
-        .name("stop".into())
-        .spawn(move || {
-            if stop_rx.recv().is_ok() {
-                for tx in &senders {
-                    let _ = tx.try_send(());
-                }
-            }
-        });
-    if let Err(e) = relay {
-        // Each pair still checks the stop flag between passes and batches.
-        log::warn!("cannot start the thread that relays Ctrl+C to every mirror: {e}");
-    }
-    receivers
-}
-
-/// Runs every pair on a thread of its own until all have ended; returns the worst exit status.
-fn run_all(
-    pairs: &[Pair],
-    opened: Vec<Opened>,
-    made_roots: Vec<bool>,
-    stop: &Stop,
-    receivers: Vec<Receiver<()>>,
-) -> Exit {
-    std::thread::scope(|scope| {
-        let mut running = Vec::new();
-        let mut worst = Exit::Success;
-        let all = pairs.iter().zip(opened).zip(made_roots).zip(receivers);
-        for (((pair, one), made_root), rx) in all {
-            let pair_stop = stop.clone();
-            let label: Arc<str> = Arc::from(pair.label.as_str());
-            let spawned = std::thread::Builder::new()
-                .name(format!("mirror {}", pair.mirror))
-                .spawn_scoped(scope, move || {
-                    crate::label::set(Some(label));
-                    launch(&pair.config, one, made_root, pair_stop, rx)
-                });
-            match spawned {
-                Ok(handle) => running.push(handle),
-                Err(e) => {
-                    log::error!("cannot start mirror {}: {e}; stopping", pair.label);
-                    stop.set();
-                    worst = Exit::Failed;
-                }
-            }
-        }
-        running
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Exit::Failed))
-            .fold(worst, |a, b| if b.code() > a.code() { b } else { a })
-    })
-}
-
-fn count_mirrors(pairs: &[Pair]) -> usize {
+pub(super) fn count_mirrors(pairs: &[Pair]) -> usize {
     let mut names: Vec<&str> = pairs.iter().map(|p| p.mirror.as_str()).collect();
     names.dedup();
     names.len()

@@ -5,6 +5,7 @@
 mod engine;
 mod guard;
 mod many;
+mod reload;
 
 use std::fs;
 use std::path::PathBuf;
@@ -97,8 +98,8 @@ fn run(args: Args) -> Result<Exit, StartError> {
             return Err(e);
         }
     };
-    let stop_rx = stop::install(&stop)?;
-    Ok(launch(&config, opened, made_root, stop, stop_rx))
+    let stop_rx = stop::install(&stop, None)?;
+    Ok(launch(&config, opened, made_root, stop, stop_rx, None))
 }
 
 /// One pair opened and guarded, before anything is made for it.
@@ -184,6 +185,7 @@ fn launch(
     made_root: bool,
     stop: Stop,
     stop_rx: crossbeam_channel::Receiver<()>,
+    tap: Option<crate::watch::shared::Tap>,
 ) -> Exit {
     let Opened {
         src,
@@ -209,6 +211,7 @@ fn launch(
     );
     Daemon::new(config, target.replica(), source, report, stop, stop_rx)
         .with_state(kept.state, kept.record, kept.lock)
+        .with_tap(tap)
         .run()
 }
 

@@ -116,13 +116,14 @@ pub(super) fn check_status(arg: &Path) -> Result<PathBuf, StartError> {
             esc(arg)
         )));
     }
-    // It is replaced on every write: what is there must be an earlier status file.
+    // It is replaced on every write: what is there must be an earlier status file (of one
+    // pair, or of a `--config` process: restarted, or reading its configuration again).
     if let Ok(meta) = fs::symlink_metadata(&path) {
         let ours = meta.is_file()
-            && fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<crate::status::Status>(&b).ok())
-                .is_some();
+            && fs::read(&path).is_ok_and(|b| {
+                serde_json::from_slice::<crate::status::Status>(&b).is_ok()
+                    || serde_json::from_slice::<crate::status::board::Many>(&b).is_ok()
+            });
         if !ours {
             return Err(bad(format!(
                 "status file {} exists and is not a foldersync status file: refusing to \

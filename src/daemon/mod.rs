@@ -5,6 +5,7 @@
 //! SOURCE may be mirrored, [`pending`] what waits, and [`report`] keeps the status document.
 
 pub mod failing;
+mod feed;
 mod memory;
 pub mod notify;
 mod passes;
@@ -24,7 +25,9 @@ use crate::exit::Exit;
 use crate::replica::{Replica, RootState};
 use crate::status::State;
 use crate::stop::Stop;
-use crate::watch::{Scope, Watcher};
+use crate::watch::Scope;
+use feed::Feed;
+pub use feed::Renew;
 
 /// Past this many paths waiting, the queue collapses into a full pass: its memory stays
 /// bounded while the replica is slow or away (lsyncd #695).
@@ -46,7 +49,8 @@ pub struct Daemon<'a> {
     pending: Pending,
     /// Paths that failed, tried again until they succeed.
     failing: Failing,
-    watcher: Option<Watcher>,
+    /// The watch messages: a watcher of its own, or a tap on one shared with other pairs.
+    feed: Feed,
     report: Report,
     /// What is wrong with REPLICA's root, as last logged.
     replica_problem: Option<crate::replica::RootError>,
@@ -93,7 +97,7 @@ impl<'a> Daemon<'a> {
             schedule: Schedule::new(config.timing),
             pending: Pending::new(config.timing.look_gap()),
             failing: Failing::default(),
-            watcher: None,
+            feed: Feed::Own(None),
             report,
             replica_problem: None,
             errors_in_last_pass: 0,
@@ -119,6 +123,14 @@ impl<'a> Daemon<'a> {
         lock: Vec<std::fs::File>,
     ) -> Self {
         self.memory = memory::Memory::new(state, recorded, lock);
+        self
+    }
+
+    /// Takes its watch messages from a watcher shared with the other pairs of its SOURCE.
+    pub fn with_tap(mut self, tap: Option<crate::watch::shared::Tap>) -> Self {
+        if let Some(tap) = tap {
+            self.feed = Feed::Shared(tap, false);
+        }
         self
     }
 
@@ -169,10 +181,7 @@ impl<'a> Daemon<'a> {
             .flatten()
             .min()
             .unwrap_or_else(|| now + self.config.timing.interval);
-            let messages = self
-                .watcher
-                .as_ref()
-                .map_or_else(never, |w| w.messages().clone());
+            let messages = self.feed.messages().unwrap_or_else(never);
             select! {
                 recv(self.stop_rx) -> _ => return self.stopped(),
                 recv(messages) -> msg => match msg {
@@ -235,7 +244,7 @@ impl<'a> Daemon<'a> {
             Health::Unusable => {
                 let problem = self.source.problem().map(str::to_string);
                 self.report.state(State::SourceMissing, problem);
-                self.watcher = None;
+                self.feed.stop();
                 self.pending.clear();
                 return false;
             }
@@ -243,8 +252,7 @@ impl<'a> Daemon<'a> {
                 self.report.rest();
                 self.pending.clear();
                 if self.config.watch {
-                    self.watcher = None;
-                    self.start_watcher();
+                    self.renew_watcher(Renew::Back);
                 }
                 self.schedule.want_pass(false);
             }

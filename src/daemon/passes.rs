@@ -31,8 +31,7 @@ impl Daemon<'_> {
         if self.lost.is_some() && self.config.watch {
             // A new watch, before the pass looks: a directory made while events were lost is
             // watched again, and what changes during the pass is seen.
-            self.watcher = None;
-            self.start_watcher();
+            self.renew_watcher(super::Renew::Lost);
             self.report.state(State::Degraded, self.catching_up());
         } else {
             self.report.state(State::Passing, None);
@@ -40,7 +39,7 @@ impl Daemon<'_> {
         // The pass looks at everything, so what was queued before it started is covered.
         self.pending.clear();
         let stats = Stats::new();
-        let messages = self.watcher.as_ref().map(|w| w.messages().clone());
+        let messages = self.feed.messages();
         let (replica, source) = (&mut *self.replica, &self.source.root);
         let watchdog = &mut self.watchdog;
         let (outcome, meanwhile) =
@@ -119,8 +118,7 @@ impl Daemon<'_> {
         self.schedule.retry_at(outcome.later);
         if outcome.rewatch && self.config.watch {
             // A file system inside SOURCE is mounted again: its directories are watched anew.
-            self.watcher = None;
-            self.start_watcher();
+            self.renew_watcher(super::Renew::Back);
         }
         if !interrupted {
             self.remember(!held_back);

@@ -170,17 +170,28 @@ impl Daemon<'_> {
             self.pending.add(rel, Look::TREE);
         }
         self.mounts = now;
-        if self.watcher.is_some() {
-            self.watcher = None;
+        if self.feed.is_on() {
+            self.renew_watcher(super::Renew::Mounts);
+        }
+    }
+
+    /// Makes the watch anew (`why` it is wanted): an own watcher is dropped and started again;
+    /// a shared one's owner does it (see [`super::feed::Feed::listen`]).
+    pub(super) fn renew_watcher(&mut self, why: super::Renew) {
+        if !self.feed.listen(Some(why)) {
+            self.feed.stop();
             self.start_watcher();
         }
     }
 
     pub(super) fn start_watcher(&mut self) {
         self.mounts = crate::config::mounts::below(&self.source.root.path);
+        if self.feed.listen(None) {
+            return;
+        }
         let gather_removals = self.config.max_delete.is_some();
         match Watcher::start(self.scope.clone(), self.config.timing, gather_removals) {
-            Ok(watcher) => self.watcher = Some(watcher),
+            Ok(watcher) => self.feed = super::feed::Feed::Own(Some(watcher)),
             Err(e) => {
                 warn!(
                     "watching SOURCE failed ({}); mirroring by periodic passes only",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-use super::Metrics;
+use super::All;
 
 /// How long a client has to send its request's head, and to take the answer.
 const HEAD_TIME: Duration = Duration::from_secs(2);
@@ -26,7 +26,7 @@ const CLIENTS: usize = 16;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Answers every connection to `listener`, for the life of the process.
-pub(super) fn accept(listener: &TcpListener, metrics: &Arc<Metrics>) {
+pub(super) fn accept(listener: &TcpListener, metrics: &Arc<All>) {
     let busy = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
@@ -51,7 +51,7 @@ pub(super) fn accept(listener: &TcpListener, metrics: &Arc<Metrics>) {
 }
 
 /// Reads one request's head and answers it; any failure just closes the connection.
-fn answer(mut stream: TcpStream, metrics: &Metrics) {
+fn answer(mut stream: TcpStream, metrics: &All) {
     let deadline = Instant::now() + HEAD_TIME;
     let Some(head) = read_head(&mut stream, deadline) else {
         return;
@@ -118,7 +118,7 @@ fn read_head(stream: &mut TcpStream, deadline: Instant) -> Option<Vec<u8>> {
 
 /// The status line's code and reason, and the body, for a request's method and target (none:
 /// it was no HTTP request).
-fn reply(asked: Option<(&str, &str)>, metrics: &Metrics) -> (&'static str, String) {
+fn reply(asked: Option<(&str, &str)>, metrics: &All) -> (&'static str, String) {
     let Some((method, target)) = asked else {
         return ("400 Bad Request", "bad request\n".into());
     };
@@ -145,7 +145,7 @@ mod tests {
             Ok(httparse::Status::Complete(_)) => request.method.zip(request.path),
             _ => None,
         };
-        reply(asked, &Metrics::new()).0
+        reply(asked, &All::new()).0
     }
 
     #[test]

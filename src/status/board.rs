@@ -51,20 +51,36 @@ impl Board {
         }))
     }
 
-    /// Keeps pair `index`'s document, without writing.
+    /// Keeps pair `index`'s document, without writing (an index past the others adds a pair,
+    /// as a reload does).
     pub fn set(&self, index: usize, mirror: &str, doc: &Status) {
         let mut slots = crate::lock(&self.slots);
-        if let Some(slot) = slots.get_mut(index) {
-            *slot = Some(Slot {
-                mirror: mirror.to_string(),
-                status: doc.clone(),
-            });
+        if slots.len() <= index {
+            slots.resize(index + 1, None);
         }
+        slots[index] = Some(Slot {
+            mirror: mirror.to_string(),
+            status: doc.clone(),
+        });
     }
 
     /// Keeps pair `index`'s document and writes the whole file.
     pub fn put(&self, index: usize, mirror: &str, doc: &Status) -> std::io::Result<()> {
         self.set(index, mirror, doc);
+        self.write()
+    }
+
+    /// Takes pair `index` off the document (a reload removed it), and writes it.
+    pub fn remove(&self, index: usize) {
+        if let Some(slot) = crate::lock(&self.slots).get_mut(index) {
+            *slot = None;
+        }
+        if let Err(e) = self.write() {
+            log::debug!("cannot write the status file: {e}");
+        }
+    }
+
+    fn write(&self) -> std::io::Result<()> {
         let slots = crate::lock(&self.slots);
         let many = Many {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -2,7 +2,7 @@
 //! replaced atomically, and the `foldersync status PATH` command that reads it for people and
 //! monitoring checks. The schema is documented in docs/operations.md.
 
-mod board;
+pub mod board;
 mod show;
 pub use board::Board;
 pub use show::print;

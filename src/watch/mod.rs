@@ -7,6 +7,7 @@ pub mod hints;
 pub mod mounts;
 mod outbox;
 pub mod relay;
+pub mod shared;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +28,7 @@ use outbox::Outbox;
 use relay::OnDemandDebouncer;
 
 /// What the watcher tells the run loop.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum WatchMsg {
     /// Paths to look at, renames, the root gone.
     Hints(Vec<Hint>),

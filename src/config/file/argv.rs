@@ -18,6 +18,7 @@ pub const PROCESS_WIDE: &[&str] = &[
     "log-level",
     "log-format",
     "status-file",
+    "metrics",
     "verbose",
     "quiet",
 ];
@@ -74,16 +75,12 @@ pub fn build(
     keys.extend(m.keys.iter().cloned());
     let command = Args::command();
     let mut argv: Vec<OsString> = vec!["foldersync".into()];
+    let remote = crate::address::parse(replica.0.as_ref()).is_some();
     for key in &keys {
-        if key.name == "metrics" {
-            return Err(key.at.error(
-                Some(&m.name),
-                format_args!(
-                    "`metrics` is not served for a configuration file yet (one endpoint with \
-                     every pair labelled is to come): run such a mirror from the command line \
-                     with --metrics, or watch the status file"
-                ),
-            ));
+        // A mirror's replicas may be local and remote in any mix: what only a remote REPLICA
+        // can use is left out of a local one's command line.
+        if key.name == "rsh" && !remote {
+            continue;
         }
         let arg = command
             .get_arguments()
@@ -107,7 +104,6 @@ pub fn build(
     }
     argv.push("--".into());
     argv.push(local(&source.0, &source.1).into_os_string());
-    let remote = crate::address::parse(replica.0.as_ref()).is_some();
     argv.push(if remote {
         OsString::from(&replica.0)
     } else {

@@ -25,6 +25,8 @@ pub struct Pair {
     pub label: String,
     pub config: Config,
     pub at: Places,
+    /// The command line it was built as: a reload restarts a pair whose line changed.
+    pub argv: String,
 }
 
 /// Where a pair's parts were written.
@@ -190,6 +192,7 @@ fn mirror_pairs(top: &[Key], m: &Mirror) -> Result<Vec<Pair>, StartError> {
             replica: replica.1.clone(),
             keys: built.keys,
         };
+        let argv = format!("{:?}", built.args);
         let config = Config::from_args(built.args).map_err(|e| {
             let msg = e.to_string();
             place_of(&msg, &at).error(name, msg)
@@ -199,6 +202,7 @@ fn mirror_pairs(top: &[Key], m: &Mirror) -> Result<Vec<Pair>, StartError> {
             label: format!("{} -> {}", m.name, controls(&replica.0)),
             config,
             at,
+            argv,
         });
     }
     Ok(pairs)
