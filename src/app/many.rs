@@ -6,14 +6,14 @@
 //! share one watcher (`watch::shared`); they run under `reload::Running`, which stops them all
 //! on Ctrl+C or SIGTERM, reloads the configuration on SIGHUP, and exits with the worst status.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::pairs::{load, open_pair};
 use super::reload::Running;
-use super::{engine::Engine, init_log, make, open, Made, Opened};
+use super::{engine::Engine, init_log, make, Made, Opened};
 use crate::cli::Args;
-use crate::config::file::{self, Pair};
+use crate::config::file::Pair;
 use crate::error::StartError;
 use crate::escape::esc;
 use crate::exit::Exit;
@@ -80,46 +80,6 @@ pub fn run(path: &Path, args: &Args) -> Result<Exit, StartError> {
         }
     }
     Ok(running.run(&stop, &stop_rx, &reload_rx))
-}
-
-/// The configuration's pairs, with the console's level from -v and -q, and the address of the
-/// metrics (the process's one endpoint, taken out of every pair's configuration).
-pub(super) fn load(
-    path: &Path,
-    args: &Args,
-) -> Result<(Vec<Pair>, Option<SocketAddr>), StartError> {
-    let level = (args.verbose > 0 || args.quiet > 0).then(|| args.console_level());
-    load_with(path, level)
-}
-
-/// As [`load`], with the console's level `level` if given.
-pub(super) fn load_with(
-    path: &Path,
-    level: Option<log::LevelFilter>,
-) -> Result<(Vec<Pair>, Option<SocketAddr>), StartError> {
-    let mut pairs = file::load(path)?;
-    let metrics = pairs.first().and_then(|p| p.config.metrics);
-    for pair in &mut pairs {
-        pair.config.metrics = None;
-        if let Some(level) = level {
-            pair.config.console_level = level;
-        }
-    }
-    Ok((pairs, metrics))
-}
-
-/// Opens one pair (every check that makes nothing), its status on the board at `index`.
-pub(super) fn open_pair(
-    pair: &Pair,
-    stop: &Stop,
-    board: Option<&Arc<Board>>,
-    index: usize,
-) -> Result<Opened, StartError> {
-    let mut one = open(&pair.config, stop).map_err(|e| pair.error(e))?;
-    if let (Some(board), Some(status)) = (board, one.status.take()) {
-        one.status = Some(status.on_board(board.clone(), index, &pair.mirror));
-    }
-    Ok(one)
 }
 
 /// Refuses options on the command line beside `--config` (but -v and -q): they go in the file.

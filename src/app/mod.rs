@@ -5,6 +5,7 @@
 mod engine;
 mod guard;
 mod many;
+mod pairs;
 mod reload;
 
 use std::fs;

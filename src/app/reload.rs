@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{select, Receiver, Sender};
 use log::{error, info};
 
-use super::many::{load_with, open_pair};
+use super::pairs::{load_with, open_pair};
 use super::{launch, make, Made, Opened};
 use crate::cli::Args;
 use crate::config::file::Pair;
