@@ -15,13 +15,14 @@ pub use parse::Place;
 
 use super::Config;
 use crate::error::StartError;
-use crate::escape::{controls, esc};
+use crate::escape::esc;
 use parse::{Key, Mirror, Parsed};
 
 /// One (mirror, replica) pair, checked: what runs as one single-pair mirror.
 pub struct Pair {
     pub mirror: String,
-    /// `NAME -> REPLICA`: what marks its log lines.
+    /// `NAME -> REPLICA` (escaped as every name: two replicas never share it): what marks its
+    /// log lines, and what a reload knows the pair by.
     pub label: String,
     pub config: Config,
     pub at: Places,
@@ -199,7 +200,7 @@ fn mirror_pairs(top: &[Key], m: &Mirror) -> Result<Vec<Pair>, StartError> {
         })?;
         pairs.push(Pair {
             mirror: m.name.clone(),
-            label: format!("{} -> {}", m.name, controls(&replica.0)),
+            label: format!("{} -> {}", m.name, esc(&replica.0)),
             config,
             at,
             argv,
