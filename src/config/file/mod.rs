@@ -26,7 +26,8 @@ pub struct Pair {
     pub label: String,
     pub config: Config,
     pub at: Places,
-    /// The command line it was built as: a reload restarts a pair whose line changed.
+    /// The command line it was built as, with the exclude patterns it read: a reload restarts a
+    /// pair whose line (or an `exclude-from` file of it) changed.
     pub argv: String,
 }
 
@@ -193,11 +194,13 @@ fn mirror_pairs(top: &[Key], m: &Mirror) -> Result<Vec<Pair>, StartError> {
             replica: replica.1.clone(),
             keys: built.keys,
         };
-        let argv = format!("{:?}", built.args);
+        let args = format!("{:?}", built.args);
         let config = Config::from_args(built.args).map_err(|e| {
             let msg = e.to_string();
             place_of(&msg, &at).error(name, msg)
         })?;
+        // The patterns read from `exclude-from` files too: an edited file changes the pair.
+        let argv = format!("{args} {:?}", config.filter.lines());
         pairs.push(Pair {
             mirror: m.name.clone(),
             label: format!("{} -> {}", m.name, esc(&replica.0)),
