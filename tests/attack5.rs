@@ -151,6 +151,9 @@ fn a_changed_pair_that_cannot_start_goes_on_as_it_was() {
     // The pair still mirrors its old SOURCE, and the status file still lists it.
     write(s.path("s1/later"), "later");
     converge(&s.path("s1"), &s.path("r1"));
+    // Checked again as it was: REPLICA, made at start-up, is not said to be made anew.
+    let log = s.log();
+    assert_eq!(log.matches("created REPLICA").count(), 2, "{log}");
     wait_for(QUICK, "r1 in the status file", || {
         s.status_replicas().iter().any(|r| r.ends_with("/r1"))
     });

@@ -19,6 +19,7 @@ use crate::escape::esc;
 use parse::{Key, Mirror, Parsed};
 
 /// One (mirror, replica) pair, checked: what runs as one single-pair mirror.
+#[derive(Clone)]
 pub struct Pair {
     pub mirror: String,
     /// `NAME -> REPLICA` (escaped as every name: two replicas never share it): what marks its
@@ -29,9 +30,12 @@ pub struct Pair {
     /// The command line it was built as, with the exclude patterns it read: a reload restarts a
     /// pair whose line (or an `exclude-from` file of it) changed.
     pub argv: String,
+    /// That command line: to check the pair again as it was written (see `app::reload`).
+    pub args: crate::cli::Args,
 }
 
 /// Where a pair's parts were written.
+#[derive(Clone)]
 pub struct Places {
     /// The mirror's `[mirror.NAME]` header.
     pub mirror: Place,
@@ -194,19 +198,20 @@ fn mirror_pairs(top: &[Key], m: &Mirror) -> Result<Vec<Pair>, StartError> {
             replica: replica.1.clone(),
             keys: built.keys,
         };
-        let args = format!("{:?}", built.args);
+        let args = built.args.clone();
         let config = Config::from_args(built.args).map_err(|e| {
             let msg = e.to_string();
             place_of(&msg, &at).error(name, msg)
         })?;
         // The patterns read from `exclude-from` files too: an edited file changes the pair.
-        let argv = format!("{args} {:?}", config.filter.lines());
+        let argv = format!("{args:?} {:?}", config.filter.lines());
         pairs.push(Pair {
             mirror: m.name.clone(),
             label: format!("{} -> {}", m.name, esc(&replica.0)),
             config,
             at,
             argv,
+            args,
         });
     }
     Ok(pairs)
