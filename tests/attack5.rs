@@ -241,3 +241,35 @@ fn a_pair_removed_during_a_large_copy_cleans_up_and_lets_go() {
     assert!(!s.log().contains("another foldersync"), "{}", s.log());
     run.stop();
 }
+
+/// SIGTERM right behind a SIGHUP that adds a mirror: the run loop could take the reload first
+/// (both were ready) or be in it when the stop came, and the new pair was still made and started
+/// after the stop (its REPLICA made, left empty as the process ended). Once asked to stop,
+/// nothing new is made.
+#[test]
+fn a_reload_behind_a_stop_makes_nothing() {
+    let s = Setup::new(TWO);
+    write(s.path("s1/a"), "a");
+    write(s.path("s2/b"), "b");
+    for round in 0..6 {
+        s.write_conf(TWO);
+        let mut run = s.spawn();
+        // Read by this run before it is written again.
+        s.wait_log_count("running 2 mirrors", round + 1);
+        converge(&s.path("s1"), &s.path("r1"));
+        converge(&s.path("s2"), &s.path("r2"));
+        let added = format!("new{round}");
+        s.write_conf(&format!(
+            "{TWO}\n[mirror.{added}]\nsource = \"{{root}}/s2\"\nreplicas = \"{{root}}/{added}\"\n"
+        ));
+        run.signal(SIGHUP);
+        run.signal(libc::SIGTERM);
+        let status = run.wait(QUICK).expect("exit after SIGTERM");
+        assert!(status.success(), "{status:?}\n{}", run.console_text());
+        assert!(
+            !s.path(&added).exists(),
+            "round {round}: REPLICA {added} made after the stop\n{}",
+            s.log()
+        );
+    }
+}
