@@ -69,6 +69,8 @@ pub(super) struct Running {
     /// Each pair's thread says its slot here as it ends.
     ended: (Sender<usize>, Receiver<usize>),
     worst: Exit,
+    /// The process's stop (Ctrl+C, SIGTERM): once set, a reload under way starts nothing.
+    stopping: Stop,
 }
 
 /// What every pair of a process shares, as text to compare.
@@ -107,6 +109,7 @@ impl Running {
             next_slot: pairs.len(),
             ended: crossbeam_channel::unbounded(),
             worst: Exit::Success,
+            stopping: Stop::new(),
         }
     }
 
@@ -207,6 +210,7 @@ impl Running {
         reload: &Receiver<()>,
     ) -> Exit {
         let ended = self.ended.1.clone();
+        self.stopping = stop.clone();
         while !stop.is_set() && self.pairs.iter().any(|p| !p.ended) {
             select! {
                 recv(stop_rx) -> _ => break,
@@ -251,6 +255,9 @@ impl Running {
 
     /// Reads the configuration again and brings the running pairs in line with it.
     fn reload(&mut self) {
+        if self.stopping.is_set() {
+            return;
+        }
         info!(
             "reading the configuration {} again (SIGHUP)",
             esc(&self.path)

@@ -65,6 +65,12 @@ impl Running {
     pub(super) fn bring_all(&mut self, fresh: Vec<Fresh>, shares: &BTreeSet<String>) -> [usize; 3] {
         let (mut added, mut restarted, mut failed) = (0, 0, 0);
         for f in fresh {
+            if self.stopping.is_set() {
+                // Asked to stop meanwhile: nothing more is made or started.
+                self.take_off_board([f.slot]);
+                info!("not started: {}: foldersync is stopping", f.pair.label);
+                continue;
+            }
             let shared = shares.contains(&f.pair.mirror);
             let takes_over = f.before.is_some();
             if self.bring_up(f.pair, f.opened, f.stop, f.slot, shared) {
