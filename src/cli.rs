@@ -29,7 +29,7 @@ Exit status: 0 success or stopped by Ctrl+C/SIGTERM, 1 a --once pass had errors,
 /// files, creates directories and removes from REPLICA whatever SOURCE lacks. In between, a
 /// filesystem watcher carries each change over within a fraction of a second. Every operation is
 /// logged to the console and to the log file. Ctrl+C or SIGTERM stops it cleanly.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "foldersync",
     version,
@@ -223,7 +223,7 @@ pub enum LogFormat {
 }
 
 /// Commands besides mirroring.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Print the status file of a running mirror (see --status-file) and exit 1 if the mirror is
     /// unhealthy: SOURCE missing, degraded, errors in the last pass, not running, or no update

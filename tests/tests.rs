@@ -5,6 +5,7 @@ mod util;
 
 mod attack3;
 mod attack4;
+mod attack5;
 mod attacks;
 mod cli;
 mod config_file;

@@ -30,12 +30,27 @@ pub(super) fn load_with(
     let mut pairs = file::load(path)?;
     let metrics = pairs.first().and_then(|p| p.config.metrics);
     for pair in &mut pairs {
-        pair.config.metrics = None;
-        if let Some(level) = level {
-            pair.config.console_level = level;
-        }
+        adjust(pair, level);
     }
     Ok((pairs, metrics))
+}
+
+/// A pair's configuration as the process runs it: the metrics are the process's, the console's
+/// level `level` if given.
+fn adjust(pair: &mut Pair, level: Option<log::LevelFilter>) {
+    pair.config.metrics = None;
+    if let Some(level) = level {
+        pair.config.console_level = level;
+    }
+}
+
+/// `pair` checked again from the command line it was built as: what its checks found on disk
+/// (REPLICA to be made, the paths resolved) may have changed since.
+pub(super) fn recheck(pair: &Pair, level: Option<log::LevelFilter>) -> Result<Pair, StartError> {
+    let mut pair = pair.clone();
+    pair.config = crate::config::Config::from_args(pair.args.clone()).map_err(|e| pair.error(e))?;
+    adjust(&mut pair, level);
+    Ok(pair)
 }
 
 /// Opens one pair (every check that makes nothing), its status on the board at `index`.

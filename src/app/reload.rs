@@ -14,8 +14,8 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{select, Receiver, Sender};
 use log::{error, info};
 
-use super::pairs::{load_with, open_pair};
-use super::{launch, make, Made, Opened};
+use super::pairs::load_with;
+use super::{launch, Opened};
 use crate::cli::Args;
 use crate::config::file::Pair;
 use crate::error::StartError;
@@ -25,6 +25,8 @@ use crate::status::Board;
 use crate::stop::Stop;
 use crate::watch::shared::{Shared, Tap};
 use crate::watch::Scope;
+
+mod fresh;
 
 /// One pair at work.
 struct Pair1 {
@@ -40,6 +42,8 @@ struct Pair1 {
     ended: bool,
     /// Its series in the metrics.
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Its configuration, to start again as it was if what a reload brings in its place fails.
+    pair: Pair,
 }
 
 /// A watcher shared by the pairs of a mirror. The pairs of one mirror differ only in their
@@ -65,6 +69,8 @@ pub(super) struct Running {
     /// Each pair's thread says its slot here as it ends.
     ended: (Sender<usize>, Receiver<usize>),
     worst: Exit,
+    /// The process's stop (Ctrl+C, SIGTERM): once set, a reload under way starts nothing.
+    stopping: Stop,
 }
 
 /// What every pair of a process shares, as text to compare.
@@ -103,6 +109,7 @@ impl Running {
             next_slot: pairs.len(),
             ended: crossbeam_channel::unbounded(),
             worst: Exit::Success,
+            stopping: Stop::new(),
         }
     }
 
@@ -169,6 +176,7 @@ impl Running {
         let (mirror, argv, name) = (pair.mirror.clone(), pair.argv.clone(), pair.label.clone());
         let ended = self.ended.0.clone();
         let pair_stop = stop.clone();
+        let kept = pair.clone();
         let thread = std::thread::Builder::new()
             .name(format!("mirror {}", pair.mirror))
             .spawn(move || {
@@ -188,6 +196,7 @@ impl Running {
             slot,
             ended: false,
             metrics,
+            pair: kept,
         });
         Ok(())
     }
@@ -201,6 +210,7 @@ impl Running {
         reload: &Receiver<()>,
     ) -> Exit {
         let ended = self.ended.1.clone();
+        self.stopping = stop.clone();
         while !stop.is_set() && self.pairs.iter().any(|p| !p.ended) {
             select! {
                 recv(stop_rx) -> _ => break,
@@ -245,13 +255,13 @@ impl Running {
 
     /// Reads the configuration again and brings the running pairs in line with it.
     fn reload(&mut self) {
+        if self.stopping.is_set() {
+            return;
+        }
         info!(
             "reading the configuration {} again (SIGHUP)",
             esc(&self.path)
         );
-        let refused = |why: &dyn std::fmt::Display| {
-            error!("the configuration is refused, the running mirrors go on as they were: {why}");
-        };
         let (mut pairs, address) = match load_with(&self.path, self.args_level) {
             Ok(loaded) => loaded,
             Err(e) => return refused(&e),
@@ -269,68 +279,36 @@ impl Running {
             .partition(|r| !pairs.iter().any(|p| is_running(p, r) && p.argv == r.argv));
         self.pairs = kept;
         pairs.retain(|p| !self.pairs.iter().any(|r| is_running(p, r)));
-        // The new ones are opened before anything stops: one that cannot open refuses it all
-        // (a changed one is opened once its old self has let go of REPLICA).
-        let mut fresh = Vec::new();
-        for pair in pairs {
-            let changed = gone.iter().any(|r| r.label == pair.label);
-            let stop = Stop::new();
-            let slot = self.next_slot;
-            self.next_slot += 1;
-            if changed {
-                fresh.push((pair, None, stop, slot));
-                continue;
-            }
-            match open_pair(&pair, &stop, self.board.as_ref(), slot) {
-                Ok(one) => fresh.push((pair, Some(one), stop, slot)),
-                Err(e) => {
-                    self.take_off_board(fresh.iter().map(|f| f.3).chain([slot]));
-                    self.pairs.extend(gone);
-                    return refused(&e);
-                }
-            }
-        }
-        let (removed, changed) = (gone.len(), fresh.iter().filter(|f| f.1.is_none()).count());
+        let Some(fresh) = self.open_fresh(pairs, &gone) else {
+            self.pairs.extend(gone);
+            return;
+        };
+        let changed = fresh.iter().filter(|f| f.before.is_some()).count();
+        let removed = gone.len();
         for pair in &gone {
-            info!("stopping {}: {}", pair.label, why_stopped(&fresh, pair));
+            info!(
+                "stopping {}: {}",
+                pair.label,
+                fresh::why_stopped(&fresh, pair)
+            );
         }
         self.stop(gone, true);
         // A mirror with no pair left untouched has new keys (or is gone): a new watcher.
         let untouched: BTreeSet<&String> = self.pairs.iter().map(|r| &r.mirror).collect();
         self.hubs.retain(|h| untouched.contains(&h.mirror));
-        let added = fresh.len() - changed;
-        for (pair, one, stop, slot) in fresh {
-            let shared = shares.contains(&pair.mirror);
-            self.bring_up(pair, one, stop, slot, shared);
-        }
+        let [added, restarted, failed] = self.bring_all(fresh, &shares);
         info!(
-            "configuration reloaded: {} mirrors, {} pairs running ({added} added, {changed} \
-             restarted, {} removed)",
+            "configuration reloaded: {} mirrors, {} pairs running ({added} added, {restarted} \
+             restarted, {} removed{})",
             count_mirrors_running(&self.pairs),
             self.pairs.len(),
-            removed - changed
+            removed.saturating_sub(changed),
+            if failed > 0 {
+                format!(", {failed} could not start")
+            } else {
+                String::new()
+            }
         );
-    }
-
-    /// Opens (if not yet), makes and starts a pair a reload brought; a failure is logged.
-    fn bring_up(&mut self, pair: Pair, one: Option<Opened>, stop: Stop, slot: usize, shared: bool) {
-        let one = match one {
-            Some(one) => Ok(one),
-            None => open_pair(&pair, &stop, self.board.as_ref(), slot),
-        };
-        let mut made = Made::default();
-        let started = one.and_then(|mut one| {
-            let made_root =
-                make(&pair.config, &mut one, &mut made, false).map_err(|e| pair.error(e))?;
-            let label = pair.label.clone();
-            info!("starting {label}");
-            self.start(pair, one, made_root, stop, slot, shared)
-        });
-        if let Err(e) = started {
-            made.undo();
-            self.take_off_board([slot]);
-            error!("not started: {e}");
-        }
     }
 
     fn take_off_board(&self, slots: impl IntoIterator<Item = usize>) {
@@ -342,12 +320,9 @@ impl Running {
     }
 }
 
-fn why_stopped(fresh: &[(Pair, Option<Opened>, Stop, usize)], pair: &Pair1) -> &'static str {
-    if fresh.iter().any(|f| f.0.label == pair.label) {
-        "its configuration changed, it restarts"
-    } else {
-        "removed from the configuration"
-    }
+/// Says a configuration is refused, and why.
+fn refused(why: &dyn std::fmt::Display) {
+    error!("the configuration is refused, the running mirrors go on as they were: {why}");
 }
 
 fn count_mirrors_running(pairs: &[Pair1]) -> usize {

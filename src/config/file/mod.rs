@@ -15,21 +15,27 @@ pub use parse::Place;
 
 use super::Config;
 use crate::error::StartError;
-use crate::escape::{controls, esc};
+use crate::escape::esc;
 use parse::{Key, Mirror, Parsed};
 
 /// One (mirror, replica) pair, checked: what runs as one single-pair mirror.
+#[derive(Clone)]
 pub struct Pair {
     pub mirror: String,
-    /// `NAME -> REPLICA`: what marks its log lines.
+    /// `NAME -> REPLICA` (escaped as every name: two replicas never share it): what marks its
+    /// log lines, and what a reload knows the pair by.
     pub label: String,
     pub config: Config,
     pub at: Places,
-    /// The command line it was built as: a reload restarts a pair whose line changed.
+    /// The command line it was built as, with the exclude patterns it read: a reload restarts a
+    /// pair whose line (or an `exclude-from` file of it) changed.
     pub argv: String,
+    /// That command line: to check the pair again as it was written (see `app::reload`).
+    pub args: crate::cli::Args,
 }
 
 /// Where a pair's parts were written.
+#[derive(Clone)]
 pub struct Places {
     /// The mirror's `[mirror.NAME]` header.
     pub mirror: Place,
@@ -192,17 +198,20 @@ fn mirror_pairs(top: &[Key], m: &Mirror) -> Result<Vec<Pair>, StartError> {
             replica: replica.1.clone(),
             keys: built.keys,
         };
-        let argv = format!("{:?}", built.args);
+        let args = built.args.clone();
         let config = Config::from_args(built.args).map_err(|e| {
             let msg = e.to_string();
             place_of(&msg, &at).error(name, msg)
         })?;
+        // The patterns read from `exclude-from` files too: an edited file changes the pair.
+        let argv = format!("{args:?} {:?}", config.filter.lines());
         pairs.push(Pair {
             mirror: m.name.clone(),
-            label: format!("{} -> {}", m.name, controls(&replica.0)),
+            label: format!("{} -> {}", m.name, esc(&replica.0)),
             config,
             at,
             argv,
+            args,
         });
     }
     Ok(pairs)
