@@ -258,7 +258,7 @@ fn read_names(at: &At) -> io::Result<Vec<OsString>> {
 
 const ACL_ACCESS: &[u8] = b"system.posix_acl_access";
 
-/// Whether `listxattrat` is missing from this kernel (older than 6.13).
+/// Whether `listxattrat` is missing from this kernel (older than 6.13) or refused by a filter.
 static NO_LISTXATTRAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The NUL-separated attribute names of `name` in `dir` (a symlink itself, not followed).
@@ -266,7 +266,14 @@ fn list_at(dir: &Dir, name: &OsStr) -> io::Result<Vec<u8>> {
     use std::sync::atomic::Ordering;
     if !NO_LISTXATTRAT.load(Ordering::Relaxed) {
         match listxattrat(dir, name) {
-            Err(e) if e.raw_os_error() == Some(Errno::NOSYS.raw_os_error()) => {
+            // Missing from the kernel, or refused by a system call filter that does not know
+            // it (systemd's answers EPERM where the unit sets `SystemCallErrorNumber=EPERM`):
+            // the path through /proc does the same.
+            Err(e)
+                if [Errno::NOSYS, Errno::PERM]
+                    .iter()
+                    .any(|n| e.raw_os_error() == Some(n.raw_os_error())) =>
+            {
                 NO_LISTXATTRAT.store(true, Ordering::Relaxed);
             }
             other => return other,
