@@ -48,6 +48,14 @@ impl Round<'_> {
         self.order.say(done, self.dry_run());
     }
 
+    /// Whether REPLICA is written at all: not in a dry run, where every change is only said.
+    /// What follows up a change already said (its entry's attributes set again after a rename
+    /// or a link, a directory's attributes at the round's end) asks here, and in a dry run there
+    /// is nothing on disk to follow up.
+    pub fn writes(&self) -> bool {
+        !self.dry_run()
+    }
+
     /// Carries out one change to REPLICA in its directory `dir`: the one place that honours a
     /// dry run (the change is only said), says the change done (from what `act` returned), or
     /// logs `op` failing on `rel`. Without a directory (and not a dry run) nothing is done.

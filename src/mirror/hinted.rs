@@ -128,7 +128,8 @@ fn parent_node<'r>(
         Some(root) => match root.open_beneath(rel) {
             Ok(d) => Some(d),
             Err(e) if dir::is_not_a_dir(&e) => {
-                if run.dry_run() {
+                // A dry run's view may hold the directory the disk lacks.
+                if run.m.dry_view.is_some() {
                     None
                 } else {
                     let ancestor = first_non_dir(root, rel);

@@ -119,7 +119,7 @@ impl Round<'_> {
         let Some(dst) = node
             .dst
             .as_ref()
-            .filter(|_| self.m.opts.xattrs && !self.dry_run())
+            .filter(|_| self.m.opts.xattrs && self.writes())
         else {
             return;
         };

@@ -46,7 +46,8 @@ pub fn rename(run: &Round, from: &Path, to: &Path) -> bool {
         return false;
     };
     let (dst_from, dst_to) = (open(root, from_parent), open(root, to_parent));
-    if !run.dry_run() && (dst_from.is_none() || dst_to.is_none()) {
+    // Without a dry run's view, both directories must be on disk.
+    if run.m.dry_view.is_none() && (dst_from.is_none() || dst_to.is_none()) {
         return false;
     }
     let Ok(Some(old)) = dry_view::stat(run.m.dry_view.as_ref(), dst_from.as_ref(), from_name, from)

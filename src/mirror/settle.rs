@@ -17,7 +17,7 @@ impl Round<'_> {
     /// The walk is done with a directory (its entries, not the copies into it): its extended
     /// attributes are made SOURCE's, and if its other attributes differ it is noted for the end.
     pub(super) fn dir_done(&self, node: &DirPair) {
-        if self.m.stop.is_set() || self.dry_run() {
+        if self.m.stop.is_set() || !self.writes() {
             return;
         }
         let (Some(dst), Some(want), Some(have)) = (&node.dst, &node.want, &node.have) else {
@@ -45,7 +45,7 @@ impl Round<'_> {
     /// up to write into them are set back: a read-only directory stays read-only.
     pub(super) fn settle_dirs(&self) {
         let dirs = self.settle.take(self.m.stop.is_set());
-        if self.dry_run() {
+        if !self.writes() {
             return;
         }
         for (rel, id) in dirs.iter().rev() {

@@ -176,7 +176,7 @@ impl Round<'_> {
     /// its extended attributes (the candidate's may differ; its ctime moved with the rename, so
     /// no later look would compare them).
     fn settle_claimed(&self, node: &DirPair, name: &OsStr, rel: &Path, src: &Meta, id: Id) {
-        if self.dry_run() {
+        if !self.writes() {
             return;
         }
         let Some(dst) = node.dst.as_ref() else { return };
