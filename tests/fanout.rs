@@ -126,8 +126,8 @@ fn the_pairs_of_one_source_share_one_watcher() {
     run.stop();
 }
 
-/// lsyncd #58/#174: a remote replica whose server is down for a while delays no local replica
-/// of the same SOURCE, and catches up once it is back.
+/// lsyncd #58/#174: one SOURCE to two local replicas and one remote: the remote's server down
+/// for a while delays neither local replica, and the remote catches up once it is back.
 #[test]
 fn a_replica_gone_delays_no_other_and_catches_up() {
     if !sshd::available() {
@@ -140,14 +140,15 @@ fn a_replica_gone_delays_no_other_and_catches_up() {
     let remote = s.path("remote");
     s.write_conf(&format!(
         "[mirror.site]\nsource = \"{{root}}/src\"\nrsh = \"{}\"\n\
-         replicas = [\"{{root}}/local\", \"{}\"]\n",
+         replicas = [\"{{root}}/local\", \"{{root}}/local2\", \"{}\"]\n",
         server.rsh(),
         server.remote(&remote)
     ));
     write(s.path("src/first"), "1");
     let mut run = s.spawn();
-    wait_for(QUICK, "the local replica to converge", || {
-        let done = tree(&s.path("src")) == tree(&s.path("local"));
+    wait_for(QUICK, "the local replicas to converge", || {
+        let done = tree(&s.path("src")) == tree(&s.path("local"))
+            && tree(&s.path("src")) == tree(&s.path("local2"));
         if !done && run.wait(Duration::ZERO).is_some() {
             panic!("foldersync ended: {}\n{}", run.console_text(), s.log());
         }
@@ -170,8 +171,8 @@ fn a_replica_gone_delays_no_other_and_catches_up() {
         );
         wait_for(
             Duration::from_secs(3),
-            &format!("{name} in the local replica"),
-            || s.path("local").join(&name).exists(),
+            &format!("{name} in both local replicas"),
+            || s.path("local").join(&name).exists() && s.path("local2").join(&name).exists(),
         );
         slowest = slowest.max(wrote.elapsed());
         i += 1;
@@ -185,6 +186,7 @@ fn a_replica_gone_delays_no_other_and_catches_up() {
     );
     server.restart();
     converge(&s.path("src"), &s.path("local"));
+    converge(&s.path("src"), &s.path("local2"));
     wait_for(Duration::from_secs(90), "the remote to catch up", || {
         tree(&s.path("src")) == tree(&remote)
     });
