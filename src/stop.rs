@@ -36,9 +36,10 @@ pub fn die_with_us(cmd: &mut std::process::Command) {
     }
 }
 
-/// A cheap, cloneable stop flag.
+/// A cheap, cloneable stop flag, and whether a reload of the configuration set it (the pair
+/// left the configuration or changed) rather than the user.
 #[derive(Clone, Debug, Default)]
-pub struct Stop(Arc<AtomicBool>);
+pub struct Stop(Arc<AtomicBool>, Arc<AtomicBool>);
 
 impl Stop {
     pub fn new() -> Self {
@@ -51,6 +52,16 @@ impl Stop {
 
     pub fn set(&self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops a pair a reload removed or changed.
+    pub fn set_by_reload(&self) {
+        self.1.store(true, Ordering::Relaxed);
+        self.set();
+    }
+
+    pub fn by_reload(&self) -> bool {
+        self.1.load(Ordering::Relaxed)
     }
 }
 

@@ -250,6 +250,13 @@ fn a_reload_adds_changes_and_removes_mirrors() {
     assert!(!s.path("gone-r/later").exists(), "a removed mirror stopped");
     let log = s.log();
     assert!(log.contains("[gone -> "), "{log}");
+    // Its last line says why it stopped: not the user's Ctrl+C.
+    assert!(
+        log.lines().any(|l| l.contains("[gone -> ")
+            && l.contains("stopped: a reload of the configuration removed or changed this pair")),
+        "{log}"
+    );
+    assert!(!log.contains("stopped by user"), "{log}");
     assert!(
         !log.contains("[keep -> ") || !log.contains("stopping keep"),
         "{log}"

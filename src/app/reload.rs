@@ -236,7 +236,11 @@ impl Running {
     /// Asks `pairs` to stop, and waits for them; `forget`: they leave the status document.
     fn stop(&mut self, pairs: Vec<Pair1>, forget: bool) {
         for pair in &pairs {
-            pair.stop.set();
+            if forget {
+                pair.stop.set_by_reload();
+            } else {
+                pair.stop.set();
+            }
             let _ = pair.wake.try_send(());
         }
         for pair in pairs {

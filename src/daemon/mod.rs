@@ -214,7 +214,11 @@ impl<'a> Daemon<'a> {
     }
 
     pub(super) fn stopped(&mut self) -> Exit {
-        info!("stopped by user (Ctrl+C or SIGTERM)");
+        if self.stop.by_reload() {
+            info!("stopped: a reload of the configuration removed or changed this pair");
+        } else {
+            info!("stopped by user (Ctrl+C or SIGTERM)");
+        }
         self.remember(false);
         self.report.finish(State::Stopped);
         // A daemon stopped is a success; a single pass cut short is not (a cron job must not
