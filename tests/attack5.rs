@@ -4,96 +4,11 @@
 //! names escape alike, a pair removed in the middle of a large copy.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
+use crate::util::conf::{converge, Setup, QUICK};
 use crate::util::*;
 
-const QUICK: Duration = Duration::from_secs(20);
 const SIGHUP: i32 = 1;
-
-struct Setup {
-    env: Env,
-    conf: PathBuf,
-}
-
-impl Setup {
-    fn new(text: &str) -> Setup {
-        let env = Env::new();
-        let conf = env.root.join("etc/foldersync.toml");
-        let s = Setup { env, conf };
-        s.write_conf(text);
-        s
-    }
-
-    fn write_conf(&self, text: &str) {
-        let text = format!(
-            "interval = \"1h\"\nlog-path = \"{{root}}/logs/fs.log\"\n\
-             status-file = \"{{root}}/status.json\"\nstate-dir = \"{{root}}/state\"\n{text}"
-        );
-        write(
-            &self.conf,
-            text.replace("{root}", self.env.root.to_str().unwrap()),
-        );
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.env.root.join(rel)
-    }
-
-    fn spawn(&self) -> Running {
-        let console = self.env.root.join("logs/console.txt");
-        mkdir(self.env.root.join("logs"));
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.conf)
-            .current_dir(&self.env.root)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&console).unwrap())
-            .stderr(fs::File::create(&console).unwrap())
-            .spawn()
-            .expect("spawn foldersync");
-        Running::from(child, console)
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.path("logs/fs.log")).unwrap_or_default()
-    }
-
-    fn wait_log_count(&self, needle: &str, n: usize) {
-        wait_for(QUICK, &format!("{n} × {needle:?} in the log"), || {
-            self.log().matches(needle).count() >= n
-        });
-    }
-
-    /// The replicas listed in the status document.
-    fn status_replicas(&self) -> Vec<String> {
-        let Ok(text) = fs::read(self.path("status.json")) else {
-            return Vec::new();
-        };
-        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&text) else {
-            return Vec::new();
-        };
-        doc["pairs"]
-            .as_array()
-            .map(|pairs| {
-                pairs
-                    .iter()
-                    .filter_map(|p| p["replica"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-fn converge(a: &Path, b: &Path) {
-    wait_for(
-        QUICK,
-        &format!("{} to match {}", b.display(), a.display()),
-        || tree(a) == tree(b),
-    );
-}
 
 const TWO: &str = "\
 [mirror.one]\nsource = \"{root}/s1\"\nreplicas = \"{root}/r1\"\n\n\

@@ -3,89 +3,14 @@
 //! added, changed, removed, untouched; a broken configuration refused).
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::util::conf::{converge, Setup, QUICK};
 use crate::util::sshd::{self, Sshd};
 use crate::util::*;
 
-const QUICK: Duration = Duration::from_secs(20);
 const SIGHUP: i32 = 1;
-
-struct Setup {
-    env: Env,
-    conf: PathBuf,
-}
-
-impl Setup {
-    fn new(text: &str) -> Setup {
-        let env = Env::new();
-        let conf = env.root.join("etc/foldersync.toml");
-        let s = Setup { env, conf };
-        s.write_conf(text);
-        s
-    }
-
-    fn write_conf(&self, text: &str) {
-        let text = format!(
-            "interval = \"1h\"\nlog-path = \"{{root}}/logs/fs.log\"\n\
-             status-file = \"{{root}}/status.json\"\nstate-dir = \"{{root}}/state\"\n{text}"
-        );
-        write(
-            &self.conf,
-            text.replace("{root}", self.env.root.to_str().unwrap()),
-        );
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.env.root.join(rel)
-    }
-
-    fn spawn(&self) -> Running {
-        let console = self.env.root.join("logs/console.txt");
-        mkdir(self.env.root.join("logs"));
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.conf)
-            .current_dir(&self.env.root)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&console).unwrap())
-            .stderr(fs::File::create(&console).unwrap())
-            .spawn()
-            .expect("spawn foldersync");
-        Running::from(child, console)
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.path("logs/fs.log")).unwrap_or_default()
-    }
-
-    fn wait_log(&self, needle: &str) {
-        wait_for(QUICK, &format!("{needle:?} in the log"), || {
-            self.log().contains(needle)
-        });
-    }
-
-    /// The status document's entry of the pair whose REPLICA ends with `replica`.
-    fn pair_status(&self, replica: &str) -> Option<serde_json::Value> {
-        let text = fs::read(self.path("status.json")).ok()?;
-        let doc: serde_json::Value = serde_json::from_slice(&text).ok()?;
-        doc["pairs"]
-            .as_array()?
-            .iter()
-            .find(|p| p["replica"].as_str().is_some_and(|r| r.ends_with(replica)))
-            .cloned()
-    }
-}
-
-fn converge(a: &Path, b: &Path) {
-    wait_for(
-        QUICK,
-        &format!("{} to match {}", b.display(), a.display()),
-        || tree(a) == tree(b),
-    );
-}
 
 /// The names of the process's threads.
 fn threads(pid: i32) -> Vec<String> {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use walkdir::WalkDir;
 
+pub mod conf;
 pub mod sshd;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_foldersync");
