@@ -23,8 +23,8 @@ const RENEW_GAP: Duration = Duration::from_secs(1);
 
 /// What a pair (or whoever starts pairs) asks of the owner.
 enum Control {
-    /// A new pair: its channel.
-    Tap(Sender<WatchMsg>),
+    /// A new pair: its channel, and who waits until it is in the list.
+    Tap(Sender<WatchMsg>, Sender<()>),
     /// Make the watch anew, unless it was made after this moment.
     Renew(Instant),
 }
@@ -92,10 +92,15 @@ impl Shared {
         Ok(Shared { control })
     }
 
-    /// A new pair's end of the watch.
+    /// A new pair's end of the watch, in the owner's list when this returns: every message after
+    /// it reaches the pair (its first pass, which starts after, covers what came before).
     pub fn tap(&self) -> Tap {
         let (tx, messages) = crossbeam_channel::bounded(outbox::CAPACITY);
-        let _ = self.control.send(Control::Tap(tx));
+        let (ack, added) = crossbeam_channel::bounded(1);
+        if self.control.send(Control::Tap(tx, ack)).is_ok() {
+            // The owner's thread gone: the pair's messages end, and it says so itself.
+            let _ = added.recv();
+        }
         Tap {
             messages,
             control: self.control.clone(),
@@ -140,12 +145,13 @@ impl Owner {
             });
             select! {
                 recv(control) -> c => match c {
-                    Ok(Control::Tap(tx)) => {
+                    Ok(Control::Tap(tx, ack)) => {
                         let mut out = Outbox::new(tx);
                         if let Some(msg) = &self.failed {
                             out.send(msg.clone());
                         }
                         self.taps.push(out);
+                        let _ = ack.send(());
                     }
                     Ok(Control::Renew(asked)) => {
                         if self.renewed < asked {
@@ -216,8 +222,15 @@ impl Owner {
         self.renewed = Instant::now();
         match Watcher::start(self.scope.clone(), self.timing, self.gather_removals) {
             Ok(watcher) => {
-                self.watcher = Some(watcher);
                 self.failed = None;
+                // What the old watch still held is passed on, not dropped with it.
+                if let Some(old) = self.watcher.replace(watcher) {
+                    let held: Vec<WatchMsg> = old.messages().try_iter().collect();
+                    drop(old);
+                    for msg in held {
+                        self.take(msg);
+                    }
+                }
             }
             Err(e) => {
                 self.watcher = None;
